@@ -1,0 +1,90 @@
+"""The ``xmpp-post`` command: argument parsing and ``main(argv) -> int``, nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from xmpp_post import __version__, config
+from xmpp_post.errors import ConfigError
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+DESCRIPTION = """\
+xmpp-post relays HTTP POST requests into XMPP messages sent by the authenticated user.
+It logs in to the XMPP server with the request's own credentials (HTTP Basic), so the
+server checks the password and nothing is installed on the server.
+"""
+
+SERVE_EPILOG = """\
+Every option can also be set in the TOML file given by --config (key = option name with
+underscores) and in the environment as XMPP_POST_<OPTION> (e.g. XMPP_POST_DOMAIN,
+comma-separated for lists). Precedence: file < environment < command line.
+
+example:
+  xmpp-post serve --domain example.org --listen 127.0.0.1:5280
+  curl -u alice@example.org:secret -H 'Content-Type: text/plain' \\
+       --data 'Backup finished' http://127.0.0.1:5280/msg/bob
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xmpp-post", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"xmpp-post {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve", help="run the gateway", description=DESCRIPTION, epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--config", type=Path, metavar="FILE",
+                       help="TOML configuration file (see 'xmpp-post example-config')")
+    for setting in config.SETTINGS:
+        default = "" if setting.default is None else f" (default: {setting.default})"
+        if setting.kind == "bool":
+            serve.add_argument(setting.flag, dest=setting.name, action="store_const",
+                               const=True, default=None, help=setting.help)
+        elif setting.kind == "list":
+            serve.add_argument(setting.flag, dest=setting.name, action="append",
+                               metavar=setting.metavar, help=setting.help)
+        else:
+            serve.add_argument(setting.flag, dest=setting.name, metavar=setting.metavar,
+                               help=setting.help + default)
+    commands.add_parser("example-config", help="print an example TOML configuration file")
+    return parser
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # slixmpp logs raw stream traffic (message bodies, SASL exchanges) at debug and
+    # info; it only ever speaks for itself at warning and above.
+    logging.getLogger("slixmpp").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "example-config":
+        sys.stdout.write(config.example_toml())
+        return EXIT_OK
+    if args.command != "serve":
+        parser.print_help()
+        return EXIT_CONFIG
+    flags = {s.name: getattr(args, s.name) for s in config.SETTINGS}
+    try:
+        settings = config.load(flags, config_file=args.config)
+    except ConfigError as exc:
+        print(f"xmpp-post: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    _setup_logging(settings.log_level)
+    from xmpp_post.service import serve  # slixmpp and aiohttp load only when serving
+
+    try:
+        asyncio.run(serve(settings))
+    except OSError as exc:
+        logging.getLogger("xmpp_post").error("cannot serve: %s", exc)
+        return EXIT_FAILURE
+    return EXIT_OK

@@ -1,0 +1,69 @@
+"""JID parsing and validation, delegated to slixmpp's RFC 7622 implementation.
+
+Every JID the gateway handles goes through here; ``InvalidJID`` never leaves this module.
+"""
+
+from __future__ import annotations
+
+from slixmpp.jid import JID, InvalidJID
+
+
+class JidError(ValueError):
+    """The text is not a valid JID of the expected shape."""
+
+
+def _parse(text: str) -> JID:
+    try:
+        return JID(text)
+    except InvalidJID as exc:
+        raise JidError(str(exc)) from None
+
+
+def normalize_domain(domain: str) -> str:
+    """The canonical (lower-cased, IDNA-checked) form of a domain; JidError if invalid."""
+    jid = _parse(domain)
+    if jid.node or jid.resource:
+        raise JidError("a domain has no '@' or '/'")
+    return str(jid.domain)
+
+
+def is_valid_domain(domain: str) -> bool:
+    try:
+        normalize_domain(domain)
+    except JidError:
+        return False
+    return True
+
+
+def account(text: str, default_domain: str) -> str:
+    """The bare JID of an account named ``user@domain`` or just ``user``."""
+    if "@" not in text:
+        text = f"{text}@{default_domain}"
+    jid = _parse(text)
+    if not jid.node or jid.resource:
+        raise JidError("expected user@domain")
+    return str(jid.bare)
+
+
+def domain_of(bare_jid: str) -> str:
+    return bare_jid.rpartition("@")[2]
+
+
+def local_of(bare_jid: str) -> str:
+    return bare_jid.partition("@")[0]
+
+
+def bare_of(jid_text: str) -> str:
+    return jid_text.partition("/")[0]
+
+
+def recipient(text: str, sender_domain: str) -> str:
+    """A recipient as a normalized JID: full, bare, or a localpart on the sender's domain."""
+    text = text.strip()
+    head, slash, resource = text.partition("/")
+    if "@" not in head:
+        text = f"{head}@{sender_domain}{slash}{resource}"
+    jid = _parse(text)
+    if not jid.node:
+        raise JidError("a recipient needs a user part")
+    return str(jid.full)

@@ -1,0 +1,170 @@
+"""One XMPP session per sender, opened on first use and reused while it lives.
+
+* Get-or-open runs under a per-sender lock, so concurrent first requests open one session.
+* A session is reused only by a request whose password matches the one that opened it;
+  passwords are kept as HMAC-SHA256 digests under a key that lives only in this process,
+  compared in constant time. A request with another password opens a fresh session (the
+  server checks it); if that succeeds it replaces the old one.
+* Idle sessions close after ``idle_timeout``; at most ``max_sessions`` are open, and the
+  least recently used idle one closes to make room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from xmpp_post.errors import XmppUnavailable
+from xmpp_post.request import Credentials, OutgoingMessage
+
+log = logging.getLogger(__name__)
+
+
+class Session(Protocol):
+    """What the pool needs of a session (``session.XmppSession`` in production)."""
+
+    @property
+    def alive(self) -> bool: ...
+
+    @property
+    def in_flight(self) -> int: ...
+
+    async def open(self) -> None: ...
+
+    async def send(self, message: OutgoingMessage) -> str: ...
+
+    async def close(self, wait: float = 2.0) -> None: ...
+
+
+SessionFactory = Callable[[Credentials], Session]
+
+
+@dataclass
+class _Slot:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    session: Session | None = None
+    digest: bytes = b""
+    last_used: float = 0.0
+
+
+class SessionPool:
+    """Sessions keyed by sender JID; see the module docstring."""
+
+    def __init__(self, factory: SessionFactory, *, idle_timeout: float, max_sessions: int,
+                 retry_after: int = 5) -> None:
+        self._factory = factory
+        self._idle_timeout = idle_timeout
+        self._max_sessions = max_sessions
+        self._retry_after = retry_after
+        self._key = secrets.token_bytes(32)
+        self._slots: OrderedDict[str, _Slot] = OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()
+        self._reaper: asyncio.Task[None] | None = None
+        self.opened_total = 0
+
+    def _digest(self, password: str) -> bytes:
+        return hmac.new(self._key, password.encode("utf-8"), hashlib.sha256).digest()
+
+    @property
+    def open_sessions(self) -> int:
+        return sum(1 for s in self._slots.values() if s.session is not None and s.session.alive)
+
+    async def send(self, sender: Credentials, message: OutgoingMessage) -> str:
+        """Send as ``sender`` on its session (opening one if needed); return the stanza id."""
+        session = await self.session_for(sender)
+        return await session.send(message)
+
+    async def session_for(self, sender: Credentials) -> Session:
+        digest = self._digest(sender.password)
+        slot = self._slots.get(sender.jid)
+        if slot is None:
+            slot = self._slots[sender.jid] = _Slot()
+        self._slots.move_to_end(sender.jid)
+        slot.last_used = time.monotonic()
+        current = slot.session
+        if current is not None and current.alive and hmac.compare_digest(slot.digest, digest):
+            return current
+        async with slot.lock:
+            current = slot.session
+            if current is not None and current.alive and hmac.compare_digest(slot.digest, digest):
+                return current
+            await self._make_room(sender.jid)
+            fresh = self._factory(sender)
+            try:
+                await fresh.open()
+            except BaseException:
+                await fresh.close(wait=0)
+                raise
+            self.opened_total += 1
+            slot.session, slot.digest = fresh, digest
+            slot.last_used = time.monotonic()
+            if current is not None:
+                self._close_later(current)
+            return fresh
+
+    async def _make_room(self, opening: str) -> None:
+        """Close least-recently-used idle sessions until one more fits under the cap."""
+        while self.open_sessions >= self._max_sessions:
+            victim = next((jid for jid, s in self._slots.items()
+                           if jid != opening and s.session is not None and s.session.alive
+                           and s.session.in_flight == 0 and not s.lock.locked()), None)
+            if victim is None:
+                raise XmppUnavailable("the gateway has reached its session limit",
+                                      code="session_limit", retry_after=self._retry_after)
+            slot = self._slots.pop(victim)
+            log.info("closing the least recently used session (%s) to make room", victim)
+            if slot.session is not None:
+                self._close_later(slot.session)
+
+    def _close_later(self, session: Session) -> None:
+        task = asyncio.ensure_future(session.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def start(self) -> None:
+        """Start closing idle sessions in the background."""
+        if self._reaper is None:
+            self._reaper = asyncio.ensure_future(self._reap_idle())
+
+    async def _reap_idle(self) -> None:
+        interval = max(0.05, min(self._idle_timeout / 4, 30.0))
+        while True:
+            await asyncio.sleep(interval)
+            self.close_idle()
+
+    def close_idle(self) -> int:
+        """Close sessions idle longer than the timeout, and forget dead ones."""
+        now = time.monotonic()
+        closed = 0
+        for jid, slot in list(self._slots.items()):
+            if slot.lock.locked():
+                continue
+            session = slot.session
+            if session is None or not session.alive:
+                del self._slots[jid]
+            elif now - slot.last_used > self._idle_timeout and session.in_flight == 0:
+                del self._slots[jid]
+                log.info("closing idle session of %s", jid)
+                self._close_later(session)
+                closed += 1
+        return closed
+
+    async def stop(self) -> None:
+        """Close every session cleanly; idempotent."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        for slot in self._slots.values():
+            if slot.session is not None:
+                self._close_later(slot.session)
+        self._slots.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)

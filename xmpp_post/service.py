@@ -1,0 +1,99 @@
+"""Wiring and lifecycle: config -> sessions -> relay -> web server.
+
+``Gateway.start()`` returns once the HTTP port accepts connections; ``stop()`` stops
+accepting, lets in-flight requests finish, closes every XMPP stream, and is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from xmpp_post.config import Config
+from xmpp_post.pool import SessionPool
+from xmpp_post.relay import Relay, XmppRelay
+from xmpp_post.request import Credentials
+from xmpp_post.session import SessionOptions, XmppSession
+from xmpp_post.web import make_app
+
+log = logging.getLogger(__name__)
+
+
+def session_options(config: Config) -> SessionOptions:
+    server = (config.xmpp_server.host, config.xmpp_server.port) if config.xmpp_server else None
+    return SessionOptions(
+        server=server, direct_tls=config.direct_tls, ca_file=config.ca_file,
+        insecure_skip_tls_verify=config.insecure_skip_tls_verify,
+        connect_timeout=config.connect_timeout, ack_timeout=config.ack_timeout,
+    )
+
+
+def xmpp_relay(config: Config) -> XmppRelay:
+    options = session_options(config)
+
+    def factory(credentials: Credentials) -> XmppSession:
+        return XmppSession(credentials, options)
+
+    pool = SessionPool(factory, idle_timeout=config.idle_timeout,
+                       max_sessions=config.max_sessions)
+    return XmppRelay(pool)
+
+
+class Gateway:
+    """One running xmpp-post: its relay and its HTTP listener."""
+
+    def __init__(self, config: Config, relay: Relay | None = None) -> None:
+        self.config = config
+        self.relay: Relay = relay if relay is not None else xmpp_relay(config)
+        self.app = make_app(config, self.relay)
+        self._runner: web.AppRunner | None = None
+        self.port = config.listen.port
+
+    @property
+    def url(self) -> str:
+        host = self.config.listen.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        if self.config.insecure_skip_tls_verify:
+            log.warning("TLS CERTIFICATE VERIFICATION IS OFF (insecure_skip_tls_verify): "
+                        "anyone on the path to the XMPP server can read passwords")
+        await self.relay.start()
+        self._runner = web.AppRunner(self.app, handle_signals=False,
+                                     access_log_format='%a "%r" %s %b %Tfs')
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.listen.host, self.config.listen.port,
+                           shutdown_timeout=self.config.ack_timeout + 5)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        log.info("xmpp-post listening on %s%s for %s", self.url, self.config.base_path,
+                 ", ".join(self.config.domain))
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+        await self.relay.stop()
+
+
+async def serve(config: Config) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    gateway = Gateway(config)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await gateway.start()
+    try:
+        await stopping.wait()
+        log.info("shutting down")
+    finally:
+        await gateway.stop()
+    log.info("stopped")

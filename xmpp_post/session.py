@@ -1,0 +1,339 @@
+"""One XMPP client stream for one sender, on slixmpp; the only module that drives it.
+
+``XmppSession.open()`` connects, verifies TLS, authenticates with SASL and binds a
+random resource, and returns once the stream is ready (no presence is ever sent, so
+contacts never see the gateway come online). ``send()`` returns only when the server has
+confirmed the stanza:
+
+* with stream management (XEP-0198) the server's ``<a h=…/>`` covers it;
+* otherwise an XMPP ping (XEP-0199) sent after it has been answered, which the server
+  can only do after processing everything before it on the stream.
+
+Acknowledgement requests are batched: while one ``<r/>`` (or ping) is outstanding, new
+stanzas wait for the next, which goes out as soon as the answer arrives. slixmpp's
+errors and events are translated here into ``xmpp_post.errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import secrets
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slixmpp import ClientXMPP
+from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.plugins.xep_0198 import stanza as sm_stanza
+from slixmpp.xmlstream import ET
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
+
+from xmpp_post.errors import AckTimeout, GatewayError, Unauthorized, XmppUnavailable
+from xmpp_post.request import Credentials, OutgoingMessage
+
+log = logging.getLogger(__name__)
+
+PING_NS = "urn:xmpp:ping"
+NEVER = 2**31  # slixmpp's own periodic <r/> is disabled; we request acks ourselves
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """How to reach and trust the XMPP server."""
+
+    server: tuple[str, int] | None = None
+    direct_tls: bool = False
+    ca_file: Path | None = None
+    insecure_skip_tls_verify: bool = False
+    connect_timeout: float = 10.0
+    ack_timeout: float = 10.0
+    retry_after: int = 5
+
+
+@functools.lru_cache(maxsize=4)
+def tls_context(ca_file: Path | None, insecure: bool) -> ssl.SSLContext:
+    """One shared client TLS context: certificate and host name verified by default."""
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class _Client(ClientXMPP):  # type: ignore[misc]
+    """slixmpp's client, with its handler errors routed to our log."""
+
+    def exception(self, exception: Exception) -> None:
+        log.error("error in XMPP handler: %r", exception)
+
+
+class XmppSession:
+    """A logged-in client stream of one sender; see the module docstring."""
+
+    def __init__(self, credentials: Credentials, options: SessionOptions) -> None:
+        self.jid = credentials.jid
+        self._options = options
+        resource = "xmpp-post." + secrets.token_hex(4)
+        self._client = _Client(f"{credentials.jid}/{resource}", credentials.password,
+                               ssl_context=tls_context(options.ca_file,
+                                                       options.insecure_skip_tls_verify))
+        self._client.enable_direct_tls = options.direct_tls
+        self._client.enable_starttls = not options.direct_tls
+        self._client.enable_plaintext = False
+        self._client.register_plugin("xep_0198", {"window": NEVER, "allow_resume": False})
+        self._opened: asyncio.Future[None] | None = None
+        self._alive = False
+        self._closing = False
+        self._uses_sm = False
+        self._pending: dict[str, asyncio.Future[None]] = {}
+        self._unrequested: list[str] = []
+        self._ack_requested = False
+        self._barrier: asyncio.Task[None] | None = None
+        self._failure_reason = "connection failed"
+        self._wire_events()
+
+    # lifecycle -------------------------------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        return self._alive
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    @property
+    def uses_stream_management(self) -> bool:
+        return self._uses_sm
+
+    async def open(self) -> None:
+        """Connect and log in; raise Unauthorized or XmppUnavailable on failure."""
+        loop = asyncio.get_running_loop()
+        self._opened = loop.create_future()
+        server = self._options.server
+        self._client.connect(*(server or (None, None)))
+        try:
+            await asyncio.wait_for(asyncio.shield(self._opened),
+                                   self._options.connect_timeout)
+        except TimeoutError:
+            self._abort()
+            raise self._unavailable(f"no XMPP session within {self._options.connect_timeout:g} s "
+                                    f"({self._failure_reason})", "connect_timeout") from None
+        except GatewayError:
+            self._abort()
+            raise
+        self._alive = True
+        self._uses_sm = "stream_management" in self._client.features
+        log.info("session opened for %s (acknowledgement by %s)", self.jid,
+                 "stream management" if self._uses_sm else "ping")
+
+    async def close(self, wait: float = 2.0) -> None:
+        """End the stream cleanly; idempotent. In-flight stanzas are failed as unavailable."""
+        if self._closing:
+            return
+        self._closing = True
+        self._alive = False
+        self._client.cancel_connection_attempt()
+        if self._client.transport is not None:
+            try:
+                await asyncio.wait_for(self._client.disconnect(wait=wait), wait + 1.0)
+            except (TimeoutError, OSError):
+                self._client.abort()
+        self._fail_pending("the session was closed before the server acknowledged")
+        if self._barrier is not None:
+            self._barrier.cancel()
+
+    def _abort(self) -> None:
+        self._alive = False
+        self._closing = True
+        self._client.cancel_connection_attempt()
+        self._client.abort()
+
+    # sending ---------------------------------------------------------------------------
+
+    async def send(self, message: OutgoingMessage) -> str:
+        """Send one message and wait for the server's acknowledgement; return its id."""
+        if not self._alive:
+            raise self._unavailable("the XMPP session is closed", "session_closed")
+        stanza = self._client.make_message(mto=message.to, mbody=message.body,
+                                           mtype=message.type)
+        stanza_id = secrets.token_hex(8)
+        stanza["id"] = stanza_id
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending[stanza_id] = done
+        try:
+            stanza.send()
+            self._request_ack(stanza_id)
+            await asyncio.wait_for(asyncio.shield(done), self._options.ack_timeout)
+        except TimeoutError:
+            log.warning("no acknowledgement from the server for %s within %g s; "
+                        "closing the session", self.jid, self._options.ack_timeout)
+            self._abort()
+            raise AckTimeout(f"the XMPP server did not acknowledge within "
+                             f"{self._options.ack_timeout:g} s") from None
+        finally:
+            self._pending.pop(stanza_id, None)
+        return stanza_id
+
+    def _request_ack(self, stanza_id: str) -> None:
+        if self._ack_requested:
+            self._unrequested.append(stanza_id)
+            return
+        self._ack_requested = True
+        if self._uses_sm:
+            self._client.send(sm_stanza.RequestAck(self._client))
+        else:
+            self._start_barrier([stanza_id])
+
+    def _on_sm_ack(self, _ack: Any) -> None:
+        # Runs after slixmpp's own handler has fired stanza_acked for each stanza.
+        self._ack_requested = False
+        if self._unrequested:
+            self._unrequested.clear()
+            self._ack_requested = True
+            self._client.send(sm_stanza.RequestAck(self._client))
+
+    def _on_stanza_acked(self, stanza: Any) -> None:
+        done = self._pending.get(stanza["id"])
+        if done is not None and not done.done():
+            done.set_result(None)
+
+    def _start_barrier(self, batch: list[str]) -> None:
+        self._barrier = asyncio.ensure_future(self._ping_barrier(batch))
+
+    async def _ping_barrier(self, batch: list[str]) -> None:
+        iq = self._client.Iq()
+        iq["type"] = "get"
+        iq["to"] = self._client.boundjid.domain
+        iq.append(ET.Element(f"{{{PING_NS}}}ping"))
+        try:
+            await iq.send(timeout=self._options.ack_timeout)
+        except IqError:
+            pass  # an error reply still proves the server processed what came before
+        except (IqTimeout, asyncio.CancelledError):
+            return
+        for stanza_id in batch:
+            done = self._pending.get(stanza_id)
+            if done is not None and not done.done():
+                done.set_result(None)
+        self._ack_requested = False
+        if self._unrequested and self._alive:
+            next_batch, self._unrequested = self._unrequested, []
+            self._ack_requested = True
+            self._start_barrier(next_batch)
+
+    # events ----------------------------------------------------------------------------
+
+    def _wire_events(self) -> None:
+        client = self._client
+        handlers: dict[str, Callable[[Any], None]] = {
+            "stream_negotiated": self._on_negotiated,
+            "failed_auth": self._on_failed_auth,
+            "failed_all_auth": self._on_no_mechanism,
+            "ssl_invalid_chain": self._on_bad_certificate,
+            "connection_failed": self._on_connection_failed,
+            "reconnect_delay": self._on_reconnect_delay,
+            "stream_error": self._on_stream_error,
+            "disconnected": self._on_disconnected,
+            "stanza_acked": self._on_stanza_acked,
+        }
+        for event, handler in handlers.items():
+            client.add_event_handler(event, handler)
+        client.register_handler(Callback("xmpp-post ack", MatchXPath(sm_stanza.Ack.tag_name()),
+                                         self._on_sm_ack, instream=True))
+
+    def _settle(self, error: GatewayError | None) -> None:
+        if self._opened is not None and not self._opened.done():
+            if error is None:
+                self._opened.set_result(None)
+            else:
+                self._opened.set_exception(error)
+
+    def _encrypted(self) -> bool:
+        return "starttls" in self._client.features or isinstance(
+            self._client.socket, (ssl.SSLSocket, ssl.SSLObject))
+
+    def _on_negotiated(self, _event: Any) -> None:
+        if not self._client.sessionstarted:
+            return
+        if not self._encrypted():
+            self._failure_reason = "the stream is not encrypted"
+            self._settle(self._unavailable("the XMPP stream is not encrypted", "tls_required"))
+            return
+        self._settle(None)
+
+    def _on_failed_auth(self, failure: Any) -> None:
+        condition = failure["condition"] if failure is not None else ""
+        self._failure_reason = f"authentication failed ({condition})"
+        if condition in ("temporary-auth-failure", "aborted"):
+            self._settle(self._unavailable("the XMPP server could not check the password "
+                                           "right now", "auth_unavailable"))
+        else:
+            self._settle(Unauthorized("the XMPP server rejected the credentials",
+                                      code="invalid_credentials"))
+        self._abort()
+
+    def _on_no_mechanism(self, _event: Any) -> None:
+        if not self._encrypted():
+            log.error("XMPP server for %s offered no TLS; refusing to log in", self.jid)
+            self._settle(self._unavailable("the XMPP server offered no TLS; the gateway "
+                                           "refuses to send credentials in clear",
+                                           "tls_required"))
+        else:
+            self._settle(Unauthorized("the XMPP server rejected the credentials",
+                                      code="invalid_credentials"))
+        self._abort()
+
+    def _on_bad_certificate(self, error: Any) -> None:
+        log.error("TLS certificate of the XMPP server for %s rejected: %s", self.jid, error)
+        self._failure_reason = f"certificate rejected: {error}"
+        self._settle(self._unavailable("the XMPP server's TLS certificate could not be "
+                                       "verified", "tls_failed"))
+        self._abort()
+
+    def _on_connection_failed(self, error: Any) -> None:
+        self._failure_reason = str(error)
+        if isinstance(error, ssl.SSLError):
+            log.error("TLS to the XMPP server for %s failed: %s", self.jid, error)
+            self._settle(self._unavailable("TLS to the XMPP server failed", "tls_failed"))
+            self._abort()
+
+    def _on_reconnect_delay(self, _delay: Any) -> None:
+        # slixmpp tried every address and would now back off and retry; we answer instead.
+        log.warning("cannot reach the XMPP server for %s: %s", self.jid, self._failure_reason)
+        self._settle(self._unavailable(f"cannot reach the XMPP server ({self._failure_reason})",
+                                       "xmpp_unreachable"))
+        self._abort()
+
+    def _on_stream_error(self, error: Any) -> None:
+        condition = error["condition"] if error is not None else "unknown"
+        text = error["text"] if error is not None else ""
+        self._failure_reason = f"stream error {condition}"
+        log.warning("XMPP stream error for %s: %s %s", self.jid, condition, text)
+        self._settle(self._unavailable(f"the XMPP server ended the stream ({condition})",
+                                       "stream_error"))
+
+    def _on_disconnected(self, reason: Any) -> None:
+        was_alive = self._alive
+        self._alive = False
+        self._settle(self._unavailable(f"the XMPP server closed the connection "
+                                       f"({self._failure_reason})", "xmpp_disconnected"))
+        self._client.cancel_connection_attempt()
+        self._fail_pending("the connection to the XMPP server was lost before it acknowledged")
+        if was_alive and not self._closing:
+            log.info("session of %s lost: %s", self.jid, reason or "connection closed")
+
+    def _fail_pending(self, why: str) -> None:
+        for done in self._pending.values():
+            if not done.done():
+                done.set_exception(self._unavailable(why, "xmpp_disconnected"))
+        self._unrequested.clear()
+        self._ack_requested = False
+
+    def _unavailable(self, message: str, code: str) -> XmppUnavailable:
+        return XmppUnavailable(message, code=code, retry_after=self._options.retry_after)
