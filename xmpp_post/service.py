@@ -64,10 +64,10 @@ class Gateway:
                         "anyone on the path to the XMPP server can read passwords")
         await self.relay.start()
         self._runner = web.AppRunner(self.app, handle_signals=False,
-                                     access_log_format='%a "%r" %s %b %Tfs')
+                                     access_log_format='%a "%r" %s %b %Tfs',
+                                     shutdown_timeout=self.config.ack_timeout + 5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.listen.host, self.config.listen.port,
-                           shutdown_timeout=self.config.ack_timeout + 5)
+        site = web.TCPSite(self._runner, self.config.listen.host, self.config.listen.port)
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []

@@ -199,6 +199,15 @@ class ProsodyServer:
         """Crash Prosody (SIGKILL), as a power cut would."""
         self._signal(signal.SIGKILL, 10.0)
 
+    def pause(self) -> None:
+        """Freeze Prosody (SIGSTOP): connections stay open but nothing is answered."""
+        if self._proc is not None:
+            os.killpg(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None:
+            os.killpg(self._proc.pid, signal.SIGCONT)
+
     def _signal(self, signum: int, timeout: float) -> None:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:

@@ -33,7 +33,10 @@ class Receiver:
         self._client.enable_direct_tls = False
         self._port = port
         self.inbox: asyncio.Queue[Received] = asyncio.Queue()
+        self.presences: list[tuple[str, str]] = []  # (from, type) of every presence seen
         self._client.add_event_handler("message", self._on_message)
+        self._client.add_event_handler(
+            "presence", lambda p: self.presences.append((str(p["from"]), str(p["type"]))))
 
     def _on_message(self, msg: Any) -> None:
         self.inbox.put_nowait(Received(
@@ -49,6 +52,12 @@ class Receiver:
         available = asyncio.ensure_future(self._client.wait_until("presence_available", timeout))
         self._client.send_presence()
         await available
+
+    async def subscribe_to(self, other: Receiver, timeout: float = 10.0) -> None:
+        """Make ``self`` see ``other``'s presence (``other`` approves automatically)."""
+        seen = asyncio.ensure_future(self._client.wait_until("presence_available", timeout))
+        self._client.send_presence_subscription(pto=other.jid)
+        await seen
 
     async def next(self, timeout: float = 10.0) -> Received:
         return await asyncio.wait_for(self.inbox.get(), timeout)
