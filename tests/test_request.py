@@ -1,0 +1,154 @@
+"""Unit tests of request parsing (pure: no server involved)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xmpp_post import request
+from xmpp_post.errors import ClientError
+
+DOMAINS = ("example.org", "example.net")
+ALICE = request.Credentials("alice@example.org", "pw")
+
+
+def basic(text: str) -> str:
+    return "Basic " + base64.b64encode(text.encode()).decode()
+
+
+def code_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
+    return exc.value.status, exc.value.code
+
+
+class TestCredentials:
+    def test_full_and_short_user_names(self) -> None:
+        creds = request.credentials(basic("Alice@Example.ORG:s3cr:et"), DOMAINS)
+        assert (creds.jid, creds.password) == ("alice@example.org", "s3cr:et")
+        assert request.credentials(basic("bob:pw"), DOMAINS).jid == "bob@example.org"
+        assert request.credentials(basic("bob@example.net:pw"), DOMAINS).jid == \
+            "bob@example.net"
+
+    def test_password_is_not_in_repr(self) -> None:
+        assert "s3cret" not in repr(request.credentials(basic("a:s3cret"), DOMAINS))
+
+    @pytest.mark.parametrize("header", [
+        None, "", "Bearer abc", "Basic !!!", basic("no-colon"), basic(":pw"),
+        basic("alice@example.org:"), basic("a b@example.org:pw"),
+        basic("alice@example.org/res:pw"), "Basic " + base64.b64encode(b"\xff:pw").decode(),
+    ])
+    def test_malformed_is_401(self, header: str | None) -> None:
+        with pytest.raises(ClientError) as exc:
+            request.credentials(header, DOMAINS)
+        assert exc.value.status == 401
+
+    def test_other_domain_is_403(self) -> None:
+        with pytest.raises(ClientError) as exc:
+            request.credentials(basic("eve@evil.example:pw"), DOMAINS)
+        assert code_of(exc) == (403, "domain_not_served")
+
+
+class TestMessage:
+    def test_text_plain_with_charset(self) -> None:
+        msg = request.message("text/plain", "iso-8859-1", "Grüße".encode("latin-1"), "bob",
+                              ALICE)
+        assert (msg.to, msg.body, msg.type) == ("bob@example.org", "Grüße", "chat")
+
+    def test_recipient_forms(self) -> None:
+        def to(path: str) -> str:
+            return request.message("text/plain", None, b"x", path, ALICE).to
+
+        assert to("bob") == "bob@example.org"
+        assert to("bob@other.example") == "bob@other.example"
+        assert to("bob@other.example/phone") == "bob@other.example/phone"
+        assert to("bob/phone") == "bob@example.org/phone"
+        assert to("Bob@Other.Example") == "bob@other.example"
+
+    def test_form_and_json(self) -> None:
+        form = b"to=bob&type=headline&body=a%26b+c"
+        msg = request.message("application/x-www-form-urlencoded", None, form, None, ALICE)
+        assert (msg.to, msg.type, msg.body) == ("bob@example.org", "headline", "a&b c")
+        doc = json.dumps({"to": "bob", "body": "hi", "type": None}).encode("utf-16")
+        msg = request.message("application/json", None, doc, None, ALICE)
+        assert (msg.to, msg.type, msg.body) == ("bob@example.org", "chat", "hi")
+
+    def test_same_recipient_in_path_and_body_is_fine(self) -> None:
+        doc = json.dumps({"to": "bob@example.org", "body": "hi"}).encode()
+        assert request.message("application/json", None, doc, "bob", ALICE).to == \
+            "bob@example.org"
+
+    @pytest.mark.parametrize(("media", "body", "path", "expected"), [
+        ("text/plain", b"hi", None, (422, "missing_recipient")),
+        ("text/plain", b"", "bob", (422, "missing_body")),
+        ("text/plain", b" \n\t", "bob", (422, "missing_body")),
+        ("text/plain", b"\xff\xfe", "bob", (400, "invalid_encoding")),
+        ("text/plain", b"a\x07", "bob", (400, "invalid_character")),
+        ("text/plain", b"hi", "a@b@c", (400, "invalid_jid")),
+        ("text/plain", b"hi", "@example.org", (400, "invalid_jid")),
+        ("text/plain", b"hi", "bob\x00", (400, "invalid_character")),
+        ("text/html", b"hi", "bob", (415, "unsupported_media_type")),
+        ("", b"hi", "bob", (415, "unsupported_media_type")),
+        ("application/json", b"[1]", "bob", (400, "invalid_json")),
+        ("application/json", b"{", "bob", (400, "invalid_json")),
+        ("application/json", b"[" * 100000, "bob", (400, "invalid_json")),
+        ("application/json", b'{"body": 3}', "bob", (400, "invalid_field")),
+        ("application/json", b'{"body": "a", "body": "b"}', "bob", (400, "duplicate_field")),
+        ("application/json", b'{"body": "a", "from": "x@y"}', "bob", (400, "sender_field")),
+        ("application/json", b'{"body": "a", "bdy": "b"}', "bob", (400, "unknown_field")),
+        ("application/json", b'{"body": "a", "to": "carol"}', "bob",
+         (400, "conflicting_recipient")),
+        ("application/json", b'{"body": "a", "type": "groupchat"}', "bob",
+         (400, "invalid_type")),
+        ("application/x-www-form-urlencoded", b"just text", "bob", (400, "invalid_form")),
+        ("application/x-www-form-urlencoded", b"body=%ff", "bob", (400, "invalid_encoding")),
+        ("application/x-www-form-urlencoded", b"body=a&body=b", "bob",
+         (400, "duplicate_field")),
+    ])
+    def test_errors(self, media: str, body: bytes, path: str | None,
+                    expected: tuple[int, str]) -> None:
+        with pytest.raises(ClientError) as exc:
+            request.message(media, None, body, path, ALICE)
+        assert code_of(exc) == expected
+
+    def test_unknown_charset_is_415(self) -> None:
+        with pytest.raises(ClientError) as exc:
+            request.message("text/plain", "x-klingon", b"hi", "bob", ALICE)
+        assert code_of(exc) == (415, "unsupported_charset")
+
+
+MEDIA = st.sampled_from(["text/plain", "application/json", "application/x-www-form-urlencoded",
+                         "text/html", ""])
+
+
+@settings(max_examples=500, deadline=None)
+@given(media=MEDIA, charset=st.one_of(st.none(), st.sampled_from(["utf-8", "latin-1", "nope"])),
+       body=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
+                      st.dictionaries(st.sampled_from(["to", "type", "body", "from", "x"]),
+                                      st.one_of(st.text(max_size=30), st.integers(),
+                                                st.none()), max_size=4)
+                      .map(lambda d: json.dumps(d).encode())),
+       path=st.one_of(st.none(), st.text(max_size=40)))
+def test_any_input_is_a_message_or_a_client_error(media: str, charset: str | None,
+                                                  body: bytes, path: str | None) -> None:
+    try:
+        msg = request.message(media, charset, body, path, ALICE)
+    except ClientError as exc:
+        assert 400 <= exc.status < 500 and exc.code and exc.message
+    else:
+        assert msg.body.strip() and "@" in msg.to and msg.type in request.MESSAGE_TYPES
+
+
+@settings(max_examples=300, deadline=None)
+@given(header=st.one_of(st.none(), st.text(max_size=60),
+                        st.binary(max_size=60).map(lambda b: "Basic " +
+                                                   base64.b64encode(b).decode())))
+def test_any_authorization_is_credentials_or_a_client_error(header: str | None) -> None:
+    try:
+        creds = request.credentials(header, DOMAINS)
+    except ClientError as exc:
+        assert exc.status in (401, 403)
+    else:
+        assert creds.domain in DOMAINS and creds.password

@@ -1,0 +1,115 @@
+"""The HTTP layer with the XMPP side faked: routing, auth, the one error shape."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from xmpp_post import config
+from xmpp_post.errors import AckTimeout, XmppUnavailable
+from xmpp_post.relay import Receipt
+from xmpp_post.request import Credentials, OutgoingMessage
+from xmpp_post.web import make_app
+
+
+class FakeRelay:
+    def __init__(self) -> None:
+        self.sent: list[tuple[Credentials, OutgoingMessage]] = []
+        self.fail: Exception | None = None
+
+    async def deliver(self, sender: Credentials, message: OutgoingMessage) -> Receipt:
+        if self.fail is not None:
+            raise self.fail
+        self.sent.append((sender, message))
+        return Receipt(id="abc", sender=sender.jid, to=message.to, type=message.type)
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice:pw").decode(),
+        "Content-Type": "text/plain"}
+
+
+@pytest.fixture
+def relay() -> FakeRelay:
+    return FakeRelay()
+
+
+@pytest.fixture
+async def client(relay: FakeRelay) -> AsyncIterator[TestClient[aiohttp.web.Request,
+                                                               aiohttp.web.Application]]:
+    cfg = config.load({"domain": ["example.org"], "max_body": "100", "base_path": "/api/msg"},
+                      environ={})
+    async with TestClient(TestServer(make_app(cfg, relay))) as test_client:
+        yield test_client
+
+
+Client = TestClient[aiohttp.web.Request, aiohttp.web.Application]
+
+
+async def test_success_shape(client: Client, relay: FakeRelay) -> None:
+    resp = await client.post("/api/msg/bob", data="hi", headers=AUTH)
+    assert resp.status == 201
+    assert await resp.json() == {"id": "abc", "from": "alice@example.org",
+                                 "to": "bob@example.org", "type": "chat"}
+    assert relay.sent[0][1] == OutgoingMessage("bob@example.org", "hi", "chat")
+
+
+async def test_error_shape_is_pinned(client: Client, relay: FakeRelay) -> None:
+    resp = await client.post("/api/msg/bob", data="hi")
+    assert resp.status == 401
+    assert resp.headers["WWW-Authenticate"] == 'Basic realm="xmpp-post", charset="UTF-8"'
+    assert await resp.json() == {
+        "error": "unauthorized",
+        "message": "HTTP Basic credentials (user@domain:password) are required"}
+    assert relay.sent == []
+
+
+async def test_body_limit(client: Client, relay: FakeRelay) -> None:
+    resp = await client.post("/api/msg/bob", data="x" * 101, headers=AUTH)
+    assert resp.status == 413 and (await resp.json())["error"] == "payload_too_large"
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: checked while reading
+        for _ in range(3):
+            yield b"x" * 60
+
+    resp = await client.post("/api/msg/bob", data=chunks(), headers=AUTH)
+    assert resp.status == 413 and (await resp.json())["error"] == "payload_too_large"
+    assert relay.sent == []
+
+
+@pytest.mark.parametrize(("error", "status", "retry"), [
+    (XmppUnavailable("down", retry_after=7), 503, "7"),
+    (AckTimeout("slow"), 504, None),
+])
+async def test_upstream_errors(client: Client, relay: FakeRelay, error: Exception,
+                               status: int, retry: str | None) -> None:
+    relay.fail = error
+    resp = await client.post("/api/msg/bob", data="hi", headers=AUTH)
+    assert resp.status == status
+    assert resp.headers.get("Retry-After") == retry
+    assert set(await resp.json()) == {"error", "message"}
+
+
+async def test_unexpected_failure_is_a_json_500(client: Client, relay: FakeRelay) -> None:
+    relay.fail = RuntimeError("bug")
+    resp = await client.post("/api/msg/bob", data="hi", headers=AUTH)
+    assert resp.status == 500
+    assert await resp.json() == {"error": "internal_error",
+                                 "message": "the gateway failed unexpectedly"}
+
+
+async def test_routes(client: Client) -> None:
+    resp = await client.options("/api/msg")
+    assert resp.status == 200 and resp.headers["Allow"] == "POST, OPTIONS"
+    resp = await client.put("/api/msg/bob", data="x", headers=AUTH)
+    assert resp.status == 405 and resp.headers["Allow"] == "OPTIONS, POST"
+    resp = await client.post("/msg/bob", data="x", headers=AUTH)
+    assert resp.status == 404 and (await resp.json())["error"] == "not_found"
+    resp = await client.get("/healthz")
+    assert resp.status == 200
