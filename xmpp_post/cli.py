@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from xmpp_post import __version__, config
+from xmpp_post import __version__, config, logs
 from xmpp_post.errors import ConfigError
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -56,14 +56,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # slixmpp logs raw stream traffic (message bodies, SASL exchanges) at debug and
-    # info; it only ever speaks for itself at warning and above.
-    logging.getLogger("slixmpp").setLevel(logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -79,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"xmpp-post: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    _setup_logging(settings.log_level)
+    logs.setup(settings.log_level, settings.log_format)
     from xmpp_post.service import serve  # slixmpp and aiohttp load only when serving
 
     try:

@@ -83,6 +83,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_level", "str", "info",
             "Logging level: debug, info, warning or error. Message bodies and "
             "credentials are never logged.", "LEVEL"),
+    Setting("log_format", "str", "text",
+            "Log line format: text (event key=value ...) or json (one object per line).",
+            "FORMAT"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -106,6 +109,7 @@ class Config:
     idle_timeout: float = 300.0
     max_sessions: int = 1000
     log_level: str = "info"
+    log_format: str = "text"
 
     @property
     def default_domain(self) -> str:
@@ -260,6 +264,8 @@ def _validated(cfg: Config) -> Config:
         raise ConfigError("max_body", "must be at least 1 byte")
     if cfg.max_sessions < 1:
         raise ConfigError("max_sessions", "must be at least 1")
+    if cfg.log_format not in ("text", "json"):
+        raise ConfigError("log_format", "must be text or json")
     if cfg.log_level.lower() not in LOG_LEVELS:
         raise ConfigError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
     return cfg

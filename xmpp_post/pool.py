@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from xmpp_post.errors import XmppUnavailable
+from xmpp_post.errors import GatewayError, XmppUnavailable
+from xmpp_post.metrics import Metrics
 from xmpp_post.request import Credentials, OutgoingMessage
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,9 @@ class SessionPool:
     """Sessions keyed by sender JID; see the module docstring."""
 
     def __init__(self, factory: SessionFactory, *, idle_timeout: float, max_sessions: int,
-                 retry_after: int = 5) -> None:
+                 retry_after: int = 5, metrics: Metrics | None = None) -> None:
         self._factory = factory
+        self._metrics = metrics
         self._idle_timeout = idle_timeout
         self._max_sessions = max_sessions
         self._retry_after = retry_after
@@ -100,10 +102,15 @@ class SessionPool:
             fresh = self._factory(sender)
             try:
                 await fresh.open()
-            except BaseException:
+            except BaseException as exc:
                 await fresh.close(wait=0)
+                if self._metrics is not None:
+                    reason = exc.code if isinstance(exc, GatewayError) else type(exc).__name__
+                    self._metrics.session_open_failures.labels(reason=reason).inc()
                 raise
             self.opened_total += 1
+            if self._metrics is not None:
+                self._metrics.session_opens.inc()
             slot.session, slot.digest = fresh, digest
             slot.last_used = time.monotonic()
             if current is not None:

@@ -12,7 +12,9 @@ import signal
 
 from aiohttp import web
 
+from xmpp_post import logs
 from xmpp_post.config import Config
+from xmpp_post.metrics import Metrics
 from xmpp_post.pool import SessionPool
 from xmpp_post.relay import Relay, XmppRelay
 from xmpp_post.request import Credentials
@@ -31,26 +33,49 @@ def session_options(config: Config) -> SessionOptions:
     )
 
 
-def xmpp_relay(config: Config) -> XmppRelay:
+def xmpp_relay(config: Config, metrics: Metrics | None = None) -> XmppRelay:
     options = session_options(config)
 
     def factory(credentials: Credentials) -> XmppSession:
         return XmppSession(credentials, options)
 
     pool = SessionPool(factory, idle_timeout=config.idle_timeout,
-                       max_sessions=config.max_sessions)
+                       max_sessions=config.max_sessions, metrics=metrics)
+    if metrics is not None:
+        metrics.track_open_sessions(lambda: pool.open_sessions)
     return XmppRelay(pool)
+
+
+async def _server_accepts(host: str, port: int, timeout: float) -> str | None:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError) as exc:
+        return f"the XMPP server {host}:{port} is unreachable ({exc or 'timeout'})"
+    writer.close()
+    return None
 
 
 class Gateway:
     """One running xmpp-post: its relay and its HTTP listener."""
 
     def __init__(self, config: Config, relay: Relay | None = None) -> None:
+        logs.quiet()
         self.config = config
-        self.relay: Relay = relay if relay is not None else xmpp_relay(config)
-        self.app = make_app(config, self.relay)
+        self.metrics = Metrics()
+        self.relay: Relay = relay if relay is not None else xmpp_relay(config, self.metrics)
+        self.app = make_app(config, self.relay, metrics=self.metrics, readiness=self.readiness)
         self._runner: web.AppRunner | None = None
+        self._serving = False
         self.port = config.listen.port
+
+    async def readiness(self) -> str | None:
+        """None when the gateway can serve; otherwise why not."""
+        if not self._serving:
+            return "not serving (starting or shutting down)"
+        server = self.config.xmpp_server
+        if server is not None:
+            return await _server_accepts(server.host, server.port, 2.0)
+        return None
 
     @property
     def url(self) -> str:
@@ -63,8 +88,7 @@ class Gateway:
             log.warning("TLS CERTIFICATE VERIFICATION IS OFF (insecure_skip_tls_verify): "
                         "anyone on the path to the XMPP server can read passwords")
         await self.relay.start()
-        self._runner = web.AppRunner(self.app, handle_signals=False,
-                                     access_log_format='%a "%r" %s %b %Tfs',
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None,
                                      shutdown_timeout=self.config.ack_timeout + 5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.listen.host, self.config.listen.port)
@@ -73,10 +97,12 @@ class Gateway:
         sockets = getattr(server, "sockets", None) or []
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
-        log.info("xmpp-post listening on %s%s for %s", self.url, self.config.base_path,
-                 ", ".join(self.config.domain))
+        self._serving = True
+        logs.event(log, "listening", url=self.url + self.config.base_path,
+                   domains=",".join(self.config.domain))
 
     async def stop(self) -> None:
+        self._serving = False
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()

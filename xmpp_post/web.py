@@ -1,17 +1,26 @@
 """The HTTP API on aiohttp: routes, authentication, one error renderer, health.
 
 ``POST <base>`` and ``POST <base>/<recipient>`` send a message as the authenticated
-user; ``OPTIONS`` describes what is accepted; ``GET /healthz`` reports liveness. Every
-error, ours or aiohttp's, leaves through ``render_error`` in one JSON shape.
+user; ``OPTIONS`` describes what is accepted; ``GET /healthz`` reports liveness,
+``/readyz`` readiness, ``/metrics`` Prometheus metrics and ``/openapi.json`` the API.
+Every error, ours or aiohttp's, leaves through ``render_error`` in one JSON shape; every
+request gets a request id (``X-Request-Id``, echoed if the client sent a sane one) and one
+structured log line.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import secrets
+import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 
 from aiohttp import web
 
+from xmpp_post import logs, openapi
 from xmpp_post import request as parse
 from xmpp_post.config import Config
 from xmpp_post.errors import (
@@ -21,14 +30,23 @@ from xmpp_post.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
+from xmpp_post.metrics import CONTENT_TYPE, Metrics
 from xmpp_post.relay import Relay
 
 log = logging.getLogger(__name__)
 
 CONFIG = web.AppKey("config", Config)
 RELAY = web.AppKey("relay", Relay)  # type: ignore[type-abstract]
+Readiness = Callable[[], Awaitable[str | None]]  # None when ready, else the reason
+METRICS = web.AppKey("metrics", Metrics)
+READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
+OPENAPI = web.AppKey("openapi", bytes)
 REALM = 'Basic realm="xmpp-post", charset="UTF-8"'
 ALLOW = "POST, OPTIONS"
+REQUEST_ID_HEADER = "X-Request-Id"
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# What the handlers learn about the current request (sender, error code), for its log line.
+_NOTES: ContextVar[dict[str, str]] = ContextVar("request_notes")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -56,18 +74,60 @@ def _translate(exc: web.HTTPException) -> GatewayError:
 
 
 @web.middleware
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, one log event and the request metrics for every request."""
+    supplied = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = supplied if _SANE_REQUEST_ID.fullmatch(supplied) else secrets.token_hex(8)
+    token = logs.REQUEST_ID.set(request_id)
+    notes: dict[str, str] = {}
+    notes_token = _NOTES.set(notes)
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        route = request.match_info.route.resource
+        route_name = route.canonical if route is not None else "unmatched"
+        request.app[METRICS].requests.labels(route_name, request.method,
+                                             str(response.status)).inc()
+        logs.event(log, "request", method=request.method, route=route_name,
+                   status=response.status, ms=round((time.perf_counter() - started) * 1000, 2),
+                   sender=notes.get("sender", "-"), error=notes.get("error", "-"),
+                   peer=request.remote)
+        return response
+    finally:
+        logs.REQUEST_ID.reset(token)
+        _NOTES.reset(notes_token)
+
+
+@web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except GatewayError as error:
-        return render_error(error)
+        return _error_response(request, error)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return render_error(_translate(exc))
+        return _error_response(request, _translate(exc))
     except Exception:
         log.exception("unexpected error handling %s %s", request.method, request.path)
-        return render_error(GatewayError("the gateway failed unexpectedly"))
+        return _error_response(request, GatewayError("the gateway failed unexpectedly"))
+
+
+def _note(key: str, value: str) -> None:
+    notes = _NOTES.get(None)
+    if notes is not None:
+        notes[key] = value
+
+
+def _error_response(request: web.Request, error: GatewayError) -> web.Response:
+    _note("error", error.code)
+    metrics = request.app[METRICS]
+    if error.code == "ack_timeout":
+        metrics.ack_timeouts.inc()
+    elif error.status == 429:
+        metrics.rate_limited.inc()
+    return render_error(error)
 
 
 def _media_type(request: web.Request) -> tuple[str, str | None]:
@@ -89,13 +149,16 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
 async def post_message(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     sender = parse.credentials(request.headers.get("Authorization"), config.domain)
+    _note("sender", sender.jid)
     media_type, charset = _media_type(request)
     if media_type not in parse.MEDIA_TYPES:
         parse.message(media_type, charset, b"", None, sender)  # raises 415
     body = await _read_body(request, config.max_body)
     message = parse.message(media_type, charset, body, request.match_info.get("recipient"),
                             sender)
+    started = time.perf_counter()
     receipt = await request.app[RELAY].deliver(sender, message)
+    request.app[METRICS].delivery.observe(time.perf_counter() - started)
     return web.json_response(receipt.as_json(), status=201)
 
 
@@ -111,14 +174,43 @@ async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def make_app(config: Config, relay: Relay) -> web.Application:
+async def readyz(request: web.Request) -> web.Response:
+    reason = await request.app[READINESS]()
+    if reason is None:
+        return web.json_response({"status": "ready"})
+    return web.json_response({"status": "not_ready", "reason": reason}, status=503)
+
+
+async def prometheus_metrics(request: web.Request) -> web.Response:
+    response = web.Response(body=request.app[METRICS].render())
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+
+async def _always_ready() -> str | None:
+    return None
+
+
+def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
+             readiness: Readiness = _always_ready) -> web.Application:
     """The aiohttp application; the caller owns the relay's start and stop."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=config.max_body)
+    app = web.Application(middlewares=[observe_middleware, errors_middleware],
+                          client_max_size=config.max_body)
     app[CONFIG] = config
     app[RELAY] = relay
+    app[METRICS] = metrics if metrics is not None else Metrics()
+    app[READINESS] = readiness
+    app[OPENAPI] = json.dumps(openapi.document(config), indent=1).encode()
     base = config.base_path.rstrip("/")
     for path in (base or "/", base + "/{recipient:.+}"):
         app.router.add_post(path, post_message)
         app.router.add_route("OPTIONS", path, options)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", prometheus_metrics)
+    app.router.add_get("/openapi.json", openapi_json)
     return app

@@ -1,0 +1,79 @@
+"""Structured logging: one event per line, with the request id of the HTTP request.
+
+``event(logger, "name", key=value, ...)`` logs an event with fields; the text format
+renders ``name key=value ...`` and the JSON format one object per line. The request id
+travels in a context variable, so log lines from the XMPP side of a request carry it too.
+Nothing here ever receives a password, an ``Authorization`` header or message text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextvars import ContextVar
+from typing import Any
+
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
+FORMATS = ("text", "json")
+
+
+def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:
+    if logger.isEnabledFor(level):
+        logger.log(level, name, extra={"fields": fields})
+
+
+class _WithRequestId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get()
+        return True
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields = getattr(record, "fields", None)
+    return fields if isinstance(fields, dict) else {}
+
+
+def _text_value(value: Any) -> str:
+    text = str(value)
+    return json.dumps(text) if (not text or any(c in text for c in ' "=\n')) else text
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extra = " ".join(f"{k}={_text_value(v)}" for k, v in _fields(record).items())
+        return f"{line} {extra}" if extra else line
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(), "logger": record.name,
+            "event": record.getMessage(), "request_id": getattr(record, "request_id", "-"),
+        }
+        doc.update(_fields(record))
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)
+
+
+def setup(level: str, fmt: str = "text") -> None:
+    """Configure the root logger; slixmpp stays at warning (it logs raw traffic below)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_WithRequestId())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    quiet()
+
+
+def quiet() -> None:
+    """Keep libraries that log raw protocol traffic (credentials, bodies) quiet."""
+    logging.getLogger("slixmpp").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -1,0 +1,40 @@
+"""Prometheus metrics of one gateway (its own registry, so several can share a process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+DELIVERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0, 30.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("xmpp_post_http_requests", "HTTP requests by route, method "
+                                "and status", ["route", "method", "status"], registry=r)
+        self.delivery = Histogram("xmpp_post_delivery_seconds", "Seconds from a valid request "
+                                  "to the XMPP server's acknowledgement of its message",
+                                  buckets=DELIVERY_BUCKETS, registry=r)
+        self.sessions_open = Gauge("xmpp_post_sessions_open", "XMPP sessions open now",
+                                   registry=r)
+        self.session_opens = Counter("xmpp_post_session_opens", "XMPP sessions opened",
+                                     registry=r)
+        self.session_open_failures = Counter("xmpp_post_session_open_failures", "XMPP session "
+                                             "opens that failed, by error code", ["reason"],
+                                             registry=r)
+        self.ack_timeouts = Counter("xmpp_post_ack_timeouts", "Messages the XMPP server did "
+                                    "not acknowledge in time", registry=r)
+        self.rate_limited = Counter("xmpp_post_rate_limited", "Requests refused with 429",
+                                    registry=r)
+
+    def track_open_sessions(self, count: Callable[[], float]) -> None:
+        self.sessions_open.set_function(count)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
