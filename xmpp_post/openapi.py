@@ -66,12 +66,12 @@ def _post(with_recipient: bool) -> dict[str, Any]:
             **_error_responses(),
         },
     }
-    if with_recipient:
-        operation["parameters"] = [{
-            "name": "recipient", "in": "path", "required": True,
-            "schema": {"type": "string", "minLength": 1},
-            "description": "Full JID, bare JID, or a local part on the sender's domain"}]
     return operation
+
+
+RECIPIENT = {"name": "recipient", "in": "path", "required": True,
+             "schema": {"type": "string", "minLength": 1},
+             "description": "Full JID, bare JID, or a local part on the sender's domain"}
 
 
 def _options() -> dict[str, Any]:
@@ -100,7 +100,8 @@ def document(config: Config) -> dict[str, Any]:
                  "description": "Send XMPP messages as the authenticated user."},
         "paths": {
             base or "/": {"post": _post(False), "options": _options()},
-            base + "/{recipient}": {"post": _post(True), "options": _options()},
+            base + "/{recipient}": {"parameters": [RECIPIENT], "post": _post(True),
+                                    "options": _options()},
             "/healthz": _get("The process is alive", "application/json", status),
             "/readyz": _get("The gateway can serve", "application/json", status, {
                 "503": {"description": "Not ready (starting, stopping, or the XMPP server is "

@@ -206,7 +206,7 @@ def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
     app[READINESS] = readiness
     app[OPENAPI] = json.dumps(openapi.document(config), indent=1).encode()
     base = config.base_path.rstrip("/")
-    for path in (base or "/", base + "/{recipient:.+}"):
+    for path in (base or "/", base + r"/{recipient:[\s\S]+}"):
         app.router.add_post(path, post_message)
         app.router.add_route("OPTIONS", path, options)
     app.router.add_get("/healthz", healthz)
