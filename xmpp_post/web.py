@@ -1,8 +1,11 @@
 """The HTTP API on aiohttp: routes, authentication, one error renderer, health.
 
-``POST <base>`` and ``POST <base>/<recipient>`` send a message as the authenticated
-user; ``OPTIONS`` describes what is accepted; ``GET /healthz`` reports liveness. Every
-error, ours or aiohttp's, leaves through ``render_error`` in one JSON shape.
+``POST <base>`` and ``POST <base>/<recipient>[,<recipient>…]`` send a message as the
+authenticated user; ``OPTIONS`` describes what is accepted; ``GET /healthz`` reports
+liveness. Every error, ours or aiohttp's, leaves through ``render_error`` in one JSON
+shape. A request naming several recipients is answered with ``{"results": [...]}``, one
+outcome per recipient (an error there has the same shape plus ``to`` and ``status``):
+201 when all succeeded, otherwise 207 Multi-Status.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from xmpp_post.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from xmpp_post.relay import Relay
+from xmpp_post.relay import Relay, deliver_each
+from xmpp_post.request import Rejected
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +97,24 @@ async def post_message(request: web.Request) -> web.Response:
     if media_type not in parse.MEDIA_TYPES:
         parse.message(media_type, charset, b"", None, sender)  # raises 415
     body = await _read_body(request, config.max_body)
-    message = parse.message(media_type, charset, body, request.match_info.get("recipient"),
-                            sender)
-    receipt = await request.app[RELAY].deliver(sender, message)
-    return web.json_response(receipt.as_json(), status=201)
+    asked = parse.messages(media_type, charset, body, request.match_info.get("recipient"),
+                           sender, query=request.query_string, default_nick=config.muc_nick,
+                           max_recipients=config.max_recipients)
+    outcomes = await deliver_each(request.app[RELAY], sender, asked.items)
+    if not asked.several:
+        outcome = outcomes[0]
+        if isinstance(outcome, Rejected):
+            raise outcome.error
+        return web.json_response(outcome.as_json(), status=201)
+    results = []
+    for outcome in outcomes:
+        if isinstance(outcome, Rejected):
+            results.append({"to": outcome.to, "status": outcome.error.status,
+                            **outcome.error.body()})
+        else:
+            results.append({"status": 201, **outcome.as_json()})
+    failed = any(isinstance(outcome, Rejected) for outcome in outcomes)
+    return web.json_response({"results": results}, status=207 if failed else 201)
 
 
 async def options(request: web.Request) -> web.Response:
