@@ -83,7 +83,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("receipt_timeout", "float", 10.0,
             "Seconds to wait for a delivery receipt (XEP-0184) when a request asks for one "
             "with receipt=true; the response then says received or timeout.", "SECONDS"),
-    Setting("muc_nick", "str", "",
+    Setting("muc_nick", "str", None,
             "Nickname the gateway uses in group chats when a request gives no nick. "
             "Default: the sender's localpart.", "NICK"),
     Setting("max_recipients", "int", 50,

@@ -268,7 +268,8 @@ def _form_fields(text: str, where: str) -> tuple[dict[str, str], list[str]]:
     recipients: list[str] = []
     for name, value in pairs:
         if name == "to":
-            recipients.append(value)
+            if value:  # an empty field counts as absent, as every other field
+                recipients.append(value)
             continue
         if name in fields:
             raise BadRequest(f"the field {name!r} is given more than once",
@@ -312,7 +313,7 @@ def _json_fields(body: bytes) -> Fields:
         elif not isinstance(value, str):
             raise BadRequest(f"the field {name!r} must be a string", code="invalid_field")
         elif name == "to":
-            recipients = [value]
+            recipients = [value] if value else []
         else:
             fields[name] = value
     return fields, recipients, listed
