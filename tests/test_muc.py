@@ -7,9 +7,12 @@ import itertools
 import json
 from urllib.parse import urlencode
 
+import pytest
+
 from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
+from xmpp_post.rooms import RoomMemberships
 from xmpp_post.service import Gateway
 
 FORM = "application/x-www-form-urlencoded"
@@ -192,3 +195,41 @@ async def test_several_recipients_with_a_room_that_refuses(
     assert results[2]["error"] == "room_members_only" and results[2]["message"]
     assert (await inbox.next()).body == "release 1.2 is out"
     assert (await owner.next()).body == "release 1.2 is out"
+
+
+async def test_fields_reach_the_room(
+        gateway: Gateway, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory, prosody: ProsodyServer) -> None:
+    room, owner = await owned_room(prosody, account, receiver)
+    alice = account("alice")
+    doc = json.dumps({"to": room, "body": "nightly build", "subject": "CI",
+                      "oob_url": "https://ci.example.org/n/7", "lang": "en", "id": "n-7"})
+    reply = await http.post(gateway, "/msg", doc, sender=alice, content_type=JSON)
+    assert reply.status == 201, reply.text
+    got = await owner.next()
+    assert got.id == "n-7" and got.subject == "CI"
+    assert got.body == "nightly build\nhttps://ci.example.org/n/7"
+    assert "<url>https://ci.example.org/n/7</url>" in got.xml
+    reply = await http.post(gateway, f"/msg/{room}?receipt=1", "no receipts here",
+                            sender=alice)
+    assert reply.status == 400 and reply.json["error"] == "invalid_receipt"
+
+
+async def test_a_room_created_by_the_join_is_destroyed_and_404(
+        gateway: Gateway, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory, prosody: ProsodyServer,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # The race the disco#info check cannot close: the room vanishes between the check
+    # and the join. Skipping the check makes the join itself create the room.
+    async def exists(self: RoomMemberships, room: str) -> None:
+        return None
+
+    monkeypatch.setattr(RoomMemberships, "_check_exists", exists)
+    alice = account("alice")
+    room = new_room(prosody, "vanished")
+    reply = await http.post(gateway, f"/msg/{room}", "anyone?", sender=alice)
+    assert reply.status == 404, reply.text
+    assert reply.json["error"] == "room_not_found"
+    assert "destroying it again" in caplog.text and "could not destroy" not in caplog.text
+    probe = await receiver(account("probe"))
+    assert "201" in await probe.join_room(room, "probe")  # destroyed: joining creates it anew
