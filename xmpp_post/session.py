@@ -123,6 +123,7 @@ class XmppSession:
         self._uses_sm = False
         self._pending: dict[str, asyncio.Future[None]] = {}
         self._keys: dict[int, str] = {}  # id() of a stanza awaiting its ack -> internal key
+        self._delivering = 0
         self._unrequested: list[str] = []
         self._ack_requested = False
         self._barrier: asyncio.Task[None] | None = None
@@ -140,7 +141,8 @@ class XmppSession:
 
     @property
     def in_flight(self) -> int:
-        return len(self._pending)
+        # Deliveries also wait on rooms and receipts, outside the ack bookkeeping.
+        return max(len(self._pending), self._delivering)
 
     @property
     def uses_stream_management(self) -> bool:
@@ -201,6 +203,13 @@ class XmppSession:
         """Send one message (joining its room first if it goes to one) and wait for proof."""
         if not self._alive:
             raise self._unavailable("the XMPP session is closed", "session_closed")
+        self._delivering += 1
+        try:
+            return await self._deliver(message)
+        finally:
+            self._delivering -= 1
+
+    async def _deliver(self, message: OutgoingMessage) -> Sent:
         kind = await self._type_for(message)
         nick = None
         if kind == "groupchat":
