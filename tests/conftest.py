@@ -94,12 +94,14 @@ ReceiverFactory = Callable[..., Awaitable[Receiver]]
 
 @pytest.fixture
 async def receiver(prosody: ProsodyServer) -> AsyncIterator[ReceiverFactory]:
-    """``await receiver(account)``: a client of that account, online and listening."""
+    """``await receiver(account)``: a client of that account, online and listening.
+
+    ``receipts=True`` makes it answer delivery receipt requests (XEP-0184)."""
     made: list[Receiver] = []
 
-    async def make(who: Account, resource: str = "receiver") -> Receiver:
+    async def make(who: Account, resource: str = "receiver", receipts: bool = False) -> Receiver:
         client = Receiver(who.jid, who.password, prosody.c2s_port, prosody.cert_file,
-                          resource=resource)
+                          resource=resource, receipts=receipts)
         await client.start()
         made.append(client)
         return client

@@ -100,7 +100,7 @@ class TestMessage:
         ("application/json", b'{"body": "a", "bdy": "b"}', "bob", (400, "unknown_field")),
         ("application/json", b'{"body": "a", "to": "carol"}', "bob",
          (400, "conflicting_recipient")),
-        ("application/json", b'{"body": "a", "type": "groupchat"}', "bob",
+        ("application/json", b'{"body": "a", "type": "error"}', "bob",
          (400, "invalid_type")),
         ("application/x-www-form-urlencoded", b"just text", "bob", (400, "invalid_form")),
         ("application/x-www-form-urlencoded", b"body=%ff", "bob", (400, "invalid_encoding")),

@@ -80,6 +80,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_sessions", "int", 1000,
             "Most XMPP sessions open at once; the least recently used idle one closes "
             "first.", "N"),
+    Setting("receipt_timeout", "float", 10.0,
+            "Seconds to wait for a delivery receipt (XEP-0184) when a request asks for one "
+            "with receipt=true; the response then says received or timeout.", "SECONDS"),
+    Setting("muc_nick", "str", None,
+            "Nickname the gateway uses in group chats when a request gives no nick. "
+            "Default: the sender's localpart.", "NICK"),
+    Setting("max_recipients", "int", 50,
+            "Most recipients one request may name; more is answered 400.", "N"),
     Setting("log_level", "str", "info",
             "Logging level: debug, info, warning or error. Message bodies and "
             "credentials are never logged.", "LEVEL"),
@@ -108,6 +116,9 @@ class Config:
     ack_timeout: float = 10.0
     idle_timeout: float = 300.0
     max_sessions: int = 1000
+    receipt_timeout: float = 10.0
+    muc_nick: str = ""
+    max_recipients: int = 50
     log_level: str = "info"
     log_format: str = "text"
 
@@ -257,7 +268,7 @@ def _validated(cfg: Config) -> Config:
         raise ConfigError("base_path", "must start with / and not end with /")
     if cfg.ca_file is not None and not cfg.ca_file.is_file():
         raise ConfigError("ca_file", f"{cfg.ca_file} is not a readable file")
-    for name in ("connect_timeout", "ack_timeout", "idle_timeout"):
+    for name in ("connect_timeout", "ack_timeout", "idle_timeout", "receipt_timeout"):
         if getattr(cfg, name) <= 0:
             raise ConfigError(name, "must be more than 0 seconds")
     if cfg.max_body < 1:
@@ -266,6 +277,14 @@ def _validated(cfg: Config) -> Config:
         raise ConfigError("max_sessions", "must be at least 1")
     if cfg.log_format not in ("text", "json"):
         raise ConfigError("log_format", "must be text or json")
+    if cfg.max_recipients < 1:
+        raise ConfigError("max_recipients", "must be at least 1")
+    if cfg.muc_nick:
+        try:
+            cfg = replace(cfg, muc_nick=jids.resourcepart(cfg.muc_nick))
+        except jids.JidError as exc:
+            raise ConfigError("muc_nick", f"{cfg.muc_nick!r} is not a valid nickname: "
+                                          f"{exc}") from None
     if cfg.log_level.lower() not in LOG_LEVELS:
         raise ConfigError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
     return cfg

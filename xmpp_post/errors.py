@@ -6,8 +6,9 @@ The tree::
     ├── ClientError                  4xx: the request is at fault
     │   ├── BadRequest               400  bad JSON or form, invalid JID, type or characters
     │   ├── Unauthorized             401  missing or wrong credentials
-    │   ├── Forbidden                403  the sender's domain is not served here
-    │   ├── NotFound                 404
+    │   ├── Forbidden                403  the sender's domain is not served here; a room
+    │   │                                 refused the sender (members only, banned, password)
+    │   ├── NotFound                 404  no such endpoint; no such room
     │   ├── MethodNotAllowed         405
     │   ├── PayloadTooLarge          413
     │   ├── UnsupportedMediaType     415
@@ -15,7 +16,7 @@ The tree::
     │   └── TooManyRequests          429
     └── UpstreamError                5xx: the XMPP side failed
         ├── XmppUnavailable          503  server unreachable, TLS refused, stream lost
-        └── AckTimeout               504  the server did not acknowledge in time
+        └── AckTimeout               504  the server (or a room) did not confirm in time
 
 Library exceptions (slixmpp, aiohttp, json) are translated into this tree where the
 library is called; ``web.render_error`` is the one place that turns them into responses.

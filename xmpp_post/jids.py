@@ -67,3 +67,15 @@ def recipient(text: str, sender_domain: str) -> str:
     if not jid.node:
         raise JidError("a recipient needs a user part")
     return str(jid.full)
+
+
+def resourcepart(text: str) -> str:
+    """``text`` as a valid, normalized JID resourcepart (a MUC nickname, for instance)."""
+    if not text or text != text.strip():
+        raise JidError("it is empty or starts or ends with a space")
+    jid = _parse(f"nick@example.invalid/{text}")
+    return str(jid.resource)
+
+
+def is_bare(jid_text: str) -> bool:
+    return "/" not in jid_text

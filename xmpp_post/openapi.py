@@ -15,7 +15,10 @@ ERROR_STATUSES = {
     "400": "Malformed input: bad JSON or form, invalid JID, unknown type or field, "
            "characters XML cannot carry",
     "401": "Missing or malformed credentials, or the XMPP server rejected them",
-    "403": "The sender's domain is not served by this gateway",
+    "403": "The sender's domain is not served by this gateway, or a room refused the sender",
+    "404": "No such room",
+    "408": "The client sent its request too slowly",
+    "429": "Too many failed logins for this account or address; retry after Retry-After",
     "413": "The body is larger than the configured limit",
     "415": "Unsupported Content-Type or charset",
     "422": "No recipient or no text",
@@ -23,12 +26,53 @@ ERROR_STATUSES = {
     "504": "The XMPP server did not acknowledge the message in time",
 }
 
+_TO = {"type": "string", "minLength": 1,
+       "description": "Recipient: full JID, bare JID, or a local part on the sender's domain"}
+_TOKEN = "^[A-Za-z0-9._:-]{1,%d}$"
+_BOOL_TEXT = {"type": "string", "enum": ["true", "false", "1", "0", "TRUE", "FALSE", "True",
+                                         "False"]}
+
 FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
-    "to": {"type": "string", "minLength": 1, "description": "Recipient: full JID, bare JID, "
-           "or a local part on the sender's domain"},
-    "type": {"type": "string", "enum": list(request.MESSAGE_TYPES), "default": "chat"},
-    "body": {"type": "string", "minLength": 1, "description": "The message text"},
+    "to": _TO,
+    "type": {"type": "string", "enum": list(request.MESSAGE_TYPES),
+             "description": "Default: groupchat for a room, chat otherwise"},
+    "body": {"type": "string", "minLength": 1,
+             "description": "The message text (optional when oob_url is given)"},
+    "subject": {"type": "string"},
+    "thread": {"type": "string", "pattern": _TOKEN % 128},
+    "id": {"type": "string", "pattern": _TOKEN % 64,
+           "description": "Client-chosen stanza id, echoed back"},
+    "lang": {"type": "string", "maxLength": 35,
+             "pattern": "^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", "description": "xml:lang"},
+    "oob_url": {"type": "string", "format": "uri", "maxLength": 2048, "pattern": "^https?://",
+                "description": "XEP-0066 link, also appended to the body"},
+    "receipt": {"description": "Ask for a XEP-0184 delivery receipt",
+                "oneOf": [{"type": "boolean"}, _BOOL_TEXT]},
+    "nick": {"type": "string", "maxLength": 64, "description": "Nickname in a group chat"},
+    "room_password": {"type": "string", "description": "Password of a protected room"},
 }
+
+
+def _fields_schema(json_body: bool) -> dict[str, Any]:
+    properties = {name: FIELD_SCHEMAS[name] for name in request.FIELDS}
+    if json_body:
+        properties["to"] = {"oneOf": [_TO, {"type": "array", "items": _TO, "minItems": 1}]}
+        return {"type": "object", "additionalProperties": False, "properties": properties}
+    properties["to"] = {"oneOf": [_TO, {"type": "array", "items": _TO}]}
+    properties["receipt"] = _BOOL_TEXT
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+def _query_parameters() -> list[dict[str, Any]]:
+    params = []
+    for name in request.FIELDS:
+        schema = _fields_schema(False)["properties"][name]
+        param: dict[str, Any] = {"name": name, "in": "query", "required": False,
+                                 "schema": schema}
+        if name == "to":
+            param.update(style="form", explode=True)
+        params.append(param)
+    return params
 
 
 def _error_responses() -> dict[str, Any]:
@@ -40,7 +84,7 @@ def _error_responses() -> dict[str, Any]:
         }
         if status == "401":
             response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
-        if status == "503":
+        if status in ("429", "503"):
             response["headers"] = {"Retry-After": {"schema": {"type": "integer"},
                                                    "required": True}}
         out[status] = response
@@ -48,21 +92,26 @@ def _error_responses() -> dict[str, Any]:
 
 
 def _post(with_recipient: bool) -> dict[str, Any]:
-    fields = {"type": "object", "additionalProperties": False,
-              "properties": {name: FIELD_SCHEMAS[name] for name in request.FIELDS}}
+    results = {"description": "One outcome per recipient (several recipients named)",
+               "content": {"application/json": {
+                   "schema": {"$ref": "#/components/schemas/Results"}}}}
     operation: dict[str, Any] = {
         "summary": "Send a message as the authenticated user",
         "operationId": "sendTo" if with_recipient else "send",
         "security": [{"basic": []}],
+        "parameters": _query_parameters(),
         "requestBody": {"required": True, "content": {
             request.TEXT: {"schema": {"type": "string"}},
-            request.FORM: {"schema": fields},
-            request.JSON: {"schema": fields},
+            request.FORM: {"schema": _fields_schema(False)},
+            request.JSON: {"schema": _fields_schema(True)},
         }},
         "responses": {
-            "201": {"description": "The XMPP server acknowledged the message",
-                    "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/Receipt"}}}},
+            "201": {"description": "The XMPP server acknowledged the message (or, with several "
+                    "recipients, every message)",
+                    "content": {"application/json": {"schema": {"oneOf": [
+                        {"$ref": "#/components/schemas/Receipt"},
+                        {"$ref": "#/components/schemas/Results"}]}}}},
+            "207": results,
             **_error_responses(),
         },
     }
@@ -117,7 +166,13 @@ def document(config: Config) -> dict[str, Any]:
                             "properties": {"id": {"type": "string"},
                                            "from": {"type": "string"},
                                            "to": {"type": "string"},
-                                           "type": {"type": "string"}}},
+                                           "type": {"type": "string"},
+                                           "nick": {"type": "string"},
+                                           "receipt": {"type": "string",
+                                                       "enum": ["received", "timeout"]}}},
+                "Results": {"type": "object", "required": ["results"], "properties": {
+                    "results": {"type": "array", "items": {"type": "object",
+                                                           "required": ["to", "status"]}}}},
                 "Error": {"type": "object", "required": ["error", "message"],
                           "additionalProperties": False,
                           "properties": {"error": {"type": "string"},

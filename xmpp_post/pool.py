@@ -20,11 +20,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from xmpp_post.errors import GatewayError, XmppUnavailable
 from xmpp_post.metrics import Metrics
 from xmpp_post.request import Credentials, OutgoingMessage
+
+if TYPE_CHECKING:
+    from xmpp_post.session import Sent
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ class Session(Protocol):
     async def open(self) -> None: ...
 
     async def send(self, message: OutgoingMessage) -> str: ...
+
+    async def deliver(self, message: OutgoingMessage) -> Sent: ...
 
     async def close(self, wait: float = 2.0) -> None: ...
 
@@ -83,6 +88,11 @@ class SessionPool:
         """Send as ``sender`` on its session (opening one if needed); return the stanza id."""
         session = await self.session_for(sender)
         return await session.send(message)
+
+    async def deliver(self, sender: Credentials, message: OutgoingMessage) -> Sent:
+        """Like ``send``, with what the session achieved (type, room nick, receipt)."""
+        session = await self.session_for(sender)
+        return await session.deliver(message)
 
     async def session_for(self, sender: Credentials) -> Session:
         digest = self._digest(sender.password)

@@ -1,16 +1,19 @@
 """The seam between the web side and the XMPP side: ``deliver(sender, message)``.
 
 The web application only knows the ``Relay`` protocol, so its tests can fake the XMPP
-side; ``XmppRelay`` is the real one, backed by a ``SessionPool``.
+side; ``XmppRelay`` is the real one, backed by a ``SessionPool``. ``deliver_each`` sends
+one request's messages to several recipients concurrently and collects an outcome each.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
+from xmpp_post.errors import GatewayError
 from xmpp_post.pool import SessionPool
-from xmpp_post.request import Credentials, OutgoingMessage
+from xmpp_post.request import Credentials, OutgoingMessage, Rejected
 
 
 @dataclass(frozen=True)
@@ -21,9 +24,16 @@ class Receipt:
     sender: str
     to: str
     type: str
+    nick: str | None = None  # the sender's nick in the room, for a group chat message
+    receipt: str | None = None  # "received" or "timeout" when a receipt was requested
 
     def as_json(self) -> dict[str, str]:
-        return {"id": self.id, "from": self.sender, "to": self.to, "type": self.type}
+        out = {"id": self.id, "from": self.sender, "to": self.to, "type": self.type}
+        if self.nick is not None:
+            out["nick"] = self.nick
+        if self.receipt is not None:
+            out["receipt"] = self.receipt
+        return out
 
 
 class Relay(Protocol):
@@ -41,11 +51,30 @@ class XmppRelay:
         self.pool = pool
 
     async def deliver(self, sender: Credentials, message: OutgoingMessage) -> Receipt:
-        stanza_id = await self.pool.send(sender, message)
-        return Receipt(id=stanza_id, sender=sender.jid, to=message.to, type=message.type)
+        sent = await self.pool.deliver(sender, message)
+        return Receipt(id=sent.id, sender=sender.jid, to=message.to, type=sent.type,
+                       nick=sent.nick, receipt=sent.receipt)
 
     async def start(self) -> None:
         self.pool.start()
 
     async def stop(self) -> None:
         await self.pool.stop()
+
+
+Outcome = Receipt | Rejected
+
+
+async def deliver_each(relay: Relay, sender: Credentials,
+                       items: tuple[OutgoingMessage | Rejected, ...]) -> list[Outcome]:
+    """Deliver every message concurrently; a failure is that recipient's ``Rejected``."""
+
+    async def one(item: OutgoingMessage | Rejected) -> Outcome:
+        if isinstance(item, Rejected):
+            return item
+        try:
+            return await relay.deliver(sender, item)
+        except GatewayError as error:
+            return Rejected(item.to, error)
+
+    return list(await asyncio.gather(*(one(item) for item in items)))

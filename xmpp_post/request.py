@@ -1,9 +1,16 @@
 """From an HTTP request's parts to the message to send: pure functions, no I/O.
 
 Payload formats (chosen by media type): ``text/plain`` (the whole body is the text),
-``application/x-www-form-urlencoded`` and ``application/json`` (fields ``to``, ``type``,
-``body``). Credentials come from HTTP Basic auth. Everything invalid raises a
-``ClientError`` whose status and code word say what is wrong.
+``application/x-www-form-urlencoded`` and ``application/json`` (fields in ``FIELDS``).
+Every format also takes fields from the URL's query string (``/msg/bob?subject=Hi``); a
+field given twice is refused. Credentials come from HTTP Basic auth. Everything invalid
+raises a ``ClientError`` whose status and code word say what is wrong.
+
+``messages()`` is the full parser: several recipients (``to`` repeated in a form or the
+query, a JSON array, or a comma-separated path) become one ``OutgoingMessage`` each, and
+with several recipients an invalid one becomes a ``Rejected`` entry instead of failing the
+whole request. ``message()`` is the single-recipient form. The optional fields are
+checked in ``fields.py``.
 """
 
 from __future__ import annotations
@@ -13,14 +20,17 @@ import binascii
 import codecs
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
+from xmpp_post import fields as check
 from xmpp_post import jids
 from xmpp_post.errors import (
     BadRequest,
+    ClientError,
     Forbidden,
+    GatewayError,
     Unauthorized,
     Unprocessable,
     UnsupportedMediaType,
@@ -30,10 +40,12 @@ TEXT = "text/plain"
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 MEDIA_TYPES = (TEXT, FORM, JSON)
-MESSAGE_TYPES = ("chat", "normal", "headline")
-FIELDS = ("to", "type", "body")
+MESSAGE_TYPES = ("chat", "normal", "headline", "groupchat")
+FIELDS = ("to", "type", "body", "subject", "thread", "id", "lang", "oob_url", "receipt",
+          "nick", "room_password")
 SENDER_FIELDS = ("from", "sender")
 MAX_FORM_FIELDS = 100
+MAX_RECIPIENTS = 50
 
 # Characters XML 1.0 cannot carry (outside its Char production).
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -53,11 +65,45 @@ class Credentials:
 
 @dataclass(frozen=True)
 class OutgoingMessage:
-    """One ``<message/>`` to send, already validated."""
+    """One ``<message/>`` to send, already validated.
+
+    ``explicit_type`` is False when the request named no type: the relay then sends
+    ``groupchat`` to a room and ``type`` (chat) to anyone else. ``nick`` and
+    ``room_password`` only matter when the message goes to a room.
+    """
 
     to: str
     body: str
     type: str = "chat"
+    explicit_type: bool = True
+    subject: str | None = None
+    thread: str | None = None
+    id: str | None = None
+    lang: str | None = None
+    oob_url: str | None = None
+    receipt: bool = False
+    nick: str | None = None
+    room_password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A recipient of a several-recipient request that was not sent to, and why."""
+
+    to: str
+    error: GatewayError
+
+
+@dataclass(frozen=True)
+class MessageRequest:
+    """What one HTTP request asks for: a message per recipient, in the order given.
+
+    ``several`` is true when the request named more than one recipient or gave ``to``
+    as a JSON array; the response then lists an outcome per recipient.
+    """
+
+    items: tuple[OutgoingMessage | Rejected, ...]
+    several: bool
 
 
 def credentials(header: str | None, domains: tuple[str, ...]) -> Credentials:
@@ -86,8 +132,28 @@ def credentials(header: str | None, domains: tuple[str, ...]) -> Credentials:
 
 def message(media_type: str, charset: str | None, body: bytes,
             path_recipient: str | None, sender: Credentials) -> OutgoingMessage:
-    """Build the message a request asks for, or raise the ClientError that says why not."""
-    fields = _fields(media_type, charset, body)
+    """Build the one message a request asks for, or raise the ClientError that says why not."""
+    parsed = messages(media_type, charset, body, path_recipient, sender)
+    if parsed.several:
+        raise BadRequest("this endpoint takes one recipient", code="several_recipients")
+    item = parsed.items[0]
+    if isinstance(item, Rejected):
+        raise item.error
+    return item
+
+
+def messages(media_type: str, charset: str | None, body: bytes,
+             path_recipients: str | None, sender: Credentials, *, query: str = "",
+             default_nick: str = "", max_recipients: int = MAX_RECIPIENTS) -> MessageRequest:
+    """Build the messages a request asks for, or raise the ClientError that says why not."""
+    fields, recipients, listed = _fields(media_type, charset, body)
+    if query:
+        extra, extra_to = _query_fields(query)
+        _merge(fields, extra)
+        if extra_to and recipients:
+            raise BadRequest("the field 'to' is given both in the query string and the body",
+                             code="duplicate_field")
+        recipients = recipients or extra_to
     for name in SENDER_FIELDS:
         if name in fields:
             raise BadRequest(f"the field {name!r} is not allowed: the sender is always the "
@@ -96,23 +162,66 @@ def message(media_type: str, charset: str | None, body: bytes,
     if unknown:
         raise BadRequest(f"unknown field {unknown[0]!r}; fields are {', '.join(FIELDS)}",
                          code="unknown_field")
-    to = _recipient(path_recipient, fields.get("to"), sender.domain)
-    kind = fields.get("type") or "chat"
-    if kind not in MESSAGE_TYPES:
+    template = _template(fields, sender, default_nick)
+    from_path = path_recipients.split(",") if path_recipients else []
+    several = listed or len(from_path) > 1 or len(recipients) > 1
+    targets = _recipients(from_path, recipients, sender.domain, several, max_recipients)
+    items: list[OutgoingMessage | Rejected] = []
+    for target in targets:
+        if isinstance(target, Rejected):
+            items.append(target)
+        elif template.type == "groupchat" and not jids.is_bare(target):
+            error = BadRequest(f"a groupchat message goes to a room's bare JID, not {target!r}",
+                               code="invalid_room")
+            if not several:
+                raise error
+            items.append(Rejected(target, error))
+        else:
+            items.append(replace(template, to=target))
+    return MessageRequest(tuple(items), several)
+
+
+def _template(fields: dict[str, str], sender: Credentials,
+              default_nick: str) -> OutgoingMessage:
+    """The message without its recipient: every field but ``to``, validated."""
+    kind = fields.get("type") or ""
+    if kind and kind not in MESSAGE_TYPES:
         raise BadRequest(f"type must be one of {', '.join(MESSAGE_TYPES)}, not {kind!r}",
                          code="invalid_type")
+    for name in ("body", "subject", "room_password"):
+        if fields.get(name):
+            _check_xml_chars(name, fields[name])
+    url = check.oob_url(fields["oob_url"]) if fields.get("oob_url") else None
     text = fields.get("body")
+    if url is not None:
+        text = check.with_url(text, url)
     if text is None or not text.strip():
         raise Unprocessable("the message has no text", code="missing_body")
-    _check_xml_chars("body", text)
-    return OutgoingMessage(to=to, body=text, type=kind)
+    want_receipt = check.receipt(fields["receipt"]) if fields.get("receipt") else False
+    if want_receipt and kind == "groupchat":
+        raise BadRequest("delivery receipts cannot be requested for group chat messages",
+                         code="invalid_receipt")
+    nick = check.nick(fields.get("nick") or default_nick or jids.local_of(sender.jid))
+    return OutgoingMessage(
+        to="", body=text, type=kind or "chat", explicit_type=bool(kind),
+        subject=fields.get("subject") or None,
+        thread=check.thread(fields["thread"]) if fields.get("thread") else None,
+        id=check.stanza_id(fields["id"]) if fields.get("id") else None,
+        lang=check.lang(fields["lang"]) if fields.get("lang") else None,
+        oob_url=url, receipt=want_receipt, nick=nick,
+        room_password=fields.get("room_password") or None,
+    )
 
 
-def _fields(media_type: str, charset: str | None, body: bytes) -> dict[str, str]:
+Fields = tuple[dict[str, str], list[str], bool]  # fields, recipients, `to` was a JSON array
+
+
+def _fields(media_type: str, charset: str | None, body: bytes) -> Fields:
     if media_type == TEXT:
-        return {"body": _decode(body, charset or "utf-8")}
+        return {"body": _decode(body, charset or "utf-8")}, [], False
     if media_type == FORM:
-        return _form_fields(body)
+        fields, to = _form_fields(_decode(body, "utf-8"), "form")
+        return fields, to, False
     if media_type == JSON:
         return _json_fields(body)
     shown = media_type or "none"
@@ -132,25 +241,41 @@ def _decode(body: bytes, charset: str) -> str:
         raise BadRequest(f"the body is not valid {charset}", code="invalid_encoding") from None
 
 
-def _form_fields(body: bytes) -> dict[str, str]:
-    text = _decode(body, "utf-8")
+def _query_fields(query: str) -> tuple[dict[str, str], list[str]]:
+    return _form_fields(query, "query string")
+
+
+def _merge(fields: dict[str, str], extra: dict[str, str]) -> None:
+    for name, value in extra.items():
+        if name in fields:
+            raise BadRequest(f"the field {name!r} is given both in the query string and "
+                             "the body", code="duplicate_field")
+        fields[name] = value
+
+
+def _form_fields(text: str, where: str) -> tuple[dict[str, str], list[str]]:
     try:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
                           encoding="utf-8", errors="strict", max_num_fields=MAX_FORM_FIELDS)
     except UnicodeDecodeError:
-        raise BadRequest("a form value is not valid UTF-8 after percent-decoding",
+        raise BadRequest(f"a {where} value is not valid UTF-8 after percent-decoding",
                          code="invalid_encoding") from None
     except ValueError:
-        raise BadRequest("the form body must be name=value pairs joined by '&' (to send "
+        raise BadRequest(f"the {where} must be name=value pairs joined by '&' (to send "
                          "raw text, use Content-Type: text/plain)", code="invalid_form") \
             from None
     fields: dict[str, str] = {}
+    recipients: list[str] = []
     for name, value in pairs:
+        if name == "to":
+            if value:  # an empty field counts as absent, as every other field
+                recipients.append(value)
+            continue
         if name in fields:
             raise BadRequest(f"the field {name!r} is given more than once",
                              code="duplicate_field")
         fields[name] = value
-    return fields
+    return fields, recipients
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -163,7 +288,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _json_fields(body: bytes) -> dict[str, str]:
+def _json_fields(body: bytes) -> Fields:
     try:
         data = json.loads(body, object_pairs_hook=_no_duplicates)
     except (ValueError, RecursionError) as exc:
@@ -173,31 +298,67 @@ def _json_fields(body: bytes) -> dict[str, str]:
     if not isinstance(data, dict):
         raise BadRequest("the JSON body must be an object", code="invalid_json")
     fields: dict[str, str] = {}
+    recipients: list[str] = []
+    listed = False
     for name, value in data.items():
         if value is None:
             continue
-        if not isinstance(value, str):
+        if name == "to" and isinstance(value, list):
+            if not all(isinstance(item, str) for item in value):
+                raise BadRequest("'to' must be a string or an array of strings",
+                                 code="invalid_field")
+            recipients, listed = list(value), True
+        elif name == "receipt" and isinstance(value, bool):
+            fields[name] = "true" if value else "false"
+        elif not isinstance(value, str):
             raise BadRequest(f"the field {name!r} must be a string", code="invalid_field")
-        fields[name] = value
-    return fields
+        elif name == "to":
+            recipients = [value] if value else []
+        else:
+            fields[name] = value
+    return fields, recipients, listed
 
 
-def _recipient(from_path: str | None, from_body: str | None, sender_domain: str) -> str:
-    candidates = [c for c in (from_path, from_body) if c]
-    if not candidates:
+def _recipients(from_path: list[str], from_fields: list[str], sender_domain: str,
+                several: bool, limit: int) -> list[str | Rejected]:
+    """Normalized, de-duplicated recipients; invalid ones are Rejected when several."""
+    if not from_path and not from_fields:
         raise Unprocessable("no recipient: post to <base path>/<recipient> or give 'to'",
                             code="missing_recipient")
-    found = []
-    for text in candidates:
-        _check_xml_chars("to", text)
-        try:
-            found.append(jids.recipient(text, sender_domain))
-        except jids.JidError as exc:
-            raise BadRequest(f"invalid recipient {text!r}: {exc}", code="invalid_jid") from None
-    if len(set(found)) > 1:
+    count = max(len(from_path), len(from_fields))
+    if count > limit:
+        raise BadRequest(f"{count} recipients; at most {limit} are allowed in one request",
+                         code="too_many_recipients")
+    path_found = [_one_recipient(t, sender_domain, several) for t in from_path]
+    field_found = [_one_recipient(t, sender_domain, several) for t in from_fields]
+    if path_found and field_found and _keys(path_found) != _keys(field_found):
         raise BadRequest("the recipient in the path and the 'to' field differ",
                          code="conflicting_recipient")
-    return found[0]
+    unique: dict[str, str | Rejected] = {}
+    for found in path_found or field_found:
+        key = found if isinstance(found, str) else "\0" + found.to
+        unique.setdefault(key, found)
+    return list(unique.values())
+
+
+def _keys(found: list[str | Rejected]) -> set[str]:
+    return {f if isinstance(f, str) else "\0" + f.to for f in found}
+
+
+def _one_recipient(text: str, sender_domain: str, several: bool) -> str | Rejected:
+    try:
+        _check_xml_chars("to", text)
+        if not text.strip():
+            raise BadRequest("a recipient is empty", code="invalid_jid")
+        try:
+            return jids.recipient(text, sender_domain)
+        except jids.JidError as exc:
+            raise BadRequest(f"invalid recipient {text!r}: {exc}", code="invalid_jid") \
+                from None
+    except ClientError as error:
+        if not several:
+            raise
+        return Rejected(text, error)
 
 
 def _check_xml_chars(name: str, text: str) -> None:

@@ -18,6 +18,7 @@ from xmpp_post.metrics import Metrics
 from xmpp_post.pool import SessionPool
 from xmpp_post.relay import Relay, XmppRelay
 from xmpp_post.request import Credentials
+from xmpp_post.rooms import ServiceDirectory
 from xmpp_post.session import SessionOptions, XmppSession
 from xmpp_post.web import make_app
 
@@ -30,14 +31,16 @@ def session_options(config: Config) -> SessionOptions:
         server=server, direct_tls=config.direct_tls, ca_file=config.ca_file,
         insecure_skip_tls_verify=config.insecure_skip_tls_verify,
         connect_timeout=config.connect_timeout, ack_timeout=config.ack_timeout,
+        receipt_timeout=config.receipt_timeout,
     )
 
 
 def xmpp_relay(config: Config, metrics: Metrics | None = None) -> XmppRelay:
     options = session_options(config)
+    directory = ServiceDirectory()  # which domains are group chat services, for all senders
 
     def factory(credentials: Credentials) -> XmppSession:
-        return XmppSession(credentials, options)
+        return XmppSession(credentials, options, directory)
 
     pool = SessionPool(factory, idle_timeout=config.idle_timeout,
                        max_sessions=config.max_sessions, metrics=metrics)

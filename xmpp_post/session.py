@@ -10,8 +10,15 @@ confirmed the stanza:
   can only do after processing everything before it on the stream.
 
 Acknowledgement requests are batched: while one ``<r/>`` (or ping) is outstanding, new
-stanzas wait for the next, which goes out as soon as the answer arrives. slixmpp's
+stanzas wait for the next, which goes out as soon as the answer arrives. Acks are tracked
+by an internal key per stanza, so client-chosen stanza ids may repeat. slixmpp's
 errors and events are translated here into ``xmpp_post.errors``.
+
+``deliver()`` is ``send()`` with the richer outcome (``Sent``): a bare JID on a group chat
+service (``rooms.ServiceDirectory``) gets a ``groupchat`` message, sent after joining the
+room (``rooms.RoomMemberships``) and confirmed by the room's reflection; a requested
+delivery receipt is awaited for ``receipt_timeout`` (``receipts.ReceiptTracker``). The
+helper modules compose.py, rooms.py and receipts.py also use slixmpp, on this client.
 """
 
 from __future__ import annotations
@@ -33,8 +40,19 @@ from slixmpp.xmlstream import ET
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from xmpp_post.errors import AckTimeout, GatewayError, Unauthorized, XmppUnavailable
+from xmpp_post import jids
+from xmpp_post.compose import message_stanza
+from xmpp_post.errors import (
+    AckTimeout,
+    BadRequest,
+    GatewayError,
+    NotFound,
+    Unauthorized,
+    XmppUnavailable,
+)
+from xmpp_post.receipts import ReceiptTracker
 from xmpp_post.request import Credentials, OutgoingMessage
+from xmpp_post.rooms import RoomMemberships, ServiceDirectory
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +71,18 @@ class SessionOptions:
     connect_timeout: float = 10.0
     ack_timeout: float = 10.0
     retry_after: int = 5
+    receipt_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What ``deliver()`` achieved: the stanza id, the type sent, the nick used in a room,
+    and, when a receipt was requested, ``received`` or ``timeout``."""
+
+    id: str
+    type: str
+    nick: str | None = None
+    receipt: str | None = None
 
 
 @functools.lru_cache(maxsize=4)
@@ -75,7 +105,8 @@ class _Client(ClientXMPP):  # type: ignore[misc]
 class XmppSession:
     """A logged-in client stream of one sender; see the module docstring."""
 
-    def __init__(self, credentials: Credentials, options: SessionOptions) -> None:
+    def __init__(self, credentials: Credentials, options: SessionOptions,
+                 directory: ServiceDirectory | None = None) -> None:
         self.jid = credentials.jid
         self._options = options
         resource = "xmpp-post." + secrets.token_hex(4)
@@ -91,10 +122,15 @@ class XmppSession:
         self._closing = False
         self._uses_sm = False
         self._pending: dict[str, asyncio.Future[None]] = {}
+        self._keys: dict[int, str] = {}  # id() of a stanza awaiting its ack -> internal key
+        self._delivering = 0
         self._unrequested: list[str] = []
         self._ack_requested = False
         self._barrier: asyncio.Task[None] | None = None
         self._failure_reason = "connection failed"
+        self._directory = directory if directory is not None else ServiceDirectory()
+        self._rooms = RoomMemberships(self._client, options.ack_timeout)
+        self._receipts = ReceiptTracker(self._client)
         self._wire_events()
 
     # lifecycle -------------------------------------------------------------------------
@@ -105,7 +141,8 @@ class XmppSession:
 
     @property
     def in_flight(self) -> int:
-        return len(self._pending)
+        # Deliveries also wait on rooms and receipts, outside the ack bookkeeping.
+        return max(len(self._pending), self._delivering)
 
     @property
     def uses_stream_management(self) -> bool:
@@ -137,7 +174,9 @@ class XmppSession:
         if self._closing:
             return
         self._closing = True
-        self._alive = False
+        was_alive, self._alive = self._alive, False
+        if was_alive:
+            await self._rooms.leave_all(wait / 2)
         self._client.cancel_connection_attempt()
         if self._client.transport is not None:
             try:
@@ -158,12 +197,66 @@ class XmppSession:
 
     async def send(self, message: OutgoingMessage) -> str:
         """Send one message and wait for the server's acknowledgement; return its id."""
+        return (await self.deliver(message)).id
+
+    async def deliver(self, message: OutgoingMessage) -> Sent:
+        """Send one message (joining its room first if it goes to one) and wait for proof."""
         if not self._alive:
             raise self._unavailable("the XMPP session is closed", "session_closed")
-        stanza = self._client.make_message(mto=message.to, mbody=message.body,
-                                           mtype=message.type)
-        stanza_id = secrets.token_hex(8)
-        stanza["id"] = stanza_id
+        self._delivering += 1
+        try:
+            return await self._deliver(message)
+        finally:
+            self._delivering -= 1
+
+    async def _deliver(self, message: OutgoingMessage) -> Sent:
+        kind = await self._type_for(message)
+        nick = None
+        if kind == "groupchat":
+            nick = await self._rooms.ensure_joined(message.to, message.nick or
+                                                   jids.local_of(self.jid),
+                                                   message.room_password)
+        stanza_id = message.id or secrets.token_hex(8)
+        stanza = message_stanza(self._client, message, kind, stanza_id)
+        echo = self._rooms.expect_echo(message.to, stanza_id) if nick is not None else None
+        receipt = self._receipts.expect(message.to, stanza_id) if message.receipt else None
+        try:
+            await self._send_acknowledged(stanza)
+            if echo is not None:
+                await self._rooms.wait_echo(message.to, stanza_id, echo)
+        except BaseException:
+            if echo is not None:
+                self._rooms.forget_echo(message.to, stanza_id, echo)
+            if receipt is not None:
+                self._receipts.cancel(message.to, stanza_id, receipt)
+            raise
+        state = None
+        if receipt is not None:
+            state = await self._receipts.wait(message.to, stanza_id, receipt,
+                                              self._options.receipt_timeout)
+        return Sent(id=stanza_id, type=kind, nick=nick, receipt=state)
+
+    async def _type_for(self, message: OutgoingMessage) -> str:
+        """``groupchat`` for a room (a bare JID on a group chat service), else as asked."""
+        if not jids.is_bare(message.to):
+            return message.type
+        domain = jids.domain_of(message.to)
+        is_room = await self._directory.is_group_chat_service(domain, self._rooms.is_service)
+        if message.type == "groupchat" and not is_room:
+            raise NotFound(f"{message.to} is not a room: {domain} is not a group chat service",
+                           code="room_not_found")
+        if is_room and message.explicit_type and message.type != "groupchat":
+            raise BadRequest(f"{message.to} is a room: send it type groupchat (or no type), "
+                             f"not {message.type}", code="invalid_type")
+        if is_room and message.receipt:
+            raise BadRequest("delivery receipts cannot be requested for group chat messages",
+                             code="invalid_receipt")
+        return "groupchat" if is_room else message.type
+
+    async def _send_acknowledged(self, stanza: Any) -> None:
+        """Write the stanza and wait for the server to confirm it (see the module docstring)."""
+        stanza_id = secrets.token_hex(8)  # the internal key: client ids may repeat
+        self._keys[id(stanza)] = stanza_id
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending[stanza_id] = done
         try:
@@ -178,7 +271,7 @@ class XmppSession:
                              f"{self._options.ack_timeout:g} s") from None
         finally:
             self._pending.pop(stanza_id, None)
-        return stanza_id
+            self._keys.pop(id(stanza), None)
 
     def _request_ack(self, stanza_id: str) -> None:
         if self._ack_requested:
@@ -199,7 +292,7 @@ class XmppSession:
             self._client.send(sm_stanza.RequestAck(self._client))
 
     def _on_stanza_acked(self, stanza: Any) -> None:
-        done = self._pending.get(stanza["id"])
+        done = self._pending.get(self._keys.get(id(stanza), ""))
         if done is not None and not done.done():
             done.set_result(None)
 
@@ -325,6 +418,8 @@ class XmppSession:
                                        f"({self._failure_reason})", "xmpp_disconnected"))
         self._client.cancel_connection_attempt()
         self._fail_pending("the connection to the XMPP server was lost before it acknowledged")
+        self._rooms.reset(self._unavailable("the connection to the XMPP server was lost",
+                                            "xmpp_disconnected"))
         if was_alive and not self._closing:
             log.info("session of %s lost: %s", self.jid, reason or "connection closed")
 

@@ -1,11 +1,13 @@
 """The HTTP API on aiohttp: routes, authentication, one error renderer, health.
 
-``POST <base>`` and ``POST <base>/<recipient>`` send a message as the authenticated
-user; ``OPTIONS`` describes what is accepted; ``GET /healthz`` reports liveness,
-``/readyz`` readiness, ``/metrics`` Prometheus metrics and ``/openapi.json`` the API.
-Every error, ours or aiohttp's, leaves through ``render_error`` in one JSON shape; every
-request gets a request id (``X-Request-Id``, echoed if the client sent a sane one) and one
-structured log line.
+``POST <base>`` and ``POST <base>/<recipient>[,<recipient>…]`` send a message as the
+authenticated user; ``OPTIONS`` describes what is accepted; ``GET /healthz`` reports
+liveness, ``/readyz`` readiness, ``/metrics`` Prometheus metrics and ``/openapi.json`` the
+API. Every error, ours or aiohttp's, leaves through ``render_error`` in one JSON shape;
+every request gets a request id (``X-Request-Id``, echoed if the client sent a sane one)
+and one structured log line. A request naming several recipients is answered with
+``{"results": [...]}``, one outcome per recipient (an error there has the same shape plus
+``to`` and ``status``): 201 when all succeeded, otherwise 207 Multi-Status.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from xmpp_post.errors import (
     Unauthorized,
 )
 from xmpp_post.metrics import CONTENT_TYPE, Metrics
-from xmpp_post.relay import Relay
+from xmpp_post.relay import Relay, deliver_each
+from xmpp_post.request import Rejected
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +157,26 @@ async def post_message(request: web.Request) -> web.Response:
     if media_type not in parse.MEDIA_TYPES:
         parse.message(media_type, charset, b"", None, sender)  # raises 415
     body = await _read_body(request, config.max_body)
-    message = parse.message(media_type, charset, body, request.match_info.get("recipient"),
-                            sender)
+    asked = parse.messages(media_type, charset, body, request.match_info.get("recipient"),
+                           sender, query=request.query_string, default_nick=config.muc_nick,
+                           max_recipients=config.max_recipients)
     started = time.perf_counter()
-    receipt = await request.app[RELAY].deliver(sender, message)
+    outcomes = await deliver_each(request.app[RELAY], sender, asked.items)
     request.app[METRICS].delivery.observe(time.perf_counter() - started)
-    return web.json_response(receipt.as_json(), status=201)
+    if not asked.several:
+        outcome = outcomes[0]
+        if isinstance(outcome, Rejected):
+            raise outcome.error
+        return web.json_response(outcome.as_json(), status=201)
+    results = []
+    for outcome in outcomes:
+        if isinstance(outcome, Rejected):
+            results.append({"to": outcome.to, "status": outcome.error.status,
+                            **outcome.error.body()})
+        else:
+            results.append({"status": 201, **outcome.as_json()})
+    failed = any(isinstance(outcome, Rejected) for outcome in outcomes)
+    return web.json_response({"results": results}, status=207 if failed else 201)
 
 
 async def options(request: web.Request) -> web.Response:

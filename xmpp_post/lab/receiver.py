@@ -1,4 +1,9 @@
-"""A real XMPP client that logs in, comes online and collects the messages it receives."""
+"""A real XMPP client that logs in, comes online and collects the messages it receives.
+
+With ``receipts=True`` it answers XEP-0184 receipt requests, as a chat client would. It
+can also own and configure group chat rooms, join them, and set affiliations (bans,
+membership), which the group chat tests need.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slixmpp import ClientXMPP
+from slixmpp import JID, ClientXMPP
 
 from xmpp_post.session import tls_context
 
@@ -20,28 +25,44 @@ class Received:
     body: str
     id: str
     xml: str
+    subject: str = ""
+    thread: str = ""
 
 
 class Receiver:
     """``async with Receiver(jid, password, port, ca_file) as r: await r.next()``."""
 
     def __init__(self, jid: str, password: str, port: int, ca_file: Path,
-                 resource: str = "receiver") -> None:
+                 resource: str = "receiver", receipts: bool = False) -> None:
         self.jid = jid
         self._client = ClientXMPP(f"{jid}/{resource}", password,
                                   ssl_context=tls_context(ca_file, False))
         self._client.enable_direct_tls = False
+        self._client.register_plugin("xep_0004")
+        self._client.register_plugin("xep_0045")
+        if receipts:
+            self._client.register_plugin("xep_0184", {"auto_ack": True})
         self._port = port
         self.inbox: asyncio.Queue[Received] = asyncio.Queue()
         self.presences: list[tuple[str, str]] = []  # (from, type) of every presence seen
         self._client.add_event_handler("message", self._on_message)
-        self._client.add_event_handler(
-            "presence", lambda p: self.presences.append((str(p["from"]), str(p["type"]))))
+        # slixmpp does not always raise "presence" for room occupants: count those apart.
+        self._client.add_event_handler("presence", self._on_presence)
+        self._client.add_event_handler("groupchat_presence", self._on_presence)
+
+    def _on_presence(self, presence: Any) -> None:
+        entry = (str(presence["from"]), str(presence["type"]))
+        if self.presences and self.presences[-1] == entry:
+            return  # the same stanza, seen as both events
+        self.presences.append(entry)
 
     def _on_message(self, msg: Any) -> None:
+        if not msg["body"]:
+            return  # room subjects on joining, receipts, chat states
         self.inbox.put_nowait(Received(
             sender=str(msg["from"]), to=str(msg["to"]), type=str(msg["type"]),
-            body=str(msg["body"]), id=str(msg["id"]), xml=str(msg)))
+            body=str(msg["body"]), id=str(msg["id"]), xml=str(msg),
+            subject=str(msg["subject"]), thread=str(msg["thread"])))
 
     async def start(self, timeout: float = 10.0) -> None:
         started = asyncio.ensure_future(self._client.wait_until("session_start", timeout))
@@ -58,6 +79,47 @@ class Receiver:
         seen = asyncio.ensure_future(self._client.wait_until("presence_available", timeout))
         self._client.send_presence_subscription(pto=other.jid)
         await seen
+
+    # group chats ------------------------------------------------------------------------
+
+    async def join_room(self, room: str, nick: str, password: str | None = None,
+                        timeout: float = 10.0) -> set[str]:
+        """Join ``room`` as ``nick`` (creating it if it does not exist yet), no history;
+        return the status codes of the room's answer ("201": the join created it)."""
+        result = await self._client.plugin["xep_0045"].join_muc_wait(
+            JID(room), nick, password=password, maxstanzas=0, timeout=timeout)
+        x = result[0].xml.find("{http://jabber.org/protocol/muc#user}x")
+        if x is None:
+            return set()
+        return {status.get("code", "") for status in x}
+
+    async def create_room(self, room: str, nick: str = "owner",
+                          **options: str) -> None:
+        """Create ``room``, stay in it as its owner, and submit its configuration.
+
+        ``options`` are ``muc#roomconfig_*`` fields with the prefix left out, e.g.
+        ``membersonly="1"``, ``roomsecret="s3cret"``; rooms are always persistent.
+        """
+        await self.join_room(room, nick)
+        form = self._client.plugin["xep_0004"].make_form(ftype="submit")
+        form.add_field(var="FORM_TYPE", ftype="hidden",
+                       value="http://jabber.org/protocol/muc#roomconfig")
+        options.setdefault("persistentroom", "1")
+        for name, value in options.items():
+            form.add_field(var=f"muc#roomconfig_{name}", value=value)
+        await self._client.plugin["xep_0045"].set_room_config(JID(room), form)
+
+    async def set_affiliation(self, room: str, jid: str, affiliation: str,
+                              reason: str = "") -> None:
+        """``outcast`` bans ``jid`` from the room, ``member`` makes it a member."""
+        await self._client.plugin["xep_0045"].set_affiliation(
+            JID(room), affiliation, jid=JID(jid), reason=reason)  # type: ignore[arg-type]
+
+    def occupant_presences(self, room: str) -> list[tuple[str, str]]:
+        """(nick, type) of every presence seen from occupants of ``room``, in order."""
+        prefix = room + "/"
+        return [(who[len(prefix):], kind) for who, kind in self.presences
+                if who.startswith(prefix)]
 
     async def next(self, timeout: float = 10.0) -> Received:
         return await asyncio.wait_for(self.inbox.get(), timeout)

@@ -1,0 +1,235 @@
+"""Group chats end to end: the gateway joins existing rooms, posts, and says why it cannot."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory
+from xmpp_post.lab.prosody import ProsodyServer
+from xmpp_post.lab.receiver import Receiver
+from xmpp_post.rooms import RoomMemberships
+from xmpp_post.service import Gateway
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+_rooms = itertools.count()
+
+
+def new_room(prosody: ProsodyServer, name: str = "room") -> str:
+    return f"{name}{next(_rooms)}@{prosody.muc_domain}"
+
+
+async def owned_room(prosody: ProsodyServer, account: AccountFactory,
+                     receiver: ReceiverFactory, **options: str) -> tuple[str, Receiver]:
+    """A fresh room, configured with ``options``, whose owner stays in it listening."""
+    owner = await receiver(account("owner"))
+    room = new_room(prosody)
+    await owner.create_room(room, "owner", **options)
+    return room, owner
+
+
+async def test_occupant_receives_the_gateways_groupchat_message(
+        gateway: Gateway, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory, prosody: ProsodyServer) -> None:
+    room, owner = await owned_room(prosody, account, receiver)
+    alice = account("alice")
+    # A room JID is recognised by its service's disco#info: no type needed.
+    reply = await http.post(gateway, f"/msg/{room}", "deploy finished", sender=alice)
+    assert reply.status == 201, reply.text
+    body = reply.json
+    assert body["type"] == "groupchat" and body["to"] == room and body["nick"] == alice.local
+    got = await owner.next()
+    assert (got.sender, got.type, got.body) == (f"{room}/{alice.local}", "groupchat",
+                                               "deploy finished")
+    assert got.id == body["id"]
+    # The session stays in the room: a second message does not join again.
+    doc = json.dumps({"to": room, "type": "groupchat", "body": "second", "id": "note-2"})
+    reply = await http.post(gateway, "/msg", doc, sender=alice, content_type=JSON)
+    assert reply.status == 201, reply.text
+    assert reply.json["id"] == "note-2"
+    assert (await owner.next()).body == "second"
+    joins = [p for p in owner.occupant_presences(room) if p == (alice.local, "available")]
+    assert len(joins) == 1, owner.presences
+
+
+async def test_nick_field_default_setting_and_conflict_suffix(
+        start_gateway: GatewayFactory, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory, prosody: ProsodyServer) -> None:
+    room, owner = await owned_room(prosody, account, receiver)
+    gateway = await start_gateway(muc_nick="notifier")
+    alice, bob = account("alice"), account("bob")
+    reply = await http.post(gateway, f"/msg/{room}", "from the default nick", sender=alice)
+    assert reply.status == 201, reply.text
+    assert reply.json["nick"] == "notifier"
+    assert (await owner.next()).sender == f"{room}/notifier"
+    # Someone else already holds "notifier": bob's session takes "notifier-2".
+    reply = await http.post(gateway, f"/msg/{room}", "second notifier", sender=bob)
+    assert reply.status == 201, reply.text
+    assert reply.json["nick"] == "notifier-2"
+    assert (await owner.next()).sender == f"{room}/notifier-2"
+    # A nick in the request wins over the setting.
+    form = urlencode({"to": room, "nick": "CI Bot", "body": "with my own nick"})
+    reply = await http.post(gateway, "/msg", form, sender=bob, content_type=FORM)
+    assert reply.status == 201, reply.text
+    assert reply.json["nick"] == "CI Bot"
+    assert (await owner.next()).sender == f"{room}/CI Bot"
+
+
+async def test_a_room_that_does_not_exist_is_404_and_is_not_created(
+        gateway: Gateway, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory, prosody: ProsodyServer) -> None:
+    alice = account("alice")
+    room = new_room(prosody, "nowhere")
+    for _ in range(2):
+        reply = await http.post(gateway, f"/msg/{room}", "anyone?", sender=alice)
+        assert reply.status == 404, reply.text
+        assert reply.json["error"] == "room_not_found"
+        assert room in reply.json["message"]
+    # Still no such room: a real client that joins it is the one who creates it.
+    probe = await receiver(account("probe"))
+    assert "201" in await probe.join_room(room, "probe")  # 201: the join created it
+
+
+async def test_groupchat_to_a_user_is_404(gateway: Gateway, http: Client,
+                                          account: AccountFactory) -> None:
+    alice, bob = account("alice"), account("bob")
+    doc = json.dumps({"to": bob.jid, "type": "groupchat", "body": "x"})
+    reply = await http.post(gateway, "/msg", doc, sender=alice, content_type=JSON)
+    assert reply.status == 404, reply.text
+    assert reply.json["error"] == "room_not_found"
+
+
+async def test_members_only_room_is_403_until_the_sender_is_a_member(
+        gateway: Gateway, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory, prosody: ProsodyServer) -> None:
+    room, owner = await owned_room(prosody, account, receiver, membersonly="1")
+    alice = account("alice")
+    reply = await http.post(gateway, f"/msg/{room}", "let me in", sender=alice)
+    assert reply.status == 403, reply.text
+    assert reply.json["error"] == "room_members_only"
+    assert "registration-required" in reply.json["message"]
+    await owner.set_affiliation(room, alice.jid, "member")
+    reply = await http.post(gateway, f"/msg/{room}", "now a member", sender=alice)
+    assert reply.status == 201, reply.text
+    assert (await owner.next()).body == "now a member"
+
+
+async def test_banned_sender_is_403(
+        gateway: Gateway, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory, prosody: ProsodyServer) -> None:
+    room, owner = await owned_room(prosody, account, receiver)
+    mallory = account("mallory")
+    await owner.set_affiliation(room, mallory.jid, "outcast", reason="spam")
+    reply = await http.post(gateway, f"/msg/{room}", "hello again", sender=mallory)
+    assert reply.status == 403, reply.text
+    assert reply.json["error"] == "room_banned"
+    assert "forbidden" in reply.json["message"]
+    await asyncio.sleep(0.2)
+    assert owner.pending() == []
+
+
+async def test_password_protected_room(
+        gateway: Gateway, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory, prosody: ProsodyServer) -> None:
+    room, owner = await owned_room(prosody, account, receiver, passwordprotectedroom="1",
+                                   roomsecret="s3cret")
+    alice = account("alice")
+    for password in (None, "wrong"):
+        fields = {"to": room, "body": "knock knock"}
+        if password:
+            fields["room_password"] = password
+        reply = await http.post(gateway, "/msg", json.dumps(fields), sender=alice,
+                                content_type=JSON)
+        assert reply.status == 403, reply.text
+        assert reply.json["error"] == "room_password"
+        assert "not-authorized" in reply.json["message"]
+    doc = json.dumps({"to": room, "body": "open sesame", "room_password": "s3cret"})
+    reply = await http.post(gateway, "/msg", doc, sender=alice, content_type=JSON)
+    assert reply.status == 201, reply.text
+    assert (await owner.next()).body == "open sesame"
+
+
+async def test_a_visitor_may_not_speak_in_a_moderated_room(
+        gateway: Gateway, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory, prosody: ProsodyServer) -> None:
+    room, owner = await owned_room(prosody, account, receiver, moderatedroom="1")
+    alice = account("alice")
+    reply = await http.post(gateway, f"/msg/{room}", "can you hear me?", sender=alice)
+    assert reply.status == 403, reply.text  # the room refused it: never a silent 201
+    assert reply.json["error"] == "room_refused_message"
+    await asyncio.sleep(0.2)
+    assert owner.pending() == []
+
+
+async def test_the_session_leaves_its_rooms_when_it_closes(
+        start_gateway: GatewayFactory, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory, prosody: ProsodyServer) -> None:
+    room, owner = await owned_room(prosody, account, receiver)
+    gateway = await start_gateway()
+    alice = account("alice")
+    assert (await http.post(gateway, f"/msg/{room}", "bye soon", sender=alice)).status == 201
+    await owner.next()
+    await gateway.stop()
+    assert owner.occupant_presences(room)[-1] == (alice.local, "unavailable")
+
+
+async def test_several_recipients_with_a_room_that_refuses(
+        gateway: Gateway, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory, prosody: ProsodyServer) -> None:
+    open_room, owner = await owned_room(prosody, account, receiver)
+    closed_room, _ = await owned_room(prosody, account, receiver, membersonly="1")
+    alice, bob = account("alice"), account("bob")
+    inbox = await receiver(bob)
+    doc = json.dumps({"to": [bob.jid, open_room, closed_room], "body": "release 1.2 is out"})
+    reply = await http.post(gateway, "/msg", doc, sender=alice, content_type=JSON)
+    assert reply.status == 207, reply.text
+    results = reply.json["results"]
+    assert [r["to"] for r in results] == [bob.jid, open_room, closed_room]
+    assert [r["status"] for r in results] == [201, 201, 403]
+    assert results[0]["type"] == "chat" and results[1]["type"] == "groupchat"
+    assert results[2]["error"] == "room_members_only" and results[2]["message"]
+    assert (await inbox.next()).body == "release 1.2 is out"
+    assert (await owner.next()).body == "release 1.2 is out"
+
+
+async def test_fields_reach_the_room(
+        gateway: Gateway, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory, prosody: ProsodyServer) -> None:
+    room, owner = await owned_room(prosody, account, receiver)
+    alice = account("alice")
+    doc = json.dumps({"to": room, "body": "nightly build", "subject": "CI",
+                      "oob_url": "https://ci.example.org/n/7", "lang": "en", "id": "n-7"})
+    reply = await http.post(gateway, "/msg", doc, sender=alice, content_type=JSON)
+    assert reply.status == 201, reply.text
+    got = await owner.next()
+    assert got.id == "n-7" and got.subject == "CI"
+    assert got.body == "nightly build\nhttps://ci.example.org/n/7"
+    assert "<url>https://ci.example.org/n/7</url>" in got.xml
+    reply = await http.post(gateway, f"/msg/{room}?receipt=1", "no receipts here",
+                            sender=alice)
+    assert reply.status == 400 and reply.json["error"] == "invalid_receipt"
+
+
+async def test_a_room_created_by_the_join_is_destroyed_and_404(
+        gateway: Gateway, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory, prosody: ProsodyServer,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # The race the disco#info check cannot close: the room vanishes between the check
+    # and the join. Skipping the check makes the join itself create the room.
+    async def exists(self: RoomMemberships, room: str) -> None:
+        return None
+
+    monkeypatch.setattr(RoomMemberships, "_check_exists", exists)
+    alice = account("alice")
+    room = new_room(prosody, "vanished")
+    reply = await http.post(gateway, f"/msg/{room}", "anyone?", sender=alice)
+    assert reply.status == 404, reply.text
+    assert reply.json["error"] == "room_not_found"
+    assert "destroying it again" in caplog.text and "could not destroy" not in caplog.text
+    probe = await receiver(account("probe"))
+    assert "201" in await probe.join_room(room, "probe")  # destroyed: joining creates it anew
