@@ -9,13 +9,16 @@ The tree::
     │   ├── Forbidden                403  the sender's domain is not served here
     │   ├── NotFound                 404
     │   ├── MethodNotAllowed         405
+    │   ├── RequestTimeout           408  the client sent its request too slowly
+    │   ├── Conflict                 409  the same Idempotency-Key is still in progress
     │   ├── PayloadTooLarge          413
     │   ├── UnsupportedMediaType     415
     │   ├── Unprocessable            422  no recipient, no text
-    │   └── TooManyRequests          429
+    │   └── TooManyRequests          429  too many failed logins (Retry-After)
+    ├── Overloaded                   503  the gateway is at a limit of its own (Retry-After)
     └── UpstreamError                5xx: the XMPP side failed
         ├── XmppUnavailable          503  server unreachable, TLS refused, stream lost
-        └── AckTimeout               504  the server did not acknowledge in time
+        └── AckTimeout               504  the server did not acknowledge in time (Retry-After)
 
 Library exceptions (slixmpp, aiohttp, json) are translated into this tree where the
 library is called; ``web.render_error`` is the one place that turns them into responses.
@@ -72,6 +75,21 @@ class MethodNotAllowed(ClientError):
     code = "method_not_allowed"
 
 
+class RequestTimeout(ClientError):
+    """The client did not send its whole request in time; the connection is closed."""
+
+    status = 408
+    code = "request_timeout"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"Connection": "close"})
+
+
+class Conflict(ClientError):
+    status = 409
+    code = "conflict"
+
+
 class PayloadTooLarge(ClientError):
     status = 413
     code = "payload_too_large"
@@ -90,6 +108,16 @@ class Unprocessable(ClientError):
 class TooManyRequests(ClientError):
     status = 429
     code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+
+
+class Overloaded(GatewayError):
+    """The gateway itself is at one of its limits; worth retrying later."""
+
+    status = 503
+    code = "busy"
 
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
         super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
@@ -115,6 +143,9 @@ class AckTimeout(UpstreamError):
 
     status = 504
     code = "ack_timeout"
+
+    def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
 
 
 class ConfigError(Exception):
