@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from xmpp_post import guards
 from xmpp_post import request as parse
 from xmpp_post.config import Config
 from xmpp_post.errors import (
@@ -113,7 +114,8 @@ async def healthz(_request: web.Request) -> web.Response:
 
 def make_app(config: Config, relay: Relay) -> web.Application:
     """The aiohttp application; the caller owns the relay's start and stop."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=config.max_body)
+    app = web.Application(middlewares=[errors_middleware, *guards.middlewares(config)],
+                          client_max_size=config.max_body)
     app[CONFIG] = config
     app[RELAY] = relay
     base = config.base_path.rstrip("/")
