@@ -28,6 +28,7 @@ def session_options(config: Config) -> SessionOptions:
         server=server, direct_tls=config.direct_tls, ca_file=config.ca_file,
         insecure_skip_tls_verify=config.insecure_skip_tls_verify,
         connect_timeout=config.connect_timeout, ack_timeout=config.ack_timeout,
+        retry_after=config.retry_after,
     )
 
 
@@ -38,8 +39,10 @@ def xmpp_relay(config: Config) -> XmppRelay:
         return XmppSession(credentials, options)
 
     pool = SessionPool(factory, idle_timeout=config.idle_timeout,
-                       max_sessions=config.max_sessions)
-    return XmppRelay(pool)
+                       max_sessions=config.max_sessions, retry_after=config.retry_after,
+                       max_opening=config.max_concurrent_opens)
+    return XmppRelay(pool, request_timeout=config.request_timeout,
+                     retry_after=config.retry_after)
 
 
 class Gateway:
@@ -62,10 +65,18 @@ class Gateway:
         if self.config.insecure_skip_tls_verify:
             log.warning("TLS CERTIFICATE VERIFICATION IS OFF (insecure_skip_tls_verify): "
                         "anyone on the path to the XMPP server can read passwords")
+        # slixmpp logs stream traffic (bodies, SASL) below warning; never let it through.
+        logging.getLogger("slixmpp").setLevel(logging.WARNING)
         await self.relay.start()
+        # keepalive_timeout also bounds how long a client may take to send a request
+        # head (aiohttp arms it when the connection opens): slow-header clients are cut.
         self._runner = web.AppRunner(self.app, handle_signals=False,
                                      access_log_format='%a "%r" %s %b %Tfs',
-                                     shutdown_timeout=self.config.ack_timeout + 5)
+                                     shutdown_timeout=self.config.request_timeout + 2,
+                                     keepalive_timeout=self.config.client_timeout,
+                                     lingering_time=1.0,
+                                     max_line_size=self.config.max_header_size,
+                                     max_field_size=self.config.max_header_size)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.listen.host, self.config.listen.port)
         await site.start()

@@ -175,7 +175,8 @@ class XmppSession:
                         "closing the session", self.jid, self._options.ack_timeout)
             self._abort()
             raise AckTimeout(f"the XMPP server did not acknowledge within "
-                             f"{self._options.ack_timeout:g} s") from None
+                             f"{self._options.ack_timeout:g} s",
+                             retry_after=self._options.retry_after) from None
         finally:
             self._pending.pop(stanza_id, None)
         return stanza_id
