@@ -291,6 +291,8 @@ class XmppSession:
         self._abort()
 
     def _on_bad_certificate(self, error: Any) -> None:
+        if self._failure_reason.startswith("certificate rejected"):
+            return  # already reported when the connection closed
         log.error("TLS certificate of the XMPP server for %s rejected: %s", self.jid, error)
         self._failure_reason = f"certificate rejected: {error}"
         self._settle(self._unavailable("the XMPP server's TLS certificate could not be "
@@ -322,12 +324,18 @@ class XmppSession:
     def _on_disconnected(self, reason: Any) -> None:
         was_alive = self._alive
         self._alive = False
+        if isinstance(reason, ssl.SSLError) and not self._open_settled():
+            # A failed TLS handshake closes the connection before slixmpp reports it.
+            self._on_bad_certificate(reason)
         self._settle(self._unavailable(f"the XMPP server closed the connection "
                                        f"({self._failure_reason})", "xmpp_disconnected"))
         self._client.cancel_connection_attempt()
         self._fail_pending("the connection to the XMPP server was lost before it acknowledged")
         if was_alive and not self._closing:
             log.info("session of %s lost: %s", self.jid, reason or "connection closed")
+
+    def _open_settled(self) -> bool:
+        return self._opened is None or self._opened.done()
 
     def _fail_pending(self, why: str) -> None:
         for done in self._pending.values():
