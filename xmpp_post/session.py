@@ -142,7 +142,10 @@ class XmppSession:
         if self._client.transport is not None:
             try:
                 await asyncio.wait_for(self._client.disconnect(wait=wait), wait + 1.0)
+                log.info("session of %s closed cleanly", self.jid)
             except (TimeoutError, OSError):
+                log.warning("session of %s did not close in time; connection dropped",
+                            self.jid)
                 self._client.abort()
         self._fail_pending("the session was closed before the server acknowledged")
         if self._barrier is not None:
@@ -338,9 +341,13 @@ class XmppSession:
         return self._opened is None or self._opened.done()
 
     def _fail_pending(self, why: str) -> None:
+        code = "xmpp_disconnected"
+        if self._failure_reason.startswith("stream error"):
+            # e.g. policy-violation for a stanza over the server's size limit
+            code, why = "stream_error", f"{why} ({self._failure_reason})"
         for done in self._pending.values():
             if not done.done():
-                done.set_exception(self._unavailable(why, "xmpp_disconnected"))
+                done.set_exception(self._unavailable(why, code))
         self._unrequested.clear()
         self._ack_requested = False
 
