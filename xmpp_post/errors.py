@@ -10,7 +10,6 @@ The tree::
     │   ├── NotFound                 404
     │   ├── MethodNotAllowed         405
     │   ├── RequestTimeout           408  the client sent its request too slowly
-    │   ├── Conflict                 409  the same Idempotency-Key is still in progress
     │   ├── PayloadTooLarge          413
     │   ├── UnsupportedMediaType     415
     │   ├── Unprocessable            422  no recipient, no text
@@ -83,11 +82,6 @@ class RequestTimeout(ClientError):
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message, code=code, headers={"Connection": "close"})
-
-
-class Conflict(ClientError):
-    status = 409
-    code = "conflict"
 
 
 class PayloadTooLarge(ClientError):
