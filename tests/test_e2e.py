@@ -189,6 +189,7 @@ async def test_unacknowledged_message_is_504_never_201(
         prosody.resume()
     assert reply.status == 504, reply.text
     assert reply.json["error"] == "ack_timeout"
+    assert int(reply.headers["Retry-After"]) > 0
     # The suspect session was closed; the next request opens a new one and works.
     reply = await http.post(gateway, f"/msg/{bob.local}", "after the stall", sender=alice)
     assert reply.status == 201, reply.text

@@ -94,6 +94,38 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_format", "str", "text",
             "Log line format: text (event key=value ...) or json (one object per line).",
             "FORMAT"),
+    # Reliability and limits under abuse (docs/reliability.md).
+    Setting("request_timeout", "float", 15.0,
+            "Most seconds a request may take from its arrival to its answer, including "
+            "waiting for a session to open; beyond it the answer is 503 or 504.", "SECONDS"),
+    Setting("retry_after", "int", 5,
+            "Seconds suggested in Retry-After when the XMPP server or the gateway is "
+            "unavailable.", "SECONDS"),
+    Setting("client_timeout", "float", 10.0,
+            "Seconds a client has to send a complete request head, and again its body; "
+            "a slower client is cut off (408 for a slow body).", "SECONDS"),
+    Setting("max_header_size", "size", 8190,
+            "Longest request line or header field accepted, in bytes.", "BYTES"),
+    Setting("max_concurrent_requests", "int", 256,
+            "Most message requests handled at once; more are answered 503 busy.", "N"),
+    Setting("max_concurrent_opens", "int", 16,
+            "Most XMPP sessions being opened (connect and log in) at once; more wait.", "N"),
+    Setting("auth_failure_window", "float", 60.0,
+            "Seconds over which failed logins are counted for rate limiting.", "SECONDS"),
+    Setting("auth_failure_limit", "int", 5,
+            "Failed logins for one account from one client address within the window "
+            "before that pair is answered 429.", "N"),
+    Setting("auth_failure_limit_address", "int", 20,
+            "Failed logins from one client address (any account) within the window "
+            "before that address is answered 429.", "N"),
+    Setting("auth_failure_limit_account", "int", 10,
+            "Failed logins for one account (any address) within the window before the "
+            "account is answered 429, except for a password the server has already "
+            "accepted for it.", "N"),
+    Setting("idempotency_window", "float", 600.0,
+            "Seconds a result is kept for retries that repeat its Idempotency-Key.", "SECONDS"),
+    Setting("idempotency_max_entries", "int", 10000,
+            "Most Idempotency-Key results kept; the oldest are forgotten first.", "N"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -121,6 +153,18 @@ class Config:
     max_recipients: int = 50
     log_level: str = "info"
     log_format: str = "text"
+    request_timeout: float = 15.0
+    retry_after: int = 5
+    client_timeout: float = 10.0
+    max_header_size: int = 8190
+    max_concurrent_requests: int = 256
+    max_concurrent_opens: int = 16
+    auth_failure_window: float = 60.0
+    auth_failure_limit: int = 5
+    auth_failure_limit_address: int = 20
+    auth_failure_limit_account: int = 10
+    idempotency_window: float = 600.0
+    idempotency_max_entries: int = 10000
 
     @property
     def default_domain(self) -> str:
@@ -268,9 +312,18 @@ def _validated(cfg: Config) -> Config:
         raise ConfigError("base_path", "must start with / and not end with /")
     if cfg.ca_file is not None and not cfg.ca_file.is_file():
         raise ConfigError("ca_file", f"{cfg.ca_file} is not a readable file")
-    for name in ("connect_timeout", "ack_timeout", "idle_timeout", "receipt_timeout"):
+    for name in ("connect_timeout", "ack_timeout", "idle_timeout", "receipt_timeout",
+                 "request_timeout", "client_timeout", "auth_failure_window",
+                 "idempotency_window"):
         if getattr(cfg, name) <= 0:
             raise ConfigError(name, "must be more than 0 seconds")
+    for name in ("retry_after", "max_concurrent_requests", "max_concurrent_opens",
+                 "auth_failure_limit", "auth_failure_limit_address",
+                 "auth_failure_limit_account", "idempotency_max_entries"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(name, "must be at least 1")
+    if cfg.max_header_size < 256:
+        raise ConfigError("max_header_size", "must be at least 256 bytes")
     if cfg.max_body < 1:
         raise ConfigError("max_body", "must be at least 1 byte")
     if cfg.max_sessions < 1:

@@ -10,10 +10,12 @@ The tree::
     │   │                                 refused the sender (members only, banned, password)
     │   ├── NotFound                 404  no such endpoint; no such room
     │   ├── MethodNotAllowed         405
+    │   ├── RequestTimeout           408  the client sent its request too slowly
     │   ├── PayloadTooLarge          413
     │   ├── UnsupportedMediaType     415
     │   ├── Unprocessable            422  no recipient, no text
-    │   └── TooManyRequests          429
+    │   └── TooManyRequests          429  too many failed logins (Retry-After)
+    ├── Overloaded                   503  the gateway is at a limit of its own (Retry-After)
     └── UpstreamError                5xx: the XMPP side failed
         ├── XmppUnavailable          503  server unreachable, TLS refused, stream lost
         └── AckTimeout               504  the server (or a room) did not confirm in time
@@ -73,6 +75,16 @@ class MethodNotAllowed(ClientError):
     code = "method_not_allowed"
 
 
+class RequestTimeout(ClientError):
+    """The client did not send its whole request in time; the connection is closed."""
+
+    status = 408
+    code = "request_timeout"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"Connection": "close"})
+
+
 class PayloadTooLarge(ClientError):
     status = 413
     code = "payload_too_large"
@@ -91,6 +103,16 @@ class Unprocessable(ClientError):
 class TooManyRequests(ClientError):
     status = 429
     code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+
+
+class Overloaded(GatewayError):
+    """The gateway itself is at one of its limits; worth retrying later."""
+
+    status = 503
+    code = "busy"
 
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
         super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
@@ -116,6 +138,9 @@ class AckTimeout(UpstreamError):
 
     status = 504
     code = "ack_timeout"
+
+    def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
 
 
 class ConfigError(Exception):

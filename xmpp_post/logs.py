@@ -73,7 +73,27 @@ def setup(level: str, fmt: str = "text") -> None:
     quiet()
 
 
+class _ClientProtocolErrors(logging.Filter):
+    """aiohttp logs a malformed request (e.g. a request line over the size limit) as an
+    error with a traceback that quotes the request; it is the client's fault, so it
+    becomes one warning line that names the problem without repeating the request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and type(exc).__module__ == "aiohttp.http_exceptions":
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = "malformed HTTP request: %s", (type(exc).__name__,)
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_FILTER = _ClientProtocolErrors()
+
+
 def quiet() -> None:
     """Keep libraries that log raw protocol traffic (credentials, bodies) quiet."""
     logging.getLogger("slixmpp").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    server = logging.getLogger("aiohttp.server")
+    if _FILTER not in server.filters:
+        server.addFilter(_FILTER)

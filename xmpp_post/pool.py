@@ -7,6 +7,10 @@
   server checks it); if that succeeds it replaces the old one.
 * Idle sessions close after ``idle_timeout``; at most ``max_sessions`` are open, and the
   least recently used idle one closes to make room.
+* At most ``max_opening`` sessions are being opened (TLS, SASL) at once; more wait.
+* A session is reused for at most ``idle_timeout`` after it opened; then the next
+  request opens a fresh one, so the server checks the password again (a password
+  changed on the server stops working within that time even for a busy sender).
 """
 
 from __future__ import annotations
@@ -59,13 +63,15 @@ class _Slot:
     session: Session | None = None
     digest: bytes = b""
     last_used: float = 0.0
+    opened_at: float = 0.0
 
 
 class SessionPool:
     """Sessions keyed by sender JID; see the module docstring."""
 
     def __init__(self, factory: SessionFactory, *, idle_timeout: float, max_sessions: int,
-                 retry_after: int = 5, metrics: Metrics | None = None) -> None:
+                 retry_after: int = 5, max_opening: int = 16,
+                 metrics: Metrics | None = None) -> None:
         self._factory = factory
         self._metrics = metrics
         self._idle_timeout = idle_timeout
@@ -73,6 +79,7 @@ class SessionPool:
         self._retry_after = retry_after
         self._key = secrets.token_bytes(32)
         self._slots: OrderedDict[str, _Slot] = OrderedDict()
+        self._opening = asyncio.Semaphore(max_opening)
         self._closing: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
         self.opened_total = 0
@@ -102,16 +109,17 @@ class SessionPool:
         self._slots.move_to_end(sender.jid)
         slot.last_used = time.monotonic()
         current = slot.session
-        if current is not None and current.alive and hmac.compare_digest(slot.digest, digest):
+        if current is not None and self._reusable(slot, digest):
             return current
         async with slot.lock:
             current = slot.session
-            if current is not None and current.alive and hmac.compare_digest(slot.digest, digest):
+            if current is not None and self._reusable(slot, digest):
                 return current
             await self._make_room(sender.jid)
             fresh = self._factory(sender)
             try:
-                await fresh.open()
+                async with self._opening:
+                    await fresh.open()
             except BaseException as exc:
                 await fresh.close(wait=0)
                 if self._metrics is not None:
@@ -122,10 +130,16 @@ class SessionPool:
             if self._metrics is not None:
                 self._metrics.session_opens.inc()
             slot.session, slot.digest = fresh, digest
-            slot.last_used = time.monotonic()
+            slot.last_used = slot.opened_at = time.monotonic()
             if current is not None:
                 self._close_later(current)
             return fresh
+
+    def _reusable(self, slot: _Slot, digest: bytes) -> bool:
+        session = slot.session
+        return (session is not None and session.alive
+                and time.monotonic() - slot.opened_at < self._idle_timeout
+                and hmac.compare_digest(slot.digest, digest))
 
     async def _make_room(self, opening: str) -> None:
         """Close least-recently-used idle sessions until one more fits under the cap."""

@@ -3,6 +3,12 @@
 The web application only knows the ``Relay`` protocol, so its tests can fake the XMPP
 side; ``XmppRelay`` is the real one, backed by a ``SessionPool``. ``deliver_each`` sends
 one request's messages to several recipients concurrently and collects an outcome each.
+
+
+``XmppRelay.deliver`` is bounded by ``request_timeout`` as a whole, however long it
+queues behind another request's session opening: time running out before the message
+was written is 503 ``request_timeout`` (nothing was sent; retry), after it 504 (the
+server may or may not have it; retry with the same ``Idempotency-Key``).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
-from xmpp_post.errors import GatewayError
+from xmpp_post.errors import AckTimeout, GatewayError, XmppUnavailable
 from xmpp_post.pool import SessionPool
 from xmpp_post.request import Credentials, OutgoingMessage, Rejected
 
@@ -47,11 +53,27 @@ class Relay(Protocol):
 class XmppRelay:
     """Deliver through one pooled XMPP session per sender."""
 
-    def __init__(self, pool: SessionPool) -> None:
+    def __init__(self, pool: SessionPool, *, request_timeout: float = 15.0,
+                 retry_after: int = 5) -> None:
         self.pool = pool
+        self._timeout = request_timeout
+        self._retry_after = retry_after
 
     async def deliver(self, sender: Credentials, message: OutgoingMessage) -> Receipt:
-        sent = await self.pool.deliver(sender, message)
+        sending = False
+        try:
+            async with asyncio.timeout(self._timeout):
+                session = await self.pool.session_for(sender)
+                sending = True
+                sent = await session.deliver(message)
+        except TimeoutError:
+            if sending:
+                raise AckTimeout(f"no acknowledgement within the request timeout of "
+                                 f"{self._timeout:g} s", code="request_timeout",
+                                 retry_after=self._retry_after) from None
+            raise XmppUnavailable(f"no XMPP session within the request timeout of "
+                                  f"{self._timeout:g} s", code="request_timeout",
+                                  retry_after=self._retry_after) from None
         return Receipt(id=sent.id, sender=sender.jid, to=message.to, type=sent.type,
                        nick=sent.nick, receipt=sent.receipt)
 

@@ -32,6 +32,7 @@ def session_options(config: Config) -> SessionOptions:
         insecure_skip_tls_verify=config.insecure_skip_tls_verify,
         connect_timeout=config.connect_timeout, ack_timeout=config.ack_timeout,
         receipt_timeout=config.receipt_timeout,
+        retry_after=config.retry_after,
     )
 
 
@@ -43,10 +44,12 @@ def xmpp_relay(config: Config, metrics: Metrics | None = None) -> XmppRelay:
         return XmppSession(credentials, options, directory)
 
     pool = SessionPool(factory, idle_timeout=config.idle_timeout,
-                       max_sessions=config.max_sessions, metrics=metrics)
+                       max_sessions=config.max_sessions, retry_after=config.retry_after,
+                       max_opening=config.max_concurrent_opens, metrics=metrics)
     if metrics is not None:
         metrics.track_open_sessions(lambda: pool.open_sessions)
-    return XmppRelay(pool)
+    return XmppRelay(pool, request_timeout=config.request_timeout,
+                     retry_after=config.retry_after)
 
 
 async def _server_accepts(host: str, port: int, timeout: float) -> str | None:
@@ -90,9 +93,17 @@ class Gateway:
         if self.config.insecure_skip_tls_verify:
             log.warning("TLS CERTIFICATE VERIFICATION IS OFF (insecure_skip_tls_verify): "
                         "anyone on the path to the XMPP server can read passwords")
+        # slixmpp logs stream traffic (bodies, SASL) below warning; never let it through.
+        logging.getLogger("slixmpp").setLevel(logging.WARNING)
         await self.relay.start()
+        # keepalive_timeout also bounds how long a client may take to send a request
+        # head (aiohttp arms it when the connection opens): slow-header clients are cut.
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None,
-                                     shutdown_timeout=self.config.ack_timeout + 5)
+                                     shutdown_timeout=self.config.request_timeout + 2,
+                                     keepalive_timeout=self.config.client_timeout,
+                                     lingering_time=1.0,
+                                     max_line_size=self.config.max_header_size,
+                                     max_field_size=self.config.max_header_size)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.listen.host, self.config.listen.port)
         await site.start()

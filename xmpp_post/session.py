@@ -181,7 +181,10 @@ class XmppSession:
         if self._client.transport is not None:
             try:
                 await asyncio.wait_for(self._client.disconnect(wait=wait), wait + 1.0)
+                log.info("session of %s closed cleanly", self.jid)
             except (TimeoutError, OSError):
+                log.warning("session of %s did not close in time; connection dropped",
+                            self.jid)
                 self._client.abort()
         self._fail_pending("the session was closed before the server acknowledged")
         if self._barrier is not None:
@@ -268,7 +271,8 @@ class XmppSession:
                         "closing the session", self.jid, self._options.ack_timeout)
             self._abort()
             raise AckTimeout(f"the XMPP server did not acknowledge within "
-                             f"{self._options.ack_timeout:g} s") from None
+                             f"{self._options.ack_timeout:g} s",
+                             retry_after=self._options.retry_after) from None
         finally:
             self._pending.pop(stanza_id, None)
             self._keys.pop(id(stanza), None)
@@ -383,6 +387,8 @@ class XmppSession:
         self._abort()
 
     def _on_bad_certificate(self, error: Any) -> None:
+        if self._failure_reason.startswith("certificate rejected"):
+            return  # already reported when the connection closed
         log.error("TLS certificate of the XMPP server for %s rejected: %s", self.jid, error)
         self._failure_reason = f"certificate rejected: {error}"
         self._settle(self._unavailable("the XMPP server's TLS certificate could not be "
@@ -414,6 +420,9 @@ class XmppSession:
     def _on_disconnected(self, reason: Any) -> None:
         was_alive = self._alive
         self._alive = False
+        if isinstance(reason, ssl.SSLError) and not self._open_settled():
+            # A failed TLS handshake closes the connection before slixmpp reports it.
+            self._on_bad_certificate(reason)
         self._settle(self._unavailable(f"the XMPP server closed the connection "
                                        f"({self._failure_reason})", "xmpp_disconnected"))
         self._client.cancel_connection_attempt()
@@ -423,10 +432,17 @@ class XmppSession:
         if was_alive and not self._closing:
             log.info("session of %s lost: %s", self.jid, reason or "connection closed")
 
+    def _open_settled(self) -> bool:
+        return self._opened is None or self._opened.done()
+
     def _fail_pending(self, why: str) -> None:
+        code = "xmpp_disconnected"
+        if self._failure_reason.startswith("stream error"):
+            # e.g. policy-violation for a stanza over the server's size limit
+            code, why = "stream_error", f"{why} ({self._failure_reason})"
         for done in self._pending.values():
             if not done.done():
-                done.set_exception(self._unavailable(why, "xmpp_disconnected"))
+                done.set_exception(self._unavailable(why, code))
         self._unrequested.clear()
         self._ack_requested = False
 

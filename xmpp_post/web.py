@@ -22,7 +22,7 @@ from contextvars import ContextVar
 
 from aiohttp import web
 
-from xmpp_post import logs, openapi
+from xmpp_post import guards, logs, openapi
 from xmpp_post import request as parse
 from xmpp_post.config import Config
 from xmpp_post.errors import (
@@ -215,7 +215,8 @@ async def _always_ready() -> str | None:
 def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
              readiness: Readiness = _always_ready) -> web.Application:
     """The aiohttp application; the caller owns the relay's start and stop."""
-    app = web.Application(middlewares=[observe_middleware, errors_middleware],
+    app = web.Application(middlewares=[observe_middleware, errors_middleware,
+                                       *guards.middlewares(config)],
                           client_max_size=config.max_body)
     app[CONFIG] = config
     app[RELAY] = relay

@@ -33,10 +33,18 @@ def _as_prosody_user(argv: list[str]) -> list[str]:
     return argv
 
 
-def make_certificate(folder: Path, names: list[str], *, days: int = 30) -> tuple[Path, Path]:
-    """Write a self-signed certificate valid for ``names``; return (cert, key)."""
-    cert, key = folder / f"{names[0]}.crt", folder / f"{names[0]}.key"
+def make_certificate(folder: Path, names: list[str], *, days: int = 30,
+                     file_name: str | None = None, expired: bool = False) -> tuple[Path, Path]:
+    """Write a self-signed certificate valid for ``names``; return (cert, key).
+
+    ``expired=True`` makes one whose validity ended in 2020.
+    """
+    stem = file_name or names[0]
+    cert, key = folder / f"{stem}.crt", folder / f"{stem}.key"
     san = ",".join(f"DNS:{name}" for name in names)
+    if expired:
+        _make_expired_certificate(folder, names[0], san, cert, key)
+        return cert, key
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
          "-nodes", "-keyout", str(key), "-out", str(cert), "-days", str(days),
@@ -44,6 +52,31 @@ def make_certificate(folder: Path, names: list[str], *, days: int = 30) -> tuple
         check=True, capture_output=True,
     )
     return cert, key
+
+
+def _make_expired_certificate(folder: Path, name: str, san: str, cert: Path,
+                              key: Path) -> None:
+    # OpenSSL 3.0's "req -x509" cannot backdate; "ca -selfsign" can, given a tiny CA setup.
+    ca = folder / "expired-ca"
+    ca.mkdir(exist_ok=True)
+    (ca / "index.txt").write_text("")
+    (ca / "serial").write_text("1000\n")
+    (ca / "ca.cnf").write_text(
+        "[ca]\ndefault_ca = here\n[here]\n"
+        f"database = {ca}/index.txt\nnew_certs_dir = {ca}\nserial = {ca}/serial\n"
+        "default_md = sha256\npolicy = anything\nx509_extensions = ext\n"
+        "unique_subject = no\n[anything]\ncommonName = supplied\n"
+        f"[ext]\nbasicConstraints = critical,CA:TRUE\nsubjectAltName = {san}\n")
+    csr = ca / "request.csr"
+    subprocess.run(
+        ["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}"],
+        check=True, capture_output=True)
+    subprocess.run(
+        ["openssl", "ca", "-batch", "-config", str(ca / "ca.cnf"), "-selfsign",
+         "-keyfile", str(key), "-in", str(csr), "-out", str(cert),
+         "-startdate", "20200101000000Z", "-enddate", "20200201000000Z"],
+        check=True, capture_output=True)
 
 
 @dataclass
@@ -62,6 +95,9 @@ class ProsodyServer:
     registration: bool = False
     plugin_paths: list[str] = field(default_factory=list)
     extra_modules: list[str] = field(default_factory=list)
+    extra_config: list[str] = field(default_factory=list)
+    cert_names: list[str] | None = None
+    cert_expired: bool = False
     workdir: Path | None = None
     c2s_port: int = 0
     http_port: int = 0
@@ -99,7 +135,8 @@ class ProsodyServer:
         certs = self.workdir / "certs"
         (self.workdir / "data").mkdir(parents=True, exist_ok=True)
         certs.mkdir(exist_ok=True)
-        make_certificate(certs, [self.domain, self.muc_domain])
+        make_certificate(certs, self.cert_names or [self.domain, self.muc_domain],
+                         file_name=self.domain, expired=self.cert_expired)
         self.config_file.write_text(self._config_text())
         self._give_to_prosody_user()
 
@@ -135,6 +172,7 @@ class ProsodyServer:
             'storage = "internal"',
             f"allow_registration = {'true' if self.registration else 'false'}",
             "min_seconds_between_registrations = 0",
+            *self.extra_config,
             f'log = {{ {{ levels = {{ min = "info" }}, to = "file", '
             f'filename = "{self.log_file}" }} }}',
             f'VirtualHost "{self.domain}"',

@@ -1,0 +1,65 @@
+"""Helpers shared by the fault and security tests: private servers, client addresses."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import PASSWORD, Account, Client, gateway_config
+from xmpp_post.lab.prosody import ProsodyServer
+from xmpp_post.service import Gateway
+
+ServerFactory = Callable[..., ProsodyServer]
+
+
+@pytest.fixture(name="own_prosody")
+def own_prosody_fixture() -> Iterator[ServerFactory]:
+    """``own_prosody(**options)``: a started Prosody for this test alone (to crash)."""
+    made: list[ProsodyServer] = []
+
+    def make(**options: Any) -> ProsodyServer:
+        server = ProsodyServer(**options)
+        made.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in made:
+        server.close()
+
+
+def register(server: ProsodyServer, name: str, password: str = PASSWORD) -> Account:
+    return Account(server.register(name, password), password)
+
+
+@asynccontextmanager
+async def gateway_for(server: ProsodyServer, **overrides: Any) -> AsyncIterator[Gateway]:
+    gateway = Gateway(gateway_config(server, **overrides))
+    await gateway.start()
+    try:
+        yield gateway
+    finally:
+        await gateway.stop()
+
+
+@asynccontextmanager
+async def client_from(address: str) -> AsyncIterator[Client]:
+    """An HTTP client whose connections come from ``address`` (any 127.x.y.z works)."""
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        yield Client(session)
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until ``predicate()`` holds (for state the code under test exposes no event for)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
