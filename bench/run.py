@@ -17,6 +17,7 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -175,6 +176,22 @@ class Bench:
     def reference_target(self, user: str) -> Entry:
         return Entry(f"/msg_ref/{RECEIVER}@{DOMAIN}", f"{user}@{DOMAIN}", password_of(user))
 
+    async def profiled(self, label: str, pid: int | None) -> asyncio.subprocess.Process | None:
+        """With --profile, sample ``pid`` with py-spy until the returned process is stopped."""
+        if self.args.profile is None or pid is None:
+            return None
+        self.args.profile.mkdir(parents=True, exist_ok=True)
+        out = self.args.profile / f"{label}.txt"
+        return await asyncio.create_subprocess_exec(
+            "py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
+            "--nonblocking", "--output", str(out),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+    async def end_profile(self, spy: asyncio.subprocess.Process | None) -> None:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            await spy.wait()
+
     async def hot(self, name: str, url: str, entry: Entry, host: str | None,
                   pids: dict[str, int]) -> dict[str, Any]:
         assert self.counter is not None
@@ -185,8 +202,10 @@ class Bench:
         tag = self.tag("hot")
         cpu_before = {k: procstat.cpu_seconds(p) for k, p in pids.items()}
         self.log(f"hot sender against {name} for {self.args.duration:g} s")
+        spy = await self.profiled("hot", pids.get("gateway"))
         result = await run_wrk(url, [entry], tag=tag, connections=self.args.connections,
                                seconds=self.args.duration, host=host)
+        await self.end_profile(spy)
         cpu_after = {k: procstat.cpu_seconds(p) for k, p in pids.items()}
         delivered = await self.counter.wait_for(tag, result["ok"], within=30, settle=1.0)
         elapsed = result["elapsed"] or self.args.duration
@@ -211,8 +230,10 @@ class Bench:
         tag = self.tag("cold")
         self.log(f"{len(entries)} cold senders against {name}")
         cpu_before = {k: procstat.cpu_seconds(p) for k, p in pids.items()}
+        spy = await self.profiled("cold", pids.get("gateway"))
         result = await run_wrk(url, entries, tag=tag, connections=self.args.cold_connections,
                                once=True, host=host, timeout_s=30)
+        await self.end_profile(spy)
         cpu_after = {k: procstat.cpu_seconds(p) for k, p in pids.items()}
         delivered = await self.counter.wait_for(tag, result["ok"], within=30, settle=0.5)
         elapsed = result["elapsed"]
@@ -372,6 +393,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--gateway-arg", action="append", metavar="ARG",
                         help="extra argument for 'xmpp-post serve' (repeatable), "
                              "e.g. --gateway-arg=--log-level=warning")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="sample the gateway with py-spy during the hot and cold runs and "
+                             "write collapsed stacks to DIR (slows the gateway; for profiling "
+                             "only, not for figures)")
     parser.add_argument("--skip-reference", action="store_true",
                         help="do not measure the in-server baseline")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latest.json",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import secrets
 import ssl
@@ -29,6 +30,7 @@ from typing import Any
 from slixmpp import ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.plugins.xep_0198 import stanza as sm_stanza
+from slixmpp.util.sasl.mechanisms import SCRAM
 from slixmpp.xmlstream import ET
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
@@ -63,6 +65,17 @@ def tls_context(ca_file: Path | None, insecure: bool) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def _scram_hi(self: Any, text: bytes, salt: bytes, iterations: int) -> bytes:
+    """SCRAM's Hi() is PBKDF2 (RFC 5802, 2.2): computed by hashlib in C, not in Python.
+
+    slixmpp iterates HMAC in Python, about 30 ms of CPU per login at 10,000 iterations;
+    the result is the same, the server still checks the proof."""
+    return hashlib.pbkdf2_hmac(self.hash().name, bytes(text), salt, iterations)
+
+
+SCRAM.Hi = _scram_hi
 
 
 class _Client(ClientXMPP):  # type: ignore[misc]
