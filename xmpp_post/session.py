@@ -9,8 +9,10 @@ confirmed the stanza:
 * otherwise an XMPP ping (XEP-0199) sent after it has been answered, which the server
   can only do after processing everything before it on the stream.
 
-Acknowledgement requests are batched: while one ``<r/>`` (or ping) is outstanding, new
-stanzas wait for the next, which goes out as soon as the answer arrives. slixmpp's
+Acknowledgement requests are batched: with stream management, one ``<r/>`` follows the
+stanzas sent in one turn of the event loop, whether or not earlier ones were answered;
+with the ping fallback, while one ping is outstanding new stanzas wait for the next, which
+goes out as soon as the answer arrives. slixmpp's
 errors and events are translated here into ``xmpp_post.errors``.
 """
 
@@ -32,8 +34,6 @@ from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.plugins.xep_0198 import stanza as sm_stanza
 from slixmpp.util.sasl.mechanisms import SCRAM
 from slixmpp.xmlstream import ET
-from slixmpp.xmlstream.handler import Callback
-from slixmpp.xmlstream.matcher import MatchXPath
 
 from xmpp_post.errors import AckTimeout, GatewayError, Unauthorized, XmppUnavailable
 from xmpp_post.request import Credentials, OutgoingMessage
@@ -130,6 +130,7 @@ class XmppSession:
         self._pending: dict[str, asyncio.Future[None]] = {}
         self._unrequested: list[str] = []
         self._ack_requested = False
+        self._sm_request_due = False
         self._barrier: asyncio.Task[None] | None = None
         self._failure_reason = "connection failed"
         self._wire_events()
@@ -219,21 +220,22 @@ class XmppSession:
         return stanza_id
 
     def _request_ack(self, stanza_id: str) -> None:
+        if self._uses_sm:
+            # One <r/> per event-loop turn, queued behind every stanza sent in that turn;
+            # earlier <r/>s may still be unanswered (the server answers each in order).
+            if not self._sm_request_due:
+                self._sm_request_due = True
+                asyncio.get_running_loop().call_soon(self._send_sm_request)
+            return
         if self._ack_requested:
             self._unrequested.append(stanza_id)
             return
         self._ack_requested = True
-        if self._uses_sm:
-            self._client.send(sm_stanza.RequestAck(self._client))
-        else:
-            self._start_barrier([stanza_id])
+        self._start_barrier([stanza_id])
 
-    def _on_sm_ack(self, _ack: Any) -> None:
-        # Runs after slixmpp's own handler has fired stanza_acked for each stanza.
-        self._ack_requested = False
-        if self._unrequested:
-            self._unrequested.clear()
-            self._ack_requested = True
+    def _send_sm_request(self) -> None:
+        self._sm_request_due = False
+        if self._alive:
             self._client.send(sm_stanza.RequestAck(self._client))
 
     def _on_stanza_acked(self, stanza: Any) -> None:
@@ -282,8 +284,6 @@ class XmppSession:
         }
         for event, handler in handlers.items():
             client.add_event_handler(event, handler)
-        client.register_handler(Callback("xmpp-post ack", MatchXPath(sm_stanza.Ack.tag_name()),
-                                         self._on_sm_ack, instream=True))
 
     def _settle(self, error: GatewayError | None) -> None:
         if self._opened is not None and not self._opened.done():
