@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import platform
@@ -52,6 +53,7 @@ class GatewayProcess:
     c2s_port: int
     ca_file: Path
     extra_args: list[str] = field(default_factory=list)
+    uvloop: bool = False
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
 
@@ -72,6 +74,8 @@ class GatewayProcess:
         argv = [command, "serve", "--domain", DOMAIN, "--listen", f"127.0.0.1:{self.port}",
                 "--xmpp-server", f"127.0.0.1:{self.c2s_port}", "--ca-file", str(self.ca_file),
                 "--max-sessions", "5000", "--idle-timeout", "3600", *self.extra_args]
+        if self.uvloop:
+            argv.append("--uvloop")
         with log_file.open("ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=log)
         deadline = time.monotonic() + 20
@@ -152,7 +156,7 @@ class Bench:
     def start_gateway(self) -> GatewayProcess:
         assert self.server.workdir is not None
         gateway = GatewayProcess(self.server.c2s_port, self.server.cert_file,
-                                 list(self.args.gateway_arg or []))
+                                 list(self.args.gateway_arg or []), uvloop=self.args.uvloop)
         gateway.start(self.server.workdir / "gateway.log")
         self.gateway = gateway
         return gateway
@@ -397,6 +401,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="sample the gateway with py-spy during the hot and cold runs and "
                              "write collapsed stacks to DIR (slows the gateway; for profiling "
                              "only, not for figures)")
+    parser.add_argument("--no-uvloop", dest="uvloop", action="store_false",
+                        default=importlib.util.find_spec("uvloop") is not None,
+                        help="run the gateway on asyncio's own loop (default: --uvloop "
+                             "when uvloop is installed)")
     parser.add_argument("--skip-reference", action="store_true",
                         help="do not measure the in-server baseline")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latest.json",
