@@ -74,8 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(settings.log_level, settings.log_format)
     from xmpp_post.service import serve  # slixmpp and aiohttp load only when serving
 
+    loop_factory = None
+    if settings.uvloop:
+        try:
+            import uvloop  # type: ignore[import-not-found]
+        except ImportError:
+            print("xmpp-post: configuration error: uvloop: the uvloop package is not "
+                  "installed", file=sys.stderr)
+            return EXIT_CONFIG
+        loop_factory = uvloop.new_event_loop
     try:
-        asyncio.run(serve(settings))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(serve(settings))
     except OSError as exc:
         logging.getLogger("xmpp_post").error("cannot serve: %s", exc)
         return EXIT_FAILURE
