@@ -109,6 +109,9 @@ def test_fuzzed_requests_get_documented_answers(served: tuple[str, str]) -> None
         case.validate_response(response, excluded_checks=[
             schemathesis.checks.positive_data_acceptance,  # valid by schema, may be a bad JID
             schemathesis.checks.ignored_auth,  # we send real credentials on purpose
+            # "Invalid" by schema is often still meaningful here: any text/plain body is a
+            # string, and an invalid recipient among several is a 207 entry, not a 400.
+            schemathesis.checks.negative_data_rejection,
         ])
 
     operations = [result.ok() for result in api.get_all_operations()]  # type: ignore[union-attr]

@@ -181,6 +181,8 @@ class SessionPool:
             session = slot.session
             if session is None or not session.alive:
                 del self._slots[jid]
+                if session is not None:
+                    self._close_later(session)  # releases what a dropped stream left
             elif now - slot.last_used > self._idle_timeout and session.in_flight == 0:
                 del self._slots[jid]
                 log.info("closing idle session of %s", jid)

@@ -26,10 +26,12 @@ helper modules compose.py, rooms.py and receipts.py also use slixmpp, on this cl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
 import secrets
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,6 +110,13 @@ def _scram_hi(self: Any, text: bytes, salt: bytes, iterations: int) -> bytes:
 SCRAM.Hi = _scram_hi
 
 
+def _quick_ack(transport: Any) -> None:
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None and hasattr(socket, "TCP_QUICKACK"):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+
+
 class _Client(ClientXMPP):  # type: ignore[misc]
     """slixmpp's client, with its handler errors routed to our log.
 
@@ -119,6 +128,18 @@ class _Client(ClientXMPP):  # type: ignore[misc]
 
     def exception(self, exception: Exception) -> None:
         log.error("error in XMPP handler: %r", exception)
+
+    def connection_made(self, transport: Any, send_event: bool = True) -> None:
+        _quick_ack(transport)
+        super().connection_made(transport, send_event)
+
+    def data_received(self, data: bytes | str) -> None:
+        if self.outbox is None:
+            # While logging in, acknowledge the server's segments at once: servers that
+            # write with Nagle's algorithm (Prosody's default) otherwise hold their TLS
+            # 1.3 session tickets and replies until our delayed ACK, ~40 ms per login.
+            _quick_ack(self.transport)
+        super().data_received(data)
 
     def send_raw(self, data: str | bytes) -> None:
         outbox = self.outbox
@@ -226,14 +247,23 @@ class XmppSession:
                             self.jid)
                 self._client.abort()
         self._fail_pending("the session was closed before the server acknowledged")
-        if self._barrier is not None:
-            self._barrier.cancel()
+        self._release()
 
     def _abort(self) -> None:
         self._alive = False
         self._closing = True
         self._client.cancel_connection_attempt()
         self._client.abort()
+        self._release()
+
+    def _release(self) -> None:
+        """Stop the tasks this session owns: slixmpp's send loop and any ping barrier.
+        A session is never reconnected, so nothing may outlive its stream."""
+        sender = self._client._run_out_filters
+        if sender is not None and not sender.done():
+            sender.cancel()
+        if self._barrier is not None:
+            self._barrier.cancel()
 
     # sending ---------------------------------------------------------------------------
 
@@ -469,6 +499,7 @@ class XmppSession:
                                             "xmpp_disconnected"))
         if was_alive and not self._closing:
             log.info("session of %s lost: %s", self.jid, reason or "connection closed")
+        self._release()
 
     def _open_settled(self) -> bool:
         return self._opened is None or self._opened.done()
