@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from multidict import CIMultiDict
 
 from xmpp_post import config
 from xmpp_post.lab.prosody import ProsodyServer
@@ -114,7 +115,7 @@ async def receiver(prosody: ProsodyServer) -> AsyncIterator[ReceiverFactory]:
 @dataclass
 class Reply:
     status: int
-    headers: dict[str, str]
+    headers: CIMultiDict[str]
     text: str
 
     @property
@@ -137,7 +138,7 @@ class Client:
         skip = () if headers and "Content-Type" in headers else ("Content-Type",)
         async with self.session.request(method, url, data=data, headers=headers,
                                         skip_auto_headers=skip) as resp:
-            return Reply(resp.status, dict(resp.headers), await resp.text())
+            return Reply(resp.status, CIMultiDict(resp.headers), await resp.text())
 
     async def post(self, gateway: Gateway, path: str, data: bytes | str, *,
                    sender: Account | None = None, user: str | None = None,

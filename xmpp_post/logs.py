@@ -62,13 +62,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str)
 
 
+def handler(stream: Any, fmt: str = "text") -> logging.Handler:
+    """A handler writing one event per line, each with the current request id."""
+    out = logging.StreamHandler(stream)
+    out.addFilter(_WithRequestId())
+    out.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    return out
+
+
 def setup(level: str, fmt: str = "text") -> None:
     """Configure the root logger; slixmpp stays at warning (it logs raw traffic below)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_WithRequestId())
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [handler(sys.stderr, fmt)]
     root.setLevel(level.upper())
     quiet()
 

@@ -162,7 +162,10 @@ async def post_message(request: web.Request) -> web.Response:
                            max_recipients=config.max_recipients)
     started = time.perf_counter()
     outcomes = await deliver_each(request.app[RELAY], sender, asked.items)
-    request.app[METRICS].delivery.observe(time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    for outcome in outcomes:
+        if not isinstance(outcome, Rejected):
+            request.app[METRICS].delivery.observe(elapsed)
     if not asked.several:
         outcome = outcomes[0]
         if isinstance(outcome, Rejected):
