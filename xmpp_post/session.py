@@ -126,6 +126,34 @@ class _Client(ClientXMPP):  # type: ignore[misc]
 
     outbox: list[bytes] | None = None
 
+    # Stream features a sending-only gateway never uses; leaving them out keeps each of
+    # the (possibly thousands of) pooled sessions smaller.
+    UNUSED_PLUGINS = frozenset({"feature_rosterver", "feature_preapproval", "feature_limits"})
+
+    def register_plugin(self, plugin: str, *args: Any, **kwargs: Any) -> None:
+        if plugin not in self.UNUSED_PLUGINS:
+            super().register_plugin(plugin, *args, **kwargs)
+
+    def _handle_session_bind(self, jid: Any) -> None:
+        pass  # no roster is kept: the gateway never reads or changes one
+
+    def compact_parser(self) -> None:
+        """Swap the stream's XML parser for a fresh one positioned inside the stream.
+
+        The parser keeps buffers as large as the largest read of the login (TLS and SASL
+        exchanges, stream features); an idle pooled session does not need them. Called
+        once the session is open, when the server owes us nothing mid-stanza."""
+        old_root: Any = self.xml_root
+        self.init_parser()
+        assert self.parser is not None
+        self.parser.feed(f"<stream:stream xmlns='{self.default_ns}' "
+                         f"xmlns:stream='{self.stream_ns}'>")
+        fresh_root: Any = None
+        for _event, root in self.parser.read_events():
+            fresh_root = root
+        self.xml_root = fresh_root if fresh_root is not None else old_root
+        self.xml_depth = 1
+
     def exception(self, exception: Exception) -> None:
         log.error("error in XMPP handler: %r", exception)
 
@@ -225,6 +253,7 @@ class XmppSession:
             raise
         self._alive = True
         self._client.outbox = []
+        self._client.compact_parser()
         self._uses_sm = "stream_management" in self._client.features
         log.info("session opened for %s (acknowledgement by %s)", self.jid,
                  "stream management" if self._uses_sm else "ping")
