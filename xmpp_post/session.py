@@ -143,7 +143,7 @@ class _Client(ClientXMPP):  # type: ignore[misc]
         The parser keeps buffers as large as the largest read of the login (TLS and SASL
         exchanges, stream features); an idle pooled session does not need them. Called
         once the session is open, when the server owes us nothing mid-stanza."""
-        old_root: Any = self.xml_root
+        old_root: Any = getattr(self, "xml_root", None)
         self.init_parser()
         assert self.parser is not None
         self.parser.feed(f"<stream:stream xmlns='{self.default_ns}' "
