@@ -99,4 +99,6 @@ async def deliver_each(relay: Relay, sender: Credentials,
         except GatewayError as error:
             return Rejected(item.to, error)
 
+    if len(items) == 1:  # the common case: no task per recipient
+        return [await one(items[0])]
     return list(await asyncio.gather(*(one(item) for item in items)))
