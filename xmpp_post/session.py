@@ -26,6 +26,7 @@ helper modules compose.py, rooms.py and receipts.py also use slixmpp, on this cl
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import hashlib
@@ -40,9 +41,12 @@ from typing import Any
 
 from slixmpp import ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.features.feature_mechanisms.stanza import Challenge
 from slixmpp.plugins.xep_0198 import stanza as sm_stanza
 from slixmpp.util.sasl.mechanisms import SCRAM
 from slixmpp.xmlstream import ET
+from slixmpp.xmlstream.handler import CoroutineCallback
+from slixmpp.xmlstream.matcher import MatchXPath
 
 from xmpp_post import jids
 from xmpp_post.compose import message_stanza
@@ -103,7 +107,11 @@ def _scram_hi(self: Any, text: bytes, salt: bytes, iterations: int) -> bytes:
     """SCRAM's Hi() is PBKDF2 (RFC 5802, 2.2): computed by hashlib in C, not in Python.
 
     slixmpp iterates HMAC in Python, about 30 ms of CPU per login at 10,000 iterations;
-    the result is the same, the server still checks the proof."""
+    the result is the same, the server still checks the proof. When the session already
+    computed it off the event loop (``_Client._sasl_challenge``), that result is used."""
+    ready = getattr(self, "xmpp_post_salted", None)
+    if ready is not None and ready[0] == (bytes(text), salt, iterations):
+        return bytes(ready[1])
     return hashlib.pbkdf2_hmac(self.hash().name, bytes(text), salt, iterations)
 
 
@@ -133,6 +141,29 @@ class _Client(ClientXMPP):  # type: ignore[misc]
     def register_plugin(self, plugin: str, *args: Any, **kwargs: Any) -> None:
         if plugin not in self.UNUSED_PLUGINS:
             super().register_plugin(plugin, *args, **kwargs)
+
+    def offload_scram(self) -> None:
+        """Answer SASL challenges from a coroutine that runs SCRAM's PBKDF2 in a thread.
+
+        PBKDF2 is most of a login's CPU (a few ms at 10,000 iterations); in a thread it
+        no longer stalls the event loop, so other requests and logins go on meanwhile
+        (hashlib releases the GIL while it runs)."""
+        self.remove_handler("SASL Challenge")
+        self.register_handler(CoroutineCallback(
+            "SASL Challenge", MatchXPath(Challenge.tag_name()), self._sasl_challenge))
+
+    async def _sasl_challenge(self, challenge: Any) -> None:
+        mechanisms = self.plugin["feature_mechanisms"]
+        mech = mechanisms.mech
+        if isinstance(mech, SCRAM) and mech.step == 1:
+            with contextlib.suppress(Exception):  # malformed: slixmpp's handler says so
+                data = mech.parse(challenge["value"])
+                salt, rounds = base64.b64decode(data[b"s"]), int(data[b"i"])
+                text = bytes(mech.credentials["password"])
+                salted = await asyncio.to_thread(hashlib.pbkdf2_hmac, mech.hash().name,
+                                                 text, salt, rounds)
+                mech.xmpp_post_salted = ((text, salt, rounds), salted)
+        mechanisms._handle_challenge(challenge)
 
     def _handle_session_bind(self, jid: Any) -> None:
         pass  # no roster is kept: the gateway never reads or changes one
@@ -203,6 +234,7 @@ class XmppSession:
         self._client.enable_starttls = not options.direct_tls
         self._client.enable_plaintext = False
         self._client.register_plugin("xep_0198", {"window": NEVER, "allow_resume": False})
+        self._client.offload_scram()
         self._opened: asyncio.Future[None] | None = None
         self._alive = False
         self._closing = False
