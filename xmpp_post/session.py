@@ -271,6 +271,8 @@ class XmppSession:
         """Connect and log in; raise Unauthorized or XmppUnavailable on failure."""
         loop = asyncio.get_running_loop()
         self._opened = loop.create_future()
+        # An outcome that arrives after open() gave up (timeout) is not an error to report.
+        self._opened.add_done_callback(lambda done: done.cancelled() or done.exception())
         server = self._options.server
         self._client.connect(*(server or (None, None)))
         try:
