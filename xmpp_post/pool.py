@@ -143,6 +143,8 @@ class SessionPool:
 
     async def _make_room(self, opening: str) -> None:
         """Close least-recently-used idle sessions until one more fits under the cap."""
+        if len(self._slots) <= self._max_sessions:  # slots >= open sessions: no need to count
+            return
         while self.open_sessions >= self._max_sessions:
             victim = next((jid for jid, s in self._slots.items()
                            if jid != opening and s.session is not None and s.session.alive
