@@ -139,16 +139,6 @@ def _media_type(request: web.Request) -> tuple[str, str | None]:
     return request.content_type.lower(), request.charset
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the body is {request.content_length} bytes; "
-                              f"the limit is {limit}")
-    try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge(f"the body is larger than the limit of {limit} bytes") from None
-
-
 async def post_message(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     sender = parse.credentials(request.headers.get("Authorization"), config.domain)
@@ -156,7 +146,7 @@ async def post_message(request: web.Request) -> web.Response:
     media_type, charset = _media_type(request)
     if media_type not in parse.MEDIA_TYPES:
         parse.message(media_type, charset, b"", None, sender)  # raises 415
-    body = await _read_body(request, config.max_body)
+    body = await request.read()  # already read, within the limits, by guards.limits
     asked = parse.messages(media_type, charset, body, request.match_info.get("recipient"),
                            sender, query=request.query_string, default_nick=config.muc_nick,
                            max_recipients=config.max_recipients)
