@@ -21,6 +21,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -54,9 +55,25 @@ def middlewares(config: Config) -> list[Middleware]:
             idempotency_middleware(store, config.domain)]
 
 
+# The current request's credentials, parsed once by ``limits`` and dropped when the
+# request ends (so no password outlives its request): (header, credentials or error).
+_PARSED: ContextVar[tuple[str | None, parse.Credentials | GatewayError]] = \
+    ContextVar("credentials")
+
+
+def sender_of(request: web.Request, domains: tuple[str, ...]) -> parse.Credentials:
+    """The request's credentials (raising their ClientError), parsed once per request."""
+    memo = _PARSED.get(None)
+    if memo is None or memo[0] is not request.headers.get("Authorization"):
+        memo = _parse(request, domains)
+    if isinstance(memo[1], GatewayError):
+        raise memo[1]
+    return memo[1]
+
+
 def _sender(request: web.Request, domains: tuple[str, ...]) -> parse.Credentials | None:
     try:
-        return parse.credentials(request.headers.get("Authorization"), domains)
+        return sender_of(request, domains)
     except GatewayError:
         return None  # the handler reports it
 
@@ -73,13 +90,24 @@ def limits_middleware(config: Config) -> Middleware:
             raise Overloaded(f"the gateway is already handling {active} requests",
                              retry_after=config.retry_after)
         active += 1
+        token = _PARSED.set(_parse(request, config.domain))
         try:
             await _read_body(request, config)
             return await handler(request)
         finally:
+            _PARSED.reset(token)
             active -= 1
 
     return limits
+
+
+def _parse(request: web.Request, domains: tuple[str, ...],
+           ) -> tuple[str | None, parse.Credentials | GatewayError]:
+    header = request.headers.get("Authorization")
+    try:
+        return header, parse.credentials(header, domains)
+    except GatewayError as error:
+        return header, error
 
 
 async def _read_body(request: web.Request, config: Config) -> None:

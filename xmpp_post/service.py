@@ -93,8 +93,6 @@ class Gateway:
         if self.config.insecure_skip_tls_verify:
             log.warning("TLS CERTIFICATE VERIFICATION IS OFF (insecure_skip_tls_verify): "
                         "anyone on the path to the XMPP server can read passwords")
-        # slixmpp logs stream traffic (bodies, SASL) below warning; never let it through.
-        logging.getLogger("slixmpp").setLevel(logging.WARNING)
         await self.relay.start()
         # keepalive_timeout also bounds how long a client may take to send a request
         # head (aiohttp arms it when the connection opens): slow-header clients are cut.

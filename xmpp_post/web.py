@@ -141,11 +141,10 @@ def _media_type(request: web.Request) -> tuple[str, str | None]:
 
 async def post_message(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
-    sender = parse.credentials(request.headers.get("Authorization"), config.domain)
+    sender = guards.sender_of(request, config.domain)
     _note("sender", sender.jid)
     media_type, charset = _media_type(request)
-    if media_type not in parse.MEDIA_TYPES:
-        parse.message(media_type, charset, b"", None, sender)  # raises 415
+    parse.check_media_type(media_type)
     body = await request.read()  # already read, within the limits, by guards.limits
     asked = parse.messages(media_type, charset, body, request.match_info.get("recipient"),
                            sender, query=request.query_string, default_nick=config.muc_nick,

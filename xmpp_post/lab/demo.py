@@ -67,7 +67,8 @@ async def run(once: bool) -> int:
                   f"{ALICE} and {BOB}, password {PASSWORD!r}. Ctrl-C stops everything.",
                   flush=True)
             stop = asyncio.Event()
-            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
+            for signum in (signal.SIGINT, signal.SIGTERM):  # either way, clean up everything
+                asyncio.get_running_loop().add_signal_handler(signum, stop.set)
             waiter = asyncio.ensure_future(stop.wait())
             while not stop.is_set():
                 getter = asyncio.ensure_future(bob.inbox.get())
