@@ -13,9 +13,10 @@ import asyncio
 import statistics
 import time
 
-from xmpp_post import session
 from xmpp_post.lab.prosody import ProsodyServer
-from xmpp_post.request import Credentials
+from xmpp_post.model import Sender
+from xmpp_post.xmpp import client as xmpp_client
+from xmpp_post.xmpp import session
 
 
 async def measure(server: ProsodyServer, logins: int) -> list[float]:
@@ -23,7 +24,7 @@ async def measure(server: ProsodyServer, logins: int) -> list[float]:
                                      ca_file=server.cert_file)
     times = []
     for _ in range(logins):
-        client = session.XmppSession(Credentials(f"bench@{server.domain}", "bench"), options)
+        client = session.XmppSession(Sender(f"bench@{server.domain}", "bench"), options)
         started = time.perf_counter()
         await client.open()
         times.append(time.perf_counter() - started)
@@ -39,7 +40,7 @@ def main() -> None:
                         help="leave the kernel's delayed ACKs on while logging in")
     args = parser.parse_args()
     if args.no_quick_ack:
-        session._quick_ack = lambda transport: None  # type: ignore[assignment]
+        xmpp_client._quick_ack = lambda transport: None  # type: ignore[assignment]
     server = ProsodyServer(muc=False)
     server.start()
     try:

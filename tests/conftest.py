@@ -23,6 +23,19 @@ PASSWORD = "correct horse battery staple"
 _serial = itertools.count()
 
 
+E2E_NAMES = ("ProsodyServer", "Gateway", "subprocess")  # a module that starts real things
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use the real Prosody are end-to-end (``-m e2e``); the rest are unit
+    tests (``-m unit``, a few seconds, nothing started)."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        module = getattr(item, "module", None)
+        real = "prosody" in fixtures or any(hasattr(module, name) for name in E2E_NAMES)
+        item.add_marker(pytest.mark.e2e if real else pytest.mark.unit)
+
+
 @pytest.fixture(scope="session")
 def prosody() -> Iterator[ProsodyServer]:
     if shutil.which("prosody") is None:

@@ -12,8 +12,8 @@ import pytest
 from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
-from xmpp_post.rooms import RoomMemberships
 from xmpp_post.service import Gateway
+from xmpp_post.xmpp.rooms import RoomMemberships
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"

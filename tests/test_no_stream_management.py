@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import PASSWORD, Client, gateway_config
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
-from xmpp_post.request import Credentials
+from xmpp_post.model import Sender
 from xmpp_post.service import Gateway
 
 
@@ -36,7 +36,7 @@ async def test_messages_are_confirmed_by_ping_and_delivered(
                       password=PASSWORD) for i in range(50)))
         assert [r.status for r in replies] == [201] * 50
         pool = gateway.relay.pool  # type: ignore[attr-defined]
-        session = await pool.session_for(Credentials("alice@localhost", PASSWORD))
+        session = await pool.session_for(Sender("alice@localhost", PASSWORD))
         assert session.uses_stream_management is False
         got = await bob.collect(50)
         assert sorted(m.body for m in got) == sorted(f"ping-proven {i}" for i in range(50))

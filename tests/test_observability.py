@@ -85,7 +85,7 @@ async def test_request_ids_are_returned_and_logged(
     alice = account("alice")
     stream = io.StringIO()
     out = logs.handler(stream, fmt)
-    web_log = logging.getLogger("xmpp_post.web")
+    web_log = logging.getLogger("xmpp_post.http.app")
     web_log.addHandler(out)
     web_log.setLevel(logging.INFO)
     try:

@@ -9,11 +9,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xmpp_post import request
+from xmpp_post.auth import Authenticator, Presented
+from xmpp_post.auth.basic import BasicScheme
 from xmpp_post.errors import ClientError
+from xmpp_post.http import payload as request
+from xmpp_post.http.errors import status_of
+from xmpp_post.model import MESSAGE_TYPES, Sender
 
 DOMAINS = ("example.org", "example.net")
-ALICE = request.Credentials("alice@example.org", "pw")
+ALICE = Sender("alice@example.org", "pw")
+
+
+def credentials(header: str | None, domains: tuple[str, ...] = DOMAINS) -> Sender:
+    auth = Authenticator([BasicScheme(domains)])
+    return auth.authenticate(Presented(authorization=(header,) if header is not None else ()))
 
 
 def basic(text: str) -> str:
@@ -21,19 +30,19 @@ def basic(text: str) -> str:
 
 
 def code_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
-    return exc.value.status, exc.value.code
+    return status_of(exc.value), exc.value.code
 
 
 class TestCredentials:
     def test_full_and_short_user_names(self) -> None:
-        creds = request.credentials(basic("Alice@Example.ORG:s3cr:et"), DOMAINS)
+        creds = credentials(basic("Alice@Example.ORG:s3cr:et"), DOMAINS)
         assert (creds.jid, creds.password) == ("alice@example.org", "s3cr:et")
-        assert request.credentials(basic("bob:pw"), DOMAINS).jid == "bob@example.org"
-        assert request.credentials(basic("bob@example.net:pw"), DOMAINS).jid == \
+        assert credentials(basic("bob:pw"), DOMAINS).jid == "bob@example.org"
+        assert credentials(basic("bob@example.net:pw"), DOMAINS).jid == \
             "bob@example.net"
 
     def test_password_is_not_in_repr(self) -> None:
-        assert "s3cret" not in repr(request.credentials(basic("a:s3cret"), DOMAINS))
+        assert "s3cret" not in repr(credentials(basic("a:s3cret"), DOMAINS))
 
     @pytest.mark.parametrize("header", [
         None, "", "Bearer abc", "Basic !!!", basic("no-colon"), basic(":pw"),
@@ -42,12 +51,12 @@ class TestCredentials:
     ])
     def test_malformed_is_401(self, header: str | None) -> None:
         with pytest.raises(ClientError) as exc:
-            request.credentials(header, DOMAINS)
-        assert exc.value.status == 401
+            credentials(header, DOMAINS)
+        assert status_of(exc.value) == 401
 
     def test_other_domain_is_403(self) -> None:
         with pytest.raises(ClientError) as exc:
-            request.credentials(basic("eve@evil.example:pw"), DOMAINS)
+            credentials(basic("eve@evil.example:pw"), DOMAINS)
         assert code_of(exc) == (403, "domain_not_served")
 
 
@@ -136,9 +145,9 @@ def test_any_input_is_a_message_or_a_client_error(media: str, charset: str | Non
     try:
         msg = request.message(media, charset, body, path, ALICE)
     except ClientError as exc:
-        assert 400 <= exc.status < 500 and exc.code and exc.message
+        assert 400 <= status_of(exc) < 500 and exc.code and exc.message
     else:
-        assert msg.body.strip() and "@" in msg.to and msg.type in request.MESSAGE_TYPES
+        assert msg.body.strip() and "@" in msg.to and msg.type in MESSAGE_TYPES
 
 
 @settings(max_examples=300, deadline=None)
@@ -147,8 +156,8 @@ def test_any_input_is_a_message_or_a_client_error(media: str, charset: str | Non
                                                    base64.b64encode(b).decode())))
 def test_any_authorization_is_credentials_or_a_client_error(header: str | None) -> None:
     try:
-        creds = request.credentials(header, DOMAINS)
+        creds = credentials(header, DOMAINS)
     except ClientError as exc:
-        assert exc.status in (401, 403)
+        assert status_of(exc) in (401, 403)
     else:
         assert creds.domain in DOMAINS and creds.password

@@ -7,20 +7,13 @@ from urllib.parse import urlencode
 
 import pytest
 
-from xmpp_post import config, fields
+from xmpp_post import config
 from xmpp_post.errors import BadRequest, ConfigError, GatewayError
-from xmpp_post.request import (
-    FORM,
-    JSON,
-    TEXT,
-    Credentials,
-    OutgoingMessage,
-    Rejected,
-    message,
-    messages,
-)
+from xmpp_post.http import fields
+from xmpp_post.http.payload import FORM, JSON, TEXT, message, messages
+from xmpp_post.model import OutgoingMessage, Rejected, Sender
 
-ALICE = Credentials("alice@example.org", "secret")
+ALICE = Sender("alice@example.org", "secret")
 
 
 def parse_json(doc: dict[str, object], path: str | None = None, query: str = "",

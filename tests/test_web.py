@@ -11,25 +11,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from xmpp_post import config
 from xmpp_post.errors import AckTimeout, XmppUnavailable
-from xmpp_post.relay import Receipt
-from xmpp_post.request import Credentials, OutgoingMessage
-from xmpp_post.web import make_app
+from xmpp_post.http.app import make_app
+from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.testing import FakeRelay
 
 
-class FakeRelay:
-    def __init__(self) -> None:
-        self.sent: list[tuple[Credentials, OutgoingMessage]] = []
-        self.fail: Exception | None = None
-
-    async def deliver(self, sender: Credentials, message: OutgoingMessage) -> Receipt:
-        if self.fail is not None:
-            raise self.fail
-        self.sent.append((sender, message))
-        return Receipt(id="abc", sender=sender.jid, to=message.to, type=message.type)
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
+async def _abc(sender: Sender, message: OutgoingMessage) -> Receipt:
+    return Receipt(id="abc", sender=sender.jid, to=message.to, type=message.type)
 
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice:pw").decode(),
@@ -38,7 +26,7 @@ AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice:pw").decode(),
 
 @pytest.fixture
 def relay() -> FakeRelay:
-    return FakeRelay()
+    return FakeRelay(_abc)
 
 
 @pytest.fixture

@@ -1,27 +1,30 @@
-"""Every failure the gateway reports, each knowing its HTTP status and code word.
+"""Every failure the gateway reports: one tree of kinds, each with a code word.
 
 The tree::
 
     GatewayError
-    ├── ClientError                  4xx: the request is at fault
-    │   ├── BadRequest               400  bad JSON or form, invalid JID, type or characters
-    │   ├── Unauthorized             401  missing or wrong credentials
-    │   ├── Forbidden                403  the sender's domain is not served here; a room
-    │   │                                 refused the sender (members only, banned, password)
-    │   ├── NotFound                 404  no such endpoint; no such room
-    │   ├── MethodNotAllowed         405
-    │   ├── RequestTimeout           408  the client sent its request too slowly
-    │   ├── PayloadTooLarge          413
-    │   ├── UnsupportedMediaType     415
-    │   ├── Unprocessable            422  no recipient, no text
-    │   └── TooManyRequests          429  too many failed logins (Retry-After)
-    ├── Overloaded                   503  the gateway is at a limit of its own (Retry-After)
-    └── UpstreamError                5xx: the XMPP side failed
-        ├── XmppUnavailable          503  server unreachable, TLS refused, stream lost
-        └── AckTimeout               504  the server (or a room) did not confirm in time
+    ├── ClientError                  the request is at fault
+    │   ├── BadRequest               bad JSON or form, invalid JID, type or characters
+    │   ├── Unauthorized             missing or malformed credentials
+    │   ├── Forbidden                the sender may not do this (domain not served, ...)
+    │   ├── NotFound                 no such endpoint; the target is not a room
+    │   ├── MethodNotAllowed
+    │   ├── RequestTimeout           the client sent its request too slowly
+    │   ├── PayloadTooLarge
+    │   ├── UnsupportedMediaType
+    │   ├── Unprocessable            no recipient, no text
+    │   └── TooManyRequests          too many failed logins (Retry-After)
+    ├── Overloaded                   the gateway is at a limit of its own (Retry-After)
+    └── XmppError                    the XMPP side refused or failed; keeps XMPP's condition
+        ├── LoginRefused             the server refused the credentials (SASL failure)
+        ├── Refused                  a stanza or presence error from the server
+        │   └── RoomRefused          ... from a group chat room
+        ├── XmppUnavailable          server unreachable, TLS refused, stream lost
+        └── AckTimeout               the server (or a room) did not confirm in time
 
 Library exceptions (slixmpp, aiohttp, json) are translated into this tree where the
-library is called; ``web.render_error`` is the one place that turns them into responses.
+library is called. Errors know no HTTP status: ``http.errors`` picks it from the kind and
+the XMPP condition, in one table, and renders every error in one JSON shape.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from __future__ import annotations
 class GatewayError(Exception):
     """Base of every error the gateway answers with."""
 
-    status = 500
     code = "internal_error"
 
     def __init__(self, message: str, *, code: str | None = None,
@@ -46,39 +48,32 @@ class GatewayError(Exception):
 
 
 class ClientError(GatewayError):
-    status = 400
     code = "bad_request"
 
 
 class BadRequest(ClientError):
-    status = 400
     code = "bad_request"
 
 
 class Unauthorized(ClientError):
-    status = 401
     code = "unauthorized"
 
 
 class Forbidden(ClientError):
-    status = 403
     code = "forbidden"
 
 
 class NotFound(ClientError):
-    status = 404
     code = "not_found"
 
 
 class MethodNotAllowed(ClientError):
-    status = 405
     code = "method_not_allowed"
 
 
 class RequestTimeout(ClientError):
     """The client did not send its whole request in time; the connection is closed."""
 
-    status = 408
     code = "request_timeout"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
@@ -86,22 +81,18 @@ class RequestTimeout(ClientError):
 
 
 class PayloadTooLarge(ClientError):
-    status = 413
     code = "payload_too_large"
 
 
 class UnsupportedMediaType(ClientError):
-    status = 415
     code = "unsupported_media_type"
 
 
 class Unprocessable(ClientError):
-    status = 422
     code = "unprocessable"
 
 
 class TooManyRequests(ClientError):
-    status = 429
     code = "too_many_requests"
 
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
@@ -111,32 +102,57 @@ class TooManyRequests(ClientError):
 class Overloaded(GatewayError):
     """The gateway itself is at one of its limits; worth retrying later."""
 
-    status = 503
     code = "busy"
 
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
         super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
 
 
-class UpstreamError(GatewayError):
-    status = 502
+class XmppError(GatewayError):
+    """The XMPP side refused or failed. ``condition`` is XMPP's own name for what
+    happened (``not-authorized``, ``item-not-found``, ...), empty when none was given."""
+
     code = "upstream_error"
 
+    def __init__(self, message: str, *, code: str | None = None, condition: str = "",
+                 text: str = "", headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, code=code, headers=headers)
+        self.condition = condition
+        self.text = text
 
-class XmppUnavailable(UpstreamError):
+
+class LoginRefused(XmppError):
+    """The XMPP server refused the credentials: a failed login, counted by the throttle."""
+
+    code = "invalid_credentials"
+
+
+class Refused(XmppError):
+    """The XMPP server answered a stanza with an error (``condition``, ``text``)."""
+
+    code = "refused"
+
+
+class RoomRefused(Refused):
+    """A group chat room refused the join or the message."""
+
+    code = "room_refused"
+
+
+class XmppUnavailable(XmppError):
     """The XMPP server could not be reached or dropped the stream; worth retrying."""
 
-    status = 503
     code = "xmpp_unavailable"
 
-    def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None) -> None:
-        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+    def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None,
+                 condition: str = "") -> None:
+        super().__init__(message, code=code, condition=condition,
+                         headers={"Retry-After": str(retry_after)})
 
 
-class AckTimeout(UpstreamError):
+class AckTimeout(XmppError):
     """The stanza was written but the server did not confirm it in time."""
 
-    status = 504
     code = "ack_timeout"
 
     def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None) -> None:

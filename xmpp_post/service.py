@@ -1,4 +1,4 @@
-"""Wiring and lifecycle: config -> sessions -> relay -> web server.
+"""Wiring and lifecycle: config -> state, authentication, relay -> web server.
 
 ``Gateway.start()`` returns once the HTTP port accepts connections; ``stop()`` stops
 accepting, lets in-flight requests finish, closes every XMPP stream, and is idempotent.
@@ -14,13 +14,14 @@ from aiohttp import web
 
 from xmpp_post import logs
 from xmpp_post.config import Config
+from xmpp_post.http.app import make_app, memory_guards
 from xmpp_post.metrics import Metrics
-from xmpp_post.pool import SessionPool
-from xmpp_post.relay import Relay, XmppRelay
-from xmpp_post.request import Credentials
-from xmpp_post.rooms import ServiceDirectory
-from xmpp_post.session import SessionOptions, XmppSession
-from xmpp_post.web import make_app
+from xmpp_post.model import Sender
+from xmpp_post.relay import Relay
+from xmpp_post.xmpp.directory import ServiceDirectory
+from xmpp_post.xmpp.pool import SessionPool
+from xmpp_post.xmpp.relay import XmppRelay
+from xmpp_post.xmpp.session import SessionOptions, XmppSession
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,8 @@ def xmpp_relay(config: Config, metrics: Metrics | None = None) -> XmppRelay:
     options = session_options(config)
     directory = ServiceDirectory()  # which domains are group chat services, for all senders
 
-    def factory(credentials: Credentials) -> XmppSession:
-        return XmppSession(credentials, options, directory)
+    def factory(sender: Sender) -> XmppSession:
+        return XmppSession(sender, options, directory)
 
     pool = SessionPool(factory, idle_timeout=config.idle_timeout,
                        max_sessions=config.max_sessions, retry_after=config.retry_after,
@@ -69,7 +70,9 @@ class Gateway:
         self.config = config
         self.metrics = Metrics()
         self.relay: Relay = relay if relay is not None else xmpp_relay(config, self.metrics)
-        self.app = make_app(config, self.relay, metrics=self.metrics, readiness=self.readiness)
+        self.guards = memory_guards(config)
+        self.app = make_app(config, self.relay, metrics=self.metrics, readiness=self.readiness,
+                            guarded_by=self.guards)
         self._runner: web.AppRunner | None = None
         self._serving = False
         self.port = config.listen.port

@@ -14,7 +14,7 @@ from typing import Any
 
 from slixmpp import JID, ClientXMPP
 
-from xmpp_post.session import tls_context
+from xmpp_post.xmpp.client import tls_context
 
 
 @dataclass(frozen=True)

@@ -24,20 +24,18 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from xmpp_post.errors import GatewayError, XmppUnavailable
 from xmpp_post.metrics import Metrics
-from xmpp_post.request import Credentials, OutgoingMessage
-
-if TYPE_CHECKING:
-    from xmpp_post.session import Sent
+from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
 
 
 class Session(Protocol):
-    """What the pool needs of a session (``session.XmppSession`` in production)."""
+    """What the pool needs of a session (``xmpp.session.XmppSession`` in production)."""
 
     @property
     def alive(self) -> bool: ...
@@ -47,14 +45,12 @@ class Session(Protocol):
 
     async def open(self) -> None: ...
 
-    async def send(self, message: OutgoingMessage) -> str: ...
-
-    async def deliver(self, message: OutgoingMessage) -> Sent: ...
+    async def deliver(self, message: OutgoingMessage) -> Receipt: ...
 
     async def close(self, wait: float = 2.0) -> None: ...
 
 
-SessionFactory = Callable[[Credentials], Session]
+SessionFactory = Callable[[Sender], Session]
 
 
 @dataclass
@@ -80,7 +76,7 @@ class SessionPool:
         self._key = secrets.token_bytes(32)
         self._slots: OrderedDict[str, _Slot] = OrderedDict()
         self._opening = asyncio.Semaphore(max_opening)
-        self._closing: set[asyncio.Task[None]] = set()
+        self._tasks = TaskGroup("session pool")
         self._reaper: asyncio.Task[None] | None = None
         self.opened_total = 0
 
@@ -91,17 +87,12 @@ class SessionPool:
     def open_sessions(self) -> int:
         return sum(1 for s in self._slots.values() if s.session is not None and s.session.alive)
 
-    async def send(self, sender: Credentials, message: OutgoingMessage) -> str:
-        """Send as ``sender`` on its session (opening one if needed); return the stanza id."""
-        session = await self.session_for(sender)
-        return await session.send(message)
-
-    async def deliver(self, sender: Credentials, message: OutgoingMessage) -> Sent:
-        """Like ``send``, with what the session achieved (type, room nick, receipt)."""
+    async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
+        """Send as ``sender`` on its session (opening one if needed), with the server's proof."""
         session = await self.session_for(sender)
         return await session.deliver(message)
 
-    async def session_for(self, sender: Credentials) -> Session:
+    async def session_for(self, sender: Sender) -> Session:
         digest = self._digest(sender.password)
         slot = self._slots.get(sender.jid)
         if slot is None:
@@ -158,14 +149,12 @@ class SessionPool:
                 self._close_later(slot.session)
 
     def _close_later(self, session: Session) -> None:
-        task = asyncio.ensure_future(session.close())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        self._tasks.spawn(session.close(), "closing a session")
 
     def start(self) -> None:
         """Start closing idle sessions in the background."""
         if self._reaper is None:
-            self._reaper = asyncio.ensure_future(self._reap_idle())
+            self._reaper = self._tasks.spawn(self._reap_idle(), "closing idle sessions")
 
     async def _reap_idle(self) -> None:
         interval = max(0.05, min(self._idle_timeout / 4, 30.0))
@@ -201,5 +190,4 @@ class SessionPool:
             if slot.session is not None:
                 self._close_later(slot.session)
         self._slots.clear()
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._tasks.wait()

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from xmpp_post import __version__, request
+from xmpp_post import __version__
 from xmpp_post.config import Config
+from xmpp_post.http import payload as request
+from xmpp_post.model import MESSAGE_TYPES
 
 ERROR_STATUSES = {
     "400": "Malformed input: bad JSON or form, invalid JID, unknown type or field, "
@@ -34,7 +36,7 @@ _BOOL_TEXT = {"type": "string", "enum": ["true", "false", "1", "0", "TRUE", "FAL
 
 FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "to": _TO,
-    "type": {"type": "string", "enum": list(request.MESSAGE_TYPES),
+    "type": {"type": "string", "enum": list(MESSAGE_TYPES),
              "description": "Default: groupchat for a room, chat otherwise"},
     "body": {"type": "string", "minLength": 1,
              "description": "The message text (optional when oob_url is given)"},

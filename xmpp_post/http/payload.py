@@ -3,8 +3,8 @@
 Payload formats (chosen by media type): ``text/plain`` (the whole body is the text),
 ``application/x-www-form-urlencoded`` and ``application/json`` (fields in ``FIELDS``).
 Every format also takes fields from the URL's query string (``/msg/bob?subject=Hi``); a
-field given twice is refused. Credentials come from HTTP Basic auth. Everything invalid
-raises a ``ClientError`` whose status and code word say what is wrong.
+field given twice is refused. Everything invalid raises a ``ClientError`` whose kind and
+code word say what is wrong; who sends is ``xmpp_post.auth``'s business.
 
 ``messages()`` is the full parser: several recipients (``to`` repeated in a form or the
 query, a JSON array, or a comma-separated path) become one ``OutgoingMessage`` each, and
@@ -15,32 +15,28 @@ checked in ``fields.py``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import codecs
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
-from xmpp_post import fields as check
 from xmpp_post import jids
-from xmpp_post.errors import (
-    BadRequest,
-    ClientError,
-    Forbidden,
-    GatewayError,
-    Unauthorized,
-    Unprocessable,
-    UnsupportedMediaType,
+from xmpp_post.errors import BadRequest, ClientError, Unprocessable, UnsupportedMediaType
+from xmpp_post.http import fields as check
+from xmpp_post.model import (
+    MESSAGE_TYPES,
+    OutgoingMessage,
+    Rejected,
+    Sender,
+    check_room_rules,
 )
 
 TEXT = "text/plain"
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 MEDIA_TYPES = (TEXT, FORM, JSON)
-MESSAGE_TYPES = ("chat", "normal", "headline", "groupchat")
 FIELDS = ("to", "type", "body", "subject", "thread", "id", "lang", "oob_url", "receipt",
           "nick", "room_password")
 SENDER_FIELDS = ("from", "sender")
@@ -49,49 +45,6 @@ MAX_RECIPIENTS = 50
 
 # Characters XML 1.0 cannot carry (outside its Char production).
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Who is sending: a bare JID and the password that must prove it."""
-
-    jid: str
-    password: str = field(repr=False)
-
-    @property
-    def domain(self) -> str:
-        return jids.domain_of(self.jid)
-
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    """One ``<message/>`` to send, already validated.
-
-    ``explicit_type`` is False when the request named no type: the relay then sends
-    ``groupchat`` to a room and ``type`` (chat) to anyone else. ``nick`` and
-    ``room_password`` only matter when the message goes to a room.
-    """
-
-    to: str
-    body: str
-    type: str = "chat"
-    explicit_type: bool = True
-    subject: str | None = None
-    thread: str | None = None
-    id: str | None = None
-    lang: str | None = None
-    oob_url: str | None = None
-    receipt: bool = False
-    nick: str | None = None
-    room_password: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A recipient of a several-recipient request that was not sent to, and why."""
-
-    to: str
-    error: GatewayError
 
 
 @dataclass(frozen=True)
@@ -106,32 +59,8 @@ class MessageRequest:
     several: bool
 
 
-def credentials(header: str | None, domains: tuple[str, ...]) -> Credentials:
-    """Parse ``Authorization: Basic`` into credentials of a served domain."""
-    if not header:
-        raise Unauthorized("HTTP Basic credentials (user@domain:password) are required")
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        raise Unauthorized("only HTTP Basic authentication is supported")
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise Unauthorized("the Basic credentials are not valid base64 of UTF-8 text") from None
-    user, colon, password = decoded.partition(":")
-    if not colon or not user or not password:
-        raise Unauthorized("credentials must be user@domain:password")
-    try:
-        jid = jids.account(user, domains[0])
-    except jids.JidError:
-        raise Unauthorized("the user name is not a valid XMPP address") from None
-    if jids.domain_of(jid) not in domains:
-        raise Forbidden(f"this gateway does not serve the domain {jids.domain_of(jid)!r}",
-                        code="domain_not_served")
-    return Credentials(jid, password)
-
-
 def message(media_type: str, charset: str | None, body: bytes,
-            path_recipient: str | None, sender: Credentials) -> OutgoingMessage:
+            path_recipient: str | None, sender: Sender) -> OutgoingMessage:
     """Build the one message a request asks for, or raise the ClientError that says why not."""
     parsed = messages(media_type, charset, body, path_recipient, sender)
     if parsed.several:
@@ -143,7 +72,7 @@ def message(media_type: str, charset: str | None, body: bytes,
 
 
 def messages(media_type: str, charset: str | None, body: bytes,
-             path_recipients: str | None, sender: Credentials, *, query: str = "",
+             path_recipients: str | None, sender: Sender, *, query: str = "",
              default_nick: str = "", max_recipients: int = MAX_RECIPIENTS) -> MessageRequest:
     """Build the messages a request asks for, or raise the ClientError that says why not."""
     fields, recipients, listed = _fields(media_type, charset, body)
@@ -181,7 +110,7 @@ def messages(media_type: str, charset: str | None, body: bytes,
     return MessageRequest(tuple(items), several)
 
 
-def _template(fields: dict[str, str], sender: Credentials,
+def _template(fields: dict[str, str], sender: Sender,
               default_nick: str) -> OutgoingMessage:
     """The message without its recipient: every field but ``to``, validated."""
     kind = fields.get("type") or ""
@@ -198,9 +127,7 @@ def _template(fields: dict[str, str], sender: Credentials,
     if text is None or not text.strip():
         raise Unprocessable("the message has no text", code="missing_body")
     want_receipt = check.receipt(fields["receipt"]) if fields.get("receipt") else False
-    if want_receipt and kind == "groupchat":
-        raise BadRequest("delivery receipts cannot be requested for group chat messages",
-                         code="invalid_receipt")
+    check_room_rules(kind, want_receipt)
     nick = check.nick(fields.get("nick") or default_nick or jids.local_of(sender.jid))
     return OutgoingMessage(
         to="", body=text, type=kind or "chat", explicit_type=bool(kind),

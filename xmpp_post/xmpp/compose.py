@@ -14,7 +14,7 @@ from typing import Any
 
 from slixmpp.xmlstream import ET
 
-from xmpp_post.request import OutgoingMessage
+from xmpp_post.model import OutgoingMessage
 
 OOB_NS = "jabber:x:oob"
 RECEIPTS_NS = "urn:xmpp:receipts"

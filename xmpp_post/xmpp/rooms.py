@@ -1,16 +1,16 @@
-"""Group chats (XEP-0045) for one client stream: which JIDs are rooms, joining, leaving.
+"""Group chats (XEP-0045) for one client stream: joining, leaving, reflections.
 
-* ``ServiceDirectory`` knows which domains are group chat services: a disco#info query
-  on the domain, identity category ``conference``; answers are cached per domain and
-  shared by every session of the gateway.
+Which domains are group chat services is ``directory.ServiceDirectory``'s job (shared by
+every session); ``RoomMemberships.is_service`` answers its questions on this stream.
+
 * ``RoomMemberships`` joins a room on first use and stays in it while the stream lives:
 
   - the room must already exist: disco#info on it first (``item-not-found`` is 404), and
     if the join still creates it (status 201, a race), the gateway destroys it again and
     answers 404 ``room_not_found``: the gateway never creates rooms;
   - no history is requested; a nick conflict is retried as ``nick-2`` … ``nick-5``;
-  - the server's refusal becomes a ``ClientError`` carrying the server's text: members
-    only, banned, wrong password are 403;
+  - the server's refusal becomes a ``RoomRefused`` carrying the server's condition and
+    text (``conditions.ROOM_JOIN``);
   - a group chat message counts as delivered when the room reflects it back to us (same
     stanza id); an error from the room is the server's refusal (a visitor may not speak).
 
@@ -21,23 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import ET
 
-from xmpp_post.errors import (
-    AckTimeout,
-    BadRequest,
-    ClientError,
-    Forbidden,
-    GatewayError,
-    NotFound,
-)
-from xmpp_post.waiters import Waiters
+from xmpp_post.errors import AckTimeout, GatewayError, RoomRefused
+from xmpp_post.locks import KeyedLocks
+from xmpp_post.xmpp.conditions import room_join_refused, room_message_refused
+from xmpp_post.xmpp.waiters import Waiters
 
 log = logging.getLogger(__name__)
 
@@ -48,47 +41,6 @@ DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
 SELF_PRESENCE = "110"
 ROOM_CREATED = "201"
 NICK_ATTEMPTS = 5
-SERVICE_TTL = 600.0
-UNKNOWN_TTL = 60.0
-
-# presence error condition -> (error class, code word, what it means)
-_REFUSALS: dict[str, tuple[type[ClientError], str, str]] = {
-    "item-not-found": (NotFound, "room_not_found", "the room does not exist"),
-    "registration-required": (Forbidden, "room_members_only",
-                              "the room is members-only and the sender is not a member"),
-    "forbidden": (Forbidden, "room_banned", "the sender is banned from the room"),
-    "not-authorized": (Forbidden, "room_password",
-                       "the room needs a password and the one given is missing or wrong"),
-    "not-allowed": (NotFound, "room_not_found",
-                    "the room does not exist and may not be created"),
-    "service-unavailable": (Forbidden, "room_full", "the room is full"),
-    "jid-malformed": (BadRequest, "invalid_nick", "the room refused the nickname"),
-    "not-acceptable": (Forbidden, "room_refused", "the room refused the sender"),
-}
-
-
-class ServiceDirectory:
-    """Which domains are group chat services; see the module docstring."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, tuple[bool, float]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def is_group_chat_service(
-            self, domain: str, ask: Callable[[str], Awaitable[bool | None]]) -> bool:
-        """Cached answer, or ``ask(domain)`` (None: could not tell, remembered briefly)."""
-        known = self._known.get(domain)
-        if known is not None and known[1] > time.monotonic():
-            return known[0]
-        lock = self._locks.setdefault(domain, asyncio.Lock())
-        async with lock:
-            known = self._known.get(domain)
-            if known is not None and known[1] > time.monotonic():
-                return known[0]
-            answer = await ask(domain)
-            ttl = SERVICE_TTL if answer is not None else UNKNOWN_TTL
-            self._known[domain] = (bool(answer), time.monotonic() + ttl)
-            return bool(answer)
 
 
 @dataclass
@@ -112,7 +64,7 @@ class RoomMemberships:
         self._client = client
         self._timeout = timeout
         self._joined: dict[str, _Membership] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = KeyedLocks()
         self._joins: Waiters[_JoinAnswer] = Waiters()
         self._leaves: Waiters[None] = Waiters()
         self._echoes: Waiters[GatewayError | None] = Waiters()
@@ -151,8 +103,7 @@ class RoomMemberships:
 
     async def ensure_joined(self, room: str, nick: str, password: str | None) -> str:
         """Be in ``room`` (asking for ``nick``); return the nick we have there."""
-        lock = self._locks.setdefault(room, asyncio.Lock())
-        async with lock:
+        async with self._locks.hold(room):
             member = self._joined.get(room)
             if member is not None and member.asked == nick:
                 return member.nick
@@ -167,16 +118,17 @@ class RoomMemberships:
                     log.info("nick %r taken in %s; trying another", candidate, room)
                     continue
                 if answer.condition:
-                    raise _refusal(room, answer.condition, answer.text)
+                    raise room_join_refused(room, answer.condition, answer.text)
                 if answer.created:
                     await self._destroy_created(room, answer.nick)
-                    raise NotFound(f"the room {room} does not exist (the gateway does not "
-                                   "create rooms)", code="room_not_found")
+                    raise RoomRefused(f"the room {room} does not exist (the gateway does "
+                                      "not create rooms)", code="room_not_found",
+                                      condition="item-not-found")
                 self._joined[room] = _Membership(answer.nick, nick)
                 log.info("joined %s as %r", room, answer.nick)
                 return answer.nick
-            raise Forbidden(f"the nicknames {nick!r} to {nick}-{NICK_ATTEMPTS} are all taken "
-                            f"in {room}", code="nick_conflict")
+            raise RoomRefused(f"the nicknames {nick!r} to {nick}-{NICK_ATTEMPTS} are all "
+                              f"taken in {room}", code="nick_conflict", condition="conflict")
 
     async def _check_exists(self, room: str) -> None:
         try:
@@ -185,8 +137,9 @@ class RoomMemberships:
             condition = exc.iq["error"]["condition"]
             if condition == "item-not-found":
                 text = exc.iq["error"]["text"]
-                raise NotFound(f"the room {room} does not exist" + (f": {text}" if text else ""),
-                               code="room_not_found") from None
+                raise RoomRefused(f"the room {room} does not exist"
+                                  + (f": {text}" if text else ""), code="room_not_found",
+                                  condition=condition, text=text) from None
             # Other refusals (a hidden room, say) are left for the join to explain.
         except IqTimeout:
             raise AckTimeout(f"the group chat service did not answer about {room} within "
@@ -317,9 +270,7 @@ class RoomMemberships:
         condition, text = error["condition"] or "unknown", error["text"] or ""
         if condition == "not-acceptable":
             self._joined.pop(room, None)  # the room no longer counts us as an occupant
-        refusal = Forbidden(f"the room {room} refused the message ({condition})"
-                            + (f": {text}" if text else ""), code="room_refused_message")
-        self._echoes.resolve((room, message["id"]), refusal)
+        self._echoes.resolve((room, message["id"]), room_message_refused(room, condition, text))
 
 
 def _statuses(presence: Any) -> set[str]:
@@ -327,10 +278,3 @@ def _statuses(presence: Any) -> set[str]:
     if x is None:
         return set()
     return {s.get("code", "") for s in x.findall(f"{{{MUC_USER_NS}}}status")}
-
-
-def _refusal(room: str, condition: str, text: str) -> ClientError:
-    kind, code, meaning = _REFUSALS.get(
-        condition, (Forbidden, "room_join_refused", "the room refused the join"))
-    detail = f" (server: {condition}" + (f": {text})" if text else ")")
-    return kind(f"{room}: {meaning}{detail}", code=code)

@@ -1,13 +1,11 @@
-"""The HTTP API on aiohttp: routes, authentication, one error renderer, health.
+"""The HTTP API on aiohttp: routes, request observation, errors, health.
 
 ``POST <base>`` and ``POST <base>/<recipient>[,<recipient>…]`` send a message as the
-authenticated user; ``OPTIONS`` describes what is accepted; ``GET /healthz`` reports
-liveness, ``/readyz`` readiness, ``/metrics`` Prometheus metrics and ``/openapi.json`` the
-API. Every error, ours or aiohttp's, leaves through ``render_error`` in one JSON shape;
-every request gets a request id (``X-Request-Id``, echoed if the client sent a sane one)
-and one structured log line. A request naming several recipients is answered with
-``{"results": [...]}``, one outcome per recipient (an error there has the same shape plus
-``to`` and ``status``): 201 when all succeeded, otherwise 207 Multi-Status.
+authenticated user (``messages``); ``GET /healthz`` reports liveness, ``/readyz``
+readiness, ``/metrics`` Prometheus metrics and ``/openapi.json`` the API. Every error,
+ours or aiohttp's, leaves through ``errors.render_error`` in one JSON shape; every
+request gets a request id (``X-Request-Id``, echoed if the client sent a sane one) and
+one structured log line.
 """
 
 from __future__ import annotations
@@ -18,48 +16,39 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 
 from aiohttp import web
 
-from xmpp_post import guards, logs, openapi
-from xmpp_post import request as parse
+from xmpp_post import logs
+from xmpp_post.auth import Authenticator
+from xmpp_post.auth.basic import BasicScheme
 from xmpp_post.config import Config
-from xmpp_post.errors import (
-    GatewayError,
-    MethodNotAllowed,
-    NotFound,
-    PayloadTooLarge,
-    Unauthorized,
+from xmpp_post.errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge
+from xmpp_post.http import guards, openapi
+from xmpp_post.http.context import (
+    AUTH,
+    CONFIG,
+    METRICS,
+    NOTES,
+    OPENAPI,
+    READINESS,
+    RELAY,
+    Readiness,
+    note,
 )
+from xmpp_post.http.errors import HttpStatusError, render_error, status_of
+from xmpp_post.http.messages import options, post_message
 from xmpp_post.metrics import CONTENT_TYPE, Metrics
-from xmpp_post.relay import Relay, deliver_each
-from xmpp_post.request import Rejected
+from xmpp_post.relay import Relay
+from xmpp_post.state import StateKey
+from xmpp_post.state.memory import MemoryIdempotencyStore, MemoryLoginThrottle
 
 log = logging.getLogger(__name__)
 
-CONFIG = web.AppKey("config", Config)
-RELAY = web.AppKey("relay", Relay)  # type: ignore[type-abstract]
-Readiness = Callable[[], Awaitable[str | None]]  # None when ready, else the reason
-METRICS = web.AppKey("metrics", Metrics)
-READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
-OPENAPI = web.AppKey("openapi", bytes)
-REALM = 'Basic realm="xmpp-post", charset="UTF-8"'
-ALLOW = "POST, OPTIONS"
 REQUEST_ID_HEADER = "X-Request-Id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-# What the handlers learn about the current request (sender, error code), for its log line.
-_NOTES: ContextVar[dict[str, str]] = ContextVar("request_notes")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def render_error(error: GatewayError) -> web.Response:
-    """The one place an error becomes an HTTP response."""
-    headers = dict(error.headers)
-    if isinstance(error, Unauthorized):
-        headers["WWW-Authenticate"] = REALM
-    return web.json_response(error.body(), status=error.status, headers=headers)
 
 
 def _translate(exc: web.HTTPException) -> GatewayError:
@@ -71,9 +60,7 @@ def _translate(exc: web.HTTPException) -> GatewayError:
         return PayloadTooLarge("the request body is larger than the gateway accepts")
     if isinstance(exc, web.HTTPNotFound):
         return NotFound("no such endpoint")
-    error = GatewayError(exc.reason or "HTTP error", code="http_error")
-    error.status = exc.status
-    return error
+    return HttpStatusError(exc.reason or "HTTP error", exc.status)
 
 
 @web.middleware
@@ -83,7 +70,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
     request_id = supplied if _SANE_REQUEST_ID.fullmatch(supplied) else secrets.token_hex(8)
     token = logs.REQUEST_ID.set(request_id)
     notes: dict[str, str] = {}
-    notes_token = _NOTES.set(notes)
+    notes_token = NOTES.set(notes)
     started = time.perf_counter()
     try:
         response = await handler(request)
@@ -99,7 +86,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         return response
     finally:
         logs.REQUEST_ID.reset(token)
-        _NOTES.reset(notes_token)
+        NOTES.reset(notes_token)
 
 
 @web.middleware
@@ -117,66 +104,14 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return _error_response(request, GatewayError("the gateway failed unexpectedly"))
 
 
-def _note(key: str, value: str) -> None:
-    notes = _NOTES.get(None)
-    if notes is not None:
-        notes[key] = value
-
-
 def _error_response(request: web.Request, error: GatewayError) -> web.Response:
-    _note("error", error.code)
+    note("error", error.code)
     metrics = request.app[METRICS]
     if error.code == "ack_timeout":
         metrics.ack_timeouts.inc()
-    elif error.status == 429:
+    elif status_of(error) == 429:
         metrics.rate_limited.inc()
-    return render_error(error)
-
-
-def _media_type(request: web.Request) -> tuple[str, str | None]:
-    if "Content-Type" not in request.headers:
-        return "", None
-    return request.content_type.lower(), request.charset
-
-
-async def post_message(request: web.Request) -> web.Response:
-    config = request.app[CONFIG]
-    sender = guards.sender_of(request, config.domain)
-    _note("sender", sender.jid)
-    media_type, charset = _media_type(request)
-    parse.check_media_type(media_type)
-    body = await request.read()  # already read, within the limits, by guards.limits
-    asked = parse.messages(media_type, charset, body, request.match_info.get("recipient"),
-                           sender, query=request.query_string, default_nick=config.muc_nick,
-                           max_recipients=config.max_recipients)
-    started = time.perf_counter()
-    outcomes = await deliver_each(request.app[RELAY], sender, asked.items)
-    elapsed = time.perf_counter() - started
-    for outcome in outcomes:
-        if not isinstance(outcome, Rejected):
-            request.app[METRICS].delivery.observe(elapsed)
-    if not asked.several:
-        outcome = outcomes[0]
-        if isinstance(outcome, Rejected):
-            raise outcome.error
-        return web.json_response(outcome.as_json(), status=201)
-    results = []
-    for outcome in outcomes:
-        if isinstance(outcome, Rejected):
-            results.append({"to": outcome.to, "status": outcome.error.status,
-                            **outcome.error.body()})
-        else:
-            results.append({"status": 201, **outcome.as_json()})
-    failed = any(isinstance(outcome, Rejected) for outcome in outcomes)
-    return web.json_response({"results": results}, status=207 if failed else 201)
-
-
-async def options(request: web.Request) -> web.Response:
-    return web.json_response(
-        {"methods": ["POST"], "content_types": list(parse.MEDIA_TYPES),
-         "fields": list(parse.FIELDS), "types": list(parse.MESSAGE_TYPES)},
-        headers={"Allow": ALLOW, "Accept-Post": ", ".join(parse.MEDIA_TYPES)},
-    )
+    return render_error(error, request.app[AUTH].challenge)
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -204,14 +139,30 @@ async def _always_ready() -> str | None:
     return None
 
 
+def memory_guards(config: Config) -> guards.Guards:
+    """Guards with this process's own state and HTTP Basic authentication."""
+    return guards.Guards(
+        auth=Authenticator([BasicScheme(config.domain)]),
+        throttle=MemoryLoginThrottle(window=config.auth_failure_window,
+                                     pair_limit=config.auth_failure_limit,
+                                     address_limit=config.auth_failure_limit_address,
+                                     account_limit=config.auth_failure_limit_account),
+        idempotency=MemoryIdempotencyStore(window=config.idempotency_window,
+                                           max_entries=config.idempotency_max_entries),
+        key=StateKey())
+
+
 def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
-             readiness: Readiness = _always_ready) -> web.Application:
+             readiness: Readiness = _always_ready,
+             guarded_by: guards.Guards | None = None) -> web.Application:
     """The aiohttp application; the caller owns the relay's start and stop."""
+    state = guarded_by if guarded_by is not None else memory_guards(config)
     app = web.Application(middlewares=[observe_middleware, errors_middleware,
-                                       *guards.middlewares(config)],
+                                       *guards.middlewares(config, state)],
                           client_max_size=config.max_body)
     app[CONFIG] = config
     app[RELAY] = relay
+    app[AUTH] = state.auth
     app[METRICS] = metrics if metrics is not None else Metrics()
     app[READINESS] = readiness
     app[OPENAPI] = json.dumps(openapi.document(config), indent=1).encode()

@@ -1,0 +1,56 @@
+"""Who is sending: ``Authenticator.authenticate(presented) -> Sender``.
+
+A request's credentials are tried by a chain of schemes, each answering "not mine"
+(``None``), "mine and valid" (a ``Sender``) or "mine and invalid" (it raises). HTTP Basic
+with the sending account's own password is the scheme today (``basic.BasicScheme``); the
+XMPP server checks that password when the session opens. When no scheme claims the
+request, it is refused 401 with the challenges of every scheme.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from xmpp_post.errors import BadRequest, Unauthorized
+from xmpp_post.model import Sender
+
+
+@dataclass(frozen=True)
+class Presented:
+    """What one request presents for authentication, as plain values."""
+
+    authorization: tuple[str, ...] = ()  # every Authorization header, in order
+    path: str = "/"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+class Scheme(Protocol):
+    challenge: str  # for WWW-Authenticate
+
+    def authenticate(self, presented: Presented) -> Sender | None:
+        """None: not mine; a Sender: mine and valid; raise: mine and invalid."""
+        ...
+
+
+class Authenticator:
+    """The chain of schemes, tried in order."""
+
+    def __init__(self, schemes: Sequence[Scheme]) -> None:
+        self._schemes = tuple(schemes)
+        self.challenge = ", ".join(s.challenge for s in self._schemes)
+
+    def authenticate(self, presented: Presented) -> Sender:
+        if len(presented.authorization) > 1:
+            raise BadRequest("the request has more than one Authorization header",
+                             code="duplicate_authorization")
+        for scheme in self._schemes:
+            sender = scheme.authenticate(presented)
+            if sender is not None:
+                return sender
+        if not presented.authorization:
+            raise Unauthorized("HTTP Basic credentials (user@domain:password) are required")
+        raise Unauthorized("only HTTP Basic authentication is supported")

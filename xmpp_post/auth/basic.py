@@ -1,0 +1,62 @@
+"""HTTP Basic with the sending account's own JID and password.
+
+The user name is a bare JID (``alice@example.org``), or a localpart for the first
+served domain. Only users of a served domain may send: any other domain is refused 403
+before any connection is made, so the gateway is never a proxy for guessing passwords
+on other servers. The password itself is checked by the XMPP server.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from xmpp_post import jids
+from xmpp_post.auth import Presented
+from xmpp_post.errors import Forbidden, Unauthorized
+from xmpp_post.model import Sender
+
+REALM = 'Basic realm="xmpp-post", charset="UTF-8"'
+
+
+def basic_pair(header: str) -> tuple[str, str] | None:
+    """(user, password) from an ``Authorization: Basic`` value; None for another scheme."""
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthorized("the Basic credentials are not valid base64 of UTF-8 text") from None
+    user, colon, password = decoded.partition(":")
+    if not colon or not user or not password:
+        raise Unauthorized("credentials must be user@domain:password")
+    return user, password
+
+
+class BasicScheme:
+    """HTTP Basic as the sending account; see the module docstring."""
+
+    challenge = REALM
+
+    def __init__(self, domains: tuple[str, ...]) -> None:
+        self._domains = domains
+
+    def authenticate(self, presented: Presented) -> Sender | None:
+        if not presented.authorization:
+            return None
+        pair = basic_pair(presented.authorization[0])
+        if pair is None:
+            return None
+        return self.account(*pair)
+
+    def account(self, user: str, password: str) -> Sender:
+        try:
+            jid = jids.account(user, self._domains[0])
+        except jids.JidError:
+            raise Unauthorized("the user name is not a valid XMPP address") from None
+        domain = jids.domain_of(jid)
+        if domain not in self._domains:
+            raise Forbidden(f"this gateway does not serve the domain {domain!r}",
+                            code="domain_not_served")
+        return Sender(jid, password)

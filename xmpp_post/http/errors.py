@@ -1,0 +1,94 @@
+"""The HTTP edge of the error tree: one table from an error's kind (and XMPP condition)
+to its status, and the one renderer that turns any error into the JSON shape
+``{"error": code, "message": text}``.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from xmpp_post.errors import (
+    AckTimeout,
+    BadRequest,
+    ClientError,
+    Forbidden,
+    GatewayError,
+    LoginRefused,
+    MethodNotAllowed,
+    NotFound,
+    Overloaded,
+    PayloadTooLarge,
+    Refused,
+    RequestTimeout,
+    RoomRefused,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+    UnsupportedMediaType,
+    XmppError,
+    XmppUnavailable,
+)
+
+# The status of each kind; a kind not listed takes its nearest listed ancestor's.
+STATUS: dict[type[GatewayError], int] = {
+    GatewayError: 500,
+    ClientError: 400,
+    BadRequest: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    MethodNotAllowed: 405,
+    RequestTimeout: 408,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    Unprocessable: 422,
+    TooManyRequests: 429,
+    Overloaded: 503,
+    XmppError: 502,
+    LoginRefused: 401,
+    Refused: 502,
+    RoomRefused: 403,
+    XmppUnavailable: 503,
+    AckTimeout: 504,
+}
+
+# Refusals whose XMPP condition says more than their kind: (kind, condition) -> status.
+CONDITION_STATUS: dict[tuple[type[Refused], str], int] = {
+    (RoomRefused, "item-not-found"): 404,
+    (RoomRefused, "not-allowed"): 404,
+    (RoomRefused, "jid-malformed"): 400,
+}
+
+
+class HttpStatusError(GatewayError):
+    """A refusal aiohttp made with a status of its own (one not in the tree)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message, code="http_error")
+        self.http_status = status
+
+
+def status_of(error: GatewayError) -> int:
+    """The HTTP status that answers ``error``."""
+    if isinstance(error, HttpStatusError):
+        return error.http_status
+    if isinstance(error, Refused):
+        for kind in type(error).__mro__:
+            status = CONDITION_STATUS.get((kind, error.condition))  # type: ignore[arg-type]
+            if status is not None:
+                return status
+    for kind in type(error).__mro__:
+        status = STATUS.get(kind)
+        if status is not None:
+            return status
+    return 500
+
+
+def render_error(error: GatewayError, challenge: str | None = None) -> web.Response:
+    """The one place an error becomes an HTTP response. ``challenge`` is the
+    ``WWW-Authenticate`` value for a 401 (the authentication schemes say which)."""
+    headers = dict(error.headers)
+    status = status_of(error)
+    if status == 401 and challenge and "WWW-Authenticate" not in headers:
+        headers["WWW-Authenticate"] = challenge
+    return web.json_response(error.body(), status=status, headers=headers)

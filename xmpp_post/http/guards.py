@@ -1,0 +1,209 @@
+"""aiohttp middlewares in front of the message handler, outermost first:
+
+1. ``limits``: at most ``max_concurrent_requests`` message requests at once (beyond:
+   503 ``busy`` with Retry-After), and the body must arrive within ``client_timeout``
+   (else 408, connection closed). A slow request head is cut off by aiohttp's
+   keep-alive timer, which ``service`` sets to ``client_timeout``. The request is
+   authenticated here, once (``sender_of`` hands the result to the others).
+2. ``throttle``: failed logins are counted and further guesses refused with 429
+   before they reach the XMPP server (a ``state.LoginThrottle``).
+3. ``idempotency``: a retry with the same ``Idempotency-Key`` gets the first answer
+   (a ``state.IdempotencyStore``).
+
+Only ``POST`` (message) requests are guarded; errors leave as ``GatewayError`` for
+``app.errors_middleware`` to render. The state is injected (``Guards``), so another
+implementation (shared by several instances) can be plugged in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from xmpp_post.auth import Authenticator, Presented
+from xmpp_post.config import Config
+from xmpp_post.errors import (
+    BadRequest,
+    ClientError,
+    GatewayError,
+    LoginRefused,
+    Overloaded,
+    PayloadTooLarge,
+    RequestTimeout,
+)
+from xmpp_post.http.errors import render_error, status_of
+from xmpp_post.model import Sender
+from xmpp_post.state import IdempotencyStore, LoginThrottle, StateKey, StoredAnswer, storable
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+# The current request's Sender (or the error that refused it), set once by ``limits`` and
+# gone with the request, so no password outlives the request that brought it.
+_SENDER: ContextVar[Sender | GatewayError | None] = ContextVar("sender", default=None)
+
+
+@dataclass(frozen=True)
+class Guards:
+    """What the guards need: who is sending, and the state they keep."""
+
+    auth: Authenticator
+    throttle: LoginThrottle
+    idempotency: IdempotencyStore
+    key: StateKey
+
+
+def middlewares(config: Config, guards: Guards) -> list[Middleware]:
+    return [limits_middleware(config, guards.auth), throttle_middleware(guards),
+            idempotency_middleware(guards)]
+
+
+def presented(request: web.Request, body: bytes = b"") -> Presented:
+    return Presented(authorization=tuple(request.headers.getall("Authorization", ())),
+                     path=request.path, headers=request.headers, query=request.query,
+                     body=body)
+
+
+def sender_of(request: web.Request) -> Sender:
+    """The request's sender, authenticated once by ``limits`` (raising its ClientError)."""
+    found = _SENDER.get()
+    if isinstance(found, GatewayError):
+        raise found
+    if not isinstance(found, Sender):
+        raise RuntimeError("the request was not authenticated by the limits guard")
+    return found
+
+
+def _sender(request: web.Request) -> Sender | None:
+    found = _SENDER.get()
+    return found if isinstance(found, Sender) else None
+
+
+def limits_middleware(config: Config, auth: Authenticator) -> Middleware:
+    active = 0
+
+    @web.middleware
+    async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal active
+        if request.method != "POST":
+            return await handler(request)
+        if active >= config.max_concurrent_requests:
+            raise Overloaded(f"the gateway is already handling {active} requests",
+                             retry_after=config.retry_after)
+        active += 1
+        try:
+            found: Sender | GatewayError = auth.authenticate(presented(request))
+        except GatewayError as error:
+            found = error
+        token = _SENDER.set(found)
+        try:
+            await _read_body(request, config)
+            return await handler(request)
+        finally:
+            _SENDER.reset(token)
+            active -= 1
+
+    return limits
+
+
+async def _read_body(request: web.Request, config: Config) -> None:
+    """Read the body into the request (later reads return it) within client_timeout."""
+    if not request.body_exists:
+        return
+    if request.content_length is not None and request.content_length > config.max_body:
+        raise PayloadTooLarge(f"the body is {request.content_length} bytes; "
+                              f"the limit is {config.max_body}")
+    try:
+        async with asyncio.timeout(config.client_timeout):
+            await request.read()
+    except TimeoutError:
+        log.warning("client %s sent its body too slowly; cut off", request.remote)
+        raise RequestTimeout(f"the body did not arrive within {config.client_timeout:g} s",
+                             code="client_too_slow") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(f"the body is larger than the limit of {config.max_body} "
+                              "bytes") from None
+
+
+def throttle_middleware(guards: Guards) -> Middleware:
+    throttle = guards.throttle
+
+    @web.middleware
+    async def login_throttle(request: web.Request, handler: Handler) -> web.StreamResponse:
+        sender = _sender(request) if request.method == "POST" else None
+        if sender is None:
+            return await handler(request)
+        address = request.remote or "unknown"
+        proof = guards.key.digest("login", sender.jid, sender.password)
+        await throttle.begin(sender.jid, address, proof)
+        try:
+            response = await handler(request)
+        except LoginRefused:
+            log.warning("failed login for %s from %s", sender.jid, address)
+            await throttle.end(sender.jid, address, proof, "failed")
+            raise
+        except BaseException:
+            await throttle.end(sender.jid, address, proof, "unknown")
+            raise
+        await throttle.end(sender.jid, address, proof,
+                           "succeeded" if 200 <= response.status < 300 else "unknown")
+        return response
+
+    return login_throttle
+
+
+def validate_key(value: str) -> str:
+    if not 1 <= len(value) <= MAX_KEY_LENGTH or not value.isascii() or not value.isprintable():
+        raise BadRequest(f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_KEY_LENGTH} printable "
+                         "ASCII characters", code="invalid_idempotency_key")
+    return value
+
+
+def idempotency_middleware(guards: Guards) -> Middleware:
+    store = guards.idempotency
+
+    @web.middleware
+    async def idempotent(request: web.Request, handler: Handler) -> web.StreamResponse:
+        value = request.headers.get(IDEMPOTENCY_HEADER)
+        if request.method != "POST" or value is None:
+            return await handler(request)
+        validate_key(value)
+        sender = _sender(request)
+        if sender is None:
+            return await handler(request)
+        body = await request.read()
+        fingerprint = guards.key.digest(
+            request.method, request.path, request.headers.get("Content-Type", ""), body,
+            sender.password)
+        key = (sender.jid, value)
+        stored = await store.claim(key, fingerprint)
+        if stored is not None:
+            return web.Response(body=stored.body, status=stored.status,
+                                content_type=stored.content_type,
+                                headers={**dict(stored.headers),
+                                         "Idempotent-Replayed": "true"})
+        answer: StoredAnswer | None = None
+        try:
+            response = await handler(request)
+            if isinstance(response, web.Response) and isinstance(response.body, bytes):
+                answer = StoredAnswer(response.status, response.body, response.content_type)
+            return response
+        except ClientError as error:
+            if storable(status_of(error)):
+                rendered = render_error(error)
+                assert isinstance(rendered.body, bytes)
+                answer = StoredAnswer(rendered.status, rendered.body, rendered.content_type,
+                                      tuple(error.headers.items()))
+            raise
+        finally:
+            await store.finish(key, answer)
+
+    return idempotent

@@ -1,0 +1,109 @@
+"""The types that cross the seam between the HTTP side and the XMPP side.
+
+``Sender`` is who sends (an XMPP account and the password that proves it, and how the
+caller was authenticated); ``OutgoingMessage`` is one validated message to one recipient;
+``Receipt`` is the one result of a delivery; ``Rejected`` is a recipient of a request
+that was not sent to, and why. Nothing here does I/O or knows HTTP or XMPP libraries.
+
+``type_for_target`` is the one rule for which message type goes to a recipient, once the
+XMPP side knows whether that recipient is a room; the HTTP side applies the part of it
+that needs no lookup (``check_room_rules``) before anything is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xmpp_post import jids
+from xmpp_post.errors import BadRequest, GatewayError, NotFound
+
+MESSAGE_TYPES = ("chat", "normal", "headline", "groupchat")
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who is sending: a bare JID, the password that must prove it, and how the caller
+    was authenticated (``basic``; later ``token:NAME`` or ``webhook:NAME``)."""
+
+    jid: str
+    password: str = field(repr=False)
+    via: str = "basic"
+
+    @property
+    def domain(self) -> str:
+        return jids.domain_of(self.jid)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One ``<message/>`` to send, already validated.
+
+    ``explicit_type`` is False when the request named no type: the relay then sends
+    ``groupchat`` to a room and ``type`` (chat) to anyone else. ``nick`` and
+    ``room_password`` only matter when the message goes to a room.
+    """
+
+    to: str
+    body: str
+    type: str = "chat"
+    explicit_type: bool = True
+    subject: str | None = None
+    thread: str | None = None
+    id: str | None = None
+    lang: str | None = None
+    oob_url: str | None = None
+    receipt: bool = False
+    nick: str | None = None
+    room_password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof that the XMPP server acknowledged a message."""
+
+    id: str
+    sender: str
+    to: str
+    type: str
+    nick: str | None = None  # the sender's nick in the room, for a group chat message
+    receipt: str | None = None  # "received" or "timeout" when a receipt was requested
+
+    def as_json(self) -> dict[str, str]:
+        out = {"id": self.id, "from": self.sender, "to": self.to, "type": self.type}
+        if self.nick is not None:
+            out["nick"] = self.nick
+        if self.receipt is not None:
+            out["receipt"] = self.receipt
+        return out
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A recipient of a several-recipient request that was not sent to, and why."""
+
+    to: str
+    error: GatewayError
+
+
+Outcome = Receipt | Rejected
+
+
+def check_room_rules(kind: str, receipt: bool) -> None:
+    """The rules that need no lookup: no receipts for group chat messages."""
+    if receipt and kind == "groupchat":
+        raise BadRequest("delivery receipts cannot be requested for group chat messages",
+                         code="invalid_receipt")
+
+
+def type_for_target(message: OutgoingMessage, is_room: bool) -> str:
+    """The type to send ``message`` with, once it is known whether its recipient is a room."""
+    if message.type == "groupchat" and not is_room:
+        raise NotFound(f"{message.to} is not a room: {jids.domain_of(message.to)} is not a "
+                       "group chat service", code="room_not_found")
+    if not is_room:
+        return message.type
+    if message.explicit_type and message.type != "groupchat":
+        raise BadRequest(f"{message.to} is a room: send it type groupchat (or no type), "
+                         f"not {message.type}", code="invalid_type")
+    check_room_rules("groupchat", message.receipt)
+    return "groupchat"

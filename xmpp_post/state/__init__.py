@@ -1,0 +1,78 @@
+"""State the guards keep between requests, behind async protocols so that it can live in
+this process (``state.memory``) or be shared by several instances.
+
+* ``IdempotencyStore``: the final answer per (sender, ``Idempotency-Key``), so a retry is
+  answered, not sent again. ``claim`` then exactly one ``finish`` per owned key.
+* ``LoginThrottle``: failed logins per account, address and pair; ``begin`` refuses an
+  attempt (``TooManyRequests``) or lets it go on, ``end`` reports how it went.
+* ``StateKey``: the HMAC key for digests the state keeps (a password is never stored,
+  only a keyed digest of it); random per process unless instances share one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """A final answer, as sent: status, body, media type and the headers to repeat."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+
+LoginOutcome = Literal["failed", "succeeded", "unknown"]
+
+
+class IdempotencyStore(Protocol):
+    async def claim(self, key: tuple[str, str], fingerprint: bytes) -> StoredAnswer | None:
+        """The stored answer to replay, or None: the caller now owns the key. A different
+        request (``fingerprint``) under a used key raises ``Unprocessable``; a duplicate of
+        one still in progress waits for it."""
+        ...
+
+    async def finish(self, key: tuple[str, str], answer: StoredAnswer | None) -> None:
+        """Store the owner's answer (None, or an answer not worth keeping: release it)."""
+        ...
+
+
+class LoginThrottle(Protocol):
+    async def begin(self, account: str, address: str, proof: bytes) -> None:
+        """Raise ``TooManyRequests`` if this login attempt must not reach the server.
+        ``proof`` is the ``StateKey`` digest of the account and password."""
+        ...
+
+    async def end(self, account: str, address: str, proof: bytes,
+                  outcome: LoginOutcome) -> None:
+        """How the attempt went: the server refused the credentials, accepted them, or
+        could not tell (unreachable, timed out)."""
+        ...
+
+
+class StateKey:
+    """Keyed digests for state: ``digest(part, ...)`` is HMAC-SHA256 over the parts."""
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key if key is not None else secrets.token_bytes(32)
+
+    def digest(self, *parts: str | bytes) -> bytes:
+        mac = hmac.new(self._key, digestmod=hashlib.sha256)
+        for part in parts:
+            data = part.encode("utf-8") if isinstance(part, str) else part
+            mac.update(len(data).to_bytes(8, "big"))
+            mac.update(data)
+        return mac.digest()
+
+
+def storable(status: int) -> bool:
+    """Whether an answer is final: a 2xx, or a client error other than those that may
+    change on retry (401, 403, 408, 409, 429)."""
+    return 200 <= status < 300 or (400 <= status < 500
+                                   and status not in (401, 403, 408, 409, 429))

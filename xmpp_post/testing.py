@@ -1,0 +1,49 @@
+"""A relay for testing the HTTP side without an XMPP server (as httpx ships MockTransport).
+
+``FakeRelay`` records what it was asked to deliver and answers with a ``Receipt``, or
+with what ``handler`` returns or raises: tests of routing, parsing, authentication and
+the guards run against the real web application with nothing faked but the XMPP side.
+End-to-end behaviour is still proven against a real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+
+from xmpp_post.model import OutgoingMessage, Receipt, Sender
+
+Handler = Callable[[Sender, OutgoingMessage], Awaitable[Receipt]]
+
+
+class FakeRelay:
+    """A ``Relay`` that delivers nowhere. ``fail`` (an exception) is raised by every
+    delivery while set; ``handler`` replaces the default answer; ``delivered`` is set
+    after each delivery, so tests wait on it instead of sleeping."""
+
+    def __init__(self, handler: Handler | None = None) -> None:
+        self.sent: list[tuple[Sender, OutgoingMessage]] = []
+        self.fail: Exception | None = None
+        self.handler = handler
+        self.calls = 0
+        self.delivered = asyncio.Event()
+        self.started = self.stopped = False
+        self._ids = itertools.count(1)
+
+    async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
+        self.calls += 1
+        if self.fail is not None:
+            raise self.fail
+        receipt = (await self.handler(sender, message) if self.handler is not None else
+                   Receipt(id=message.id or f"fake-{next(self._ids)}", sender=sender.jid,
+                           to=message.to, type=message.type))
+        self.sent.append((sender, message))
+        self.delivered.set()
+        return receipt
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True

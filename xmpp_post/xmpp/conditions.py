@@ -1,0 +1,47 @@
+"""One table from XMPP's error conditions to the gateway's errors.
+
+The XMPP side reports what the server said, by kind and condition; it never picks an
+HTTP status (``http.errors`` does, from the same kind and condition).
+"""
+
+from __future__ import annotations
+
+from xmpp_post.errors import GatewayError, LoginRefused, RoomRefused, XmppUnavailable
+
+# SASL failures that say "try again later" rather than "wrong password" (RFC 6120 6.5).
+TRANSIENT_AUTH = frozenset({"temporary-auth-failure", "aborted"})
+
+# A room's refusal of a join (presence error condition) -> (code word, what it means).
+ROOM_JOIN: dict[str, tuple[str, str]] = {
+    "item-not-found": ("room_not_found", "the room does not exist"),
+    "registration-required": ("room_members_only",
+                              "the room is members-only and the sender is not a member"),
+    "forbidden": ("room_banned", "the sender is banned from the room"),
+    "not-authorized": ("room_password",
+                       "the room needs a password and the one given is missing or wrong"),
+    "not-allowed": ("room_not_found", "the room does not exist and may not be created"),
+    "service-unavailable": ("room_full", "the room is full"),
+    "jid-malformed": ("invalid_nick", "the room refused the nickname"),
+    "not-acceptable": ("room_refused", "the room refused the sender"),
+}
+
+
+def login_failed(condition: str, retry_after: int) -> GatewayError:
+    """The server's SASL failure: a refused login, or a transient failure to retry."""
+    if condition in TRANSIENT_AUTH:
+        return XmppUnavailable("the XMPP server could not check the password right now",
+                               code="auth_unavailable", retry_after=retry_after,
+                               condition=condition)
+    return LoginRefused("the XMPP server rejected the credentials", condition=condition)
+
+
+def room_join_refused(room: str, condition: str, text: str) -> RoomRefused:
+    code, meaning = ROOM_JOIN.get(condition, ("room_join_refused", "the room refused the join"))
+    detail = f" (server: {condition}" + (f": {text})" if text else ")")
+    return RoomRefused(f"{room}: {meaning}{detail}", code=code, condition=condition, text=text)
+
+
+def room_message_refused(room: str, condition: str, text: str) -> RoomRefused:
+    return RoomRefused(f"the room {room} refused the message ({condition})"
+                       + (f": {text}" if text else ""), code="room_refused_message",
+                       condition=condition, text=text)
