@@ -1,137 +1,37 @@
-"""The settings table, and how a setting gets its value: file < environment < flag.
+"""A gateway's configuration: the flat settings (``settings.SETTINGS``) and the sections.
 
-One table (``SETTINGS``) drives the command-line options, the environment variables
-(``XMPP_POST_<NAME>``), the TOML keys, ``--help`` and the example configuration; a test
-checks that every setting is documented in the README. Everything is validated here,
-before the event loop exists, and a bad value raises ``ConfigError`` naming the setting.
+A setting gets its value from, in rising precedence: the TOML file, the environment
+(``XMPP_POST_<NAME>``), the command line. Sections are TOML tables beside the flat keys
+(``sections.SECTIONS``: accounts, tokens, webhooks, topics, ...), read from the file
+only. Everything is validated here, before the event loop exists; a bad value raises
+``ConfigError`` naming the setting.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from xmpp_post import jids
+from xmpp_post.config.sections import SECTIONS, Sections, parse_sections
+from xmpp_post.config.settings import (
+    BY_NAME,
+    CONVERT,
+    ENV_PREFIX,
+    SETTINGS,
+    HostPort,
+    Setting,
+    example_toml,
+)
 from xmpp_post.errors import ConfigError
 
-ENV_PREFIX = "XMPP_POST_"
+__all__ = ["BY_NAME", "ENV_PREFIX", "SETTINGS", "Config", "HostPort", "Setting",
+           "example_toml", "load"]
 
-
-@dataclass(frozen=True)
-class HostPort:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    kind: str  # str, int, float, bool, list, size, hostport, path
-    default: Any
-    help: str
-    metavar: str = ""
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-    @property
-    def env(self) -> str:
-        return ENV_PREFIX + self.name.upper()
-
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting("listen", "hostport", "127.0.0.1:5280",
-            "Address and port the HTTP API listens on.", "HOST:PORT"),
-    Setting("domain", "list", None,
-            "XMPP domain whose users may send through the gateway; repeat for several "
-            "(required). Senders of any other domain are refused before any connection.",
-            "DOMAIN"),
-    Setting("xmpp_server", "hostport", None,
-            "XMPP server to connect to. Default: the DNS SRV record "
-            "_xmpp-client._tcp.<domain>, then the domain itself on port 5222.",
-            "HOST[:PORT]"),
-    Setting("direct_tls", "bool", False,
-            "Connect with direct TLS (XEP-0368, usually port 5223) instead of STARTTLS."),
-    Setting("ca_file", "path", None,
-            "PEM file of trust anchors for the XMPP server's certificate. "
-            "Default: the system's trust store.", "PATH"),
-    Setting("insecure_skip_tls_verify", "bool", False,
-            "Lab use only: accept any server certificate. Logged as a warning at start "
-            "and on every connection."),
-    Setting("base_path", "str", "/msg", "URL path under which messages are posted.", "PATH"),
-    Setting("max_body", "size", 64 * 1024,
-            "Largest request body accepted, in bytes (suffixes KiB and MiB allowed).", "BYTES"),
-    Setting("connect_timeout", "float", 10.0,
-            "Seconds allowed for connecting and logging in to the XMPP server.", "SECONDS"),
-    Setting("ack_timeout", "float", 10.0,
-            "Seconds to wait for the XMPP server to acknowledge a message before "
-            "answering 504.", "SECONDS"),
-    Setting("idle_timeout", "float", 300.0,
-            "Seconds an unused XMPP session stays open before it is closed.", "SECONDS"),
-    Setting("max_sessions", "int", 1000,
-            "Most XMPP sessions open at once; the least recently used idle one closes "
-            "first.", "N"),
-    Setting("receipt_timeout", "float", 10.0,
-            "Seconds to wait for a delivery receipt (XEP-0184) when a request asks for one "
-            "with receipt=true; the response then says received or timeout.", "SECONDS"),
-    Setting("muc_nick", "str", None,
-            "Nickname the gateway uses in group chats when a request gives no nick. "
-            "Default: the sender's localpart.", "NICK"),
-    Setting("max_recipients", "int", 50,
-            "Most recipients one request may name; more is answered 400.", "N"),
-    Setting("uvloop", "bool", False,
-            "Run on uvloop instead of asyncio's own event loop: less CPU per message. "
-            "Needs the uvloop package (pip install 'xmpp-post[uvloop]')."),
-    Setting("log_level", "str", "info",
-            "Logging level: debug, info, warning or error. Message bodies and "
-            "credentials are never logged.", "LEVEL"),
-    Setting("log_format", "str", "text",
-            "Log line format: text (event key=value ...) or json (one object per line).",
-            "FORMAT"),
-    # Reliability and limits under abuse (docs/reliability.md).
-    Setting("request_timeout", "float", 15.0,
-            "Most seconds a request may take from its arrival to its answer, including "
-            "waiting for a session to open; beyond it the answer is 503 or 504.", "SECONDS"),
-    Setting("retry_after", "int", 5,
-            "Seconds suggested in Retry-After when the XMPP server or the gateway is "
-            "unavailable.", "SECONDS"),
-    Setting("client_timeout", "float", 10.0,
-            "Seconds a client has to send a complete request head, and again its body; "
-            "a slower client is cut off (408 for a slow body).", "SECONDS"),
-    Setting("max_header_size", "size", 8190,
-            "Longest request line or header field accepted, in bytes.", "BYTES"),
-    Setting("max_concurrent_requests", "int", 256,
-            "Most message requests handled at once; more are answered 503 busy.", "N"),
-    Setting("max_concurrent_opens", "int", 16,
-            "Most XMPP sessions being opened (connect and log in) at once; more wait.", "N"),
-    Setting("auth_failure_window", "float", 60.0,
-            "Seconds over which failed logins are counted for rate limiting.", "SECONDS"),
-    Setting("auth_failure_limit", "int", 5,
-            "Failed logins for one account from one client address within the window "
-            "before that pair is answered 429.", "N"),
-    Setting("auth_failure_limit_address", "int", 20,
-            "Failed logins from one client address (any account) within the window "
-            "before that address is answered 429.", "N"),
-    Setting("auth_failure_limit_account", "int", 10,
-            "Failed logins for one account (any address) within the window before the "
-            "account is answered 429, except for a password the server has already "
-            "accepted for it.", "N"),
-    Setting("idempotency_window", "float", 600.0,
-            "Seconds a result is kept for retries that repeat its Idempotency-Key.", "SECONDS"),
-    Setting("idempotency_max_entries", "int", 10000,
-            "Most Idempotency-Key results kept; the oldest are forgotten first.", "N"),
-)
-
-BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -140,35 +40,36 @@ class Config:
     """Validated settings of one gateway."""
 
     domain: tuple[str, ...]
-    listen: HostPort = HostPort("127.0.0.1", 5280)
-    xmpp_server: HostPort | None = None
-    direct_tls: bool = False
-    ca_file: Path | None = None
-    insecure_skip_tls_verify: bool = False
-    base_path: str = "/msg"
-    max_body: int = 64 * 1024
-    connect_timeout: float = 10.0
-    ack_timeout: float = 10.0
-    idle_timeout: float = 300.0
-    max_sessions: int = 1000
-    receipt_timeout: float = 10.0
-    muc_nick: str = ""
-    max_recipients: int = 50
-    uvloop: bool = False
-    log_level: str = "info"
-    log_format: str = "text"
-    request_timeout: float = 15.0
-    retry_after: int = 5
-    client_timeout: float = 10.0
-    max_header_size: int = 8190
-    max_concurrent_requests: int = 256
-    max_concurrent_opens: int = 16
-    auth_failure_window: float = 60.0
-    auth_failure_limit: int = 5
-    auth_failure_limit_address: int = 20
-    auth_failure_limit_account: int = 10
-    idempotency_window: float = 600.0
-    idempotency_max_entries: int = 10000
+    listen: HostPort
+    xmpp_server: HostPort | None
+    direct_tls: bool
+    ca_file: Path | None
+    insecure_skip_tls_verify: bool
+    base_path: str
+    max_body: int
+    connect_timeout: float
+    ack_timeout: float
+    idle_timeout: float
+    max_sessions: int
+    receipt_timeout: float
+    muc_nick: str
+    max_recipients: int
+    uvloop: bool
+    log_level: str
+    log_format: str
+    request_timeout: float
+    retry_after: int
+    client_timeout: float
+    max_header_size: int
+    max_concurrent_requests: int
+    max_concurrent_opens: int
+    auth_failure_window: float
+    auth_failure_limit: int
+    auth_failure_limit_address: int
+    auth_failure_limit_account: int
+    idempotency_window: float
+    idempotency_max_entries: int
+    sections: Sections = field(default_factory=Sections)
 
     @property
     def default_domain(self) -> str:
@@ -180,8 +81,9 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None,
     """Merge file, environment and flags (in that order of precedence) and validate."""
     environ = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
+    tables: dict[str, Any] = {}
     if config_file is not None:
-        raw.update(_read_file(config_file))
+        raw, tables = _read_file(config_file)
     for setting in SETTINGS:
         if setting.env in environ:
             raw[setting.name] = environ[setting.env]
@@ -194,12 +96,14 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None,
         if value is None:
             if setting.name == "domain":
                 raise ConfigError("domain", "at least one --domain is required")
+            values[setting.name] = "" if setting.kind == "str" else None  # unset
             continue
-        values[setting.name] = _CONVERT[setting.kind](setting, value)
-    return _validated(Config(**values))
+        values[setting.name] = CONVERT[setting.kind](setting, value)
+    return _validated(Config(**values, sections=parse_sections(tables, config_file)))
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The flat settings and the section tables of a TOML file."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -207,99 +111,16 @@ def _read_file(path: Path) -> dict[str, Any]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError("config", f"{path} is not valid TOML: {exc}") from exc
     out: dict[str, Any] = {}
+    tables: dict[str, Any] = {}
     for key, value in data.items():
         name = key.replace("-", "_")
-        if name not in BY_NAME:
+        if name in SECTIONS:
+            tables[name] = value
+        elif name not in BY_NAME:
             raise ConfigError(key, f"unknown setting in {path}")
-        out[name] = value
-    return out
-
-
-def _to_str(setting: Setting, value: Any) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(setting.name, f"expected text, got {value!r}")
-    return value
-
-
-def _to_int(setting: Setting, value: Any) -> int:
-    if isinstance(value, bool):
-        raise ConfigError(setting.name, f"expected a whole number, got {value!r}")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(setting.name, f"expected a whole number, got {value!r}") from None
-
-
-def _to_float(setting: Setting, value: Any) -> float:
-    if isinstance(value, bool):
-        raise ConfigError(setting.name, f"expected a number of seconds, got {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(setting.name, f"expected a number, got {value!r}") from None
-
-
-def _to_bool(setting: Setting, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(setting.name, f"expected true or false, got {value!r}")
-
-
-def _to_list(setting: Setting, value: Any) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
-        raise ConfigError(setting.name, f"expected a list of names, got {value!r}")
-    return tuple(i.strip() for i in items if i.strip())
-
-
-_SIZE = re.compile(r"^\s*(\d+)\s*(b|kib|kb|k|mib|mb|m)?\s*$", re.IGNORECASE)
-_UNITS = {None: 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1 << 20, "mb": 1 << 20,
-          "mib": 1 << 20}
-
-
-def _to_size(setting: Setting, value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    match = _SIZE.match(str(value))
-    if not match:
-        raise ConfigError(setting.name, f"expected a size such as 65536 or 64KiB, got {value!r}")
-    unit = match.group(2).lower() if match.group(2) else None
-    return int(match.group(1)) * _UNITS[unit]
-
-
-def _to_hostport(setting: Setting, value: Any) -> HostPort:
-    text = _to_str(setting, value).strip()
-    default_port = 5222 if setting.name == "xmpp_server" else None
-    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?|([^:\[\]]+)(?::(\d+))?", text)
-    if not match:
-        raise ConfigError(setting.name, f"expected HOST:PORT, got {value!r}")
-    host = match.group(1) or match.group(3)
-    port_text = match.group(2) or match.group(4)
-    if port_text is None:
-        if default_port is None:
-            raise ConfigError(setting.name, f"a port is required, got {value!r}")
-        port = default_port
-    else:
-        port = int(port_text)
-    lowest = 0 if setting.name == "listen" else 1  # listen on port 0: any free port
-    if not lowest <= port < 65536:
-        raise ConfigError(setting.name, f"port out of range in {value!r}")
-    return HostPort(host, port)
-
-
-def _to_path(setting: Setting, value: Any) -> Path:
-    return Path(_to_str(setting, value)).expanduser()
-
-
-_CONVERT: dict[str, Callable[[Setting, Any], Any]] = {
-    "str": _to_str, "int": _to_int, "float": _to_float, "bool": _to_bool, "list": _to_list,
-    "size": _to_size, "hostport": _to_hostport, "path": _to_path,
-}
+        else:
+            out[name] = value
+    return out, tables
 
 
 def _validated(cfg: Config) -> Config:
@@ -347,18 +168,3 @@ def _validated(cfg: Config) -> Config:
     return cfg
 
 
-def example_toml() -> str:
-    """An example configuration file listing every setting with its help."""
-    lines = ["# xmpp-post configuration (TOML). Every key is optional but domain."]
-    for s in SETTINGS:
-        lines.append(f"\n# {s.help}\n# environment: {s.env}, flag: {s.flag}")
-        if s.default is None:
-            example = '["example.org"]' if s.kind == "list" else '"..."'
-            lines.append(f"# {s.name} = {example}")
-        elif isinstance(s.default, bool):
-            lines.append(f"# {s.name} = {str(s.default).lower()}")
-        elif isinstance(s.default, str):
-            lines.append(f'# {s.name} = "{s.default}"')
-        else:
-            lines.append(f"# {s.name} = {s.default}")
-    return "\n".join(lines) + "\n"
