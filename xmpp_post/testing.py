@@ -27,12 +27,20 @@ class FakeRelay:
         self.fail: Exception | None = None
         self.handler = handler
         self.calls = 0
+        self._called = asyncio.Condition()
         self.delivered = asyncio.Event()
         self.started = self.stopped = False
         self._ids = itertools.count(1)
 
+    async def wait_calls(self, count: int) -> None:
+        """Return once ``count`` deliveries have begun (an event, not a poll)."""
+        async with self._called:
+            await self._called.wait_for(lambda: self.calls >= count)
+
     async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
         self.calls += 1
+        async with self._called:
+            self._called.notify_all()
         if self.fail is not None:
             raise self.fail
         receipt = (await self.handler(sender, message) if self.handler is not None else
