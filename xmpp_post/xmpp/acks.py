@@ -23,6 +23,7 @@ from slixmpp.plugins.xep_0198 import stanza as sm_stanza
 from slixmpp.xmlstream import ET
 
 from xmpp_post.errors import AckTimeout, GatewayError
+from xmpp_post.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class AckTracker:
         self._ping_out = False
         self._sm_request_due = False
         self._barrier: asyncio.Task[None] | None = None
+        self._tasks = TaskGroup("acknowledgements")
         client.add_event_handler("stanza_acked", self._on_stanza_acked)
 
     @property
@@ -105,7 +107,7 @@ class AckTracker:
             done.set_result(None)
 
     def _start_barrier(self, batch: list[int]) -> None:
-        self._barrier = asyncio.ensure_future(self._ping_barrier(batch))
+        self._barrier = self._tasks.spawn(self._ping_barrier(batch), "ping barrier")
 
     async def _ping_barrier(self, batch: list[int]) -> None:
         iq = self._client.Iq()
