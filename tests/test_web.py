@@ -56,7 +56,8 @@ async def test_error_shape_is_pinned(client: Client, relay: FakeRelay) -> None:
     assert resp.headers["WWW-Authenticate"] == 'Basic realm="xmpp-post", charset="UTF-8"'
     assert await resp.json() == {
         "error": "unauthorized",
-        "message": "HTTP Basic credentials (user@domain:password) are required"}
+        "message": "credentials are required: HTTP Basic (user@domain:password) or a "
+                   "Bearer token"}
     assert relay.sent == []
 
 

@@ -32,6 +32,21 @@ class Metrics:
                                     "not acknowledge in time", registry=r)
         self.rate_limited = Counter("xmpp_post_rate_limited", "Requests refused with 429",
                                     registry=r)
+        self.account_login_failures = Counter(
+            "xmpp_post_account_login_failures", "Logins the XMPP server refused for an "
+            "account of [accounts] (its configured password)", ["account"], registry=r)
+        self.credential_requests = Counter(
+            "xmpp_post_credential_requests", "Requests authenticated by a token or made to "
+            "a webhook, by kind (token, webhook) and name", ["kind", "name"], registry=r)
+        self.credential_failures = Counter(
+            "xmpp_post_credential_failures", "Those of them that failed (any status but "
+            "2xx: a bad signature, a scope, a rate, an XMPP failure)", ["kind", "name"],
+            registry=r)
+        self.unknown_tokens = Counter("xmpp_post_unknown_tokens", "Requests with a token "
+                                      "that is not configured (unknown or revoked)",
+                                      registry=r)
+        self.reloads = Counter("xmpp_post_reloads", "Configuration reloads by outcome",
+                               ["outcome"], registry=r)
 
     def track_open_sessions(self, count: Callable[[], float]) -> None:
         self.sessions_open.set_function(count)
