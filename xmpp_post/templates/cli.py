@@ -44,7 +44,7 @@ def render_command(name: str, file: str | Path, headers: Sequence[str],
         print(f"xmpp-post: cannot read {file}: {exc.strerror or exc}", file=err)
         return 2
     except GatewayError as exc:
-        print(f"xmpp-post: {exc.status} {exc.code}: {exc.message}", file=err)
+        print(f"xmpp-post: {exc.code}: {exc.message}", file=err)
         return 1
     if rendered.skipped:
         print(NOTHING_SENT, file=out)
