@@ -48,6 +48,19 @@ class Metrics:
         self.reloads = Counter("xmpp_post_reloads", "Configuration reloads by outcome",
                                ["outcome"], registry=r)
 
+    def count_credential(self, via: str | None, status: int) -> None:
+        """Count a request by the token or webhook it came with (``via``: ``token:NAME``,
+        ``webhook:NAME``, or ``token`` for an unknown one); names only, never secrets."""
+        if via is None or via == "basic":
+            return
+        if via == "token":
+            self.unknown_tokens.inc()
+            return
+        kind, _, name = via.partition(":")
+        self.credential_requests.labels(kind, name).inc()
+        if not 200 <= status < 300:
+            self.credential_failures.labels(kind, name).inc()
+
     def track_open_sessions(self, count: Callable[[], float]) -> None:
         self.sessions_open.set_function(count)
 

@@ -46,15 +46,19 @@ class Scheme(Protocol):
 class Authenticator:
     """The chain of schemes, tried in order."""
 
-    def __init__(self, schemes: Sequence[Scheme]) -> None:
-        self._schemes = tuple(schemes)
-        self.challenge = ", ".join(s.challenge for s in self._schemes if s.challenge)
+    def __init__(self, schemes: Sequence[Scheme], *,
+                 challenge_order: Sequence[Scheme] | None = None) -> None:
+        """``challenge_order``: the schemes whose challenges ``WWW-Authenticate`` lists,
+        in that order, when it differs from the order they are tried in."""
+        self.schemes = tuple(schemes)
+        shown = challenge_order if challenge_order is not None else self.schemes
+        self.challenge = ", ".join(s.challenge for s in shown if s.challenge)
 
     def authenticate(self, presented: Presented) -> Sender:
         if len(presented.authorization) > 1:
             raise BadRequest("the request has more than one Authorization header",
                              code="duplicate_authorization")
-        for scheme in self._schemes:
+        for scheme in self.schemes:
             sender = scheme.authenticate(presented)
             if sender is not None:
                 return sender

@@ -69,6 +69,7 @@ class Config:
     auth_failure_limit_account: int
     idempotency_window: float
     idempotency_max_entries: int
+    template_dir: Path | None
     sections: Sections = field(default_factory=Sections)
 
     @property

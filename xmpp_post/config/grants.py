@@ -229,6 +229,9 @@ def parse_webhooks(table: Mapping[str, Any], config_file: Path | None) -> dict[s
         if not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 1:
             raise ConfigError(f"{where}.max_age", "must be a number of seconds, at least 1")
         default_template = None if verify == "standard-webhooks" else verify
+        if default_template is None and "template" not in entry:
+            raise ConfigError(f"{where}.template", "is required with verify = "
+                              "\"standard-webhooks\" (no built-in template knows the payload)")
         hooks[name] = Webhook(
             name=name, account=_account(where, entry["account"]),
             to=_recipients(where, entry["to"]), verify=verify, secrets=keys,

@@ -11,21 +11,43 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
 from xmpp_post.config import SETTINGS, Config
 from xmpp_post.config.accounts import Account
 from xmpp_post.config.grants import Tokens, Webhook
+from xmpp_post.errors import ConfigError
+from xmpp_post.templates import TemplateSet
 
 _EMPTY_TOKENS = Tokens()
 
 
-class LiveConfig:
-    """Holds the current ``Config``; ``swap`` replaces its sections (and extras)."""
+def load_templates(config: Config) -> TemplateSet:
+    """The templates of ``config.template_dir`` and the built-ins, compiled; ConfigError
+    when one does not compile or a token or webhook names a template there is not."""
+    templates = TemplateSet.load(config.template_dir)
+    known = set(templates.names())
+    tokens: Tokens = config.sections.get("tokens") or _EMPTY_TOKENS
+    hooks: Mapping[str, Webhook] = config.sections.get("webhooks") or {}
+    named = [(f"tokens.{t.name}.template", t.template) for t in tokens.by_name.values()]
+    named += [(f"webhooks.{h.name}.template", h.template) for h in hooks.values()]
+    for where, name in named:
+        if name is not None and name not in known:
+            raise ConfigError(where, f"no template named {name!r}; there are "
+                              f"{', '.join(sorted(known))}")
+    return templates
 
-    def __init__(self, config: Config, extras: Mapping[str, Any] | None = None) -> None:
+
+class LiveConfig:
+    """Holds the current ``Config`` and what is built from it (the templates); ``swap``
+    replaces both."""
+
+    def __init__(self, config: Config, templates: TemplateSet | None = None) -> None:
         self._config = config
-        self._extras: dict[str, Any] = dict(extras or {})
+        self._templates = templates if templates is not None else load_templates(config)
+
+    @property
+    def templates(self) -> TemplateSet:
+        return self._templates
 
     @property
     def current(self) -> Config:
@@ -46,16 +68,13 @@ class LiveConfig:
         hooks: Mapping[str, Webhook] = self._config.sections.get("webhooks") or {}
         return hooks
 
-    def extra(self, name: str, default: Any = None) -> Any:
-        """Something built from the configuration and swapped with it (the templates)."""
-        return self._extras.get(name, default)
-
-    def swap(self, fresh: Config, extras: Mapping[str, Any] | None = None) -> list[str]:
-        """Take ``fresh``'s sections (and ``extras``); return the flat settings that
-        differ from the running ones, which keep their running values until a restart."""
-        ignored = [s.name for s in SETTINGS
-                   if getattr(fresh, s.name) != getattr(self._config, s.name)]
-        self._config = replace(self._config, sections=fresh.sections)
-        if extras is not None:
-            self._extras.update(extras)
+    def swap(self, fresh: Config, templates: TemplateSet) -> list[str]:
+        """Take ``fresh``'s sections and templates; return the flat settings
+        that differ from the running ones: they keep their running values until a restart
+        (``template_dir`` excepted: the folder is the templates' source)."""
+        ignored = [s.name for s in SETTINGS if s.name != "template_dir"
+                   and getattr(fresh, s.name) != getattr(self._config, s.name)]
+        self._config = replace(self._config, sections=fresh.sections,
+                               template_dir=fresh.template_dir)
+        self._templates = templates
         return ignored
