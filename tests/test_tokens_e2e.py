@@ -65,8 +65,12 @@ async def send(http: Client, setup: Setup, path: str, text: str, token: str | No
     return await http.post(setup.gateway, path, text, headers=all_headers, **options)
 
 
-async def test_bearer_and_basic_tokens_send_as_the_account(setup: Setup, http: Client) -> None:
+async def test_bearer_and_basic_tokens_send_as_the_account(
+        setup: Setup, http: Client, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    answers: list[str] = []
     reply = await send(http, setup, f"/msg/{setup.bob.local}", "by bearer", setup.tokens["ci"])
+    answers.append(reply.text)
     assert reply.status == 201, reply.text
     assert reply.json["from"] == setup.bot.jid
     received = await setup.inbox.next()
@@ -75,15 +79,22 @@ async def test_bearer_and_basic_tokens_send_as_the_account(setup: Setup, http: C
         reply = await send(http, setup, f"/msg/{setup.bob.local}", "by basic",
                            headers={"Authorization": basic(user, setup.tokens["ci"])})
         assert reply.status == 201, reply.text
+        answers.append(reply.text)
         assert (await setup.inbox.next()).body == "by basic"
     reply = await send(http, setup, f"/msg/{setup.bob.local}", "x", "xpt_revoked-or-never")
     assert (reply.status, reply.json["error"]) == (401, "invalid_credentials")
+    answers.append(reply.text + str(dict(reply.headers)))
     assert "Bearer" in reply.headers["WWW-Authenticate"]
     text = (await http.request("GET", setup.gateway.url + "/metrics")).text
     assert metric(text, "xmpp_post_credential_requests_total", kind="token", name="ci") == 3
     assert metric(text, "xmpp_post_credential_failures_total", kind="token", name="ci") == 0
     assert metric(text, "xmpp_post_unknown_tokens_total") == 1
-    assert setup.tokens["ci"] not in text and setup.bot.password not in text
+    fields = [str(getattr(record, "fields", "")) for record in caplog.records]
+    assert any(setup.bot.jid in f and "token:ci" in f for f in fields)  # the logs do speak
+    everything = text + caplog.text + "".join(answers + fields)
+    for secret in (setup.tokens["ci"], setup.bot.password, "xpt_revoked-or-never",
+                   basic("ci", setup.tokens["ci"]).split()[1]):
+        assert secret not in everything, secret
 
 
 async def test_a_token_with_recipients_sends_to_them_only(setup: Setup, http: Client) -> None:
@@ -130,6 +141,9 @@ async def test_a_token_beyond_its_rate_is_429_with_retry_after(setup: Setup,
     reply = await send(http, setup, f"/msg/{setup.bob.local}", "other", setup.tokens["ci"])
     assert reply.status == 201  # the rate is the token's own
     assert [m.body for m in await setup.inbox.collect(3)] == ["ok", "ok", "other"]
+    text = (await http.request("GET", setup.gateway.url + "/metrics")).text
+    assert metric(text, "xmpp_post_credential_failures_total", kind="token", name="slow") == 1
+    assert metric(text, "xmpp_post_credential_requests_total", kind="token", name="slow") == 3
 
 
 async def test_unknown_tokens_are_throttled_per_address_valid_ones_are_not(

@@ -15,7 +15,8 @@ The tree::
     │   ├── PayloadTooLarge
     │   ├── UnsupportedMediaType
     │   ├── Unprocessable            no recipient, no text
-    │   └── TooManyRequests          too many failed logins, a token's rate (Retry-After)
+    │   └── TooManyRequests          too many failed logins (Retry-After)
+    │       └── RateLimited          a token over its rate
     ├── Overloaded                   the gateway is at a limit of its own (Retry-After)
     └── XmppError                    the XMPP side refused or failed; keeps XMPP's condition
         ├── LoginRefused             the server refused the credentials (SASL failure)
@@ -112,6 +113,16 @@ class TooManyRequests(ClientError):
 
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
         super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+
+
+class RateLimited(TooManyRequests):
+    """A token sent more than its ``rate`` allows; ``subject`` is ``token:NAME``."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, subject: str) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.subject = subject
 
 
 class Overloaded(GatewayError):

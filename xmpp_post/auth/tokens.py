@@ -26,7 +26,7 @@ from collections.abc import Callable
 from xmpp_post.auth import Presented
 from xmpp_post.config.grants import TOKEN_PREFIX, Rate, Token
 from xmpp_post.config.live import LiveConfig
-from xmpp_post.errors import CredentialsRefused, TooManyRequests
+from xmpp_post.errors import CredentialsRefused, RateLimited
 from xmpp_post.model import Scope, Sender
 
 CHALLENGE = 'Bearer realm="xmpp-post"'
@@ -65,14 +65,14 @@ class RateLimits:
         self._due: dict[tuple[str, Rate], float] = {}  # theoretical arrival time
 
     def take(self, name: str, rate: Rate) -> None:
-        """Count one request of token ``name``, or raise TooManyRequests."""
+        """Count one request of token ``name``, or raise RateLimited (429)."""
         now = self._clock()
         interval = rate.seconds / rate.count
         due = max(self._due.get((name, rate), now), now)
         wait = due + interval - now - rate.seconds
         if wait > 0:
-            raise TooManyRequests(f"this token may send {rate}; try again later",
-                                  code="rate_limited", retry_after=max(1, math.ceil(wait)))
+            raise RateLimited(f"this token may send {rate}; try again later",
+                              retry_after=max(1, math.ceil(wait)), subject=f"token:{name}")
         self._due[(name, rate)] = due + interval
 
     def forget_except(self, names: set[str]) -> None:

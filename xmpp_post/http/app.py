@@ -87,7 +87,8 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         request.app[METRICS].count_credential(notes.get("via"), response.status)
         logs.event(log, "request", method=request.method, route=route_name,
                    status=response.status, ms=round((time.perf_counter() - started) * 1000, 2),
-                   sender=notes.get("sender", "-"), error=notes.get("error", "-"),
+                   sender=notes.get("sender", "-"), via=notes.get("via", "-"),
+                   error=notes.get("error", "-"),
                    peer=request.remote)
         return response
     finally:

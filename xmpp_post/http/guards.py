@@ -42,6 +42,7 @@ from xmpp_post.errors import (
     LoginRefused,
     Overloaded,
     PayloadTooLarge,
+    RateLimited,
     RequestTimeout,
 )
 from xmpp_post.http.context import note
@@ -122,8 +123,8 @@ def limits_middleware(config: Config, auth: Authenticator) -> Middleware:
 def _authenticate(auth: Authenticator, what: Presented) -> Sender | GatewayError:
     try:
         sender = auth.authenticate(what)
-    except CredentialsRefused as error:
-        note("via", error.subject)
+    except (CredentialsRefused, RateLimited) as error:
+        note("via", error.subject)  # for the metrics of a token or webhook
         return error
     except GatewayError as error:
         return error
