@@ -53,10 +53,12 @@ async def test_success_shape(client: Client, relay: FakeRelay) -> None:
 async def test_error_shape_is_pinned(client: Client, relay: FakeRelay) -> None:
     resp = await client.post("/api/msg/bob", data="hi")
     assert resp.status == 401
-    assert resp.headers["WWW-Authenticate"] == 'Basic realm="xmpp-post", charset="UTF-8"'
+    assert resp.headers["WWW-Authenticate"] == \
+        'Basic realm="xmpp-post", charset="UTF-8", Bearer realm="xmpp-post"'
     assert await resp.json() == {
         "error": "unauthorized",
-        "message": "HTTP Basic credentials (user@domain:password) are required"}
+        "message": "credentials are required: HTTP Basic (user@domain:password) or a "
+                   "Bearer token"}
     assert relay.sent == []
 
 

@@ -53,6 +53,21 @@ def _parser() -> argparse.ArgumentParser:
             serve.add_argument(setting.flag, dest=setting.name, metavar=setting.metavar,
                                help=setting.help + default)
     commands.add_parser("example-config", help="print an example TOML configuration file")
+    token = commands.add_parser("token", help="manage API tokens")
+    token_commands = token.add_subparsers(dest="token_command", metavar="COMMAND",
+                                          required=True)
+    create = token_commands.add_parser(
+        "create", help="make a new token: print it once, and the TOML that configures it")
+    create.add_argument("name", metavar="NAME", help="the token's name (letters, digits, "
+                        "- and _), shown in logs and metrics")
+    create.add_argument("--account", required=True, metavar="JID",
+                        help="the account it sends as (one of [accounts])")
+    create.add_argument("--to", action="append", default=[], metavar="JID",
+                        help="a recipient it may send to; repeat for several (default: any)")
+    create.add_argument("--template", metavar="NAME",
+                        help="the template every request is rendered with")
+    create.add_argument("--rate", metavar="N/minute",
+                        help="most requests per second, minute or hour (N/second, ...)")
     return parser
 
 
@@ -62,12 +77,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "example-config":
         sys.stdout.write(config.example_toml())
         return EXIT_OK
+    if args.command == "token":
+        from xmpp_post.auth.token_command import create_command
+
+        return create_command(args.name, args.account, args.to, args.template, args.rate)
     if args.command != "serve":
         parser.print_help()
         return EXIT_CONFIG
     flags = {s.name: getattr(args, s.name) for s in config.SETTINGS}
+
+    def source() -> config.Config:  # read again on SIGHUP
+        return config.load(flags, config_file=args.config)
+
+    from xmpp_post.config.live import LiveConfig
+
     try:
-        settings = config.load(flags, config_file=args.config)
+        settings = source()
+        live = LiveConfig(settings)  # the templates compile, and every name is known
     except ConfigError as exc:
         print(f"xmpp-post: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -85,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         loop_factory = uvloop.new_event_loop
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(serve(settings))
+            runner.run(serve(settings, source=source, live=live))
     except OSError as exc:
         logging.getLogger("xmpp_post").error("cannot serve: %s", exc)
         return EXIT_FAILURE

@@ -6,6 +6,8 @@ The tree::
     ├── ClientError                  the request is at fault
     │   ├── BadRequest               bad JSON or form, invalid JID, type or characters
     │   ├── Unauthorized             missing or malformed credentials
+    │   │   └── CredentialsRefused   the gateway refused them (unknown token, bad
+    │   │                            signature): a failed login, counted by the throttle
     │   ├── Forbidden                the sender may not do this (domain not served, ...)
     │   ├── NotFound                 no such endpoint; the target is not a room
     │   ├── MethodNotAllowed
@@ -14,9 +16,11 @@ The tree::
     │   ├── UnsupportedMediaType
     │   ├── Unprocessable            no recipient, no text
     │   └── TooManyRequests          too many failed logins (Retry-After)
+    │       └── RateLimited          a token over its rate
     ├── Overloaded                   the gateway is at a limit of its own (Retry-After)
     └── XmppError                    the XMPP side refused or failed; keeps XMPP's condition
         ├── LoginRefused             the server refused the credentials (SASL failure)
+        ├── AccountLoginFailed       ... the password the gateway holds for an account
         ├── Refused                  a stanza or presence error from the server
         │   └── RoomRefused          ... from a group chat room
         ├── XmppUnavailable          server unreachable, TLS refused, stream lost
@@ -59,6 +63,18 @@ class Unauthorized(ClientError):
     code = "unauthorized"
 
 
+class CredentialsRefused(Unauthorized):
+    """Credentials the gateway checks itself (a token, a webhook's signature) are wrong.
+    ``subject`` is what the throttle counts the failure under (``token``,
+    ``webhook:NAME``): there is no account to name."""
+
+    code = "invalid_credentials"
+
+    def __init__(self, message: str, *, subject: str, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.subject = subject
+
+
 class Forbidden(ClientError):
     code = "forbidden"
 
@@ -99,6 +115,16 @@ class TooManyRequests(ClientError):
         super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
 
 
+class RateLimited(TooManyRequests):
+    """A token sent more than its ``rate`` allows; ``subject`` is ``token:NAME``."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, subject: str) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.subject = subject
+
+
 class Overloaded(GatewayError):
     """The gateway itself is at one of its limits; worth retrying later."""
 
@@ -125,6 +151,14 @@ class LoginRefused(XmppError):
     """The XMPP server refused the credentials: a failed login, counted by the throttle."""
 
     code = "invalid_credentials"
+
+
+class AccountLoginFailed(XmppError):
+    """The XMPP server refused the password the gateway holds for one of its
+    ``[accounts]`` (changed on the server?): the operator's problem, not the caller's, so
+    never a 401 and never counted as the caller's failed login."""
+
+    code = "account_login_failed"
 
 
 class Refused(XmppError):

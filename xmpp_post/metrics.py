@@ -32,6 +32,34 @@ class Metrics:
                                     "not acknowledge in time", registry=r)
         self.rate_limited = Counter("xmpp_post_rate_limited", "Requests refused with 429",
                                     registry=r)
+        self.account_login_failures = Counter(
+            "xmpp_post_account_login_failures", "Logins the XMPP server refused for an "
+            "account of [accounts] (its configured password)", ["account"], registry=r)
+        self.credential_requests = Counter(
+            "xmpp_post_credential_requests", "Requests authenticated by a token or made to "
+            "a webhook, by kind (token, webhook) and name", ["kind", "name"], registry=r)
+        self.credential_failures = Counter(
+            "xmpp_post_credential_failures", "Those of them that failed (any status but "
+            "2xx: a bad signature, a scope, a rate, an XMPP failure)", ["kind", "name"],
+            registry=r)
+        self.unknown_tokens = Counter("xmpp_post_unknown_tokens", "Requests with a token "
+                                      "that is not configured (unknown or revoked)",
+                                      registry=r)
+        self.reloads = Counter("xmpp_post_reloads", "Configuration reloads by outcome",
+                               ["outcome"], registry=r)
+
+    def count_credential(self, via: str | None, status: int) -> None:
+        """Count a request by the token or webhook it came with (``via``: ``token:NAME``,
+        ``webhook:NAME``, or ``token`` for an unknown one); names only, never secrets."""
+        if via is None or via == "basic":
+            return
+        if via == "token":
+            self.unknown_tokens.inc()
+            return
+        kind, _, name = via.partition(":")
+        self.credential_requests.labels(kind, name).inc()
+        if not 200 <= status < 300:
+            self.credential_failures.labels(kind, name).inc()
 
     def track_open_sessions(self, count: Callable[[], float]) -> None:
         self.sessions_open.set_function(count)

@@ -1,9 +1,10 @@
 """The types that cross the seam between the HTTP side and the XMPP side.
 
-``Sender`` is who sends (an XMPP account and the password that proves it, and how the
-caller was authenticated); ``OutgoingMessage`` is one validated message to one recipient;
-``Receipt`` is the one result of a delivery; ``Rejected`` is a recipient of a request
-that was not sent to, and why. Nothing here does I/O or knows HTTP or XMPP libraries.
+``Sender`` is who sends (an XMPP account and the password that proves it, how the
+caller was authenticated, and the ``Scope`` a token or webhook limits it to);
+``OutgoingMessage`` is one validated message to one recipient; ``Receipt`` is the one
+result of a delivery; ``Rejected`` is a recipient of a request that was not sent to,
+and why. Nothing here does I/O or knows HTTP or XMPP libraries.
 
 ``type_for_target`` is the one rule for which message type goes to a recipient, once the
 XMPP side knows whether that recipient is a room; the HTTP side applies the part of it
@@ -15,23 +16,59 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from xmpp_post import jids
-from xmpp_post.errors import BadRequest, GatewayError, NotFound
+from xmpp_post.errors import BadRequest, Forbidden, GatewayError, NotFound
 
 MESSAGE_TYPES = ("chat", "normal", "headline", "groupchat")
 
 
 @dataclass(frozen=True)
+class Scope:
+    """What a token or webhook limits its caller to: ``to`` only these bare JIDs (None:
+    anyone), and ``template`` always rendered by that template (None: as asked)."""
+
+    to: frozenset[str] | None = None
+    template: str | None = None
+
+    def check_recipients(self, targets: list[str]) -> None:
+        """Forbidden (403 ``recipient_not_allowed``) unless every target is allowed."""
+        if self.to is None:
+            return
+        for target in targets:
+            if target not in self.to:
+                raise Forbidden(f"these credentials may not send to {target}",
+                                code="recipient_not_allowed")
+
+    def template_for(self, asked: str | None) -> str | None:
+        """The template to render with: the forced one, or the one the request asked for."""
+        if self.template is None or asked is None or asked == self.template:
+            return self.template if self.template is not None else asked
+        raise Forbidden(f"these credentials always render with the template "
+                        f"{self.template!r}",
+                        code="template_not_allowed")
+
+
+UNSCOPED = Scope()
+
+
+@dataclass(frozen=True)
 class Sender:
-    """Who is sending: a bare JID, the password that must prove it, and how the caller
-    was authenticated (``basic``; later ``token:NAME`` or ``webhook:NAME``)."""
+    """Who is sending: a bare JID, the password that must prove it, how the caller was
+    authenticated (``basic``, ``token:NAME`` or ``webhook:NAME``) and its scope."""
 
     jid: str
     password: str = field(repr=False)
     via: str = "basic"
+    scope: Scope = UNSCOPED
 
     @property
     def domain(self) -> str:
         return jids.domain_of(self.jid)
+
+    @property
+    def configured(self) -> bool:
+        """True when the gateway holds this account's password (a token or webhook sends
+        as one of ``[accounts]``), False when the caller presented it (HTTP Basic)."""
+        return self.via != "basic"
 
 
 @dataclass(frozen=True)

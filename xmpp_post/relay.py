@@ -3,7 +3,8 @@
 The HTTP side knows only the ``Relay`` protocol, so each side can be tested with the
 other faked (``xmpp_post.testing.FakeRelay``); ``xmpp.relay.XmppRelay`` is the real one.
 ``deliver_each`` sends one request's messages to several recipients concurrently and
-collects an outcome each.
+collects an outcome each, once the sender's scope allows every recipient (a token
+limited to some recipients sends nothing when any other is named: 403).
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ class Relay(Protocol):
 
 async def deliver_each(relay: Relay, sender: Sender,
                        items: tuple[OutgoingMessage | Rejected, ...]) -> list[Outcome]:
-    """Deliver every message concurrently; a failure is that recipient's ``Rejected``."""
+    """Deliver every message concurrently; a failure is that recipient's ``Rejected``.
+    Raises ``Forbidden`` (nothing sent) when the sender's scope excludes a recipient."""
+    sender.scope.check_recipients([item.to for item in items
+                                   if isinstance(item, OutgoingMessage)])
 
     async def one(item: OutgoingMessage | Rejected) -> Outcome:
         if isinstance(item, Rejected):

@@ -2,6 +2,9 @@
 
 ``Gateway.start()`` returns once the HTTP port accepts connections; ``stop()`` stops
 accepting, lets in-flight requests finish, closes every XMPP stream, and is idempotent.
+``reload()`` (SIGHUP) reads the configuration again and swaps what may change while
+running (accounts, tokens, webhooks, topics, templates); a configuration that does not
+load keeps the running one, and says why in the log.
 """
 
 from __future__ import annotations
@@ -9,11 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
 from aiohttp import web
 
 from xmpp_post import logs
+from xmpp_post.auth.tokens import TokenScheme
 from xmpp_post.config import Config
+from xmpp_post.config.live import LiveConfig, load_templates
+from xmpp_post.errors import ConfigError
 from xmpp_post.http.app import make_app, memory_guards
 from xmpp_post.metrics import Metrics
 from xmpp_post.model import Sender
@@ -62,17 +69,24 @@ async def _server_accepts(host: str, port: int, timeout: float) -> str | None:
     return None
 
 
-class Gateway:
-    """One running xmpp-post: its relay and its HTTP listener."""
+ConfigSource = Callable[[], Config]  # reads the configuration again, for a reload
 
-    def __init__(self, config: Config, relay: Relay | None = None) -> None:
+
+class Gateway:
+    """One running xmpp-post: its relay and its HTTP listener. ``source`` reads the
+    configuration again for ``reload()`` (the command line passes its file and flags)."""
+
+    def __init__(self, config: Config, relay: Relay | None = None, *,
+                 source: ConfigSource | None = None, live: LiveConfig | None = None) -> None:
         logs.quiet()
         self.config = config
+        self.source = source
+        self.live = live if live is not None else LiveConfig(config)
         self.metrics = Metrics()
         self.relay: Relay = relay if relay is not None else xmpp_relay(config, self.metrics)
-        self.guards = memory_guards(config)
+        self.guards = memory_guards(config, self.live)
         self.app = make_app(config, self.relay, metrics=self.metrics, readiness=self.readiness,
-                            guarded_by=self.guards)
+                            guarded_by=self.guards, live=self.live)
         self._runner: web.AppRunner | None = None
         self._serving = False
         self.port = config.listen.port
@@ -116,6 +130,34 @@ class Gateway:
         logs.event(log, "listening", url=self.url + self.config.base_path,
                    domains=",".join(self.config.domain))
 
+    def reload(self, fresh: Config | None = None) -> bool:
+        """Swap in ``fresh`` (default: read ``source`` again); False, with the reason
+        logged, when it does not load: the running configuration stays."""
+        try:
+            if fresh is None:
+                if self.source is None:
+                    log.error("reload refused: the gateway has no configuration source")
+                    self.metrics.reloads.labels("refused").inc()
+                    return False
+                fresh = self.source()
+            templates = load_templates(fresh)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            self.metrics.reloads.labels("refused").inc()
+            return False
+        ignored = self.live.swap(fresh, templates)
+        for scheme in self.guards.auth.schemes:
+            if isinstance(scheme, TokenScheme):
+                scheme.rates.forget_except(set(self.live.tokens.by_name))
+        if ignored:
+            log.warning("reload: these settings need a restart and keep their running "
+                        "values: %s", ", ".join(ignored))
+        logs.event(log, "reloaded", accounts=len(self.live.accounts),
+                   tokens=len(self.live.tokens.by_name), webhooks=len(self.live.webhooks),
+                   templates=len(templates.names()))
+        self.metrics.reloads.labels("done").inc()
+        return True
+
     async def stop(self) -> None:
         self._serving = False
         runner, self._runner = self._runner, None
@@ -124,13 +166,15 @@ class Gateway:
         await self.relay.stop()
 
 
-async def serve(config: Config) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
-    gateway = Gateway(config)
+async def serve(config: Config, *, source: ConfigSource | None = None,
+                live: LiveConfig | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully; reload on SIGHUP."""
+    gateway = Gateway(config, source=source, live=live)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload)
     await gateway.start()
     try:
         await stopping.wait()

@@ -1,10 +1,17 @@
 """Who is sending: ``Authenticator.authenticate(presented) -> Sender``.
 
 A request's credentials are tried by a chain of schemes, each answering "not mine"
-(``None``), "mine and valid" (a ``Sender``) or "mine and invalid" (it raises). HTTP Basic
-with the sending account's own password is the scheme today (``basic.BasicScheme``); the
-XMPP server checks that password when the session opens. When no scheme claims the
-request, it is refused 401 with the challenges of every scheme.
+(``None``), "mine and valid" (a ``Sender``) or "mine and invalid" (it raises). The
+schemes, in the order tried:
+
+* ``webhooks.WebhookScheme``: ``POST /hooks/NAME``, proven by the tool's signature;
+* ``tokens.TokenScheme``: ``Authorization: Bearer xpt_…`` (or an ``xpt_`` token as the
+  password of HTTP Basic), sending as a configured account within the token's scope;
+* ``basic.BasicScheme``: HTTP Basic with the sending account's own password, which the
+  XMPP server checks when the session opens.
+
+When no scheme claims the request, it is refused 401 with the challenges of every
+scheme.
 """
 
 from __future__ import annotations
@@ -39,18 +46,23 @@ class Scheme(Protocol):
 class Authenticator:
     """The chain of schemes, tried in order."""
 
-    def __init__(self, schemes: Sequence[Scheme]) -> None:
-        self._schemes = tuple(schemes)
-        self.challenge = ", ".join(s.challenge for s in self._schemes)
+    def __init__(self, schemes: Sequence[Scheme], *,
+                 challenge_order: Sequence[Scheme] | None = None) -> None:
+        """``challenge_order``: the schemes whose challenges ``WWW-Authenticate`` lists,
+        in that order, when it differs from the order they are tried in."""
+        self.schemes = tuple(schemes)
+        shown = challenge_order if challenge_order is not None else self.schemes
+        self.challenge = ", ".join(s.challenge for s in shown if s.challenge)
 
     def authenticate(self, presented: Presented) -> Sender:
         if len(presented.authorization) > 1:
             raise BadRequest("the request has more than one Authorization header",
                              code="duplicate_authorization")
-        for scheme in self._schemes:
+        for scheme in self.schemes:
             sender = scheme.authenticate(presented)
             if sender is not None:
                 return sender
         if not presented.authorization:
-            raise Unauthorized("HTTP Basic credentials (user@domain:password) are required")
-        raise Unauthorized("only HTTP Basic authentication is supported")
+            raise Unauthorized("credentials are required: HTTP Basic (user@domain:password) "
+                               "or a Bearer token")
+        raise Unauthorized("only HTTP Basic and Bearer tokens are supported")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from xmpp_post import jids
-from xmpp_post.config.sections import SECTIONS, Sections, parse_sections
+from xmpp_post.config.sections import SECTIONS, Sections, check_sections, parse_sections
 from xmpp_post.config.settings import (
     BY_NAME,
     CONVERT,
@@ -69,6 +69,7 @@ class Config:
     auth_failure_limit_account: int
     idempotency_window: float
     idempotency_max_entries: int
+    template_dir: Path | None
     sections: Sections = field(default_factory=Sections)
 
     @property
@@ -99,7 +100,9 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None,
             values[setting.name] = "" if setting.kind == "str" else None  # unset
             continue
         values[setting.name] = CONVERT[setting.kind](setting, value)
-    return _validated(Config(**values, sections=parse_sections(tables, config_file)))
+    cfg = _validated(Config(**values, sections=parse_sections(tables, config_file)))
+    check_sections(cfg.sections, cfg)
+    return cfg
 
 
 def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -168,3 +171,5 @@ def _validated(cfg: Config) -> Config:
     return cfg
 
 
+# The sections of this package register themselves on import.
+from xmpp_post.config import accounts, grants  # noqa: E402, F401

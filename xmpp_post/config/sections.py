@@ -2,8 +2,10 @@
 
 A section is read from the configuration file only (its entries hold structure and
 names of secret files, not values for a flag). Each is a ``Section``: its name, what it
-is for, and the function that validates its table, raising ``ConfigError`` that names
-the section and entry. ``Sections`` holds the parsed values; a gateway without a
+is for, the function that validates its table, raising ``ConfigError`` that names
+the section and entry, and optionally ``check(value, config)``: the checks that need
+the other sections or the flat settings (a token's account must be in ``[accounts]``),
+run once everything else is valid. ``Sections`` holds the parsed values; a gateway without a
 configuration file has every section empty.
 """
 
@@ -22,6 +24,7 @@ class Section:
     name: str
     help: str
     parse: Callable[[Mapping[str, Any], Path | None], Any]
+    check: Callable[[Any, Any], None] | None = None  # (parsed value, Config)
 
 
 @dataclass(frozen=True)
@@ -50,3 +53,11 @@ def parse_sections(tables: Mapping[str, Any], path: Path | None) -> Sections:
             raise ConfigError(name, f"[{name}] must be a table")
         values[name] = SECTIONS[name].parse(table, path)
     return Sections(values)
+
+
+def check_sections(sections: Sections, config: Any) -> None:
+    """Run every present section's cross-checks against the whole configuration."""
+    for name, value in sections.values.items():
+        check = SECTIONS[name].check
+        if check is not None:
+            check(value, config)

@@ -127,6 +127,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds a result is kept for retries that repeat its Idempotency-Key.", "SECONDS"),
     Setting("idempotency_max_entries", "int", 10000,
             "Most Idempotency-Key results kept; the oldest are forgotten first.", "N"),
+    Setting("template_dir", "path", None,
+            "Folder of your own message templates (NAME.j2), beside the built-in ones; "
+            "re-read on SIGHUP.", "PATH"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

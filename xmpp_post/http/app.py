@@ -1,7 +1,8 @@
 """The HTTP API on aiohttp: routes, request observation, errors, health.
 
 ``POST <base>`` and ``POST <base>/<recipient>[,<recipient>…]`` send a message as the
-authenticated user (``messages``); ``GET /healthz`` reports liveness, ``/readyz``
+authenticated user (``messages``); ``POST /hooks/NAME`` a signed webhook's (``hooks``);
+``GET /healthz`` reports liveness, ``/readyz``
 readiness, ``/metrics`` Prometheus metrics and ``/openapi.json`` the API. Every error,
 ours or aiohttp's, leaves through ``errors.render_error`` in one JSON shape; every
 request gets a request id (``X-Request-Id``, echoed if the client sent a sane one) and
@@ -22,12 +23,16 @@ from aiohttp import web
 from xmpp_post import logs
 from xmpp_post.auth import Authenticator
 from xmpp_post.auth.basic import BasicScheme
+from xmpp_post.auth.tokens import TokenScheme
+from xmpp_post.auth.webhooks import WebhookScheme
 from xmpp_post.config import Config
+from xmpp_post.config.live import LiveConfig
 from xmpp_post.errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge
-from xmpp_post.http import guards, openapi
+from xmpp_post.http import guards, hooks, openapi
 from xmpp_post.http.context import (
     AUTH,
     CONFIG,
+    LIVE,
     METRICS,
     NOTES,
     OPENAPI,
@@ -79,9 +84,11 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         route_name = route.canonical if route is not None else "unmatched"
         request.app[METRICS].requests.labels(route_name, request.method,
                                              str(response.status)).inc()
+        request.app[METRICS].count_credential(notes.get("via"), response.status)
         logs.event(log, "request", method=request.method, route=route_name,
                    status=response.status, ms=round((time.perf_counter() - started) * 1000, 2),
-                   sender=notes.get("sender", "-"), error=notes.get("error", "-"),
+                   sender=notes.get("sender", "-"), via=notes.get("via", "-"),
+                   error=notes.get("error", "-"),
                    peer=request.remote)
         return response
     finally:
@@ -139,10 +146,17 @@ async def _always_ready() -> str | None:
     return None
 
 
-def memory_guards(config: Config) -> guards.Guards:
-    """Guards with this process's own state and HTTP Basic authentication."""
+def authenticator(config: Config, live: LiveConfig) -> Authenticator:
+    """Signed webhooks, then tokens, then HTTP Basic (see ``xmpp_post.auth``)."""
+    tokens, basic = TokenScheme(live), BasicScheme(config.domain)
+    return Authenticator([WebhookScheme(live), tokens, basic],
+                         challenge_order=[basic, tokens])
+
+
+def memory_guards(config: Config, live: LiveConfig | None = None) -> guards.Guards:
+    """Guards with this process's own state, and the authentication chain."""
     return guards.Guards(
-        auth=Authenticator([BasicScheme(config.domain)]),
+        auth=authenticator(config, live if live is not None else LiveConfig(config)),
         throttle=MemoryLoginThrottle(window=config.auth_failure_window,
                                      pair_limit=config.auth_failure_limit,
                                      address_limit=config.auth_failure_limit_address,
@@ -154,18 +168,23 @@ def memory_guards(config: Config) -> guards.Guards:
 
 def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
              readiness: Readiness = _always_ready,
-             guarded_by: guards.Guards | None = None) -> web.Application:
-    """The aiohttp application; the caller owns the relay's start and stop."""
-    state = guarded_by if guarded_by is not None else memory_guards(config)
+             guarded_by: guards.Guards | None = None,
+             live: LiveConfig | None = None) -> web.Application:
+    """The aiohttp application; the caller owns the relay's start and stop. ``live`` is
+    the running configuration a reload swaps (the guards' schemes must read the same)."""
+    live = live if live is not None else LiveConfig(config)
+    state = guarded_by if guarded_by is not None else memory_guards(config, live)
     app = web.Application(middlewares=[observe_middleware, errors_middleware,
                                        *guards.middlewares(config, state)],
                           client_max_size=config.max_body)
     app[CONFIG] = config
     app[RELAY] = relay
     app[AUTH] = state.auth
+    app[LIVE] = live
     app[METRICS] = metrics if metrics is not None else Metrics()
     app[READINESS] = readiness
     app[OPENAPI] = json.dumps(openapi.document(config), indent=1).encode()
+    app.router.add_post(hooks.ROUTE, hooks.post_hook)  # before a base path of "/"
     base = config.base_path.rstrip("/")
     for path in (base or "/", base + r"/{recipient:[\s\S]+}"):
         app.router.add_post(path, post_message)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from xmpp_post.auth import Authenticator
 from xmpp_post.config import Config
+from xmpp_post.config.live import LiveConfig
 from xmpp_post.metrics import Metrics
 from xmpp_post.relay import Relay
 
@@ -20,6 +21,7 @@ METRICS = web.AppKey("metrics", Metrics)
 AUTH = web.AppKey("auth", Authenticator)
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 OPENAPI = web.AppKey("openapi", bytes)
+LIVE = web.AppKey("live", LiveConfig)  # what a reload swaps: accounts, tokens, templates…
 
 # What the handlers learn about the current request (sender, error code), for its log line.
 NOTES: ContextVar[dict[str, str]] = ContextVar("request_notes")

@@ -8,9 +8,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from xmpp_post.errors import (
+    AccountLoginFailed,
     AckTimeout,
     BadRequest,
     ClientError,
+    CredentialsRefused,
     Forbidden,
     GatewayError,
     LoginRefused,
@@ -18,6 +20,7 @@ from xmpp_post.errors import (
     NotFound,
     Overloaded,
     PayloadTooLarge,
+    RateLimited,
     Refused,
     RequestTimeout,
     RoomRefused,
@@ -35,6 +38,7 @@ STATUS: dict[type[GatewayError], int] = {
     ClientError: 400,
     BadRequest: 400,
     Unauthorized: 401,
+    CredentialsRefused: 401,
     Forbidden: 403,
     NotFound: 404,
     MethodNotAllowed: 405,
@@ -43,9 +47,11 @@ STATUS: dict[type[GatewayError], int] = {
     UnsupportedMediaType: 415,
     Unprocessable: 422,
     TooManyRequests: 429,
+    RateLimited: 429,
     Overloaded: 503,
     XmppError: 502,
     LoginRefused: 401,
+    AccountLoginFailed: 502,  # the gateway's own password for an account: never the caller's 401
     Refused: 502,
     RoomRefused: 403,
     XmppUnavailable: 503,

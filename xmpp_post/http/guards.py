@@ -4,11 +4,16 @@
    503 ``busy`` with Retry-After), and the body must arrive within ``client_timeout``
    (else 408, connection closed). A slow request head is cut off by aiohttp's
    keep-alive timer, which ``service`` sets to ``client_timeout``. The request is
-   authenticated here, once (``sender_of`` hands the result to the others).
+   authenticated here, once, over its body (a webhook's signature covers it);
+   ``sender_of`` hands the result to the others.
 2. ``throttle``: failed logins are counted and further guesses refused with 429
-   before they reach the XMPP server (a ``state.LoginThrottle``).
-3. ``idempotency``: a retry with the same ``Idempotency-Key`` gets the first answer
-   (a ``state.IdempotencyStore``).
+   before they reach the XMPP server (a ``state.LoginThrottle``). Credentials the
+   gateway refuses itself (an unknown token, a bad webhook signature) count as failed
+   logins of the client address under a subject of their own (``token``,
+   ``webhook:NAME``). A valid token or webhook is not throttled: the gateway checked it,
+   and its account's refused login is the operator's problem, not the caller's.
+3. ``idempotency``: a retry with the same ``Idempotency-Key`` (for a webhook, the
+   tool's delivery id) gets the first answer (a ``state.IdempotencyStore``).
 
 Only ``POST`` (message) requests are guarded; errors leave as ``GatewayError`` for
 ``app.errors_middleware`` to render. The state is injected (``Guards``), so another
@@ -27,16 +32,20 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from xmpp_post.auth import Authenticator, Presented
+from xmpp_post.auth.webhooks import delivery_id
 from xmpp_post.config import Config
 from xmpp_post.errors import (
     BadRequest,
     ClientError,
+    CredentialsRefused,
     GatewayError,
     LoginRefused,
     Overloaded,
     PayloadTooLarge,
+    RateLimited,
     RequestTimeout,
 )
+from xmpp_post.http.context import note
 from xmpp_post.http.errors import render_error, status_of
 from xmpp_post.model import Sender
 from xmpp_post.state import IdempotencyStore, LoginThrottle, StateKey, StoredAnswer, storable
@@ -99,13 +108,10 @@ def limits_middleware(config: Config, auth: Authenticator) -> Middleware:
             raise Overloaded(f"the gateway is already handling {active} requests",
                              retry_after=config.retry_after)
         active += 1
+        token = _SENDER.set(None)
         try:
-            found: Sender | GatewayError = auth.authenticate(presented(request))
-        except GatewayError as error:
-            found = error
-        token = _SENDER.set(found)
-        try:
-            await _read_body(request, config)
+            body = await _read_body(request, config)
+            _SENDER.set(_authenticate(auth, presented(request, body)))
             return await handler(request)
         finally:
             _SENDER.reset(token)
@@ -114,16 +120,28 @@ def limits_middleware(config: Config, auth: Authenticator) -> Middleware:
     return limits
 
 
-async def _read_body(request: web.Request, config: Config) -> None:
+def _authenticate(auth: Authenticator, what: Presented) -> Sender | GatewayError:
+    try:
+        sender = auth.authenticate(what)
+    except (CredentialsRefused, RateLimited) as error:
+        note("via", error.subject)  # for the metrics of a token or webhook
+        return error
+    except GatewayError as error:
+        return error
+    note("via", sender.via)
+    return sender
+
+
+async def _read_body(request: web.Request, config: Config) -> bytes:
     """Read the body into the request (later reads return it) within client_timeout."""
     if not request.body_exists:
-        return
+        return b""
     if request.content_length is not None and request.content_length > config.max_body:
         raise PayloadTooLarge(f"the body is {request.content_length} bytes; "
                               f"the limit is {config.max_body}")
     try:
         async with asyncio.timeout(config.client_timeout):
-            await request.read()
+            return await request.read()
     except TimeoutError:
         log.warning("client %s sent its body too slowly; cut off", request.remote)
         raise RequestTimeout(f"the body did not arrive within {config.client_timeout:g} s",
@@ -138,10 +156,17 @@ def throttle_middleware(guards: Guards) -> Middleware:
 
     @web.middleware
     async def login_throttle(request: web.Request, handler: Handler) -> web.StreamResponse:
-        sender = _sender(request) if request.method == "POST" else None
-        if sender is None:
-            return await handler(request)
+        found = _SENDER.get() if request.method == "POST" else None
         address = request.remote or "unknown"
+        if isinstance(found, CredentialsRefused):
+            proof = guards.key.digest("refused", found.subject)
+            await throttle.begin(found.subject, address, proof)  # 429 once locked
+            log.warning("refused credentials (%s) from %s", found.subject, address)
+            await throttle.end(found.subject, address, proof, "failed")
+            return await handler(request)
+        sender = found if isinstance(found, Sender) else None
+        if sender is None or sender.configured:
+            return await handler(request)
         proof = guards.key.digest("login", sender.jid, sender.password)
         await throttle.begin(sender.jid, address, proof)
         try:
@@ -172,18 +197,20 @@ def idempotency_middleware(guards: Guards) -> Middleware:
 
     @web.middleware
     async def idempotent(request: web.Request, handler: Handler) -> web.StreamResponse:
+        sender = _sender(request)
         value = request.headers.get(IDEMPOTENCY_HEADER)
+        if value is None and sender is not None and sender.via.startswith("webhook:"):
+            value = delivery_id(request.headers)
         if request.method != "POST" or value is None:
             return await handler(request)
         validate_key(value)
-        sender = _sender(request)
         if sender is None:
             return await handler(request)
         body = await request.read()
         fingerprint = guards.key.digest(
             request.method, request.path, request.headers.get("Content-Type", ""), body,
             sender.password)
-        key = (sender.jid, value)
+        key = (sender.via if sender.configured else sender.jid, value)
         stored = await store.claim(key, fingerprint)
         if stored is not None:
             return web.Response(body=stored.body, status=stored.status,

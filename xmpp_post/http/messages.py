@@ -2,23 +2,22 @@
 
 The handler parses the payload (``payload``), hands each message to the relay, and
 answers 201 with the receipt; a request naming several recipients is answered with
-``{"results": [...]}``, one outcome per recipient (an error there has the error shape
-plus ``to`` and ``status``): 201 when all succeeded, otherwise 207 Multi-Status.
+``{"results": [...]}``, one outcome per recipient (``delivery``). A request with
+``?template=NAME``, or authenticated by a token that has a template, carries a tool's
+own payload for the template to render (``templated``).
 ``OPTIONS`` describes what is accepted.
 """
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
 from xmpp_post.http import payload as parse
-from xmpp_post.http.context import CONFIG, METRICS, RELAY, note
-from xmpp_post.http.errors import status_of
+from xmpp_post.http.context import CONFIG, note
+from xmpp_post.http.delivery import deliver_and_answer
 from xmpp_post.http.guards import sender_of
-from xmpp_post.model import MESSAGE_TYPES, Rejected
-from xmpp_post.relay import deliver_each
+from xmpp_post.http.templated import post_templated
+from xmpp_post.model import MESSAGE_TYPES
 
 ALLOW = "POST, OPTIONS"
 
@@ -33,32 +32,16 @@ async def post_message(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     sender = sender_of(request)
     note("sender", sender.jid)
+    template = sender.scope.template_for(request.query.get("template"))
+    if template is not None:  # a token's own template, or ?template=
+        return await post_templated(request, sender, template)
     media_type, charset = _media_type(request)
     parse.check_media_type(media_type)
     body = await request.read()  # already read, within the limits, by guards.limits
     asked = parse.messages(media_type, charset, body, request.match_info.get("recipient"),
                            sender, query=request.query_string, default_nick=config.muc_nick,
                            max_recipients=config.max_recipients)
-    started = time.perf_counter()
-    outcomes = await deliver_each(request.app[RELAY], sender, asked.items)
-    elapsed = time.perf_counter() - started
-    for outcome in outcomes:
-        if not isinstance(outcome, Rejected):
-            request.app[METRICS].delivery.observe(elapsed)
-    if not asked.several:
-        outcome = outcomes[0]
-        if isinstance(outcome, Rejected):
-            raise outcome.error
-        return web.json_response(outcome.as_json(), status=201)
-    results = []
-    for outcome in outcomes:
-        if isinstance(outcome, Rejected):
-            results.append({"to": outcome.to, "status": status_of(outcome.error),
-                            **outcome.error.body()})
-        else:
-            results.append({"status": 201, **outcome.as_json()})
-    failed = any(isinstance(outcome, Rejected) for outcome in outcomes)
-    return web.json_response({"results": results}, status=207 if failed else 201)
+    return await deliver_and_answer(request, sender, asked.items, asked.several)
 
 
 async def options(request: web.Request) -> web.Response:

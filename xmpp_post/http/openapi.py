@@ -16,14 +16,19 @@ from xmpp_post.model import MESSAGE_TYPES
 ERROR_STATUSES = {
     "400": "Malformed input: bad JSON or form, invalid JID, unknown type or field, "
            "characters XML cannot carry",
-    "401": "Missing or malformed credentials, or the XMPP server rejected them",
-    "403": "The sender's domain is not served by this gateway, or a room refused the sender",
-    "404": "No such room",
+    "401": "Missing or malformed credentials, the XMPP server rejected them, an unknown or "
+           "revoked token, or a webhook delivery's signature is missing, wrong or stale",
+    "403": "The sender's domain is not served by this gateway, a room refused the sender, or "
+           "a token may not send to that recipient or with that template",
+    "404": "No such room, webhook or template",
     "408": "The client sent its request too slowly",
-    "429": "Too many failed logins for this account or address; retry after Retry-After",
+    "429": "Too many failed logins for this account or address, or a token over its rate; "
+           "retry after Retry-After",
     "413": "The body is larger than the configured limit",
     "415": "Unsupported Content-Type or charset",
-    "422": "No recipient or no text",
+    "422": "No recipient or no text, or a template failed on the payload",
+    "502": "The XMPP server refused the message, or the password the gateway holds for one "
+           "of its accounts",
     "503": "The XMPP server is unreachable or refused the session; retry after Retry-After",
     "504": "The XMPP server did not acknowledge the message in time",
 }
@@ -65,8 +70,14 @@ def _fields_schema(json_body: bool) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "properties": properties}
 
 
+TEMPLATE = {"name": "template", "in": "query", "required": False,
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+            "description": "Render the body (a tool's JSON, or a form with the field "
+                           "'payload') with this template instead of reading fields"}
+
+
 def _query_parameters() -> list[dict[str, Any]]:
-    params = []
+    params: list[dict[str, Any]] = [TEMPLATE]
     for name in request.FIELDS:
         schema = _fields_schema(False)["properties"][name]
         param: dict[str, Any] = {"name": name, "in": "query", "required": False,
@@ -100,7 +111,7 @@ def _post(with_recipient: bool) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": "Send a message as the authenticated user",
         "operationId": "sendTo" if with_recipient else "send",
-        "security": [{"basic": []}],
+        "security": [{"basic": []}, {"bearer": []}],
         "parameters": _query_parameters(),
         "requestBody": {"required": True, "content": {
             request.TEXT: {"schema": {"type": "string"}},
@@ -123,6 +134,34 @@ def _post(with_recipient: bool) -> dict[str, Any]:
 RECIPIENT = {"name": "recipient", "in": "path", "required": True,
              "schema": {"type": "string", "minLength": 1},
              "description": "Full JID, bare JID, or a local part on the sender's domain"}
+
+
+def _hook() -> dict[str, Any]:
+    json_or_form = {"schema": {"type": "object"}}
+    sent = {"description": "Sent to the webhook's recipients",
+            "content": {"application/json": {"schema": {"oneOf": [
+                {"$ref": "#/components/schemas/Receipt"},
+                {"$ref": "#/components/schemas/Results"}]}}}}
+    return {
+        "summary": "A signed webhook's delivery, rendered by its template",
+        "operationId": "hook",
+        "parameters": [{"name": "name", "in": "path", "required": True,
+                        "schema": {"type": "string", "minLength": 1},
+                        "description": "The webhook's name in [webhooks]"}],
+        "requestBody": {"required": True, "content": {request.JSON: json_or_form,
+                                                      request.FORM: json_or_form}},
+        "responses": {
+            "200": {"description": "The template sent nothing (or a tool's own success "
+                    "answer)", "content": {"application/json": {"schema": {"type": "object"}},
+                                           "text/plain": {"schema": {"type": "string"}}}},
+            "201": sent,
+            "204": {"description": "Sent (a tool that wants no body)"},
+            "207": {"description": "One outcome per recipient; some failed",
+                    "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Results"}}}},
+            **_error_responses(),
+        },
+    }
 
 
 def _options() -> dict[str, Any]:
@@ -153,6 +192,7 @@ def document(config: Config) -> dict[str, Any]:
             base or "/": {"post": _post(False), "options": _options()},
             base + "/{recipient}": {"parameters": [RECIPIENT], "post": _post(True),
                                     "options": _options()},
+            "/hooks/{name}": {"post": _hook()},
             "/healthz": _get("The process is alive", "application/json", status),
             "/readyz": _get("The gateway can serve", "application/json", status, {
                 "503": {"description": "Not ready (starting, stopping, or the XMPP server is "
@@ -162,7 +202,10 @@ def document(config: Config) -> dict[str, Any]:
         },
         "components": {
             "securitySchemes": {"basic": {"type": "http", "scheme": "basic",
-                                          "description": "user@domain:password"}},
+                                          "description": "user@domain:password, or any "
+                                                         "user name and an xpt_ token"},
+                                "bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "an API token (xpt_…)"}},
             "schemas": {
                 "Receipt": {"type": "object", "required": ["id", "from", "to", "type"],
                             "properties": {"id": {"type": "string"},

@@ -206,6 +206,17 @@ class ProsodyServer:
         )
         return f"{user}@{self.domain}"
 
+    def set_password(self, user: str, password: str) -> None:
+        """Change an account's password with ``prosodyctl passwd`` (as an operator
+        would); sessions already open stay open, new logins need the new password."""
+        self.prepare()
+        subprocess.run(
+            _as_prosody_user(["prosodyctl", "--config", str(self.config_file),
+                              "passwd", f"{user}@{self.domain}"]),
+            input=f"{password}\n{password}\n".encode(), check=True, capture_output=True,
+            timeout=60,
+        )
+
     def start(self, timeout: float = 30.0) -> None:
         """Start Prosody and return once its client port accepts connections."""
         self.prepare()

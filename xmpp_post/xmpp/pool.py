@@ -11,6 +11,10 @@
 * A session is reused for at most ``idle_timeout`` after it opened; then the next
   request opens a fresh one, so the server checks the password again (a password
   changed on the server stops working within that time even for a busy sender).
+* A login refused for an account the gateway holds the password of (a token's or a
+  webhook's, ``sender.configured``) is the operator's problem, not the caller's: it is
+  logged at error level with the account, counted (``account_login_failures``), and
+  raised as ``AccountLoginFailed``, never as the caller's ``LoginRefused``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from xmpp_post.errors import GatewayError, XmppUnavailable
+from xmpp_post.errors import AccountLoginFailed, GatewayError, LoginRefused, XmppUnavailable
 from xmpp_post.metrics import Metrics
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
 from xmpp_post.tasks import TaskGroup
@@ -116,6 +120,8 @@ class SessionPool:
                 if self._metrics is not None:
                     reason = exc.code if isinstance(exc, GatewayError) else type(exc).__name__
                     self._metrics.session_open_failures.labels(reason=reason).inc()
+                if isinstance(exc, LoginRefused) and sender.configured:
+                    raise self._account_refused(sender, exc) from None
                 raise
             self.opened_total += 1
             if self._metrics is not None:
@@ -125,6 +131,15 @@ class SessionPool:
             if current is not None:
                 self._close_later(current)
             return fresh
+
+    def _account_refused(self, sender: Sender, exc: LoginRefused) -> AccountLoginFailed:
+        log.error("the XMPP server refused the configured password of %s (used by %s): "
+                  "was it changed on the server? Update its password_file and reload",
+                  sender.jid, sender.via)
+        if self._metrics is not None:
+            self._metrics.account_login_failures.labels(account=sender.jid).inc()
+        return AccountLoginFailed(f"the gateway could not log in as {sender.jid}; its "
+                                  "operator has been told", condition=exc.condition)
 
     def _reusable(self, slot: _Slot, digest: bytes) -> bool:
         session = slot.session

@@ -1,0 +1,110 @@
+"""API tokens: ``Authorization: Bearer xpt_…``, or an ``xpt_`` token as the password of
+HTTP Basic (any user name) for tools that can only do Basic.
+
+A token is looked up by its SHA-256 among ``[tokens]`` (read through the live
+configuration, so a reload revokes at once). Hashing first and then looking the digest
+up in a dict is constant-time where it matters: the token is 128+ random bits, so a
+digest says nothing an attacker could build on, and no comparison runs over the secret
+itself. An unknown or revoked token is "mine and invalid": ``CredentialsRefused``, a
+401 counted by the per-address login throttle under the subject ``token``.
+
+A valid token sends as its account with that account's configured password, limited
+to its ``Scope`` (recipients, template). Its ``rate`` (N per second, minute or hour) is
+kept here, in this process: beyond it, 429 ``rate_limited`` with ``Retry-After``.
+Several gateway instances behind one address each allow the full rate.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import math
+import time
+from collections.abc import Callable
+
+from xmpp_post.auth import Presented
+from xmpp_post.config.grants import TOKEN_PREFIX, Rate, Token
+from xmpp_post.config.live import LiveConfig
+from xmpp_post.errors import CredentialsRefused, RateLimited
+from xmpp_post.model import Scope, Sender
+
+CHALLENGE = 'Bearer realm="xmpp-post"'
+SUBJECT = "token"  # what the login throttle counts an unknown token under
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def presented_token(authorization: tuple[str, ...]) -> str | None:
+    """The token in the (single) Authorization header: a Bearer credential, or an
+    ``xpt_`` password of HTTP Basic. None when the header is anything else."""
+    if not authorization:
+        return None
+    scheme, _, credentials = authorization[0].strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "bearer":
+        return credentials
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None  # the Basic scheme explains what is wrong
+    _user, colon, password = decoded.partition(":")
+    return password if colon and password.startswith(TOKEN_PREFIX) else None
+
+
+class RateLimits:
+    """Each token's ``rate`` in this process: a generic cell rate algorithm, so N per
+    minute allows a burst of N and then one every 60/N seconds."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._due: dict[tuple[str, Rate], float] = {}  # theoretical arrival time
+
+    def take(self, name: str, rate: Rate) -> None:
+        """Count one request of token ``name``, or raise RateLimited (429)."""
+        now = self._clock()
+        interval = rate.seconds / rate.count
+        due = max(self._due.get((name, rate), now), now)
+        wait = due + interval - now - rate.seconds
+        if wait > 0:
+            raise RateLimited(f"this token may send {rate}; try again later",
+                              retry_after=max(1, math.ceil(wait)), subject=f"token:{name}")
+        self._due[(name, rate)] = due + interval
+
+    def forget_except(self, names: set[str]) -> None:
+        """Drop the state of tokens no longer configured (after a reload)."""
+        for key in [key for key in self._due if key[0] not in names]:
+            del self._due[key]
+
+
+class TokenScheme:
+    """``Bearer`` tokens, and ``xpt_`` tokens as Basic passwords; see the module docs."""
+
+    challenge = CHALLENGE
+
+    def __init__(self, live: LiveConfig, rates: RateLimits | None = None) -> None:
+        self._live = live
+        self.rates = rates if rates is not None else RateLimits()
+
+    def authenticate(self, presented: Presented) -> Sender | None:
+        token = presented_token(presented.authorization)
+        if token is None:
+            return None
+        found = self._live.tokens.by_digest.get(token_digest(token)) if token else None
+        if found is None:
+            raise CredentialsRefused("the token is unknown or has been revoked",
+                                     subject=SUBJECT)
+        return self.sender(found)
+
+    def sender(self, token: Token) -> Sender:
+        account = self._live.accounts.get(token.account)
+        if account is None:  # the configuration check makes this impossible
+            raise CredentialsRefused("the token's account is not configured", subject=SUBJECT)
+        if token.rate is not None:
+            self.rates.take(token.name, token.rate)
+        return Sender(account.jid, account.password, via=f"token:{token.name}",
+                      scope=Scope(to=token.to, template=token.template))

@@ -1,0 +1,33 @@
+"""``POST /hooks/NAME``: a signed webhook's delivery, rendered and sent.
+
+``auth.webhooks.WebhookScheme`` has already checked the delivery's signature over the
+raw body (in ``guards.limits``) and names the configured account as the sender; the
+webhook's ``template`` renders the payload, and the message goes to each of its ``to``
+(``templated``). A redelivery with the same delivery id (``X-GitHub-Delivery``,
+``X-Gitea-Delivery``, ``X-Forgejo-Delivery``, ``X-Gitlab-Event-UUID``, ``webhook-id``)
+gets the first answer and sends nothing (``guards.idempotency``).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from xmpp_post.errors import NotFound
+from xmpp_post.http.context import LIVE, note
+from xmpp_post.http.guards import sender_of
+from xmpp_post.http.templated import answer_rendered, render
+
+ROUTE = "/hooks/{name}"
+
+
+async def post_hook(request: web.Request) -> web.Response:
+    hook = request.app[LIVE].webhooks.get(request.match_info["name"])
+    if hook is None:
+        raise NotFound("no webhook of that name is configured", code="webhook_not_found")
+    sender = sender_of(request)
+    note("sender", sender.jid)
+    template = hook.template
+    if template is None:  # the configuration check makes this impossible
+        raise NotFound("the webhook has no template", code="unknown_template")
+    rendered = await render(request, template)
+    return await answer_rendered(request, sender, template, list(hook.to), rendered)

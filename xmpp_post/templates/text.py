@@ -1,0 +1,207 @@
+"""Pure text functions behind the filters and the final clean-up of a rendered message.
+
+Every regular expression here has bounded repetition, so a hostile payload cannot make
+one run for long: the render deadline cannot interrupt a regular expression.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+# Characters XML 1.0 cannot carry (and so an XMPP stanza cannot).
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]+")
+_TRAILING_SPACE = re.compile(r"[ \t]+$", re.MULTILINE)
+_BLANK_LINES = re.compile(r"\n{3,}")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def xml_text(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot carry (control characters…)."""
+    return _NOT_XML_CHAR.sub("", text)
+
+
+def tidy(text: str) -> str:
+    """A rendered message as sent: XML-safe, no trailing spaces, at most one blank line
+    in a row, no blank lines at either end."""
+    text = xml_text(text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _TRAILING_SPACE.sub("", text)
+    return _BLANK_LINES.sub("\n\n", text).strip("\n")
+
+
+def oneline(text: str) -> str:
+    """All white space, line breaks included, collapsed into single spaces."""
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def firstline(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def shorten(text: str, width: int) -> str:
+    """At most ``width`` characters; a cut text ends with "…"."""
+    if len(text) <= width:
+        return text
+    return text[:max(width - 1, 0)].rstrip() + "…"
+
+
+def quote(text: str) -> str:
+    """Each line as an XEP-0393 quote ("> line"); blank lines around the text dropped."""
+    lines = text.strip("\n").splitlines()
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in lines)
+
+
+# Slack's mrkdwn: <url|label>, <url>, <@U123|name>, <#C123|name>, <!here>, <!date^…|text>
+_SLACK_ANGLE = re.compile(r"<([^<>\n]{1,3000})>")
+_SLACK_MENTION = re.compile(r"<!(?:channel|here|everyone)(?:\|[^<>\n]{0,100})?> ?")
+
+
+def _slack_angle(match: re.Match[str]) -> str:
+    inner = match.group(1)
+    target, _, label = inner.partition("|")
+    target, label = html.unescape(target), html.unescape(label)
+    if target.startswith("!"):
+        # <!channel>, <!here>, <!everyone> notify people: dropped; others show their label
+        return label if target.startswith(("!subteam", "!date")) else ""
+    if target.startswith("@"):
+        return label if label.startswith("@") else "@" + (label or target[1:])
+    if target.startswith("#"):
+        return "#" + (label or target[1:])
+    if target.startswith("mailto:"):
+        return label or target[len("mailto:"):]
+    if not label or label == target:
+        return target
+    return f"{label} ({target})"
+
+
+def slack_text(text: str) -> str:
+    """Slack (and Mattermost) markup made readable as plain text.
+
+    ``<https://x|label>`` becomes "label (https://x)", ``<https://x>`` the URL, user and
+    channel references their names; ``<!channel>``-style mentions are dropped and
+    ``&amp; &lt; &gt;`` unescaped. Slack's ``*bold*``, ``_italic_``, ``~strike~`` and
+    backticks are XEP-0393 already.
+    """
+    text = _SLACK_ANGLE.sub(_slack_angle, _SLACK_MENTION.sub("", text))
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+_MD_COMMENT_END = "-->"
+_MD_INLINE = re.compile(
+    r"!?\[([^\]\n]{0,300})\]\((https?://[^\s()]{1,2000})\)"     # [label](url), ![alt](url)
+    r"|\*\*([^*\n]{1,300})\*\*"                                  # **bold**
+    r"|__([^_\n]{1,300})__"                                      # __bold__ / underline
+    r"|~~([^~\n]{1,300})~~"                                      # ~~strike~~
+)
+_MD_HEADING = re.compile(r"^#{1,6}[ \t]+([^\n]{1,300}?)[ \t#]*$", re.MULTILINE)
+
+
+def _md_inline(match: re.Match[str]) -> str:
+    label, url, bold, underline, strike = match.groups()
+    if url is not None:
+        return f"{label} ({url})" if label and label != url else url
+    if bold is not None:
+        return f"*{bold.strip()}*"
+    if underline is not None:
+        return f"_{underline.strip()}_"
+    return f"~{strike.strip()}~"
+
+
+def md_text(text: str) -> str:
+    """Common Markdown (GitHub, GitLab, Discord) turned into XEP-0393 styling.
+
+    ``**b**`` and ``# Heading`` become ``*b*``, ``__u__`` ``_u_``, ``~~s~~`` ``~s~``,
+    ``[label](url)`` "label (url)"; HTML comments (``<!-- … -->``) are removed. Code spans
+    and fences are the same in both.
+    """
+    text = _strip_html_comments(text)
+    text = _MD_HEADING.sub(lambda m: f"*{m.group(1).strip()}*", text)
+    return _MD_INLINE.sub(_md_inline, text)
+
+
+def _strip_html_comments(text: str) -> str:
+    parts: list[str] = []
+    start = 0
+    while (opening := text.find("<!--", start)) != -1:
+        closing = text.find(_MD_COMMENT_END, opening + 4)
+        if closing == -1:
+            break
+        parts.append(text[start:opening])
+        start = closing + len(_MD_COMMENT_END)
+    parts.append(text[start:])
+    return "".join(parts)
+
+
+_ISO_TIME = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,]\d{1,12})?)?)?"
+    r"\s*(Z|UTC|[+-]\d\d:?\d\d)?")
+TIME_FORMAT = "%Y-%m-%d %H:%M UTC"
+
+
+def when(value: object) -> str:
+    """A time as "2024-05-01 12:00 UTC", from ISO 8601 / RFC 3339 text (any fraction,
+    "Z", an offset or " UTC") or Unix seconds (or milliseconds). Go's zero time
+    (``0001-01-01T00:00:00Z``, Alertmanager's endsAt of a firing alert) gives "";
+    anything else is returned as it was."""
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, int | float):
+        return _from_epoch(float(value))
+    text = str(value).strip()
+    try:
+        return _from_epoch(float(text))
+    except ValueError:
+        pass
+    match = _ISO_TIME.fullmatch(text)
+    if not match:
+        return text
+    year, month, day, hour, minute, second, zone = match.groups()
+    if int(year) <= 1:
+        return ""
+    try:
+        moment = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                          int(second or 0), tzinfo=_zone(zone))
+    except ValueError:
+        return text
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def _zone(zone: str | None) -> timezone:
+    if zone in (None, "Z", "UTC"):
+        return UTC
+    assert zone is not None
+    sign = -1 if zone[0] == "-" else 1
+    digits = zone[1:].replace(":", "")
+    return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+
+
+def _from_epoch(seconds: float) -> str:
+    if seconds > 1e11:  # milliseconds
+        seconds /= 1000
+    try:
+        return datetime.fromtimestamp(seconds, UTC).strftime(TIME_FORMAT)
+    except (OverflowError, OSError, ValueError):
+        return ""
+
+
+def duration(value: object) -> str:
+    """Seconds as "3d 4h", "1h 2m", "4m 12s" or "12s"; "" for anything but a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        try:
+            value = float(str(value))
+        except ValueError:
+            return ""
+    if not 0 <= value < 1e12:
+        return ""
+    total = round(value)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    units = [(days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")]
+    first = next((i for i, (amount, _) in enumerate(units) if amount), len(units) - 1)
+    shown = [f"{amount}{unit}" for amount, unit in units[first:first + 2] if amount]
+    return " ".join(shown) or "0s"
