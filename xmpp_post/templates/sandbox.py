@@ -23,6 +23,7 @@ a render (compiling, constant folding) nothing is counted.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -30,7 +31,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import BaseLoader, ChainableUndefined, nodes
+from jinja2 import BaseLoader, BytecodeCache, ChainableUndefined, nodes
+from jinja2.bccache import Bucket
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context, Macro, Undefined
@@ -207,6 +209,33 @@ def _finalize(value: Any) -> Any:
     return value
 
 
+class _CompiledCache(BytecodeCache):
+    """Compiled templates kept in memory, so loading the same files again (a reload, a
+    test) skips Jinja2's compiler; an entry is used only while its source is unchanged."""
+
+    MAX_ENTRIES = 512
+
+    def __init__(self) -> None:
+        self._entries: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        with self._lock:
+            code = self._entries.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        code = bucket.bytecode_to_string()
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[bucket.key] = code
+
+
+_compiled = _CompiledCache()
+
+
 class Sandbox(ImmutableSandboxedEnvironment):
     """The Jinja2 environment for webhook templates; see the module docstring."""
 
@@ -222,6 +251,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
             lstrip_blocks=True,
             auto_reload=False,
             finalize=_finalize,
+            bytecode_cache=_compiled,
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
         )
         self.globals["range"] = bounded_range
