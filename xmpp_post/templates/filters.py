@@ -165,9 +165,10 @@ def num(value: Any, digits: int = 4) -> str:
 def pairs(mapping: Any, exclude: Any = None, sep: str = ", ") -> str:
     if not isinstance(mapping, Mapping):
         return ""
-    skipped = set(exclude.keys() if isinstance(exclude, Mapping) else _items(exclude))
+    names = exclude.keys() if isinstance(exclude, Mapping) else _items(exclude)
+    skipped = {str(name) for name in names}
     return sep.join(f"{key}={_text(mapping[key])}" for key in sorted(mapping, key=str)
-                    if key not in skipped)
+                    if str(key) not in skipped)
 
 
 def values(mapping: Any, first: str | None = None) -> list[Any]:
