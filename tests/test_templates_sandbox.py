@@ -208,6 +208,16 @@ def test_resource_limits(load: Loader, source: str, problem: str) -> None:
     assert time.monotonic() - started < 2
 
 
+def test_a_stream_of_large_values_stops_early(load: Loader) -> None:
+    templates = load(t="{% for x in range(10000)|map('replace', '', payload) %}{% endfor %}",
+                     u="{{ (range(10000)|map('replace', '', payload)|list)[0]|length }}")
+    for name in ("t", "u"):
+        started = time.monotonic()
+        error = refused(templates, name, payload="x" * 50_000)
+        assert "made more than" in error.message
+        assert time.monotonic() - started < 1.5
+
+
 def test_output_limit_is_checked_while_streaming(load: Loader) -> None:
     templates = load(Limits(max_output=1000),
                      t="{% for i in range(5000) %}{{ payload }}\n{% endfor %}")
@@ -216,20 +226,21 @@ def test_output_limit_is_checked_while_streaming(load: Loader) -> None:
     assert render(load(Limits(max_output=1000), u="{{ payload }}"), "u", "x" * 900).body
 
 
+# Each iteration takes a while but makes little: only the deadline can stop it.
+SLOW = "{% for i in range(10000) %}{% set n = payload|wordcount %}{% endfor %}done"
+SLOW_PAYLOAD = "a b " * 25_000
+
+
 def test_a_slow_template_stops_at_its_deadline(load: Loader) -> None:
-    source = ("{% for i in range(10000) %}{% set x = payload|replace('a', 'bb') %}"
-              "{% endfor %}done")
-    templates = load(Limits(seconds=0.2), t=source)
+    templates = load(Limits(seconds=0.2), t=SLOW)
     started = time.monotonic()
-    error = refused(templates, payload="a" * 100_000)
+    error = refused(templates, payload=SLOW_PAYLOAD)
     assert "longer than 0.2 s" in error.message
     assert time.monotonic() - started < 1.0
 
 
 async def test_render_runs_off_the_event_loop(load: Loader) -> None:
-    source = ("{% for i in range(10000) %}{% set x = payload|replace('a', 'bb') %}"
-              "{% endfor %}done")
-    templates = load(Limits(seconds=0.3), t=source)
+    templates = load(Limits(seconds=0.3), t=SLOW)
     ticks = 0
 
     async def ticker() -> None:
@@ -241,7 +252,7 @@ async def test_render_runs_off_the_event_loop(load: Loader) -> None:
     task = asyncio.create_task(ticker())
     try:
         with pytest.raises(Unprocessable) as caught:
-            await templates.render("t", "a" * 100_000, {}, {})
+            await templates.render("t", SLOW_PAYLOAD, {}, {})
     finally:
         task.cancel()
     assert caught.value.code == "template_error"

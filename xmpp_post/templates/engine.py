@@ -183,7 +183,7 @@ class TemplateSet:
                    "skip": state.skip}
         seconds = self._limits.seconds
         budget = Budget(deadline if deadline is not None else time.monotonic() + seconds,
-                        seconds)
+                        seconds, max_printed=4 * self._limits.max_output)
         try:
             with budgeted(budget):
                 text = self._collect(template.generate(context))

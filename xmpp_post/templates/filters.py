@@ -55,6 +55,7 @@ from xmpp_post.templates.sandbox import (
     check,
     check_length,
     check_percent_format,
+    count_built,
     replaced_length,
     text_size,
 )
@@ -261,7 +262,7 @@ BOUNDED: dict[str, Callable[..., Any]] = {
 
 
 def _guarded(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` checking the deadline first and the size of its text after.
+    """``function`` checking the deadline first, and counting what it returns.
 
     ``functools.wraps`` copies Jinja2's pass_context/pass_environment marks too.
     """
@@ -269,8 +270,7 @@ def _guarded(function: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         check()
         result = function(*args, **kwargs)
-        if isinstance(result, str):
-            check_length(len(result), "a filter's result")
+        count_built(result)
         return result
     return guarded
 

@@ -43,6 +43,7 @@ MAX_RANGE = 10_000          # items in one range()
 MAX_ITERATIONS = 100_000    # loop iterations in one render
 MAX_SIZE = 256 * 1024       # characters (or items) of one value a template builds
 MAX_PRINTED = 1024 * 1024   # characters printed by {{ … }} in one render, buffers included
+MAX_BUILT = 32 * 1024 * 1024  # characters (or items) filters and methods make in one render
 MAX_INT_BITS = 64 * 1024    # bits of an integer a template computes
 
 
@@ -56,8 +57,10 @@ class Budget:
 
     deadline: float
     seconds: float
+    max_printed: int = MAX_PRINTED
     iterations: int = 0
     printed: int = 0
+    built: int = 0
 
     def check(self) -> None:
         if time.monotonic() > self.deadline:
@@ -104,6 +107,19 @@ def text_size(value: Any, limit: int = MAX_SIZE) -> int:
         else:
             total += 8
     return total
+
+
+def count_built(result: Any) -> None:
+    """Count what a filter or method made against :data:`MAX_BUILT`, so a long stream of
+    large values (``range(n)|map("replace", …)``) stops early, and check its size."""
+    if not isinstance(result, str | bytes | list | tuple | dict):
+        return
+    check_length(len(result), "a filter's or method's result")
+    budget = _budget.get()
+    if budget is not None:
+        budget.built += len(result)
+        if budget.built > MAX_BUILT:
+            raise BudgetExceeded(f"the template made more than {MAX_BUILT} characters")
 
 
 def check_size(value: Any, what: str = "a value") -> None:
@@ -202,9 +218,10 @@ def _finalize(value: Any) -> Any:
         return ""
     budget = _budget.get()
     if budget is not None:
-        budget.printed += text_size(value, MAX_PRINTED)
-        if budget.printed > MAX_PRINTED:
-            raise BudgetExceeded(f"the template printed more than {MAX_PRINTED} characters")
+        budget.printed += text_size(value, budget.max_printed)
+        if budget.printed > budget.max_printed:
+            raise BudgetExceeded(f"the template printed more than {budget.max_printed} "
+                                 "characters")
         budget.check()
     return value
 
@@ -308,6 +325,8 @@ class Sandbox(ImmutableSandboxedEnvironment):
         result = super().call(context, obj, *args, **kwargs)
         if isinstance(obj, Macro):
             check_size(result, "a macro's output")
+        else:
+            count_built(result)
         return result
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
