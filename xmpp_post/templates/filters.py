@@ -221,7 +221,7 @@ def slice_(value: Any, slices: int, fill_with: Any = None) -> Any:
 
 
 def format_(value: Any, *args: Any, **kwargs: Any) -> str:
-    check_percent_format(_text(value))
+    check_percent_format(_text(value), kwargs or args)
     return jinja.do_format(value, *args, **kwargs)
 
 

@@ -154,38 +154,57 @@ class BoundedNamespace(Namespace):
         super().__setitem__(name, value)
 
 
-# printf-style conversions: a width or precision given as '*' or a large number can
-# make a huge string from a small one.
-_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+# printf-style conversions: a width or precision given as '*' or a large number, or
+# many conversions of one large value, can make a huge string from a small one.
+_PERCENT_SPEC = re.compile(r"%(?:\([^)\n]{0,100}\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 
 
-def check_percent_format(template: str) -> None:
+def check_percent_format(template: str, values: Any = ()) -> None:
+    """Refuse ``template % values`` when its result could pass :data:`MAX_SIZE`."""
+    specs = 0
     for match in _PERCENT_SPEC.finditer(template):
+        specs += 1
         for part in match.groups():
             if part is not None and (part == "*" or len(part) > 6 or int(part) > MAX_SIZE):
                 raise BudgetExceeded(f"the width or precision {part!r} in a %-format "
                                      "is too large")
+    if not specs:
+        return
+    if isinstance(values, dict):    # a key can be used by any number of conversions
+        longest = max((text_size(value) for value in values.values()), default=0)
+        check_length(len(template) + specs * longest, "a %-format")
+    else:                           # each value is used once
+        check_length(len(template) + text_size(values), "a %-format")
 
 
-_PADDING_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+_PADDING_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
 
 
 def check_str_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Refuse a call of a ``str`` method whose result would be too long."""
+    """Refuse a call of a ``str`` (or ``bytes``) method whose result would be too long."""
     owner = getattr(method, "__self__", None)
-    if not isinstance(owner, str):
+    if not isinstance(owner, str | bytes):
         return
     name = getattr(method, "__name__", "")
+    values = (*args, *kwargs.values())
     if name in _PADDING_METHODS:
-        for arg in (*args, *kwargs.values()):
+        for arg in values:
             if isinstance(arg, int) and arg > MAX_SIZE:
                 raise BudgetExceeded(f"str.{name}({arg}) would be too long")
-    elif name == "replace" and len(args) >= 2:
+    elif name == "expandtabs" and values and isinstance(values[0], int):
+        tabs = owner.count("\t") if isinstance(owner, str) else owner.count(b"\t")
+        check_length(len(owner) + tabs * values[0], "str.expandtabs()")
+    elif name == "translate" and values and isinstance(values[0], dict):
+        longest = max((text_size(value) for value in values[0].values()), default=1)
+        check_length(len(owner) * longest, "str.translate()")
+    elif name == "replace" and len(args) >= 2 and isinstance(owner, str):
         check_length(replaced_length(owner, str(args[0]), str(args[1])), "str.replace()")
+    elif name == "replace" and len(args) >= 2:
+        check_length(len(owner) * (1 + text_size(args[1])), "bytes.replace()")
     elif name == "join" and args:
         items = args[0]
         if isinstance(items, list | tuple):
-            length = len(owner) * len(items) + sum(len(str(item)) for item in items)
+            length = len(owner) * len(items) + sum(text_size(item) for item in items)
             check_length(length, "str.join()")
 
 
@@ -336,7 +355,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
         elif operator == "**":
             _check_power(left, right)
         elif operator == "%" and isinstance(left, str):
-            check_percent_format(left)
+            check_percent_format(left, right)
         elif operator == "+" and isinstance(left, str | list | tuple) \
                 and isinstance(right, str | list | tuple):
             check_length(text_size(left) + text_size(right), "a sum")
