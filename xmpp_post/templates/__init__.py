@@ -61,7 +61,8 @@ template called ``skip()``. The filters for all this are listed in
 Limits
 ------
 Templates run in Jinja2's ``ImmutableSandboxedEnvironment`` (see
-:mod:`xmpp_post.templates.sandbox`): no Python internals, no ``str.format``, no changes
+:mod:`xmpp_post.templates.sandbox` and :mod:`xmpp_post.templates.limits`): no Python
+internals, no ``str.format``, no changes
 to lists or dicts. A render has :attr:`Limits.seconds` (2 s) and
 :attr:`Limits.max_output` characters (256 KiB); ``range()`` has at most 10,000 items,
 a render at most 100,000 loop iterations, no value it builds may pass 256 KiB, and its

@@ -50,7 +50,7 @@ from jinja2.nodes import EvalContext
 from jinja2.runtime import Undefined
 
 from xmpp_post.templates import text as t
-from xmpp_post.templates.sandbox import (
+from xmpp_post.templates.limits import (
     BudgetExceeded,
     check,
     check_length,
