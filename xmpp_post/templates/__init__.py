@@ -61,10 +61,12 @@ template called ``skip()``. The filters for all this are listed in
 Limits
 ------
 Templates run in Jinja2's ``ImmutableSandboxedEnvironment`` (see
-:mod:`xmpp_post.templates.sandbox`): no Python internals, no ``str.format``, no changes
+:mod:`xmpp_post.templates.sandbox` and :mod:`xmpp_post.templates.limits`): no Python
+internals, no ``str.format``, no changes
 to lists or dicts. A render has :attr:`Limits.seconds` (2 s) and
 :attr:`Limits.max_output` characters (256 KiB); ``range()`` has at most 10,000 items,
-a render at most 100,000 loop iterations, and no value it builds may pass 256 KiB.
+a render at most 100,000 loop iterations, no value it builds may pass 256 KiB, and its
+filters and methods together may make at most 32 MiB.
 Going over a limit, reaching for internals, or any other failure while rendering is
 422 ``template_error``, naming the template and line.
 """

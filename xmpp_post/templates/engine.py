@@ -16,8 +16,9 @@ from jinja2.exceptions import SecurityError
 
 from xmpp_post.errors import ConfigError, GatewayError, NotFound, Unprocessable
 from xmpp_post.templates import filters
+from xmpp_post.templates.limits import Budget, BudgetExceeded, budgeted, check
 from xmpp_post.templates.payload import visible_headers
-from xmpp_post.templates.sandbox import Budget, BudgetExceeded, Sandbox, budgeted, check
+from xmpp_post.templates.sandbox import Sandbox
 from xmpp_post.templates.text import oneline, shorten, tidy, xml_text
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
@@ -183,7 +184,7 @@ class TemplateSet:
                    "skip": state.skip}
         seconds = self._limits.seconds
         budget = Budget(deadline if deadline is not None else time.monotonic() + seconds,
-                        seconds)
+                        seconds, max_printed=4 * self._limits.max_output)
         try:
             with budgeted(budget):
                 text = self._collect(template.generate(context))
