@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from xmpp_post.auth.webhooks import delivery_id
 from xmpp_post.errors import BadRequest, UnsupportedMediaType
-from xmpp_post.templates import delivery_id, filters, parse_payload, text
+from xmpp_post.http.errors import status_of
+from xmpp_post.templates import filters, parse_payload, text
 from xmpp_post.templates.cli import NOTHING_SENT, list_command, render_command
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -47,7 +49,7 @@ def test_other_forms_are_400(body: bytes) -> None:
 def test_other_media_types_are_415(media_type: str | None) -> None:
     with pytest.raises(UnsupportedMediaType) as caught:
         parse_payload(media_type, b"{}")
-    assert caught.value.status == 415
+    assert status_of(caught.value) == 415
 
 
 @pytest.mark.parametrize("body", [b"", b"{", b"{'a': 1}", b"[1,]", b"9" * 5000,
@@ -73,7 +75,7 @@ def test_not_utf8_is_400(media_type: str, body: bytes) -> None:
     assert caught.value.code == "invalid_encoding"
 
 
-# delivery_id
+# delivery_id (auth.webhooks'), which keys the idempotency store for every tool
 
 @pytest.mark.parametrize("headers, expected", [
     ({"X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958"},
@@ -195,7 +197,7 @@ def test_render_command_shows_subject_and_nothing_sent(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args, status, message", [
-    (("nope", PAYLOADS / "github/push.json", [], None), 1, "404 unknown_template"),
+    (("nope", PAYLOADS / "github/push.json", [], None), 1, "unknown_template: no template named"),
     (("slack", PAYLOADS / "no-such-file.json", [], None), 2, "cannot read"),
     (("slack", PAYLOADS / "slack/text.json", ["no colon"], None), 2, "--header"),
     (("slack", PAYLOADS / "slack/text.json", [], Path("/no/such/dir")), 2, "template_dir"),

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from xmpp_post.errors import ConfigError, GatewayError, NotFound, Unprocessable
+from xmpp_post.http.errors import status_of
 from xmpp_post.templates import Limits, Rendered, TemplateSet, engine
 
 Loader = Callable[..., TemplateSet]
@@ -35,7 +36,7 @@ def render(templates: TemplateSet, name: str = "t", payload: Any = None,
 def refused(templates: TemplateSet, name: str = "t", payload: Any = None) -> Unprocessable:
     with pytest.raises(Unprocessable) as caught:
         render(templates, name, payload)
-    assert caught.value.status == 422
+    assert status_of(caught.value) == 422
     return caught.value
 
 
@@ -111,7 +112,7 @@ def test_partials_are_not_templates_but_can_be_imported(load: Loader) -> None:
 def test_unknown_template_is_404(load: Loader) -> None:
     with pytest.raises(NotFound) as caught:
         render(load(), "nope")
-    assert (caught.value.status, caught.value.code) == (404, "unknown_template")
+    assert (status_of(caught.value), caught.value.code) == (404, "unknown_template")
 
 
 def test_compile_error_names_file_and_line(load: Loader, tmp_path: Path) -> None:
@@ -285,4 +286,4 @@ async def test_async_render_matches_sync(load: Loader) -> None:
 def test_errors_are_gateway_errors_with_a_4xx_status(load: Loader) -> None:
     with pytest.raises(GatewayError) as caught:
         render(load(t="{{ payload.x.y() }}"), payload={})
-    assert 400 <= caught.value.status < 500
+    assert 400 <= status_of(caught.value) < 500

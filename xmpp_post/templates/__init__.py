@@ -7,8 +7,7 @@ of one message. This package is that engine, with no HTTP or XMPP in it::
     templates = TemplateSet.load(Path("/etc/xmpp-post/templates"))   # at start
     payload = parse_payload(request.content_type, body)                # 400 / 415
     rendered = await templates.render(name, payload, request.headers, request.query)
-    templates.reply(name)   # "json", "slack" or "discord": see SUCCESS_REPLIES
-    delivery_id(request.headers)   # the tool's delivery id, for idempotency
+    templates.reply(name)   # "json", "slack" or "discord": the answer a tool expects
 
 Built-in templates (``xmpp_post/templates/builtin/``): ``alertmanager``, ``grafana``,
 ``github``, ``gitlab``, ``gitea`` (Gitea and Forgejo), ``slack`` (Slack and Mattermost
@@ -56,7 +55,10 @@ The text is plain, styled with XEP-0393 (``*bold*``, ``_italic_``, ```code```,
 rendering, trailing spaces are removed, blank lines collapsed to one, characters XML
 cannot carry dropped. An empty result is refused (422 ``missing_body``) unless the
 template called ``skip()``. The filters for all this are listed in
-:mod:`xmpp_post.templates.filters`.
+:mod:`xmpp_post.templates.filters`. The built-ins cap their lists and cut the whole
+message at 20,000 characters (``{% filter shorten(20000) %}``), which fits any XMPP
+server's stanza limit whatever the payload; a message too large for the server is
+refused when it is sent.
 
 Limits
 ------
@@ -75,26 +77,21 @@ from __future__ import annotations
 
 from xmpp_post.templates.engine import (
     BUILTIN_DIR,
-    SUCCESS_REPLIES,
     Limits,
     Rendered,
     Reply,
-    SuccessReply,
     TemplateInfo,
     TemplateSet,
 )
-from xmpp_post.templates.payload import delivery_id, parse_payload, visible_headers
+from xmpp_post.templates.payload import parse_payload, visible_headers
 
 __all__ = [
     "BUILTIN_DIR",
-    "SUCCESS_REPLIES",
     "Limits",
     "Rendered",
     "Reply",
-    "SuccessReply",
     "TemplateInfo",
     "TemplateSet",
-    "delivery_id",
     "parse_payload",
     "visible_headers",
 ]

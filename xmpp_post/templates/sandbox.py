@@ -175,7 +175,10 @@ class Sandbox(ImmutableSandboxedEnvironment):
         check()
         if isinstance(obj, Macro):
             for arg in (*args, *kwargs.values()):
-                check_size(arg, "a macro argument")
+                # Objects and arrays are the payload or its parts (a template builds
+                # them only through checked operations): a large payload may be passed.
+                if not isinstance(arg, dict | list):
+                    check_size(arg, "a macro argument")
         else:
             check_str_method(obj, args, kwargs)
         result = super().call(context, obj, *args, **kwargs)
