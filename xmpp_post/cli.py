@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from xmpp_post import __version__, config, logs
 from xmpp_post.errors import ConfigError
@@ -68,7 +69,47 @@ def _parser() -> argparse.ArgumentParser:
                         help="the template every request is rendered with")
     create.add_argument("--rate", metavar="N/minute",
                         help="most requests per second, minute or hour (N/second, ...)")
+    _template_parser(commands)
     return parser
+
+
+def _template_parser(commands: Any) -> None:
+    template = commands.add_parser(
+        "template", help="try the webhook templates (?template=NAME) without a server",
+        description="Show what a webhook payload becomes, or which templates there are. "
+                    "Templates come from --template-dir (or XMPP_POST_TEMPLATE_DIR, or "
+                    "template_dir in --config FILE) and the built-in ones.")
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration")
+    where.add_argument("--template-dir", metavar="PATH", help="your templates' folder")
+    actions = template.add_subparsers(dest="template_command", metavar="COMMAND",
+                                      required=True)
+    render = actions.add_parser("render", parents=[where], help="print the subject and "
+                                "text a payload becomes (nothing is sent); exit 1 if the "
+                                "template fails")
+    render.add_argument("name", metavar="NAME", help="the template")
+    render.add_argument("file", metavar="FILE", help="the JSON payload (- for stdin)")
+    render.add_argument("--header", action="append", default=[], metavar="'K: V'",
+                        help="a request header the template reads (X-GitHub-Event: push)")
+    render.add_argument("--query", action="append", default=[], metavar="k=v",
+                        help="a query parameter the template reads")
+    actions.add_parser("list", parents=[where],
+                       help="name every template, its reply and description")
+
+
+def _template_command(args: argparse.Namespace) -> int:
+    from xmpp_post.templates import cli as templates
+
+    try:
+        folder = config.load_setting("template_dir", args.template_dir,
+                                     config_file=args.config)
+    except ConfigError as exc:
+        print(f"xmpp-post: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.template_command == "list":
+        return templates.list_command(folder)
+    return templates.render_command(args.name, args.file, args.header, folder,
+                                    query=args.query)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         from xmpp_post.auth.token_command import create_command
 
         return create_command(args.name, args.account, args.to, args.template, args.rate)
+    if args.command == "template":
+        return _template_command(args)
     if args.command != "serve":
         parser.print_help()
         return EXIT_CONFIG

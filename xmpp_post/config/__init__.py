@@ -30,7 +30,7 @@ from xmpp_post.config.settings import (
 from xmpp_post.errors import ConfigError
 
 __all__ = ["BY_NAME", "ENV_PREFIX", "SETTINGS", "Config", "HostPort", "Setting",
-           "example_toml", "load"]
+           "example_toml", "load", "load_setting"]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -70,6 +70,7 @@ class Config:
     idempotency_window: float
     idempotency_max_entries: int
     template_dir: Path | None
+    max_template_body: int
     sections: Sections = field(default_factory=Sections)
 
     @property
@@ -103,6 +104,22 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None,
     cfg = _validated(Config(**values, sections=parse_sections(tables, config_file)))
     check_sections(cfg.sections, cfg)
     return cfg
+
+
+def load_setting(name: str, flag: Any, environ: Mapping[str, str] | None = None,
+                 config_file: Path | None = None) -> Any:
+    """One setting alone (for commands that need no more), with the same precedence:
+    ``flag`` (None: not given), the environment, the file; None when unset."""
+    setting = BY_NAME[name]
+    environ = os.environ if environ is None else environ
+    value = flag
+    if value is None:
+        value = environ.get(setting.env)
+    if value is None and config_file is not None:
+        value = _read_file(config_file)[0].get(name)
+    if value is None:
+        value = setting.default
+    return None if value is None else CONVERT[setting.kind](setting, value)
 
 
 def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -152,8 +169,9 @@ def _validated(cfg: Config) -> Config:
             raise ConfigError(name, "must be at least 1")
     if cfg.max_header_size < 256:
         raise ConfigError("max_header_size", "must be at least 256 bytes")
-    if cfg.max_body < 1:
-        raise ConfigError("max_body", "must be at least 1 byte")
+    for name in ("max_body", "max_template_body"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(name, "must be at least 1 byte")
     if cfg.max_sessions < 1:
         raise ConfigError("max_sessions", "must be at least 1")
     if cfg.log_format not in ("text", "json"):

@@ -127,9 +127,15 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds a result is kept for retries that repeat its Idempotency-Key.", "SECONDS"),
     Setting("idempotency_max_entries", "int", 10000,
             "Most Idempotency-Key results kept; the oldest are forgotten first.", "N"),
+    # Webhook templates (?template=NAME, token templates, /hooks/NAME).
     Setting("template_dir", "path", None,
-            "Folder of your own message templates (NAME.j2), beside the built-in ones; "
-            "re-read on SIGHUP.", "PATH"),
+            "Folder of your own message templates (NAME.j2), beside the built-in ones; one "
+            "named like a built-in replaces it. Loaded at start (a template that does not "
+            "compile stops the gateway) and re-read on SIGHUP.", "PATH"),
+    Setting("max_template_body", "size", 1024 * 1024,
+            "Largest request body accepted when a template renders it (a tool's own "
+            "payload, such as a push with many commits), in bytes; other requests keep "
+            "max_body.", "BYTES"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

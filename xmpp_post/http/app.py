@@ -1,8 +1,9 @@
 """The HTTP API on aiohttp: routes, request observation, errors, health.
 
 ``POST <base>`` and ``POST <base>/<recipient>[,<recipient>…]`` send a message as the
-authenticated user (``messages``); ``POST /hooks/NAME`` a signed webhook's (``hooks``);
-``GET /healthz`` reports liveness, ``/readyz``
+authenticated user (``messages``; with ``?template=NAME``, the message a template makes
+of a tool's own payload: ``templated``); ``POST /hooks/NAME`` a signed webhook's
+(``hooks``); ``GET /healthz`` reports liveness, ``/readyz``
 readiness, ``/metrics`` Prometheus metrics and ``/openapi.json`` the API. Every error,
 ours or aiohttp's, leaves through ``errors.render_error`` in one JSON shape; every
 request gets a request id (``X-Request-Id``, echoed if the client sent a sane one) and
@@ -35,7 +36,6 @@ from xmpp_post.http.context import (
     LIVE,
     METRICS,
     NOTES,
-    OPENAPI,
     READINESS,
     RELAY,
     Readiness,
@@ -139,7 +139,11 @@ async def prometheus_metrics(request: web.Request) -> web.Response:
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+    """Made for each request: it lists the templates, which a reload may change."""
+    templates = request.app[LIVE].templates.describe()
+    document = openapi.document(request.app[CONFIG], templates)
+    return web.Response(body=json.dumps(document, indent=1).encode(),
+                        content_type="application/json")
 
 
 async def _always_ready() -> str | None:
@@ -174,16 +178,16 @@ def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
     the running configuration a reload swaps (the guards' schemes must read the same)."""
     live = live if live is not None else LiveConfig(config)
     state = guarded_by if guarded_by is not None else memory_guards(config, live)
+    # The largest body any route takes; guards.limits holds each request to its own.
     app = web.Application(middlewares=[observe_middleware, errors_middleware,
                                        *guards.middlewares(config, state)],
-                          client_max_size=config.max_body)
+                          client_max_size=max(config.max_body, config.max_template_body))
     app[CONFIG] = config
     app[RELAY] = relay
     app[AUTH] = state.auth
     app[LIVE] = live
     app[METRICS] = metrics if metrics is not None else Metrics()
     app[READINESS] = readiness
-    app[OPENAPI] = json.dumps(openapi.document(config), indent=1).encode()
     app.router.add_post(hooks.ROUTE, hooks.post_hook)  # before a base path of "/"
     base = config.base_path.rstrip("/")
     for path in (base or "/", base + r"/{recipient:[\s\S]+}"):

@@ -20,7 +20,6 @@ RELAY = web.AppKey("relay", Relay)  # type: ignore[type-abstract]
 METRICS = web.AppKey("metrics", Metrics)
 AUTH = web.AppKey("auth", Authenticator)
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
-OPENAPI = web.AppKey("openapi", bytes)
 LIVE = web.AppKey("live", LiveConfig)  # what a reload swaps: accounts, tokens, templates…
 
 # What the handlers learn about the current request (sender, error code), for its log line.

@@ -2,18 +2,22 @@
 
 1. ``limits``: at most ``max_concurrent_requests`` message requests at once (beyond:
    503 ``busy`` with Retry-After), and the body must arrive within ``client_timeout``
-   (else 408, connection closed). A slow request head is cut off by aiohttp's
-   keep-alive timer, which ``service`` sets to ``client_timeout``. The request is
-   authenticated here, once, over its body (a webhook's signature covers it);
-   ``sender_of`` hands the result to the others.
+   (else 408, connection closed) and fit ``max_body`` (``max_template_body`` when a
+   template renders it: a tool's own payload; else 413). A slow request head is cut
+   off by aiohttp's keep-alive timer, which ``service`` sets to ``client_timeout``. The
+   request is authenticated here, once, over its body (a webhook's signature covers
+   it); ``sender_of`` hands the result to the others.
 2. ``throttle``: failed logins are counted and further guesses refused with 429
    before they reach the XMPP server (a ``state.LoginThrottle``). Credentials the
    gateway refuses itself (an unknown token, a bad webhook signature) count as failed
    logins of the client address under a subject of their own (``token``,
    ``webhook:NAME``). A valid token or webhook is not throttled: the gateway checked it,
    and its account's refused login is the operator's problem, not the caller's.
-3. ``idempotency``: a retry with the same ``Idempotency-Key`` (for a webhook, the
-   tool's delivery id) gets the first answer (a ``state.IdempotencyStore``).
+3. ``idempotency``: a retry with the same ``Idempotency-Key`` gets the first answer
+   (a ``state.IdempotencyStore``). Without that header, a tool's own delivery id
+   (``X-GitHub-Delivery``, ``X-Gitea-Delivery``, ``X-Forgejo-Delivery``,
+   ``X-Gitlab-Event-UUID``, ``webhook-id``) is the key, scoped to the path and query as
+   well: GitLab gives every hook fired for one event the same id.
 
 Only ``POST`` (message) requests are guarded; errors leave as ``GatewayError`` for
 ``app.errors_middleware`` to render. The state is injected (``Guards``), so another
@@ -47,6 +51,7 @@ from xmpp_post.errors import (
 )
 from xmpp_post.http.context import note
 from xmpp_post.http.errors import render_error, status_of
+from xmpp_post.http.templated import TEMPLATE_PARAMETER
 from xmpp_post.model import Sender
 from xmpp_post.state import IdempotencyStore, LoginThrottle, StateKey, StoredAnswer, storable
 
@@ -111,7 +116,11 @@ def limits_middleware(config: Config, auth: Authenticator) -> Middleware:
         token = _SENDER.set(None)
         try:
             body = await _read_body(request, config)
-            _SENDER.set(_authenticate(auth, presented(request, body)))
+            found = _authenticate(auth, presented(request, body))
+            _SENDER.set(found)
+            limit = body_limit(request, config, found)
+            if len(body) > limit:
+                raise PayloadTooLarge(f"the body is {len(body)} bytes; the limit is {limit}")
             return await handler(request)
         finally:
             _SENDER.reset(token)
@@ -132,13 +141,25 @@ def _authenticate(auth: Authenticator, what: Presented) -> Sender | GatewayError
     return sender
 
 
+def body_limit(request: web.Request, config: Config, found: Sender | GatewayError) -> int:
+    """The largest body ``request`` may have: a tool's own payload, which a template
+    renders (``?template=``, a token's template, a signed webhook), may be larger than a
+    message."""
+    templated = TEMPLATE_PARAMETER in request.query or (isinstance(found, Sender) and (
+        found.scope.template is not None or found.via.startswith("webhook:")))
+    return config.max_template_body if templated else config.max_body
+
+
 async def _read_body(request: web.Request, config: Config) -> bytes:
-    """Read the body into the request (later reads return it) within client_timeout."""
+    """Read the body into the request (later reads return it) within client_timeout and
+    the largest limit of any request (``body_limit`` is checked once it is known who
+    sends)."""
     if not request.body_exists:
         return b""
-    if request.content_length is not None and request.content_length > config.max_body:
+    limit = max(config.max_body, config.max_template_body)
+    if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body is {request.content_length} bytes; "
-                              f"the limit is {config.max_body}")
+                              f"the limit is {limit}")
     try:
         async with asyncio.timeout(config.client_timeout):
             return await request.read()
@@ -147,8 +168,8 @@ async def _read_body(request: web.Request, config: Config) -> bytes:
         raise RequestTimeout(f"the body did not arrive within {config.client_timeout:g} s",
                              code="client_too_slow") from None
     except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge(f"the body is larger than the limit of {config.max_body} "
-                              "bytes") from None
+        raise PayloadTooLarge(f"the body is larger than the limit of {limit} bytes") \
+            from None
 
 
 def throttle_middleware(guards: Guards) -> Middleware:
@@ -197,19 +218,22 @@ def idempotency_middleware(guards: Guards) -> Middleware:
 
     @web.middleware
     async def idempotent(request: web.Request, handler: Handler) -> web.StreamResponse:
-        sender = _sender(request)
-        value = request.headers.get(IDEMPOTENCY_HEADER)
-        if value is None and sender is not None and sender.via.startswith("webhook:"):
-            value = delivery_id(request.headers)
-        if request.method != "POST" or value is None:
+        if request.method != "POST":
             return await handler(request)
-        validate_key(value)
+        value = request.headers.get(IDEMPOTENCY_HEADER)
+        if value is not None:
+            validate_key(value)
+        elif (delivery := delivery_id(request.headers)) is not None:
+            value = f"{delivery} {request.path_qs}"  # one GitLab event id, several hooks
+        else:
+            return await handler(request)
+        sender = _sender(request)
         if sender is None:
             return await handler(request)
         body = await request.read()
         fingerprint = guards.key.digest(
-            request.method, request.path, request.headers.get("Content-Type", ""), body,
-            sender.password)
+            request.method, request.path, request.query_string,
+            request.headers.get("Content-Type", ""), body, sender.password)
         key = (sender.via if sender.configured else sender.jid, value)
         stored = await store.claim(key, fingerprint)
         if stored is not None:

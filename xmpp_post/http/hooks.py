@@ -15,7 +15,7 @@ from aiohttp import web
 from xmpp_post.errors import NotFound
 from xmpp_post.http.context import LIVE, note
 from xmpp_post.http.guards import sender_of
-from xmpp_post.http.templated import answer_rendered, render
+from xmpp_post.http.templated import post_templated
 
 ROUTE = "/hooks/{name}"
 
@@ -29,5 +29,4 @@ async def post_hook(request: web.Request) -> web.Response:
     template = hook.template
     if template is None:  # the configuration check makes this impossible
         raise NotFound("the webhook has no template", code="unknown_template")
-    rendered = await render(request, template)
-    return await answer_rendered(request, sender, template, list(hook.to), rendered)
+    return await post_templated(request, sender, template, recipients=hook.to)

@@ -5,7 +5,7 @@ answers 201 with the receipt; a request naming several recipients is answered wi
 ``{"results": [...]}``, one outcome per recipient (``delivery``). A request with
 ``?template=NAME``, or authenticated by a token that has a template, carries a tool's
 own payload for the template to render (``templated``).
-``OPTIONS`` describes what is accepted.
+``OPTIONS`` describes what is accepted, templates included.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from xmpp_post.http import payload as parse
-from xmpp_post.http.context import CONFIG, note
+from xmpp_post.http.context import CONFIG, LIVE, note
 from xmpp_post.http.delivery import deliver_and_answer
 from xmpp_post.http.guards import sender_of
-from xmpp_post.http.templated import post_templated
+from xmpp_post.http.templated import TEMPLATE_PARAMETER, post_templated
 from xmpp_post.model import MESSAGE_TYPES
 
 ALLOW = "POST, OPTIONS"
@@ -32,7 +32,7 @@ async def post_message(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     sender = sender_of(request)
     note("sender", sender.jid)
-    template = sender.scope.template_for(request.query.get("template"))
+    template = sender.scope.template_for(request.query.get(TEMPLATE_PARAMETER))
     if template is not None:  # a token's own template, or ?template=
         return await post_templated(request, sender, template)
     media_type, charset = _media_type(request)
@@ -47,6 +47,7 @@ async def post_message(request: web.Request) -> web.Response:
 async def options(request: web.Request) -> web.Response:
     return web.json_response(
         {"methods": ["POST"], "content_types": list(parse.MEDIA_TYPES),
-         "fields": list(parse.FIELDS), "types": list(MESSAGE_TYPES)},
+         "fields": list(parse.FIELDS), "types": list(MESSAGE_TYPES),
+         "templates": request.app[LIVE].templates.describe()},
         headers={"Allow": ALLOW, "Accept-Post": ", ".join(parse.MEDIA_TYPES)},
     )

@@ -1,11 +1,13 @@
 """The OpenAPI 3.1 description of the HTTP API, served at ``GET /openapi.json``.
 
 Built from the same constants the parser uses (fields, types, media types), so a field
-added to ``request`` shows up here; tests check the document against the running gateway.
+added to ``request`` shows up here, and from the templates the gateway loaded (the
+``template`` parameter); tests check the document against the running gateway.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from xmpp_post import __version__
@@ -26,7 +28,7 @@ ERROR_STATUSES = {
            "retry after Retry-After",
     "413": "The body is larger than the configured limit",
     "415": "Unsupported Content-Type or charset",
-    "422": "No recipient or no text, or a template failed on the payload",
+    "422": "No recipient or no text, or a template failed on the payload or made no text",
     "502": "The XMPP server refused the message, or the password the gateway holds for one "
            "of its accounts",
     "503": "The XMPP server is unreachable or refused the session; retry after Retry-After",
@@ -70,14 +72,20 @@ def _fields_schema(json_body: bool) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "properties": properties}
 
 
-TEMPLATE = {"name": "template", "in": "query", "required": False,
-            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-            "description": "Render the body (a tool's JSON, or a form with the field "
-                           "'payload') with this template instead of reading fields"}
+def _template_parameter(templates: Mapping[str, str]) -> dict[str, Any]:
+    listed = "".join(f"\n- `{name}`: {text}" for name, text in templates.items())
+    schema: dict[str, Any] = {"type": "string"}
+    if templates:
+        schema["enum"] = list(templates)
+    return {"name": "template", "in": "query", "required": False, "schema": schema,
+            "description": "Render the body, a tool's own JSON payload (application/json, "
+                           "or a form whose one field is `payload`), with this template; "
+                           "the query's message fields win over the template's. "
+                           f"Templates:{listed}"}
 
 
-def _query_parameters() -> list[dict[str, Any]]:
-    params: list[dict[str, Any]] = [TEMPLATE]
+def _query_parameters(templates: Mapping[str, str]) -> list[dict[str, Any]]:
+    params = [_template_parameter(templates)]
     for name in request.FIELDS:
         schema = _fields_schema(False)["properties"][name]
         param: dict[str, Any] = {"name": name, "in": "query", "required": False,
@@ -104,7 +112,20 @@ def _error_responses() -> dict[str, Any]:
     return out
 
 
-def _post(with_recipient: bool) -> dict[str, Any]:
+_TEMPLATE_SUCCESS = {
+    "200": {"description": "With a template whose reply is slack: sent (the text `ok`); "
+                           "with any template that chose to send nothing: nothing sent",
+            "content": {"text/plain": {"schema": {"type": "string", "enum": ["ok"]}},
+                        "application/json": {"schema": {
+                            "type": "object", "required": ["sent", "skipped"],
+                            "properties": {"sent": {"type": "integer"},
+                                           "skipped": {"type": "boolean"}}}}}},
+    "204": {"description": "With a template whose reply is discord: sent, or nothing "
+                           "to send"},
+}
+
+
+def _post(with_recipient: bool, templates: Mapping[str, str]) -> dict[str, Any]:
     results = {"description": "One outcome per recipient (several recipients named)",
                "content": {"application/json": {
                    "schema": {"$ref": "#/components/schemas/Results"}}}}
@@ -112,7 +133,7 @@ def _post(with_recipient: bool) -> dict[str, Any]:
         "summary": "Send a message as the authenticated user",
         "operationId": "sendTo" if with_recipient else "send",
         "security": [{"basic": []}, {"bearer": []}],
-        "parameters": _query_parameters(),
+        "parameters": _query_parameters(templates),
         "requestBody": {"required": True, "content": {
             request.TEXT: {"schema": {"type": "string"}},
             request.FORM: {"schema": _fields_schema(False)},
@@ -125,6 +146,7 @@ def _post(with_recipient: bool) -> dict[str, Any]:
                         {"$ref": "#/components/schemas/Receipt"},
                         {"$ref": "#/components/schemas/Results"}]}}}},
             "207": results,
+            **_TEMPLATE_SUCCESS,
             **_error_responses(),
         },
     }
@@ -180,7 +202,9 @@ def _get(summary: str, media: str, schema: dict[str, Any],
     return {"get": {"summary": summary, "responses": responses}}
 
 
-def document(config: Config) -> dict[str, Any]:
+def document(config: Config, templates: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The document; ``templates`` are the template names and descriptions to list."""
+    templates = templates or {}
     base = config.base_path.rstrip("/")
     status = {"type": "object", "properties": {"status": {"type": "string"}},
               "required": ["status"]}
@@ -189,8 +213,9 @@ def document(config: Config) -> dict[str, Any]:
         "info": {"title": "xmpp-post", "version": __version__,
                  "description": "Send XMPP messages as the authenticated user."},
         "paths": {
-            base or "/": {"post": _post(False), "options": _options()},
-            base + "/{recipient}": {"parameters": [RECIPIENT], "post": _post(True),
+            base or "/": {"post": _post(False, templates), "options": _options()},
+            base + "/{recipient}": {"parameters": [RECIPIENT],
+                                    "post": _post(True, templates),
                                     "options": _options()},
             "/hooks/{name}": {"post": _hook()},
             "/healthz": _get("The process is alive", "application/json", status),

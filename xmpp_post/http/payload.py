@@ -77,12 +77,22 @@ def messages(media_type: str, charset: str | None, body: bytes,
     """Build the messages a request asks for, or raise the ClientError that says why not."""
     fields, recipients, listed = _fields(media_type, charset, body)
     if query:
-        extra, extra_to = _query_fields(query)
+        extra, extra_to = query_fields(query)
         _merge(fields, extra)
         if extra_to and recipients:
             raise BadRequest("the field 'to' is given both in the query string and the body",
                              code="duplicate_field")
         recipients = recipients or extra_to
+    return from_fields(fields, recipients, path_recipients, sender, listed=listed,
+                       default_nick=default_nick, max_recipients=max_recipients)
+
+
+def from_fields(fields: dict[str, str], recipients: list[str], path_recipients: str | None,
+                sender: Sender, *, listed: bool = False, default_nick: str = "",
+                max_recipients: int = MAX_RECIPIENTS) -> MessageRequest:
+    """The messages that ``fields`` (by name, ``to`` left out) ask for, to ``recipients``
+    (``to`` values; ``listed``: given as a JSON array) or the comma-separated
+    ``path_recipients``: the validation shared by every way of asking."""
     for name in SENDER_FIELDS:
         if name in fields:
             raise BadRequest(f"the field {name!r} is not allowed: the sender is always the "
@@ -175,7 +185,9 @@ def _decode(body: bytes, charset: str) -> str:
         raise BadRequest(f"the body is not valid {charset}", code="invalid_encoding") from None
 
 
-def _query_fields(query: str) -> tuple[dict[str, str], list[str]]:
+def query_fields(query: str) -> tuple[dict[str, str], list[str]]:
+    """The fields of a query string by name, and its ``to`` values (400 when malformed,
+    a field other than ``to`` repeated, or not UTF-8)."""
     return _form_fields(query, "query string")
 
 

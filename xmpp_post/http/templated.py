@@ -1,91 +1,144 @@
-"""Messages a template renders from a tool's own payload.
+"""Messages a template makes of a tool's own payload.
 
-Two ways in: ``POST /hooks/NAME`` (a signed webhook: its template, to its recipients;
-``hooks``), and ``POST <base>/<recipient>?template=NAME`` (or any ``/msg`` request
-authenticated by a token that has a ``template``: that one, always). The payload is the
-tool's JSON, or a form whose one field ``payload`` holds it; the template's text
-becomes one message per recipient, sent with no type of its own (``groupchat`` to a
-room, ``chat`` to anyone else). A ``subject`` query parameter wins over the template's.
+Three ways in: ``POST <base>/<recipient>[,…]?template=NAME`` and
+``POST <base>?template=NAME&to=JID`` (``to`` repeatable); any ``/msg`` request
+authenticated by a token that has a ``template`` (that one, always); and
+``POST /hooks/NAME``, a signed webhook (its template, to its recipients: ``hooks``).
+The body is what the tool sends anyway: JSON, or a form whose one field ``payload``
+holds it (``templates.parse_payload``). The template renders it into the text of one
+message, sent to every recipient exactly as a message posted to ``/msg`` would be:
+rooms, several recipients and every check are the parser's (``payload.from_fields``),
+made before rendering. The message fields in the query string (``type``, ``subject``,
+``thread``, ``id``, ``lang``, ``oob_url``, ``receipt``, ``nick``, ``room_password``) win
+over what the template sets; an empty ``subject=`` drops the template's subject. Every
+query parameter, these and any other, is also the template's ``query``.
 
-On success the tool gets the answer its template names (``reply:`` ``json``: the
-gateway's own 201; ``slack``: 200 ``ok``; ``discord``: 204). A template that calls
-``skip()`` sends nothing: 200 ``{"skipped": true}`` (or the tool's own answer).
+On success the tool gets the answer its template's ``reply:`` names (``SUCCESS_REPLIES``):
+``json``, the gateway's own (201 with the receipt, or 201/207 with one result per
+recipient); ``slack``, 200 ``text/plain`` ``ok`` (what Slack and Mattermost senders
+check); ``discord``, 204. A template that calls ``skip()`` sends nothing and still
+succeeds: 200 ``{"sent": 0, "skipped": true, "template": NAME}``, or the tool's own
+answer. Errors keep the gateway's JSON shape whatever the template.
+
+``render_messages`` is the step between a parsed payload and the messages to deliver,
+with no request in it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
 from aiohttp import web
 
-from xmpp_post import jids
-from xmpp_post.errors import BadRequest, Unprocessable
+from xmpp_post.http import payload as parse
 from xmpp_post.http.context import CONFIG, LIVE, note
 from xmpp_post.http.delivery import deliver_and_answer
-from xmpp_post.model import OutgoingMessage, Rejected, Sender
-from xmpp_post.templates import SUCCESS_REPLIES, Rendered, parse_payload
+from xmpp_post.model import OutgoingMessage, Sender
+from xmpp_post.templates import Reply, TemplateSet, parse_payload
+
+TEMPLATE_PARAMETER = "template"
+# The message fields a query string may give a templated message; they win over the
+# template's choices. ``to`` names recipients; ``body`` is the template's to make.
+MESSAGE_FIELDS = ("type", "subject", "thread", "id", "lang", "oob_url", "receipt", "nick",
+                  "room_password")
+SKIPPED_TEXT = "(skipped)"  # stands in for the text when checking a skipped request
 
 
-async def render(request: web.Request, template: str) -> Rendered:
-    """Render the request's payload with ``template`` (its errors are 4xx)."""
-    note("template", template)
+@dataclass(frozen=True)
+class SuccessReply:
+    """The answer a sending tool expects when its message was sent."""
+
+    status: int
+    content_type: str | None
+    body: bytes
+
+
+# "json" is the gateway's own answer; Slack and Mattermost senders (Alertmanager's and
+# Grafana's Slack notifiers, Apprise, ...) take only 200 "ok" for success, Discord's 204.
+SUCCESS_REPLIES: Mapping[Reply, SuccessReply | None] = {
+    "json": None,
+    "slack": SuccessReply(200, "text/plain", b"ok"),
+    "discord": SuccessReply(204, None, b""),
+}
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """The template chose to send nothing (it called ``skip()``)."""
+
+    template: str
+
+
+async def render_messages(templates: TemplateSet, name: str, payload: Any,
+                          headers: Mapping[str, str], query: Mapping[str, str],
+                          sender: Sender, *, recipients: Sequence[str] = (),
+                          path_recipients: str | None = None, default_nick: str = "",
+                          max_recipients: int = parse.MAX_RECIPIENTS,
+                          ) -> parse.MessageRequest | Skipped:
+    """Render ``payload`` with template ``name`` into one message per recipient.
+
+    ``query`` is what the template sees as ``query``; its ``MESSAGE_FIELDS`` win over
+    the template's subject. ``recipients`` and ``path_recipients`` are as the parser
+    takes them (``to`` values; a comma-separated path). The request is checked before
+    rendering, as a message with that text would be (a wrong recipient is refused even
+    when the template would send nothing), and so is the sender's scope. Raises the
+    ClientError that says why not: 404 ``unknown_template``, 422 ``template_error`` or
+    ``missing_body``, and every error a message posted to ``/msg`` can get.
+    """
+    templates.info(name)  # 404 unknown_template first
+    fields = {field: query[field] for field in MESSAGE_FIELDS if field in query}
+
+    def build(body: str, subject: str | None) -> parse.MessageRequest:
+        chosen = {"subject": subject} if subject and "subject" not in fields else {}
+        return parse.from_fields({**fields, **chosen, "body": body}, list(recipients),
+                                 path_recipients, sender, default_nick=default_nick,
+                                 max_recipients=max_recipients)
+
+    checked = build(SKIPPED_TEXT, None)
+    sender.scope.check_recipients([item.to for item in checked.items
+                                   if isinstance(item, OutgoingMessage)])
+    rendered = await templates.render(name, payload, headers, query)
+    if rendered.skipped or rendered.body is None:
+        return Skipped(name)
+    return build(rendered.body, rendered.subject)
+
+
+async def post_templated(request: web.Request, sender: Sender, template: str, *,
+                         recipients: Sequence[str] = ()) -> web.Response:
+    """Render the request's payload with ``template``, send it, answer as the template
+    says. The recipients are the path's or ``?to=``'s, else ``recipients`` (a webhook's)."""
+    config = request.app[CONFIG]
     templates = request.app[LIVE].templates
-    templates.info(template)  # 404 unknown_template before the body is parsed
+    note("template", template)
+    reply = templates.reply(template)  # 404 unknown_template before anything is parsed
+    query, to = parse.query_fields(request.query_string)
+    path = request.match_info.get("recipient")
     body = await request.read()  # already read, within the limits, by guards.limits
     payload = parse_payload(request.headers.get("Content-Type"), body)
-    query = {name: request.query[name] for name in request.query}
-    return await templates.render(template, payload, request.headers, query)
+    asked = await render_messages(
+        templates, template, payload, request.headers, query, sender,
+        recipients=to or ([] if path else list(recipients)), path_recipients=path,
+        default_nick=config.muc_nick, max_recipients=config.max_recipients)
+    return await answer(request, sender, reply, asked)
 
 
-async def answer_rendered(request: web.Request, sender: Sender, template: str,
-                          targets: list[str], rendered: Rendered) -> web.Response:
-    """Send what was rendered to every target, and answer as the template says."""
-    success = SUCCESS_REPLIES[request.app[LIVE].templates.reply(template)]
-    if rendered.skipped or rendered.body is None:
+async def answer(request: web.Request, sender: Sender, reply: Reply,
+                 asked: parse.MessageRequest | Skipped) -> web.Response:
+    """Deliver what was rendered, and answer as the template's ``reply`` says."""
+    success = SUCCESS_REPLIES[reply]
+    if isinstance(asked, Skipped):
         if success is not None:
-            return _tool_reply(success.status, success.content_type, success.body)
-        return web.json_response({"skipped": True, "template": template}, status=200)
-    config = request.app[CONFIG]
-    nick = config.muc_nick or jids.local_of(sender.jid)
-    subject = request.query.get("subject") or rendered.subject
-    items: tuple[OutgoingMessage | Rejected, ...] = tuple(
-        OutgoingMessage(to=target, body=rendered.body, type="chat", explicit_type=False,
-                        subject=subject, nick=nick) for target in targets)
-    response = await deliver_and_answer(request, sender, items, several=len(targets) > 1)
+            return _reply(success)
+        return web.json_response({"sent": 0, "skipped": True, "template": asked.template},
+                                 status=200)
+    response = await deliver_and_answer(request, sender, asked.items, asked.several)
     if success is not None and response.status == 201:
-        return _tool_reply(success.status, success.content_type, success.body)
-    return response
+        return _reply(success)
+    return response  # 207: some recipients failed; the tool sees the results
 
 
-def _tool_reply(status: int, content_type: str | None, body: bytes) -> web.Response:
-    response = web.Response(status=status, body=body if status != 204 else None)
-    if content_type is not None:
-        response.headers["Content-Type"] = content_type
-    return response
-
-
-def _targets(request: web.Request, sender: Sender) -> list[str]:
-    path = request.match_info.get("recipient")
-    texts = path.split(",") if path else []
-    texts += request.query.getall("to", [])
-    if not texts:
-        raise Unprocessable("no recipient: post to <base path>/<recipient>",
-                            code="missing_recipient")
-    limit = request.app[CONFIG].max_recipients
-    if len(texts) > limit:
-        raise BadRequest(f"{len(texts)} recipients; at most {limit} are allowed in one "
-                         "request", code="too_many_recipients")
-    targets: list[str] = []
-    for text in texts:
-        try:
-            targets.append(jids.recipient(text, sender.domain))
-        except jids.JidError as exc:
-            raise BadRequest(f"invalid recipient {text!r}: {exc}", code="invalid_jid") \
-                from None
-    return list(dict.fromkeys(targets))
-
-
-async def post_templated(request: web.Request, sender: Sender, template: str) -> web.Response:
-    """``/msg`` with a template: the recipients come from the path (or ``?to=``)."""
-    targets = _targets(request, sender)
-    sender.scope.check_recipients(targets)  # before rendering: nothing to do for them
-    rendered = await render(request, template)
-    return await answer_rendered(request, sender, template, targets, rendered)
+def _reply(success: SuccessReply) -> web.Response:
+    return web.Response(status=success.status, body=success.body,
+                        content_type=success.content_type)

@@ -7,8 +7,7 @@ of one message. This package is that engine, with no HTTP or XMPP in it::
     templates = TemplateSet.load(Path("/etc/xmpp-post/templates"))   # at start
     payload = parse_payload(request.content_type, body)                # 400 / 415
     rendered = await templates.render(name, payload, request.headers, request.query)
-    templates.reply(name)   # "json", "slack" or "discord": see SUCCESS_REPLIES
-    delivery_id(request.headers)   # the tool's delivery id, for idempotency
+    templates.reply(name)   # "json", "slack" or "discord": the answer a tool expects
 
 Built-in templates (``xmpp_post/templates/builtin/``): ``alertmanager``, ``grafana``,
 ``github``, ``gitlab``, ``gitea`` (Gitea and Forgejo), ``slack`` (Slack and Mattermost
@@ -56,15 +55,20 @@ The text is plain, styled with XEP-0393 (``*bold*``, ``_italic_``, ```code```,
 rendering, trailing spaces are removed, blank lines collapsed to one, characters XML
 cannot carry dropped. An empty result is refused (422 ``missing_body``) unless the
 template called ``skip()``. The filters for all this are listed in
-:mod:`xmpp_post.templates.filters`.
+:mod:`xmpp_post.templates.filters`. The built-ins cap their lists and cut the whole
+message at 20,000 characters (``{% filter shorten(20000) %}``), which fits any XMPP
+server's stanza limit whatever the payload; a message too large for the server is
+refused when it is sent.
 
 Limits
 ------
 Templates run in Jinja2's ``ImmutableSandboxedEnvironment`` (see
-:mod:`xmpp_post.templates.sandbox`): no Python internals, no ``str.format``, no changes
+:mod:`xmpp_post.templates.sandbox` and :mod:`xmpp_post.templates.limits`): no Python
+internals, no ``str.format``, no changes
 to lists or dicts. A render has :attr:`Limits.seconds` (2 s) and
 :attr:`Limits.max_output` characters (256 KiB); ``range()`` has at most 10,000 items,
-a render at most 100,000 loop iterations, and no value it builds may pass 256 KiB.
+a render at most 100,000 loop iterations, no value it builds may pass 256 KiB, and its
+filters and methods together may make at most 32 MiB.
 Going over a limit, reaching for internals, or any other failure while rendering is
 422 ``template_error``, naming the template and line.
 """
@@ -73,26 +77,21 @@ from __future__ import annotations
 
 from xmpp_post.templates.engine import (
     BUILTIN_DIR,
-    SUCCESS_REPLIES,
     Limits,
     Rendered,
     Reply,
-    SuccessReply,
     TemplateInfo,
     TemplateSet,
 )
-from xmpp_post.templates.payload import delivery_id, parse_payload, visible_headers
+from xmpp_post.templates.payload import parse_payload, visible_headers
 
 __all__ = [
     "BUILTIN_DIR",
-    "SUCCESS_REPLIES",
     "Limits",
     "Rendered",
     "Reply",
-    "SuccessReply",
     "TemplateInfo",
     "TemplateSet",
-    "delivery_id",
     "parse_payload",
     "visible_headers",
 ]

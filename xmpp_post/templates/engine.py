@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NoReturn, cast, get_args
@@ -16,8 +18,9 @@ from jinja2.exceptions import SecurityError
 
 from xmpp_post.errors import ConfigError, GatewayError, NotFound, Unprocessable
 from xmpp_post.templates import filters
+from xmpp_post.templates.limits import Budget, BudgetExceeded, budgeted, check
 from xmpp_post.templates.payload import visible_headers
-from xmpp_post.templates.sandbox import Budget, BudgetExceeded, Sandbox, budgeted, check
+from xmpp_post.templates.sandbox import Sandbox
 from xmpp_post.templates.text import oneline, shorten, tidy, xml_text
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
@@ -39,24 +42,6 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class SuccessReply:
-    """The answer a sending tool expects when its message was sent."""
-
-    status: int
-    content_type: str | None
-    body: bytes
-
-
-# "json" is the gateway's own answer (201 with the message's JSON); Slack and Mattermost
-# senders want 200 "ok", Discord senders 204.
-SUCCESS_REPLIES: Mapping[Reply, SuccessReply | None] = {
-    "json": None,
-    "slack": SuccessReply(200, "text/plain; charset=utf-8", b"ok"),
-    "discord": SuccessReply(204, None, b""),
-}
-
-
-@dataclass(frozen=True)
 class Rendered:
     """One render's result: a message, or nothing on purpose (``skipped``)."""
 
@@ -72,6 +57,18 @@ class TemplateInfo:
     reply: Reply
     path: Path
     builtin: bool
+
+
+RENDER_THREADS = 4
+_executor: ThreadPoolExecutor | None = None
+
+
+def _renderers() -> ThreadPoolExecutor:
+    """The threads renders run in (created on first use, shared by every TemplateSet)."""
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(RENDER_THREADS, thread_name_prefix="template")
+    return _executor
 
 
 class _Skip(Exception):
@@ -154,17 +151,21 @@ class TemplateSet:
                            f"{', '.join(self.names())}", code="unknown_template") from None
 
     def reply(self, name: str) -> Reply:
-        """How the HTTP side answers a sending tool on success (see SUCCESS_REPLIES)."""
+        """Which answer a sending tool expects on success (``json``, ``slack`` or
+        ``discord``); the HTTP side knows what each one is."""
         return self.info(name).reply
 
     async def render(self, name: str, payload: Any, headers: Mapping[str, str],
                      query: Mapping[str, str]) -> Rendered:
-        """Render in a worker thread, so the event loop keeps serving; the render stops
-        itself at its deadline, and its answer is not awaited much past it."""
+        """Render in a worker thread of the templates' own, so the event loop keeps
+        serving and slow renders never hold the threads logins hash passwords in; the
+        render stops itself at its deadline, and its answer is not awaited much past it
+        (one that waited for a thread past its deadline stops at once)."""
         self.info(name)
         deadline = time.monotonic() + self._limits.seconds
-        work = asyncio.to_thread(self.render_sync, name, payload, headers, query,
-                                 deadline=deadline)
+        render = functools.partial(self.render_sync, name, payload, headers, query,
+                                   deadline=deadline)
+        work = asyncio.get_running_loop().run_in_executor(_renderers(), render)
         try:
             return await asyncio.wait_for(work, self._limits.seconds + GRACE_SECONDS)
         except TimeoutError:
@@ -183,7 +184,7 @@ class TemplateSet:
                    "skip": state.skip}
         seconds = self._limits.seconds
         budget = Budget(deadline if deadline is not None else time.monotonic() + seconds,
-                        seconds)
+                        seconds, max_printed=4 * self._limits.max_output)
         try:
             with budgeted(budget):
                 text = self._collect(template.generate(context))

@@ -50,11 +50,12 @@ from jinja2.nodes import EvalContext
 from jinja2.runtime import Undefined
 
 from xmpp_post.templates import text as t
-from xmpp_post.templates.sandbox import (
+from xmpp_post.templates.limits import (
     BudgetExceeded,
     check,
     check_length,
     check_percent_format,
+    count_built,
     replaced_length,
     text_size,
 )
@@ -165,9 +166,10 @@ def num(value: Any, digits: int = 4) -> str:
 def pairs(mapping: Any, exclude: Any = None, sep: str = ", ") -> str:
     if not isinstance(mapping, Mapping):
         return ""
-    skipped = set(exclude.keys() if isinstance(exclude, Mapping) else _items(exclude))
+    names = exclude.keys() if isinstance(exclude, Mapping) else _items(exclude)
+    skipped = {str(name) for name in names}
     return sep.join(f"{key}={_text(mapping[key])}" for key in sorted(mapping, key=str)
-                    if key not in skipped)
+                    if str(key) not in skipped)
 
 
 def values(mapping: Any, first: str | None = None) -> list[Any]:
@@ -219,7 +221,7 @@ def slice_(value: Any, slices: int, fill_with: Any = None) -> Any:
 
 
 def format_(value: Any, *args: Any, **kwargs: Any) -> str:
-    check_percent_format(_text(value))
+    check_percent_format(_text(value), kwargs or args)
     return jinja.do_format(value, *args, **kwargs)
 
 
@@ -260,7 +262,7 @@ BOUNDED: dict[str, Callable[..., Any]] = {
 
 
 def _guarded(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` checking the deadline first and the size of its text after.
+    """``function`` checking the deadline first, and counting what it returns.
 
     ``functools.wraps`` copies Jinja2's pass_context/pass_environment marks too.
     """
@@ -268,8 +270,7 @@ def _guarded(function: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         check()
         result = function(*args, **kwargs)
-        if isinstance(result, str):
-            check_length(len(result), "a filter's result")
+        count_built(result)
         return result
     return guarded
 

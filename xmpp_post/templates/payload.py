@@ -1,5 +1,5 @@
-"""A tool's request as a template sees it: the parsed payload, the headers it may read,
-and the delivery id that makes a redelivery recognizable."""
+"""A tool's request as a template sees it: the parsed payload and the headers it may
+read. (The delivery id that makes a redelivery recognizable is ``auth.webhooks``'.)"""
 
 from __future__ import annotations
 
@@ -17,11 +17,6 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 HIDDEN_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie",
                             "x-gitlab-token"})
 
-# The header each tool puts its own id of one delivery in; a redelivery repeats it.
-# GitLab's X-Gitlab-Event-UUID names the event, so every hook it fires for shares it.
-DELIVERY_HEADERS = ("x-github-delivery", "x-gitea-delivery", "x-forgejo-delivery",
-                    "x-gitlab-event-uuid")
-MAX_DELIVERY_ID = 255
 
 
 def parse_payload(media_type: str | None, body: bytes) -> Any:
@@ -80,10 +75,12 @@ def _json(text: str) -> Any:
 
 
 def _depth_over(value: Any, limit: int) -> bool:
-    level: list[Any] = [value]
-    for _ in range(limit + 1):
-        level = [child for item in level if isinstance(item, dict | list)
-                 for child in (item.values() if isinstance(item, dict) else item)]
+    """Whether arrays and objects nest more than ``limit`` deep."""
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(limit):
+        level = [child for item in level
+                 for child in (item.values() if isinstance(item, dict) else item)
+                 if isinstance(child, dict | list)]
         if not level:
             return False
     return True
@@ -97,19 +94,3 @@ def visible_headers(headers: Mapping[str, str]) -> dict[str, str]:
         if key not in HIDDEN_HEADERS:
             shown.setdefault(key, value)
     return shown
-
-
-def delivery_id(headers: Mapping[str, str]) -> str | None:
-    """The sending tool's id of this delivery (for idempotency), or None.
-
-    From ``X-GitHub-Delivery``, ``X-Gitea-Delivery``, ``X-Forgejo-Delivery`` or
-    ``X-Gitlab-Event-UUID``; only 1 to 255 printable ASCII characters count. GitLab's id
-    names the event, which every hook fired for it shares: scope the key by recipient.
-    """
-    lower = {name.lower(): value for name, value in headers.items()}
-    for name in DELIVERY_HEADERS:
-        value = lower.get(name, "").strip()
-        if value and len(value) <= MAX_DELIVERY_ID and value.isascii() \
-                and value.isprintable():
-            return value
-    return None
