@@ -229,6 +229,12 @@ def test_json_minimal_and_put() -> None:
     assert json_publish({"topic": "t", "message": "hi"}, method="PUT").message == "hi"
 
 
+def test_json_without_a_message_says_triggered_as_ntfy_does() -> None:
+    pub = json_publish({"topic": "t", "attach": "https://example.org/a.png"},
+                       headers={"Message": "not used"})
+    assert pub.message == "triggered"
+
+
 def test_json_fills_in_from_headers_and_query() -> None:
     pub = json_publish({"topic": "t", "title": "from json"},
                        headers={"Title": "from header", "Tags": "tada"},

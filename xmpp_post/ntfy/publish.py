@@ -8,7 +8,9 @@ The three forms, as ntfy serves them at the root of the listener:
   with ``?message=``.
 
 Parameters come from the JSON object first, then the headers, then the query string
-(see ``params.PARAMS`` for every name). Every failure is a ``ClientError``.
+(see ``params.PARAMS`` for every name). The text is the body when it has any, else the
+``message`` parameter; a JSON publish's text is its ``message`` member alone. Every
+failure is a ``ClientError``.
 """
 
 from __future__ import annotations
@@ -150,7 +152,8 @@ def parse_publish(method: str, path: str, headers: Mapping[str, str],
                               "attachment, which this gateway cannot send; send text, or "
                               "attach a URL with Attach", code="attachment_not_supported")
     if where.kind == "json":
-        message = given.get("message", "")
+        # as in ntfy, a JSON publish without a message says "triggered", even with a file
+        message = given.get("message") or EMPTY_MESSAGE
     else:
         message = _body_text(body, content_type, attach is not None, max_text)
     if not message:
