@@ -88,10 +88,6 @@ class Params:
         """A boolean parameter, as ntfy reads it: 1, yes or true (any case) mean true."""
         return self.get(param).lower() in TRUE_WORDS
 
-    def given(self) -> list[str]:
-        """The canonical names of the parameters this request gives."""
-        return [param for param in PARAMS if self.get(param)]
-
 
 def header_text(value: str) -> str:
     """A header value as the text its sender meant (see the module docstring)."""
