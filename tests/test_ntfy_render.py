@@ -14,6 +14,7 @@ from xmpp_post.errors import (
     Unauthorized,
     XmppUnavailable,
 )
+from xmpp_post.http.errors import status_of
 from xmpp_post.ntfy import (
     EMOJI,
     Action,
@@ -265,5 +266,5 @@ def test_message_ids_look_like_ntfys() -> None:
     (GatewayError("boom"), 500, 50000),
 ])
 def test_error_body(error: GatewayError, status: int, code: int) -> None:
-    assert error_body(error) == {"error": error.code, "message": error.message,
+    assert error_body(error, status_of(error)) == {"error": error.code, "message": error.message,
                                  "http": status, "code": code}

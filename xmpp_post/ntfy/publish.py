@@ -23,7 +23,7 @@ from posixpath import basename
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from xmpp_post import fields
+from xmpp_post.http import fields
 from xmpp_post.errors import (
     BadRequest,
     MethodNotAllowed,

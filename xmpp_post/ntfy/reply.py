@@ -105,9 +105,10 @@ def action_object(action: Action) -> dict[str, object]:
     return out
 
 
-def error_body(err: GatewayError) -> dict[str, object]:
-    """The JSON an ntfy client gets for ``err``: the gateway's shape plus ``http``, ``code``."""
+def error_body(err: GatewayError, status: int) -> dict[str, object]:
+    """The JSON an ntfy client gets for ``err`` answered with ``status`` (the HTTP edge
+    picks it): the gateway's shape plus ``http`` and ``code``."""
     body = err.body()
-    body["http"] = err.status
-    body["code"] = NTFY_CODES.get(err.code, err.status * 100)
+    body["http"] = status
+    body["code"] = NTFY_CODES.get(err.code, status * 100)
     return body
