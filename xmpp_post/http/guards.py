@@ -15,9 +15,10 @@
 3. ``idempotency``: a retry with the same ``Idempotency-Key`` (for a webhook, the
    tool's delivery id) gets the first answer (a ``state.IdempotencyStore``).
 
-Only ``POST`` (message) requests are guarded; errors leave as ``GatewayError`` for
-``app.errors_middleware`` to render. The state is injected (``Guards``), so another
-implementation (shared by several instances) can be plugged in.
+Only routes that send messages are guarded (``context.SENDING``: ``POST <base>``,
+``POST /hooks/NAME``, and ntfy's publish routes whatever their method); errors leave as
+``GatewayError`` for ``app.errors_middleware`` to render. The state is injected
+(``Guards``), so another implementation (shared by several instances) can be plugged in.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from xmpp_post.errors import (
     RateLimited,
     RequestTimeout,
 )
-from xmpp_post.http.context import note
+from xmpp_post.http.context import error_shape, note, sends
 from xmpp_post.http.errors import render_error, status_of
 from xmpp_post.model import Sender
 from xmpp_post.state import IdempotencyStore, LoginThrottle, StateKey, StoredAnswer, storable
@@ -102,7 +103,7 @@ def limits_middleware(config: Config, auth: Authenticator) -> Middleware:
     @web.middleware
     async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal active
-        if request.method != "POST":
+        if not sends(request):
             return await handler(request)
         if active >= config.max_concurrent_requests:
             raise Overloaded(f"the gateway is already handling {active} requests",
@@ -156,7 +157,7 @@ def throttle_middleware(guards: Guards) -> Middleware:
 
     @web.middleware
     async def login_throttle(request: web.Request, handler: Handler) -> web.StreamResponse:
-        found = _SENDER.get() if request.method == "POST" else None
+        found = _SENDER.get() if sends(request) else None
         address = request.remote or "unknown"
         if isinstance(found, CredentialsRefused):
             proof = guards.key.digest("refused", found.subject)
@@ -201,14 +202,14 @@ def idempotency_middleware(guards: Guards) -> Middleware:
         value = request.headers.get(IDEMPOTENCY_HEADER)
         if value is None and sender is not None and sender.via.startswith("webhook:"):
             value = delivery_id(request.headers)
-        if request.method != "POST" or value is None:
+        if value is None or not sends(request):
             return await handler(request)
         validate_key(value)
         if sender is None:
             return await handler(request)
         body = await request.read()
         fingerprint = guards.key.digest(
-            request.method, request.path, request.headers.get("Content-Type", ""), body,
+            request.method, request.path_qs, request.headers.get("Content-Type", ""), body,
             sender.password)
         key = (sender.via if sender.configured else sender.jid, value)
         stored = await store.claim(key, fingerprint)
@@ -225,7 +226,7 @@ def idempotency_middleware(guards: Guards) -> Middleware:
             return response
         except ClientError as error:
             if storable(status_of(error)):
-                rendered = render_error(error)
+                rendered = render_error(error, shape=error_shape(request))
                 assert isinstance(rendered.body, bytes)
                 answer = StoredAnswer(rendered.status, rendered.body, rendered.content_type,
                                       tuple(error.headers.items()))

@@ -48,11 +48,17 @@ from xmpp_post.ntfy.publish import (
     parse_publish,
 )
 from xmpp_post.ntfy.reply import error_body, new_id, reply
-from xmpp_post.ntfy.topics import recipients_for, validate_topics
+from xmpp_post.ntfy.topics import (
+    GATEWAY_PATHS,
+    recipients_for,
+    reserved_names,
+    validate_topics,
+)
 
 __all__ = [
     "DEFAULT_MAX_TEXT",
     "EMOJI",
+    "GATEWAY_PATHS",
     "Action",
     "MessageParts",
     "Publication",
@@ -68,6 +74,7 @@ __all__ = [
     "parse_publish",
     "recipients_for",
     "reply",
+    "reserved_names",
     "to_styled_text",
     "validate_topics",
 ]

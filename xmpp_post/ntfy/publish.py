@@ -23,7 +23,6 @@ from posixpath import basename
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from xmpp_post.http import fields
 from xmpp_post.errors import (
     BadRequest,
     MethodNotAllowed,
@@ -31,6 +30,7 @@ from xmpp_post.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from xmpp_post.http import fields
 from xmpp_post.ntfy.actions import Action, parse_actions
 from xmpp_post.ntfy.params import TRUE_WORDS, Params
 

@@ -22,6 +22,16 @@ from xmpp_post.ntfy.publish import TOPIC
 
 SETTING = "topics"
 MAX_JIDS = 50  # as many as one request may name (--max-recipients' default)
+# Never topics: the gateway's own paths (``openapi.json`` cannot be a topic name), and
+# the names of paths it may grow. The base path's first segment joins them
+# (``reserved_names``); a test checks that every route of the app is covered.
+GATEWAY_PATHS = frozenset({"healthz", "readyz", "metrics", "hooks", "v1"})
+
+
+def reserved_names(base_path: str) -> frozenset[str]:
+    """The names that are not topics when the message API lives at ``base_path``."""
+    first = base_path.strip("/").partition("/")[0].lower()
+    return GATEWAY_PATHS | {first} if first else GATEWAY_PATHS
 
 
 def recipients_for(topic: str, topics: Mapping[str, tuple[str, ...]],
