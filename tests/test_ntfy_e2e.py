@@ -246,3 +246,40 @@ async def test_the_auth_parameter_never_reaches_the_logs(
         assert reply.status in (200, 401)
         assert param not in caplog.text and password not in caplog.text
     assert (await inbox.next()).body == "hi"
+
+
+async def test_requests_shaped_as_the_tools_send_them(
+        gateway: Gateway, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory) -> None:
+    """Uptime Kuma, Healthchecks.io and Apprise post JSON to the server URL; Apprise adds
+    headers beside it, Healthchecks.io can only carry credentials in the URL."""
+    alice, bob = account("alice"), account("bob")
+    inbox = await receiver(bob)
+    kuma = {"topic": bob.local, "message": "[web] timeout of 48000ms exceeded", "priority": 5,
+            "title": "web Down [Uptime-Kuma]", "tags": ["red_circle", "env: prod"],
+            "actions": [{"action": "view", "label": "Open web",
+                         "url": "https://web.example.org"}],
+            "icon": "https://kuma.example.org/icon.png"}
+    reply = await publish(http, gateway, "POST", "/", json.dumps(kuma), sender=alice,
+                          headers={"Content-Type": JSON})
+    assert reply.status == 200, reply.text
+    assert reply.json["icon"] == kuma["icon"]
+    assert (await inbox.next()).body == (
+        "\u203c\ufe0f \U0001f534 *web Down [Uptime-Kuma]*\n[web] timeout of 48000ms exceeded"
+        "\n\nOpen web: https://web.example.org\nTags: env: prod")
+    checks = {"topic": bob.local, "priority": 3, "title": "backup is DOWN",
+              "message": 'The check "backup" is DOWN (success signal did not arrive on time).',
+              "tags": ["red_circle"], "actions": [{"action": "view",
+                                                   "label": "View on Healthchecks.io",
+                                                   "url": "https://hc.example.org/c/1/"}]}
+    reply = await publish(http, gateway, "POST", f"/?auth={auth_param(alice)}",
+                          json.dumps(checks), headers={"Content-Type": JSON})
+    assert reply.status == 200, reply.text
+    assert (await inbox.next()).body.startswith("\U0001f534 *backup is DOWN*\nThe check")
+    user = Account(alice.local, alice.password)  # user:password means the first domain
+    reply = await publish(http, gateway, "POST", "/",
+                          json.dumps({"topic": bob.local, "title": "apprise", "message": "hi"}),
+                          sender=user, headers={"Content-Type": JSON, "X-Priority": "high",
+                                                "X-Tags": "tada,ci", "User-Agent": "Apprise"})
+    assert reply.status == 200, reply.text
+    assert (await inbox.next()).body == "\u2757 \U0001f389 *apprise*\nhi\n\nTags: ci"
