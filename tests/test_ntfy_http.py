@@ -279,3 +279,13 @@ async def test_metrics_name_the_route_never_the_topic(client: Client) -> None:
     await client.post("/secret-topic-name", data="x", headers=AUTH)
     text = await (await client.get("/metrics")).text()
     assert 'route="/{topic}"' in text and "secret-topic-name" not in text
+
+
+async def test_a_refused_login_to_a_topic_of_several_is_one_failed_login(
+        client: Client, relay: FakeRelay) -> None:
+    relay.fail = LoginRefused("not authorized", condition="not-authorized")
+    for _ in range(5):
+        resp = await client.post("/ops", data="x", headers=AUTH)
+        assert resp.status == 401 and "results" not in await resp.json()
+    resp = await client.post("/ops", data="x", headers=AUTH)
+    assert resp.status == 429

@@ -64,7 +64,7 @@ class TopicResource(DynamicResource):
 
     async def resolve(self, request: web.Request,
                       ) -> tuple[UrlMappingMatchInfo | None, set[str]]:
-        first = request.rel_url.path_safe.split("/", 2)[1]
+        first = request.rel_url.path_safe.lstrip("/").partition("/")[0]
         if first.lower() in self._reserved:
             return None, set()
         return await super().resolve(request)
