@@ -252,7 +252,8 @@ async def test_requests_shaped_as_the_tools_send_them(
         gateway: Gateway, http: Client, account: AccountFactory,
         receiver: ReceiverFactory) -> None:
     """Uptime Kuma, Healthchecks.io and Apprise post JSON to the server URL; Apprise adds
-    headers beside it, Healthchecks.io can only carry credentials in the URL."""
+    headers beside it, Healthchecks.io can only carry credentials in the URL; shoutrrr
+    posts the raw text to the topic with headers."""
     alice, bob = account("alice"), account("bob")
     inbox = await receiver(bob)
     kuma = {"topic": bob.local, "message": "[web] timeout of 48000ms exceeded", "priority": 5,
@@ -283,3 +284,10 @@ async def test_requests_shaped_as_the_tools_send_them(
                                                 "X-Tags": "tada,ci", "User-Agent": "Apprise"})
     assert reply.status == 200, reply.text
     assert (await inbox.next()).body == "\u2757 \U0001f389 *apprise*\nhi\n\nTags: ci"
+    # shoutrrr: the raw text to /<topic>, no Content-Type, its defaults as headers
+    reply = await publish(http, gateway, "POST", f"/{bob.local}", "Watchtower updated web",
+                          sender=alice, headers={"Title": "Watchtower", "Priority": "default",
+                                                 "Cache": "no", "Firebase": "no",
+                                                 "User-Agent": "shoutrrr/0.8"})
+    assert reply.status == 200 and reply.json["priority"] == 3, reply.text
+    assert (await inbox.next()).body == "*Watchtower*\nWatchtower updated web"
