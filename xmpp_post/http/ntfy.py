@@ -6,7 +6,9 @@ the gateway's own paths (``ntfy.reserved_names``: the base path's first segment,
 ``healthz``, ``readyz``, ``metrics``, …), so those answer exactly as without ntfy.
 
 Every publishing route is marked as sending (``context.SENDING``), so the guards apply
-as to ``POST <base>``: limits, the login throttle, ``Idempotency-Key``. ``OPTIONS``
+as to ``POST <base>``: limits, the login throttle, ``Idempotency-Key``; a token's scope
+holds too (its recipients, checked by ``deliver_each``; a token bound to a template is
+refused, since nothing here renders one). ``OPTIONS``
 says what a route accepts; any other method is 405 with ``Allow``. Errors on these
 routes keep the gateway's shape plus ntfy's ``http`` and ``code`` members
 (``context.ERROR_SHAPES``), with their headers (``Allow``, ``Retry-After``,
@@ -28,12 +30,13 @@ from aiohttp.web_urldispatcher import DynamicResource, Resource, UrlMappingMatch
 
 from xmpp_post import jids, ntfy
 from xmpp_post.config import Config
-from xmpp_post.errors import GatewayError, MethodNotAllowed
+from xmpp_post.errors import Forbidden, GatewayError, MethodNotAllowed
 from xmpp_post.http import fields
 from xmpp_post.http.context import (
     AUTH,
     CONFIG,
     ERROR_SHAPES,
+    LIVE,
     METRICS,
     RELAY,
     SENDING,
@@ -92,13 +95,17 @@ async def publish(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     sender = sender_of(request)
     note("sender", sender.jid)
+    forced = sender.scope.template_for(None)
+    if forced is not None:  # such a token sends only what its template makes of a payload
+        raise Forbidden(f"these credentials always render with the template {forced!r}, "
+                        "which ntfy publishing does not use", code="template_not_allowed")
     body = await request.read()  # already read, within the limits, by guards.limits
     pub = ntfy.parse_publish(request.method, request.path, request.headers,
                              list(request.query.items()), body,
                              request.headers.get("Content-Type", ""),
                              reserved=request.app[RESERVED], max_text=config.ntfy_max_text)
-    targets = ntfy.recipients_for(pub.topic, config.sections.get("topics") or {},
-                                  sender.domain)
+    topics = request.app[LIVE].current.sections.get("topics") or {}  # a reload swaps them
+    targets = ntfy.recipients_for(pub.topic, topics, sender.domain)
     parts = ntfy.compose(pub)
     message_id = ntfy.new_id()
     nick = fields.nick(config.muc_nick or jids.local_of(sender.jid))

@@ -29,7 +29,8 @@ ERRORS = {
     "400": "A parameter is invalid, or one the gateway cannot honour (delay, email, call)",
     "401": "Missing or malformed credentials (header or ?auth=), or the XMPP server "
            "rejected them",
-    "403": "The sender's domain is not served, or a room refused the sender",
+    "403": "The sender's domain is not served, a token may not send there (or only "
+           "through its template), or a room refused the sender",
     "404": "No such room, or no such path",
     "405": "A method this path does not take",
     "408": "The client sent its request too slowly",
@@ -87,8 +88,8 @@ def _responses() -> dict[str, Any]:
 
 def _operation(summary: str, operation_id: str, body: dict[str, Any] | None,
                ) -> dict[str, Any]:
-    out: dict[str, Any] = {"summary": summary, "operationId": operation_id,
-                           "tags": ["ntfy"], "security": [{"basic": []}, {"ntfyAuth": []}],
+    out: dict[str, Any] = {"summary": summary, "operationId": operation_id, "tags": ["ntfy"],
+                           "security": [{"basic": []}, {"bearer": []}, {"ntfyAuth": []}],
                            "responses": _responses()}
     if body is not None:
         out["requestBody"] = body
