@@ -257,21 +257,23 @@ async def test_the_auth_parameter_wins_over_the_header(client: Client,
     assert relay.sent[-1][0].jid == "dave@example.org"
 
 
-@pytest.mark.parametrize("value", ["!!!", _param("Digest abc"), _param("Bearer tk_abc"),
-                                   _param("Basic " + base64.b64encode(b"x@else.org:p")
-                                          .decode())])
-async def test_bad_auth_parameters(client: Client, relay: FakeRelay, value: str,
-                                   caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(("value", "status", "error"), [
+    ("!!!", 401, "invalid_auth_param"),
+    (_param("Digest abc"), 401, "invalid_auth_param"),
+    (_param("Bearer xpt_unknown"), 401, "invalid_credentials"),  # an unknown token
+    (_param("Basic " + base64.b64encode(b"x@else.org:p").decode()), 403, "domain_not_served"),
+])
+async def test_bad_auth_parameters(client: Client, relay: FakeRelay, value: str, status: int,
+                                   error: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     resp = await client.post("/bob", data="x", params={"auth": value})
     body = await resp.json()
-    assert resp.status in (401, 403), body
+    assert (resp.status, body["error"], body["http"]) == (status, error, status)
     assert value not in await resp.text()
     assert not [r for r in caplog.records  # the gateway's own logs (not the test server's)
                 if r.name.startswith("xmpp_post") and value in r.getMessage()]
     if resp.status == 401:
         assert resp.headers["WWW-Authenticate"].startswith("Basic ")
-        assert body["error"] == "invalid_auth_param"
     assert relay.calls == 0
 
 
