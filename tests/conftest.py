@@ -8,6 +8,7 @@ import json
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -70,14 +71,15 @@ def account(prosody: ProsodyServer) -> AccountFactory:
     return make
 
 
-def gateway_config(prosody: ProsodyServer, **overrides: Any) -> config.Config:
+def gateway_config(prosody: ProsodyServer, config_file: Path | None = None,
+                   **overrides: Any) -> config.Config:
     flags: dict[str, Any] = {
         "domain": [prosody.domain], "listen": "127.0.0.1:0",
         "xmpp_server": f"127.0.0.1:{prosody.c2s_port}", "ca_file": str(prosody.cert_file),
         "connect_timeout": "5", "ack_timeout": "5",
     }
     flags.update(overrides)
-    return config.load(flags, environ={})
+    return config.load(flags, environ={}, config_file=config_file)
 
 
 GatewayFactory = Callable[..., Awaitable[Gateway]]

@@ -258,5 +258,7 @@ async def test_options_healthz_and_other_methods(
     assert "POST" in reply.headers["Allow"]
     reply = await http.request("GET", gateway.url + "/healthz")
     assert reply.status == 200 and reply.json["status"] == "ok"
-    reply = await http.request("GET", gateway.url + "/nowhere")
+    reply = await http.request("GET", gateway.url + "/no/where")
     assert reply.status == 404 and reply.json["error"] == "not_found"
+    reply = await http.request("GET", gateway.url + "/nowhere")  # an ntfy topic
+    assert reply.status == 405 and reply.headers["Allow"] == "OPTIONS, POST, PUT"

@@ -1,5 +1,6 @@
 """The layout's rules, read from the imports: the XMPP side never imports the HTTP side,
-the HTTP side and authentication never import slixmpp, and modules stay small."""
+the HTTP side and authentication never import slixmpp, ntfy's core imports neither
+library, and modules stay small."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ BANNED = {
     "http": ("slixmpp", "xmpp_post.xmpp"),
     "auth": ("slixmpp", "xmpp_post.xmpp", "aiohttp"),
     "state": ("slixmpp", "xmpp_post.xmpp", "aiohttp", "xmpp_post.http"),
+    # ntfy's pure core: no HTTP or XMPP library (its pure helpers may come from http/)
+    "ntfy": ("slixmpp", "xmpp_post.xmpp", "aiohttp", "xmpp_post.auth", "xmpp_post.config"),
 }
 MAX_LINES = 400
 

@@ -32,6 +32,8 @@ from xmpp_post.lab.prosody import ProsodyServer, free_port
 from xmpp_post.service import Gateway
 
 FUZZ_EXAMPLES = 150
+NTFY_FUZZ_EXAMPLES = 25  # ntfy's nine operations share one parser: fewer examples each
+NTFY_MEMBERS = {"http", "code", "results"}
 tried: dict[str, int] = {}
 
 
@@ -44,7 +46,7 @@ def test_document_describes_every_route_and_field() -> None:
     doc = openapi.document(cfg)
     app = make_app(cfg, relay=None)  # type: ignore[arg-type]
     for route in app.router.routes():
-        if route.method == "HEAD":  # aiohttp adds HEAD to every GET
+        if route.method in ("HEAD", "*"):  # aiohttp adds HEAD to every GET; * is a 405
             continue
         path = route.resource.canonical if route.resource else ""
         assert path in doc["paths"], path
@@ -89,6 +91,10 @@ def served(prosody: ProsodyServer, tmp_path_factory: pytest.TempPathFactory,
     assert "Traceback" not in log, log[-3000:]
 
 
+def _is_ntfy(operation: Any) -> bool:
+    return "ntfy" in (operation.definition.raw.get("tags") or ())
+
+
 def test_fuzzed_requests_get_documented_answers(served: tuple[str, str]) -> None:
     # Driven through schemathesis's Python API (its pytest plugin lags behind pytest 9).
     api = schemathesis.openapi.from_url(served[0] + "/openapi.json")
@@ -107,7 +113,10 @@ def test_fuzzed_requests_get_documented_answers(served: tuple[str, str]) -> None
         if response.status_code >= 400:
             assert response.text, (response.status_code, response.headers)
             doc = json.loads(response.text)
-            assert set(doc) == {"error", "message"}, doc
+            # ntfy's routes add their members (a fuzzed topic such as "v1" may also be
+            # answered by the router, in the gateway's own shape)
+            allowed = NTFY_MEMBERS if _is_ntfy(case.operation) else set()
+            assert {"error", "message"} <= set(doc) <= {"error", "message", *allowed}, doc
         case.validate_response(response, excluded_checks=[
             schemathesis.checks.positive_data_acceptance,  # valid by schema, may be a bad JID
             schemathesis.checks.ignored_auth,  # we send real credentials on purpose
@@ -120,7 +129,8 @@ def test_fuzzed_requests_get_documented_answers(served: tuple[str, str]) -> None
     assert len(operations) >= 7
     for operation in operations:
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
-            run = settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
+            examples = NTFY_FUZZ_EXAMPLES if _is_ntfy(operation) else FUZZ_EXAMPLES
+            run = settings(max_examples=examples, deadline=None, database=None,
                            suppress_health_check=list(HealthCheck))(
                 given(case=operation.as_strategy(generation_mode=mode))(exercise))
             try:

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from xmpp_post import config
-from xmpp_post.errors import AckTimeout, XmppUnavailable
+from xmpp_post.errors import AckTimeout, LoginRefused, XmppUnavailable
 from xmpp_post.http.app import make_app
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
 from xmpp_post.testing import FakeRelay
@@ -104,3 +104,15 @@ async def test_routes(client: Client) -> None:
     assert resp.status == 404 and (await resp.json())["error"] == "not_found"
     resp = await client.get("/healthz")
     assert resp.status == 200
+
+
+async def test_a_refused_login_fails_a_request_to_several_recipients(
+        client: Client, relay: FakeRelay) -> None:
+    # The sender's failure, not a recipient's: 401 (not 207), and the throttle counts it.
+    relay.fail = LoginRefused("not authorized", condition="not-authorized")
+    for _ in range(5):
+        resp = await client.post("/api/msg/bob,carol", data="hi", headers=AUTH)
+        assert resp.status == 401 and (await resp.json())["error"] == "invalid_credentials"
+    calls = relay.calls
+    resp = await client.post("/api/msg/bob,carol", data="hi", headers=AUTH)
+    assert resp.status == 429 and relay.calls == calls

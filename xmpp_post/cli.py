@@ -44,7 +44,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="TOML configuration file (see 'xmpp-post example-config')")
     for setting in config.SETTINGS:
         default = "" if setting.default is None else f" (default: {setting.default})"
-        if setting.kind == "bool":
+        if setting.kind == "bool" and setting.default:  # on by default: --no-<name> too
+            serve.add_argument(setting.flag, dest=setting.name,
+                               action=argparse.BooleanOptionalAction, default=None,
+                               help=setting.help)
+        elif setting.kind == "bool":
             serve.add_argument(setting.flag, dest=setting.name, action="store_const",
                                const=True, default=None, help=setting.help)
         elif setting.kind == "list":

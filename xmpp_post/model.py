@@ -77,7 +77,9 @@ class OutgoingMessage:
 
     ``explicit_type`` is False when the request named no type: the relay then sends
     ``groupchat`` to a room and ``type`` (chat) to anyone else. ``nick`` and
-    ``room_password`` only matter when the message goes to a room.
+    ``room_password`` only matter when the message goes to a room; so does
+    ``subject_in_rooms``: False leaves the subject out there (some clients take any
+    ``<subject/>`` in a room for a change of the room's topic).
     """
 
     to: str
@@ -92,6 +94,7 @@ class OutgoingMessage:
     receipt: bool = False
     nick: str | None = None
     room_password: str | None = field(default=None, repr=False)
+    subject_in_rooms: bool = True
 
 
 @dataclass(frozen=True)

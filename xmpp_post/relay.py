@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from xmpp_post.errors import GatewayError
+from xmpp_post.errors import GatewayError, LoginRefused
 from xmpp_post.model import Outcome, OutgoingMessage, Receipt, Rejected, Sender
 
 
@@ -29,7 +29,9 @@ class Relay(Protocol):
 
 async def deliver_each(relay: Relay, sender: Sender,
                        items: tuple[OutgoingMessage | Rejected, ...]) -> list[Outcome]:
-    """Deliver every message concurrently; a failure is that recipient's ``Rejected``.
+    """Deliver every message concurrently; a failure is that recipient's ``Rejected``,
+    except a refused login: that is the sender's failure, not a recipient's, and is
+    raised (so the login throttle counts it, however many recipients were named).
     Raises ``Forbidden`` (nothing sent) when the sender's scope excludes a recipient."""
     sender.scope.check_recipients([item.to for item in items
                                    if isinstance(item, OutgoingMessage)])
@@ -43,5 +45,10 @@ async def deliver_each(relay: Relay, sender: Sender,
             return Rejected(item.to, error)
 
     if len(items) == 1:  # the common case: no task per recipient
-        return [await one(items[0])]
-    return list(await asyncio.gather(*(one(item) for item in items)))
+        outcomes = [await one(items[0])]
+    else:
+        outcomes = list(await asyncio.gather(*(one(item) for item in items)))
+    for outcome in outcomes:
+        if isinstance(outcome, Rejected) and isinstance(outcome.error, LoginRefused):
+            raise outcome.error
+    return outcomes

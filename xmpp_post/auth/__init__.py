@@ -5,6 +5,8 @@ A request's credentials are tried by a chain of schemes, each answering "not min
 schemes, in the order tried:
 
 * ``webhooks.WebhookScheme``: ``POST /hooks/NAME``, proven by the tool's signature;
+* ``query_param.QueryParamScheme``: ntfy's ``?auth=``, an ``Authorization`` value in
+  the URL, checked by the two schemes below;
 * ``tokens.TokenScheme``: ``Authorization: Bearer xpt_…`` (or an ``xpt_`` token as the
   password of HTTP Basic), sending as a configured account within the token's scope;
 * ``basic.BasicScheme``: HTTP Basic with the sending account's own password, which the

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from xmpp_post import jids
+from xmpp_post.config import topics
 from xmpp_post.config.sections import SECTIONS, Sections, check_sections, parse_sections
 from xmpp_post.config.settings import (
     BY_NAME,
@@ -46,6 +47,8 @@ class Config:
     ca_file: Path | None
     insecure_skip_tls_verify: bool
     base_path: str
+    ntfy: bool
+    ntfy_max_text: int
     max_body: int
     connect_timeout: float
     ack_timeout: float
@@ -155,6 +158,7 @@ def _validated(cfg: Config) -> Config:
     cfg = replace(cfg, domain=tuple(dict.fromkeys(normalized)))
     if not cfg.base_path.startswith("/") or (cfg.base_path.endswith("/") and cfg.base_path != "/"):
         raise ConfigError("base_path", "must start with / and not end with /")
+    topics.check(cfg.base_path, cfg.ntfy, cfg.ntfy_max_text, cfg.sections.get("topics"))
     if cfg.ca_file is not None and not cfg.ca_file.is_file():
         raise ConfigError("ca_file", f"{cfg.ca_file} is not a readable file")
     for name in ("connect_timeout", "ack_timeout", "idle_timeout", "receipt_timeout",

@@ -66,6 +66,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Lab use only: accept any server certificate. Logged as a warning at start "
             "and on every connection."),
     Setting("base_path", "str", "/msg", "URL path under which messages are posted.", "PATH"),
+    Setting("ntfy", "bool", True,
+            "Serve ntfy's publish API at the root of the listener (POST /<topic>, JSON at "
+            "/, GET /<topic>/publish), so tools that notify ntfy can notify XMPP. Needs a "
+            "base_path other than /."),
+    Setting("ntfy_max_text", "size", 4096,
+            "Longest ntfy message sent as text, in bytes (ntfy's own limit is 4096); ntfy "
+            "clients send longer ones as file attachments, which are refused 413.", "BYTES"),
     Setting("max_body", "size", 64 * 1024,
             "Largest request body accepted, in bytes (suffixes KiB and MiB allowed).", "BYTES"),
     Setting("connect_timeout", "float", 10.0,

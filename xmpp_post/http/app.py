@@ -3,7 +3,8 @@
 ``POST <base>`` and ``POST <base>/<recipient>[,<recipient>…]`` send a message as the
 authenticated user (``messages``; with ``?template=NAME``, the message a template makes
 of a tool's own payload: ``templated``); ``POST /hooks/NAME`` a signed webhook's
-(``hooks``); ``GET /healthz`` reports liveness, ``/readyz``
+(``hooks``), and ntfy's publish routes at the root (``ntfy``) unless turned off;
+``GET /healthz`` reports liveness, ``/readyz``
 readiness, ``/metrics`` Prometheus metrics and ``/openapi.json`` the API. Every error,
 ours or aiohttp's, leaves through ``errors.render_error`` in one JSON shape; every
 request gets a request id (``X-Request-Id``, echoed if the client sent a sane one) and
@@ -24,21 +25,25 @@ from aiohttp import web
 from xmpp_post import logs
 from xmpp_post.auth import Authenticator
 from xmpp_post.auth.basic import BasicScheme
+from xmpp_post.auth.query_param import QueryParamScheme
 from xmpp_post.auth.tokens import TokenScheme
 from xmpp_post.auth.webhooks import WebhookScheme
 from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig
 from xmpp_post.errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge
-from xmpp_post.http import guards, hooks, openapi
+from xmpp_post.http import guards, hooks, ntfy, openapi
 from xmpp_post.http.context import (
     AUTH,
     CONFIG,
+    ERROR_SHAPES,
     LIVE,
     METRICS,
     NOTES,
     READINESS,
     RELAY,
+    SENDING,
     Readiness,
+    error_shape,
     note,
 )
 from xmpp_post.http.errors import HttpStatusError, render_error, status_of
@@ -118,7 +123,7 @@ def _error_response(request: web.Request, error: GatewayError) -> web.Response:
         metrics.ack_timeouts.inc()
     elif status_of(error) == 429:
         metrics.rate_limited.inc()
-    return render_error(error, request.app[AUTH].challenge)
+    return render_error(error, request.app[AUTH].challenge, shape=error_shape(request))
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -151,10 +156,11 @@ async def _always_ready() -> str | None:
 
 
 def authenticator(config: Config, live: LiveConfig) -> Authenticator:
-    """Signed webhooks, then tokens, then HTTP Basic (see ``xmpp_post.auth``)."""
+    """Signed webhooks, ntfy's ``?auth=`` (checked by the header schemes), tokens, then
+    HTTP Basic (see ``xmpp_post.auth``)."""
     tokens, basic = TokenScheme(live), BasicScheme(config.domain)
-    return Authenticator([WebhookScheme(live), tokens, basic],
-                         challenge_order=[basic, tokens])
+    return Authenticator([WebhookScheme(live), QueryParamScheme([tokens, basic]), tokens,
+                          basic], challenge_order=[basic, tokens])
 
 
 def memory_guards(config: Config, live: LiveConfig | None = None) -> guards.Guards:
@@ -188,13 +194,17 @@ def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
     app[LIVE] = live
     app[METRICS] = metrics if metrics is not None else Metrics()
     app[READINESS] = readiness
-    app.router.add_post(hooks.ROUTE, hooks.post_hook)  # before a base path of "/"
+    app[SENDING] = set()
+    app[ERROR_SHAPES] = {}
+    app[SENDING].add(app.router.add_post(hooks.ROUTE, hooks.post_hook))  # before a base "/"
     base = config.base_path.rstrip("/")
     for path in (base or "/", base + r"/{recipient:[\s\S]+}"):
-        app.router.add_post(path, post_message)
+        app[SENDING].add(app.router.add_post(path, post_message))
         app.router.add_route("OPTIONS", path, options)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", prometheus_metrics)
     app.router.add_get("/openapi.json", openapi_json)
+    if config.ntfy:
+        ntfy.add_routes(app, config)
     return app

@@ -1,4 +1,9 @@
-"""What the HTTP side keeps per application (app keys) and per request (log notes)."""
+"""What the HTTP side keeps per application (app keys) and per request (log notes).
+
+Routes are marked in two app-wide tables: ``SENDING``, the routes that send messages
+(the guards apply to these, whatever their method), and ``ERROR_SHAPES``, the resources
+whose errors carry members of their own (ntfy's ``http`` and ``code``).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,17 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 
 from aiohttp import web
+from aiohttp.web_urldispatcher import AbstractResource, AbstractRoute
 
 from xmpp_post.auth import Authenticator
 from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig
+from xmpp_post.errors import GatewayError
 from xmpp_post.metrics import Metrics
 from xmpp_post.relay import Relay
 
 Readiness = Callable[[], Awaitable[str | None]]  # None when ready, else the reason
+ErrorShape = Callable[[GatewayError, int], dict[str, object]]  # (error, status) -> body
 
 CONFIG = web.AppKey("config", Config)
 RELAY = web.AppKey("relay", Relay)  # type: ignore[type-abstract]
@@ -21,6 +29,8 @@ METRICS = web.AppKey("metrics", Metrics)
 AUTH = web.AppKey("auth", Authenticator)
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 LIVE = web.AppKey("live", LiveConfig)  # what a reload swaps: accounts, tokens, templates…
+SENDING: web.AppKey[set[AbstractRoute]] = web.AppKey("sending")
+ERROR_SHAPES: web.AppKey[dict[AbstractResource, ErrorShape]] = web.AppKey("error_shapes")
 
 # What the handlers learn about the current request (sender, error code), for its log line.
 NOTES: ContextVar[dict[str, str]] = ContextVar("request_notes")
@@ -30,3 +40,14 @@ def note(key: str, value: str) -> None:
     notes = NOTES.get(None)
     if notes is not None:
         notes[key] = value
+
+
+def sends(request: web.Request) -> bool:
+    """Whether the request's route sends messages (and so is guarded)."""
+    return request.match_info.route in request.app[SENDING]
+
+
+def error_shape(request: web.Request) -> ErrorShape | None:
+    """How the request's route shapes its errors; None: the gateway's own shape."""
+    resource = request.match_info.route.resource
+    return request.app[ERROR_SHAPES].get(resource) if resource is not None else None

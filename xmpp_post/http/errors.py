@@ -5,6 +5,8 @@ to its status, and the one renderer that turns any error into the JSON shape
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from xmpp_post.errors import (
@@ -90,11 +92,16 @@ def status_of(error: GatewayError) -> int:
     return 500
 
 
-def render_error(error: GatewayError, challenge: str | None = None) -> web.Response:
+def render_error(error: GatewayError, challenge: str | None = None,
+                 shape: Callable[[GatewayError, int], dict[str, object]] | None = None,
+                 ) -> web.Response:
     """The one place an error becomes an HTTP response. ``challenge`` is the
-    ``WWW-Authenticate`` value for a 401 (the authentication schemes say which)."""
+    ``WWW-Authenticate`` value for a 401 (the authentication schemes say which);
+    ``shape`` builds the body of a route whose errors carry more (from the error and
+    its status), instead of ``error.body()``."""
     headers = dict(error.headers)
     status = status_of(error)
     if status == 401 and challenge and "WWW-Authenticate" not in headers:
         headers["WWW-Authenticate"] = challenge
-    return web.json_response(error.body(), status=status, headers=headers)
+    body = shape(error, status) if shape is not None else error.body()
+    return web.json_response(body, status=status, headers=headers)

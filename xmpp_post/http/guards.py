@@ -19,9 +19,10 @@
    ``X-Gitlab-Event-UUID``, ``webhook-id``) is the key, scoped to the path and query as
    well: GitLab gives every hook fired for one event the same id.
 
-Only ``POST`` (message) requests are guarded; errors leave as ``GatewayError`` for
-``app.errors_middleware`` to render. The state is injected (``Guards``), so another
-implementation (shared by several instances) can be plugged in.
+Only routes that send messages are guarded (``context.SENDING``: ``POST <base>``,
+``POST /hooks/NAME``, and ntfy's publish routes whatever their method); errors leave as
+``GatewayError`` for ``app.errors_middleware`` to render. The state is injected
+(``Guards``), so another implementation (shared by several instances) can be plugged in.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from xmpp_post.errors import (
     RateLimited,
     RequestTimeout,
 )
-from xmpp_post.http.context import note
+from xmpp_post.http.context import error_shape, note, sends
 from xmpp_post.http.errors import render_error, status_of
 from xmpp_post.http.templated import TEMPLATE_PARAMETER
 from xmpp_post.model import Sender
@@ -107,7 +108,7 @@ def limits_middleware(config: Config, auth: Authenticator) -> Middleware:
     @web.middleware
     async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal active
-        if request.method != "POST":
+        if not sends(request):
             return await handler(request)
         if active >= config.max_concurrent_requests:
             raise Overloaded(f"the gateway is already handling {active} requests",
@@ -177,7 +178,7 @@ def throttle_middleware(guards: Guards) -> Middleware:
 
     @web.middleware
     async def login_throttle(request: web.Request, handler: Handler) -> web.StreamResponse:
-        found = _SENDER.get() if request.method == "POST" else None
+        found = _SENDER.get() if sends(request) else None
         address = request.remote or "unknown"
         if isinstance(found, CredentialsRefused):
             proof = guards.key.digest("refused", found.subject)
@@ -218,7 +219,7 @@ def idempotency_middleware(guards: Guards) -> Middleware:
 
     @web.middleware
     async def idempotent(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method != "POST":
+        if not sends(request):
             return await handler(request)
         value = request.headers.get(IDEMPOTENCY_HEADER)
         if value is not None:
@@ -249,7 +250,7 @@ def idempotency_middleware(guards: Guards) -> Middleware:
             return response
         except ClientError as error:
             if storable(status_of(error)):
-                rendered = render_error(error)
+                rendered = render_error(error, shape=error_shape(request))
                 assert isinstance(rendered.body, bytes)
                 answer = StoredAnswer(rendered.status, rendered.body, rendered.content_type,
                                       tuple(error.headers.items()))

@@ -2,7 +2,8 @@
 
 Built from the same constants the parser uses (fields, types, media types), so a field
 added to ``request`` shows up here, and from the templates the gateway loaded (the
-``template`` parameter); tests check the document against the running gateway.
+``template`` parameter); ntfy's publish routes come from ``ntfy_openapi``. Tests check
+the document against the running gateway.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from typing import Any
 
 from xmpp_post import __version__
 from xmpp_post.config import Config
+from xmpp_post.http import ntfy_openapi
 from xmpp_post.http import payload as request
 from xmpp_post.model import MESSAGE_TYPES
+from xmpp_post.ntfy.topics import reserved_names
 
 ERROR_STATUSES = {
     "400": "Malformed input: bad JSON or form, invalid JID, unknown type or field, "
@@ -204,7 +207,16 @@ def _get(summary: str, media: str, schema: dict[str, Any],
 
 def document(config: Config, templates: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The document; ``templates`` are the template names and descriptions to list."""
-    templates = templates or {}
+    doc = _document(config, templates or {})
+    if config.ntfy:
+        reserved = reserved_names(config.base_path)
+        doc["paths"].update(ntfy_openapi.paths(reserved))
+        doc["components"]["schemas"].update(ntfy_openapi.schemas(reserved))
+        doc["components"]["securitySchemes"].update(ntfy_openapi.SECURITY_SCHEMES)
+    return doc
+
+
+def _document(config: Config, templates: Mapping[str, str]) -> dict[str, Any]:
     base = config.base_path.rstrip("/")
     status = {"type": "object", "properties": {"status": {"type": "string"}},
               "required": ["status"]}

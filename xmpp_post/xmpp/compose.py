@@ -1,6 +1,7 @@
 """The ``<message/>`` stanza for an ``OutgoingMessage``, with its optional children.
 
-* ``subject`` and ``thread`` as the standard children; ``lang`` as ``xml:lang``;
+* ``subject`` (left out of a group chat message unless ``subject_in_rooms``) and
+  ``thread`` as the standard children; ``lang`` as ``xml:lang``;
 * ``oob_url`` as XEP-0066 ``<x xmlns='jabber:x:oob'><url/></x>`` (the URL is also in the
   body, see ``fields.with_url``);
 * ``receipt`` as a XEP-0184 ``<request xmlns='urn:xmpp:receipts'/>``.
@@ -23,8 +24,9 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 def message_stanza(client: Any, message: OutgoingMessage, kind: str, stanza_id: str) -> Any:
     """A ready-to-send slixmpp Message from the client's factory."""
+    subject = message.subject if kind != "groupchat" or message.subject_in_rooms else None
     stanza = client.make_message(mto=message.to, mbody=message.body, mtype=kind,
-                                 msubject=message.subject)
+                                 msubject=subject)
     stanza["id"] = stanza_id
     if message.lang:
         stanza.xml.set(XML_LANG, message.lang)
