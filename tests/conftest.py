@@ -18,13 +18,14 @@ from multidict import CIMultiDict
 from xmpp_post import config
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
+from xmpp_post.lab.redis import RedisServer
 from xmpp_post.service import Gateway
 
 PASSWORD = "correct horse battery staple"
 _serial = itertools.count()
 
 
-E2E_NAMES = ("ProsodyServer", "Gateway", "subprocess")  # a module that starts real things
+E2E_NAMES = ("ProsodyServer", "Gateway", "subprocess", "RedisServer")  # starts real things
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -42,6 +43,17 @@ def prosody() -> Iterator[ProsodyServer]:
     if shutil.which("prosody") is None:
         pytest.fail("Prosody is not installed: run the README's test command (scripts/test)")
     server = ProsodyServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A private Redis for the session (tests that stop it start it again)."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed: run the README's test command (scripts/test)")
+    server = RedisServer()
     server.start()
     yield server
     server.close()

@@ -18,6 +18,7 @@ The tree::
     │   └── TooManyRequests          too many failed logins (Retry-After)
     │       └── RateLimited          a token over its rate
     ├── Overloaded                   the gateway is at a limit of its own (Retry-After)
+    ├── StateUnavailable             the shared state (Redis) cannot be reached (Retry-After)
     └── XmppError                    the XMPP side refused or failed; keeps XMPP's condition
         ├── LoginRefused             the server refused the credentials (SASL failure)
         ├── AccountLoginFailed       ... the password the gateway holds for an account
@@ -131,6 +132,16 @@ class Overloaded(GatewayError):
     code = "busy"
 
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+
+
+class StateUnavailable(GatewayError):
+    """The state shared by the instances (Redis) did not answer, so a guarantee that
+    depends on it (throttle, idempotency) cannot be kept; worth retrying."""
+
+    code = "state_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None) -> None:
         super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
 
 

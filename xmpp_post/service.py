@@ -1,18 +1,26 @@
 """Wiring and lifecycle: config -> state, authentication, relay -> web server.
 
-``Gateway.start()`` returns once the HTTP port accepts connections; ``stop()`` stops
-accepting, lets in-flight requests finish, closes every XMPP stream, and is idempotent.
+``Gateway.start()`` returns once the HTTP port accepts connections; ``drain()`` makes
+``/readyz`` answer 503 for ``drain_seconds`` (a load balancer moves new requests away)
+while everything is still served; ``stop()`` stops accepting, lets in-flight requests
+finish, closes every XMPP stream and the shared state, and is idempotent.
 ``reload()`` (SIGHUP) reads the configuration again and swaps what may change while
 running (accounts, tokens, webhooks, topics, templates); a configuration that does not
 load keeps the running one, and says why in the log.
+
+The guards' state is this process's own (``state.memory``), or with ``redis_url`` shared
+by every instance in Redis (``state.redis``), its digests keyed by ``state_secret_file``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -22,13 +30,19 @@ from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig, load_templates
 from xmpp_post.errors import ConfigError
 from xmpp_post.http.app import make_app, memory_guards
+from xmpp_post.http.guards import Guards
 from xmpp_post.metrics import Metrics
 from xmpp_post.model import Sender
+from xmpp_post.proxy_protocol import ProxySite
 from xmpp_post.relay import Relay
+from xmpp_post.state import StateKey
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
 from xmpp_post.xmpp.relay import XmppRelay
 from xmpp_post.xmpp.session import SessionOptions, XmppSession
+
+if TYPE_CHECKING:
+    from xmpp_post.state.redis import RedisState
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +86,29 @@ async def _server_accepts(host: str, port: int, timeout: float) -> str | None:
 ConfigSource = Callable[[], Config]  # reads the configuration again, for a reload
 
 
+def guards_for(config: Config, relay: Relay,
+               live: LiveConfig) -> tuple[Guards, RedisState | None]:
+    """The guards with this process's state, or with the state shared in Redis."""
+    base = memory_guards(config, live)
+    key = StateKey(config.state_secret) if config.state_secret is not None else base.key
+    verified = relay.pool.verified if isinstance(relay, XmppRelay) else base.verified
+    base = replace(base, key=key, verified=verified)
+    if not config.redis_url:
+        return base, None
+    from xmpp_post.state.redis import RedisIdempotencyStore, RedisLoginThrottle, RedisState
+
+    shared = RedisState(config.redis_url, key=key, timeout=config.redis_timeout,
+                        retry_after=config.retry_after)
+    lease = config.request_timeout + config.client_timeout + 5  # longer than any request
+    throttle = RedisLoginThrottle(shared, window=config.auth_failure_window,
+                                  pair_limit=config.auth_failure_limit,
+                                  address_limit=config.auth_failure_limit_address,
+                                  account_limit=config.auth_failure_limit_account,
+                                  lease=lease)
+    store = RedisIdempotencyStore(shared, window=config.idempotency_window, lease=lease)
+    return replace(base, throttle=throttle, idempotency=store), shared
+
+
 class Gateway:
     """One running xmpp-post: its relay and its HTTP listener. ``source`` reads the
     configuration again for ``reload()`` (the command line passes its file and flags)."""
@@ -84,21 +121,36 @@ class Gateway:
         self.live = live if live is not None else LiveConfig(config)
         self.metrics = Metrics()
         self.relay: Relay = relay if relay is not None else xmpp_relay(config, self.metrics)
-        self.guards = memory_guards(config, self.live)
+        self.guards, self.shared = guards_for(config, self.relay, self.live)
         self.app = make_app(config, self.relay, metrics=self.metrics, readiness=self.readiness,
-                            guarded_by=self.guards, live=self.live)
+                            degradation=self.degradation, guarded_by=self.guards,
+                            live=self.live)
+        self.app.on_response_prepare.append(self._close_when_draining)
         self._runner: web.AppRunner | None = None
         self._serving = False
+        self.draining = False
         self.port = config.listen.port
 
     async def readiness(self) -> str | None:
         """None when the gateway can serve; otherwise why not."""
+        if self.draining:
+            return "draining: shutting down"
         if not self._serving:
             return "not serving (starting or shutting down)"
         server = self.config.xmpp_server
         if server is not None:
             return await _server_accepts(server.host, server.port, 2.0)
         return None
+
+    async def degradation(self) -> str | None:
+        """None, or what the gateway cannot do now although it serves."""
+        return await self.shared.problem() if self.shared is not None else None
+
+    async def _close_when_draining(self, _request: web.Request,
+                                   response: web.StreamResponse) -> None:
+        if self.draining:  # clients connected directly reconnect elsewhere
+            response.force_close()
+            response.headers["Connection"] = "close"
 
     @property
     def url(self) -> str:
@@ -120,7 +172,11 @@ class Gateway:
                                      max_line_size=self.config.max_header_size,
                                      max_field_size=self.config.max_header_size)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.listen.host, self.config.listen.port)
+        host, port = self.config.listen.host, self.config.listen.port
+        site: web.BaseSite = (ProxySite(self._runner, host, port,
+                                        header_timeout=self.config.client_timeout)
+                              if self.config.proxy_protocol else
+                              web.TCPSite(self._runner, host, port))
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []
@@ -128,7 +184,19 @@ class Gateway:
             self.port = int(sockets[0].getsockname()[1])
         self._serving = True
         logs.event(log, "listening", url=self.url + self.config.base_path,
-                   domains=",".join(self.config.domain))
+                   domains=",".join(self.config.domain),
+                   state="redis" if self.shared is not None else "memory",
+                   proxy_protocol=self.config.proxy_protocol)
+
+    async def drain(self, seconds: float, hurry: asyncio.Event | None = None) -> None:
+        """Answer /readyz with 503 for ``seconds`` (or until ``hurry`` is set) while still
+        serving, so a load balancer moves new requests to other instances."""
+        self.draining = True
+        if seconds <= 0:
+            return
+        logs.event(log, "draining", seconds=seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for((hurry or asyncio.Event()).wait(), seconds)
 
     def reload(self, fresh: Config | None = None) -> bool:
         """Swap in ``fresh`` (default: read ``source`` again); False, with the reason
@@ -164,21 +232,30 @@ class Gateway:
         if runner is not None:
             await runner.cleanup()
         await self.relay.stop()
+        shared, self.shared = self.shared, None
+        if shared is not None:
+            await shared.close()
 
 
 async def serve(config: Config, *, source: ConfigSource | None = None,
                 live: LiveConfig | None = None) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully; reload on SIGHUP."""
+    """Run until SIGTERM or SIGINT, then drain and shut down gracefully (a second
+    signal cuts the drain short); reload on SIGHUP."""
     gateway = Gateway(config, source=source, live=live)
-    stopping = asyncio.Event()
+    stopping, hurry = asyncio.Event(), asyncio.Event()
+
+    def stop() -> None:
+        (hurry if stopping.is_set() else stopping).set()
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
+        loop.add_signal_handler(signum, stop)
     loop.add_signal_handler(signal.SIGHUP, gateway.reload)
     await gateway.start()
     try:
         await stopping.wait()
         log.info("shutting down")
+        await gateway.drain(config.drain_seconds, hurry)
     finally:
         await gateway.stop()
     log.info("stopped")

@@ -9,6 +9,7 @@ only. Everything is validated here, before the event loop exists; a bad value ra
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -34,6 +35,9 @@ __all__ = ["BY_NAME", "ENV_PREFIX", "SETTINGS", "Config", "HostPort", "Setting",
            "example_toml", "load", "load_setting"]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+MIN_STATE_KEY = 32  # bytes of state_secret_file: as long as an HMAC-SHA256 output
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,15 @@ class Config:
     idempotency_max_entries: int
     template_dir: Path | None
     max_template_body: int
+    redis_url: str
+    redis_timeout: float
+    state_secret_file: Path | None
+    trusted_proxy: tuple[Network, ...]  # parsed by _validated_instances
+    proxy_protocol: bool
+    drain_seconds: float
     sections: Sections = field(default_factory=Sections)
+    # The key of the shared state's digests, read from state_secret_file at load.
+    state_secret: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def default_domain(self) -> str:
@@ -190,7 +202,37 @@ def _validated(cfg: Config) -> Config:
                                           f"{exc}") from None
     if cfg.log_level.lower() not in LOG_LEVELS:
         raise ConfigError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
-    return cfg
+    return _validated_instances(cfg)
+
+
+def _validated_instances(cfg: Config) -> Config:
+    """The settings for several instances: shared state, proxies, draining."""
+    if cfg.redis_url and not cfg.redis_url.startswith(REDIS_SCHEMES):
+        raise ConfigError("redis_url", "must start with redis://, rediss:// or unix://")
+    if cfg.redis_timeout <= 0:
+        raise ConfigError("redis_timeout", "must be more than 0 seconds")
+    if cfg.drain_seconds < 0:
+        raise ConfigError("drain_seconds", "must be 0 or more seconds")
+    secret = None
+    if cfg.state_secret_file is not None:
+        from xmpp_post.config.accounts import read_secret  # the rules of every secret file
+
+        secret = read_secret(cfg.state_secret_file, "state_secret_file").encode()
+        if len(secret) < MIN_STATE_KEY:
+            raise ConfigError("state_secret_file", f"{cfg.state_secret_file} holds "
+                              f"{len(secret)} bytes; at least {MIN_STATE_KEY} are needed "
+                              "(e.g. openssl rand -base64 48 > FILE)")
+    elif cfg.redis_url:
+        raise ConfigError("state_secret_file", "is required with redis_url: every instance "
+                                               "needs the same key for the shared digests")
+    networks: list[Network] = []
+    for text in cfg.trusted_proxy or ():
+        try:
+            networks.append(ipaddress.ip_network(str(text).strip(), strict=False))
+        except ValueError:
+            raise ConfigError("trusted_proxy", f"{text!r} is not an address range "
+                                               "such as 10.0.0.0/8 or ::1/128") from None
+    return replace(cfg, state_secret=secret, trusted_proxy=tuple(networks))
 
 
 # The sections of this package register themselves on import.

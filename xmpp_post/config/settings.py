@@ -143,6 +143,26 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest request body accepted when a template renders it (a tool's own "
             "payload, such as a push with many commits), in bytes; other requests keep "
             "max_body.", "BYTES"),
+    # Several instances behind a load balancer.
+    Setting("redis_url", "str", None,
+            "Keep the login throttle and the Idempotency-Key answers in Redis "
+            "(redis://, rediss:// or unix:// URL), shared by every instance. Default: in "
+            "this process. Needs state_secret_file.", "URL"),
+    Setting("redis_timeout", "float", 2.0,
+            "Seconds a Redis command may take before the request is answered 503 "
+            "state_unavailable.", "SECONDS"),
+    Setting("state_secret_file", "path", None,
+            "File holding the key (at least 32 bytes) of the digests kept in the shared "
+            "state; the same file on every instance; readable by the owner only.", "PATH"),
+    Setting("trusted_proxy", "list", None,
+            "Address range (CIDR) of a proxy whose X-Forwarded-For is believed; repeat for "
+            "several. The client is the right-most address not in a trusted range.", "CIDR"),
+    Setting("proxy_protocol", "bool", False,
+            "Expect HAProxy's PROXY protocol (v1 or v2) at the start of every connection; "
+            "the client address is taken from it. Connections without it are refused."),
+    Setting("drain_seconds", "float", 0.0,
+            "On SIGTERM, seconds during which /readyz answers 503 (so a load balancer "
+            "moves new requests away) before the listener closes.", "SECONDS"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -243,7 +263,8 @@ def example_toml() -> str:
     for s in SETTINGS:
         lines.append(f"\n# {s.help}\n# environment: {s.env}, flag: {s.flag}")
         if s.default is None:
-            example = '["example.org"]' if s.kind == "list" else '"..."'
+            example = ({"CIDR": '["10.0.0.0/8"]'}.get(s.metavar, '["example.org"]')
+                       if s.kind == "list" else '"..."')
             lines.append(f"# {s.name} = {example}")
         elif isinstance(s.default, bool):
             lines.append(f"# {s.name} = {str(s.default).lower()}")

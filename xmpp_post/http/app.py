@@ -32,9 +32,11 @@ from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig
 from xmpp_post.errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge
 from xmpp_post.http import guards, hooks, ntfy, openapi
+from xmpp_post.http.clients import TrustedProxies, forwarded_middleware
 from xmpp_post.http.context import (
     AUTH,
     CONFIG,
+    DEGRADATION,
     ERROR_SHAPES,
     LIVE,
     METRICS,
@@ -132,9 +134,12 @@ async def healthz(_request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     reason = await request.app[READINESS]()
-    if reason is None:
-        return web.json_response({"status": "ready"})
-    return web.json_response({"status": "not_ready", "reason": reason}, status=503)
+    if reason is not None:
+        return web.json_response({"status": "not_ready", "reason": reason}, status=503)
+    degraded = await request.app[DEGRADATION]()
+    if degraded is not None:  # serving what it can; every instance shares the problem
+        return web.json_response({"status": "degraded", "reason": degraded})
+    return web.json_response({"status": "ready"})
 
 
 async def prometheus_metrics(request: web.Request) -> web.Response:
@@ -177,15 +182,18 @@ def memory_guards(config: Config, live: LiveConfig | None = None) -> guards.Guar
 
 
 def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
-             readiness: Readiness = _always_ready,
+             readiness: Readiness = _always_ready, degradation: Readiness = _always_ready,
              guarded_by: guards.Guards | None = None,
              live: LiveConfig | None = None) -> web.Application:
     """The aiohttp application; the caller owns the relay's start and stop. ``live`` is
-    the running configuration a reload swaps (the guards' schemes must read the same)."""
+    the running configuration a reload swaps (the guards' schemes must read the same).
+    ``degradation``: None, or what the gateway cannot do now though it serves (/readyz)."""
     live = live if live is not None else LiveConfig(config)
     state = guarded_by if guarded_by is not None else memory_guards(config, live)
+    forwarding = ([forwarded_middleware(TrustedProxies(config.trusted_proxy))]
+                  if config.trusted_proxy else [])
     # The largest body any route takes; guards.limits holds each request to its own.
-    app = web.Application(middlewares=[observe_middleware, errors_middleware,
+    app = web.Application(middlewares=[*forwarding, observe_middleware, errors_middleware,
                                        *guards.middlewares(config, state)],
                           client_max_size=max(config.max_body, config.max_template_body))
     app[CONFIG] = config
@@ -194,6 +202,7 @@ def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
     app[LIVE] = live
     app[METRICS] = metrics if metrics is not None else Metrics()
     app[READINESS] = readiness
+    app[DEGRADATION] = degradation
     app[SENDING] = set()
     app[ERROR_SHAPES] = {}
     app[SENDING].add(app.router.add_post(hooks.ROUTE, hooks.post_hook))  # before a base "/"

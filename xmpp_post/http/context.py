@@ -31,6 +31,7 @@ READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 LIVE = web.AppKey("live", LiveConfig)  # what a reload swaps: accounts, tokens, templates…
 SENDING: web.AppKey[set[AbstractRoute]] = web.AppKey("sending")
 ERROR_SHAPES: web.AppKey[dict[AbstractResource, ErrorShape]] = web.AppKey("error_shapes")
+DEGRADATION: web.AppKey[Readiness] = web.AppKey("degradation")  # None, or what fails
 
 # What the handlers learn about the current request (sender, error code), for its log line.
 NOTES: ContextVar[dict[str, str]] = ContextVar("request_notes")

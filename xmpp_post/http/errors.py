@@ -26,6 +26,7 @@ from xmpp_post.errors import (
     Refused,
     RequestTimeout,
     RoomRefused,
+    StateUnavailable,
     TooManyRequests,
     Unauthorized,
     Unprocessable,
@@ -51,6 +52,7 @@ STATUS: dict[type[GatewayError], int] = {
     TooManyRequests: 429,
     RateLimited: 429,
     Overloaded: 503,
+    StateUnavailable: 503,
     XmppError: 502,
     LoginRefused: 401,
     AccountLoginFailed: 502,  # the gateway's own password for an account: never the caller's 401

@@ -8,11 +8,15 @@
    request is authenticated here, once, over its body (a webhook's signature covers
    it); ``sender_of`` hands the result to the others.
 2. ``throttle``: failed logins are counted and further guesses refused with 429
-   before they reach the XMPP server (a ``state.LoginThrottle``). Credentials the
+   before they reach the XMPP server (a ``state.LoginThrottle``), per real client
+   address (``clients.client_address``). Credentials the
    gateway refuses itself (an unknown token, a bad webhook signature) count as failed
    logins of the client address under a subject of their own (``token``,
    ``webhook:NAME``). A valid token or webhook is not throttled: the gateway checked it,
-   and its account's refused login is the operator's problem, not the caller's.
+   and its account's refused login is the operator's problem, not the caller's. Nor is
+   a sender whose password an open session already proved (``Guards.verified``): the
+   request is no login, so no guess (and costs the shared state nothing; it works while
+   that state is unavailable).
 3. ``idempotency``: a retry with the same ``Idempotency-Key`` gets the first answer
    (a ``state.IdempotencyStore``). Without that header, a tool's own delivery id
    (``X-GitHub-Delivery``, ``X-Gitea-Delivery``, ``X-Forgejo-Delivery``,
@@ -50,6 +54,7 @@ from xmpp_post.errors import (
     RateLimited,
     RequestTimeout,
 )
+from xmpp_post.http.clients import client_address
 from xmpp_post.http.context import error_shape, note, sends
 from xmpp_post.http.errors import render_error, status_of
 from xmpp_post.http.templated import TEMPLATE_PARAMETER
@@ -66,14 +71,20 @@ MAX_KEY_LENGTH = 255
 _SENDER: ContextVar[Sender | GatewayError | None] = ContextVar("sender", default=None)
 
 
+def _never_verified(_sender: Sender) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class Guards:
-    """What the guards need: who is sending, and the state they keep."""
+    """What the guards need: who is sending, and the state they keep. ``verified``
+    tells whether a sender's password is already proven by an open session."""
 
     auth: Authenticator
     throttle: LoginThrottle
     idempotency: IdempotencyStore
     key: StateKey
+    verified: Callable[[Sender], bool] = _never_verified
 
 
 def middlewares(config: Config, guards: Guards) -> list[Middleware]:
@@ -179,7 +190,7 @@ def throttle_middleware(guards: Guards) -> Middleware:
     @web.middleware
     async def login_throttle(request: web.Request, handler: Handler) -> web.StreamResponse:
         found = _SENDER.get() if sends(request) else None
-        address = request.remote or "unknown"
+        address = client_address(request)
         if isinstance(found, CredentialsRefused):
             proof = guards.key.digest("refused", found.subject)
             await throttle.begin(found.subject, address, proof)  # 429 once locked
@@ -187,7 +198,7 @@ def throttle_middleware(guards: Guards) -> Middleware:
             await throttle.end(found.subject, address, proof, "failed")
             return await handler(request)
         sender = found if isinstance(found, Sender) else None
-        if sender is None or sender.configured:
+        if sender is None or sender.configured or guards.verified(sender):
             return await handler(request)
         proof = guards.key.digest("login", sender.jid, sender.password)
         await throttle.begin(sender.jid, address, proof)

@@ -34,7 +34,8 @@ ERROR_STATUSES = {
     "422": "No recipient or no text, or a template failed on the payload or made no text",
     "502": "The XMPP server refused the message, or the password the gateway holds for one "
            "of its accounts",
-    "503": "The XMPP server is unreachable or refused the session; retry after Retry-After",
+    "503": "The XMPP server is unreachable or refused the session, or the shared state "
+           "(Redis) is (state_unavailable); retry after Retry-After",
     "504": "The XMPP server did not acknowledge the message in time",
 }
 
@@ -231,9 +232,11 @@ def _document(config: Config, templates: Mapping[str, str]) -> dict[str, Any]:
                                     "options": _options()},
             "/hooks/{name}": {"post": _hook()},
             "/healthz": _get("The process is alive", "application/json", status),
-            "/readyz": _get("The gateway can serve", "application/json", status, {
-                "503": {"description": "Not ready (starting, stopping, or the XMPP server is "
-                        "unreachable)", "content": {"application/json": {"schema": status}}}}),
+            "/readyz": _get("The gateway can serve (status ready, or degraded when the "
+                            "shared state is unreachable)", "application/json", status, {
+                "503": {"description": "Not ready (starting, draining, stopping, or the XMPP "
+                        "server is unreachable)",
+                        "content": {"application/json": {"schema": status}}}}),
             "/metrics": _get("Prometheus metrics", "text/plain", {"type": "string"}),
             "/openapi.json": _get("This document", "application/json", {"type": "object"}),
         },

@@ -141,6 +141,12 @@ class SessionPool:
         return AccountLoginFailed(f"the gateway could not log in as {sender.jid}; its "
                                   "operator has been told", condition=exc.condition)
 
+    def verified(self, sender: Sender) -> bool:
+        """Whether an open session already proved this sender's password: a request of
+        theirs needs no login (so it cannot be a password guess)."""
+        slot = self._slots.get(sender.jid)
+        return slot is not None and self._reusable(slot, self._digest(sender.password))
+
     def _reusable(self, slot: _Slot, digest: bytes) -> bool:
         session = slot.session
         return (session is not None and session.alive

@@ -1,0 +1,84 @@
+"""The real client address of a request, for logs, throttling and metrics.
+
+Without proxies it is the TCP peer (or, with ``--proxy-protocol``, the source address the
+PROXY header gave: ``xmpp_post.proxy_protocol`` puts it in the transport's peername).
+With ``--trusted-proxy`` ranges, a request whose peer is in one of them is believed
+about ``X-Forwarded-For``: the client is the right-most address in that header that is
+not itself a trusted proxy (each proxy appends the address it received from, so
+everything left of the first untrusted hop may be forged). A peer outside the ranges is
+never believed. ``forwarded_middleware`` makes ``request.remote`` that address, so
+every later reader of ``request.remote`` sees the real client.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable, Iterable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_HOPS = 32  # addresses read from the right of X-Forwarded-For; beyond, the left-most
+
+
+def client_address(request: web.Request) -> str:
+    """The address to log and throttle by (after ``forwarded_middleware``)."""
+    return request.remote or "unknown"
+
+
+def _parse(text: str) -> Address | None:
+    text = text.strip()
+    if text.startswith("[") and "]" in text:  # [v6]:port
+        text = text[1:text.index("]")]
+    elif text.count(":") == 1:  # v4:port
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+class TrustedProxies:
+    """Which peers are believed about ``X-Forwarded-For``, and what they say."""
+
+    def __init__(self, networks: Iterable[Network]) -> None:
+        self.networks = tuple(networks)
+
+    def trusted(self, address: Address) -> bool:
+        return any(address in network for network in self.networks)
+
+    def client(self, peer: str | None, forwarded_for: list[str]) -> str | None:
+        """The real client address, or None to keep ``peer``."""
+        peer_address = _parse(peer) if peer else None
+        if peer_address is None or not self.trusted(peer_address) or not forwarded_for:
+            return None
+        hops = [h for value in forwarded_for for h in value.split(",")][-MAX_HOPS:]
+        found: Address | None = None
+        for hop in reversed(hops):
+            address = _parse(hop)
+            if address is None:  # garbage from a hop we cannot trust: stop at it
+                break
+            found = address
+            if not self.trusted(address):
+                break
+        return str(found) if found is not None else None
+
+
+def forwarded_middleware(proxies: TrustedProxies) -> Middleware:
+    """``request.remote`` becomes the real client address for all later handlers."""
+
+    @web.middleware
+    async def forwarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+        client = proxies.client(request.remote,
+                                request.headers.getall("X-Forwarded-For", []))
+        if client is None or client == request.remote:
+            return await handler(request)
+        return await handler(request.clone(remote=client))
+
+    return forwarded

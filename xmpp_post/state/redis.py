@@ -1,0 +1,195 @@
+"""State shared by every instance, in Redis: ``RedisIdempotencyStore`` and
+``RedisLoginThrottle`` (the ``state`` protocols, with the semantics documented in
+``state.memory``), on one ``RedisState`` connection (redis-py's asyncio client).
+
+* **Atomic**: each check and the update it decides on is one Lua script
+  (``state.redis_scripts``), so two instances can never both claim an
+  ``Idempotency-Key`` or both let through the guess that reaches a limit.
+* **Self-cleaning**: every key expires by itself: an answer after the idempotency window,
+  an unfinished claim after its lease (its owner may have died; a duplicate waiting for it
+  then takes it over), failures after the throttle window.
+* **Nothing in clear**: key names are ``StateKey`` digests of (account, address,
+  Idempotency-Key), and the key is shared by the instances (``state_secret_file``), so
+  their fingerprints and proofs agree. No password, JID or address is stored.
+* **Unreachable Redis** raises ``StateUnavailable`` (503 ``state_unavailable``) where a
+  decision needs it (``claim``, ``begin``). ``finish`` and ``end`` report after the fact:
+  if Redis fails then, the answer already given stands and a warning is logged (an
+  unfinished claim runs out with its lease).
+
+A duplicate of a request still in progress on another instance blocks on a Redis list
+that ``finish`` pushes to (one entry per waiter), re-checking at least every second.
+One Redis (or a Sentinel-managed primary) is assumed: the scripts touch keys of several
+hash slots, so Redis Cluster is not supported.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from xmpp_post.errors import StateUnavailable, TooManyRequests, Unprocessable
+from xmpp_post.state import LoginOutcome, StateKey, StoredAnswer, redis_scripts, storable
+
+log = logging.getLogger(__name__)
+
+PREFIX = "xmpp-post:"
+KNOWN_GOOD_TTL = 7 * 24 * 3600.0  # seconds a password the server accepted spares the owner
+
+
+class RedisState:
+    """One Redis connection pool and the translation of its failures."""
+
+    def __init__(self, url: str, *, key: StateKey, timeout: float = 2.0,
+                 retry_after: int = 5) -> None:
+        self.key = key
+        self.timeout = timeout
+        self.retry_after = retry_after
+        # One retry, on a fresh connection, for a connection Redis closed (a restart):
+        # the scripts are written so that running one twice does no harm.
+        self.client: Redis = Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 1, (RedisConnectionError,)))
+        self._scripts = {name: self.client.register_script(getattr(redis_scripts, name))
+                         for name in ("CLAIM", "FINISH", "BEGIN", "END")}
+
+    def name(self, kind: str, *parts: str) -> str:
+        """A key name that tells nothing about what it is for, without the StateKey."""
+        return PREFIX + kind + ":" + self.key.digest("redis", kind, *parts).hex()[:32]
+
+    async def run(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        async with self.translated():
+            return await self._scripts[script](keys=keys, args=args)
+
+    @asynccontextmanager
+    async def translated(self) -> AsyncIterator[None]:
+        """Redis failures become ``StateUnavailable``."""
+        try:
+            yield
+        except (RedisError, OSError, TimeoutError) as exc:
+            if not isinstance(exc, (RedisConnectionError, OSError, TimeoutError)):
+                log.error("unexpected answer from Redis: %s", exc)
+            raise StateUnavailable(f"the shared state (Redis) is unavailable: "
+                                   f"{type(exc).__name__}",
+                                   retry_after=self.retry_after) from exc
+
+    async def problem(self) -> str | None:
+        """None if Redis answers a PING, else why not (for /readyz)."""
+        try:
+            async with self.translated():
+                await self.client.ping()
+        except StateUnavailable as exc:
+            return f"{exc.message} ({exc.__cause__})"
+        return None
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _encode(answer: StoredAnswer) -> str:
+    return json.dumps({"s": answer.status, "b": base64.b64encode(answer.body).decode(),
+                       "t": answer.content_type, "h": [list(h) for h in answer.headers]})
+
+
+def _decode(data: bytes) -> StoredAnswer:
+    doc = json.loads(data)
+    return StoredAnswer(int(doc["s"]), base64.b64decode(doc["b"]), str(doc["t"]),
+                        tuple((str(k), str(v)) for k, v in doc["h"]))
+
+
+class RedisIdempotencyStore:
+    """``state.IdempotencyStore`` in Redis. ``lease``: seconds an unfinished claim holds
+    its key (longer than any request may take)."""
+
+    def __init__(self, state: RedisState, *, window: float, lease: float) -> None:
+        self._state = state
+        self._window_ms = max(1, round(window * 1000))
+        self._lease_ms = max(1, round(lease * 1000))
+        self._owned: dict[tuple[str, str], str] = {}
+
+    def _names(self, key: tuple[str, str]) -> list[str]:
+        entry = self._state.name("idem", *key)
+        return [entry, entry + ":wake"]
+
+    async def claim(self, key: tuple[str, str], fingerprint: bytes) -> StoredAnswer | None:
+        entry, wake = self._names(key)
+        token = secrets.token_hex(12)
+        args = [fingerprint, token, self._lease_ms]
+        while True:
+            reply = await self._state.run("CLAIM", [entry], args)
+            verdict = reply[0].decode()
+            if verdict == "owned":
+                self._owned[key] = token
+                return None
+            if verdict == "reused":
+                raise Unprocessable("this Idempotency-Key was already used for a different "
+                                    "request", code="idempotency_key_reused")
+            if verdict == "answer":
+                return _decode(reply[1])
+            # In progress elsewhere: wait to be woken by its finish, or re-check.
+            left = max(int(reply[1]), 10) / 1000
+            wait = max(0.01, min(left, 1.0, self._state.timeout / 2))
+            async with self._state.translated():
+                await self._state.client.blpop([wake], timeout=wait)
+
+    async def finish(self, key: tuple[str, str], answer: StoredAnswer | None) -> None:
+        token = self._owned.pop(key, None)
+        if token is None:
+            return
+        encoded = _encode(answer) if answer is not None and storable(answer.status) else ""
+        try:
+            await self._state.run("FINISH", self._names(key),
+                                  [token, encoded, self._window_ms, self._lease_ms])
+        except StateUnavailable as exc:
+            log.warning("could not record an Idempotency-Key answer (%s); the key is "
+                        "released when its lease runs out", exc.__cause__)
+
+
+class RedisLoginThrottle:
+    """``state.LoginThrottle`` in Redis. With ``count_in_flight``, an attempt let through
+    counts against the limits until its ``end`` (or until ``lease`` seconds pass)."""
+
+    def __init__(self, state: RedisState, *, window: float, pair_limit: int,
+                 address_limit: int, account_limit: int, count_in_flight: bool = False,
+                 lease: float = 60.0, known_good_ttl: float = KNOWN_GOOD_TTL) -> None:
+        self._state = state
+        self._limits = [max(1, round(window * 1000)), pair_limit, address_limit, account_limit]
+        self._in_flight = "1" if count_in_flight else "0"
+        self._lease_ms = max(1, round(lease * 1000))
+        self._good_ms = max(1, round(known_good_ttl * 1000))
+
+    def _keys(self, account: str, address: str) -> list[str]:
+        name = self._state.name
+        keys = [name("fail-pair", account, address), name("fail-addr", address),
+                name("fail-acct", account), name("good", account)]
+        return keys + [k + ":n" for k in keys[:3]]
+
+    async def begin(self, account: str, address: str, proof: bytes) -> None:
+        wait_ms = await self._state.run(
+            "BEGIN", self._keys(account, address),
+            [*self._limits, proof, self._in_flight, self._lease_ms])
+        if int(wait_ms) > 0:
+            raise TooManyRequests("too many failed logins; try again later",
+                                  code="too_many_failed_logins",
+                                  retry_after=max(1, math.ceil(int(wait_ms) / 1000)))
+
+    async def end(self, account: str, address: str, proof: bytes,
+                  outcome: LoginOutcome) -> None:
+        try:
+            await self._state.run(
+                "END", self._keys(account, address),
+                [*self._limits, proof, self._in_flight, outcome, self._good_ms,
+                 secrets.token_hex(8)])
+        except StateUnavailable as exc:
+            log.warning("could not record a login outcome (%s): %s", outcome, exc.__cause__)
