@@ -22,7 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from aiohttp.http_exceptions import LineTooLong
+from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 
@@ -86,10 +86,13 @@ class GatewayProtocol(RequestHandler):
             log.error("unexpected error handling a request", exc_info=exc)
             error = GatewayError("the gateway failed unexpectedly")
         else:
-            error = HttpStatusError("the request could not be handled", status)
-        if status != 500:
-            logs.event(log, "malformed_request", logging.WARNING, error=error.code,
-                       problem=type(exc).__name__ if exc else "-", peer=request.remote)
+            error = HttpStatusError("the request could not be handled in time", status)
+        if status < 500:
+            # Anything but HTTP (a TLS handshake, a scanner) as a first request: routine.
+            noise = self._request_count == 1 and isinstance(exc, BadHttpMethod)
+            logs.event(log, "malformed_request", logging.DEBUG if noise else logging.WARNING,
+                       error=error.code, problem=type(exc).__name__ if exc else "-",
+                       peer=request.remote)
         response = render_error(error)
         response.force_close()
         return response
