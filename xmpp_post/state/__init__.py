@@ -51,9 +51,10 @@ class LoginThrottle(Protocol):
         ``proof`` is the ``StateKey`` digest of the account and password.
 
         An attempt let through is in flight until its ``end``: for each limit (pair,
-        address, account) the attempts in flight with other passwords count as failures,
-        except passwords the server accepted for their account (an implementation may
-        also forget an attempt whose ``end`` never came after a request's time)."""
+        address, account) the attempts in flight with other passwords count as failures
+        (each password once). An attempt with the password the server accepted for the
+        account is not put in flight. An implementation may forget an attempt whose
+        ``end`` never came after a request's time (its instance died)."""
         ...
 
     async def end(self, account: str, address: str, proof: bytes,

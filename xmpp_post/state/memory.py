@@ -34,7 +34,7 @@ window of ``window`` seconds, under three keys:
 Logins in flight count as failures until they end: an attempt is refused when the
 failures plus the other attempts in flight (each distinct password once) reach a limit,
 so concurrent guesses do not all reach the server before the first one fails. An
-attempt with a password the server already accepted for the account is not counted.
+attempt with the password the server accepted for the account is never counted.
 
 A refused request is answered 429 with ``Retry-After`` (when the oldest counted failure
 leaves the window, or 1 s when it is attempts in flight) without contacting the XMPP
@@ -180,10 +180,10 @@ class _InFlight:
     def __init__(self) -> None:
         self._proofs: dict[object, Counter[bytes]] = {}
 
-    def others(self, key: object, proof: bytes, accepted: Callable[[bytes], bool]) -> int:
-        """Distinct passwords in flight for ``key``, but ``proof`` and accepted ones."""
-        proofs = self._proofs.get(key, ())
-        return sum(1 for other in proofs if other != proof and not accepted(other))
+    def others(self, key: object, proof: bytes) -> int:
+        """Distinct passwords in flight for ``key`` other than ``proof``."""
+        proofs = self._proofs.get(key)
+        return 0 if proofs is None else len(proofs) - (proof in proofs)
 
     def add(self, key: object, proof: bytes) -> None:
         self._proofs.setdefault(key, Counter())[proof] += 1
@@ -212,7 +212,6 @@ class MemoryLoginThrottle:
         self._addresses = _Failures("address", window, address_limit, max_keys)
         self._accounts = _Failures("account", window, account_limit, max_keys)
         self._known_good: OrderedDict[str, bytes] = OrderedDict()  # account -> proof
-        self._good_proofs: set[bytes] = set()  # the same proofs (each names its account)
         self._in_flight = _InFlight()
         self._max_keys = max_keys
         self._clock = clock
@@ -230,16 +229,16 @@ class MemoryLoginThrottle:
         for failures, key in self._counters(account, address):
             if failures is self._accounts and accepted:
                 continue  # the owner's accepted password passes an account lock
-            in_flight = 0 if accepted else self._in_flight.others(
-                (failures.name, key), proof, self._good_proofs.__contains__)
+            in_flight = 0 if accepted else self._in_flight.others((failures.name, key), proof)
             waits.append(failures.retry_after(key, now, in_flight))
         blocking = [w for w in waits if w is not None]
         if blocking:
             raise TooManyRequests("too many failed logins; try again later",
                                   code="too_many_failed_logins",
                                   retry_after=max(1, math.ceil(max(blocking))))
-        for failures, key in self._counters(account, address):
-            self._in_flight.add((failures.name, key), proof)
+        if not accepted:  # an accepted password is no guess: it never counts in flight
+            for failures, key in self._counters(account, address):
+                self._in_flight.add((failures.name, key), proof)
 
     async def end(self, account: str, address: str, proof: bytes,
                   outcome: LoginOutcome) -> None:
@@ -260,11 +259,7 @@ class MemoryLoginThrottle:
     def _succeeded(self, account: str, address: str, proof: bytes) -> None:
         """The password worked: remember it for the account, forgive the pair."""
         self._pairs.clear((account, address))
-        previous = self._known_good.pop(account, None)
-        if previous is not None:
-            self._good_proofs.discard(previous)
         self._known_good[account] = proof
-        self._good_proofs.add(proof)
+        self._known_good.move_to_end(account)
         while len(self._known_good) > self._max_keys:
-            _account, evicted = self._known_good.popitem(last=False)
-            self._good_proofs.discard(evicted)
+            self._known_good.popitem(last=False)
