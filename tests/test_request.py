@@ -201,6 +201,7 @@ PATH_TEXT = st.one_of(
                               "@", "bob", "?", "#", "+", "\udcfc"]), max_size=8).map("".join))
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # unicode_escape on "\~"
 @settings(max_examples=500, deadline=None)
 @given(path=PATH_TEXT, body=st.binary(max_size=40),
        charset=st.one_of(st.none(), st.text(max_size=12),
