@@ -192,13 +192,11 @@ async def test_a_sender_cannot_grow_the_group_chat_directory_or_its_locks(
     alice = account("alice")
     directory = gateway.relay.directory  # type: ignore[attr-defined]
     directory.max_entries = 8
-    for round_ in range(2):
-        recipients = [f"x@d{round_}-{n}.invalid" for n in range(12)]
-        reply = await http.post(gateway, "/msg", json.dumps({"to": recipients, "body": "x"}),
-                                sender=alice, content_type="application/json")
-        assert reply.status in (201, 207), reply.text
-        assert len(directory) <= 8 and len(directory._locks) == 0
-    reply = await http.request("GET", gateway.url + "/metrics")
+    recipients = [f"x@d{n}.invalid" for n in range(20)]  # a domain each, asked at once
+    reply = await http.post(gateway, "/msg", json.dumps({"to": recipients, "body": "x"}),
+                            sender=alice, content_type="application/json")
+    assert reply.status in (201, 207), reply.text
+    assert len(directory) <= 8 and len(directory._locks) == 0
     for method in ("PROPFIND", "LINK"):  # any method: one label, not one per method
         reply = await http.request(method, gateway.url + "/msg/bob")
         assert reply.status == 405
