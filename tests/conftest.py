@@ -44,6 +44,9 @@ def prosody() -> Iterator[ProsodyServer]:
         pytest.fail("Prosody is not installed: run the README's test command (scripts/test)")
     server = ProsodyServer()
     server.start()
+    # "bob" exists, for tests that care only about the sender (a message to an account
+    # that does not exist is refused: 404).
+    server.register("bob", PASSWORD)
     yield server
     server.close()
 

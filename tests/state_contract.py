@@ -82,6 +82,58 @@ class StateContract:
         await fail(throttle, "a@x", "1.1.1.1")
         await throttle.begin("a@x", "1.1.1.1", proof("a@x", "right"))
 
+    async def test_logins_in_flight_count_until_they_end(self, harness: Harness) -> None:
+        throttle = harness.throttle(window=60, pair_limit=3, address_limit=100,
+                                    account_limit=100)
+
+        def guess(n: int) -> bytes:
+            return proof("a@x", f"guess {n}")
+
+        for n in range(3):  # three guesses at once: none has failed yet
+            await throttle.begin("a@x", "1.1.1.1", guess(n))
+        with pytest.raises(TooManyRequests) as caught:
+            await throttle.begin("a@x", "1.1.1.1", guess(3))
+        assert int(caught.value.headers["Retry-After"]) >= 1
+        await throttle.begin("a@x", "1.1.1.1", guess(0))  # the same password is no new guess
+        await throttle.begin("a@x", "2.2.2.2", guess(3))  # another pair
+        await throttle.end("a@x", "2.2.2.2", guess(3), "unknown")
+        for _ in range(2):
+            await throttle.end("a@x", "1.1.1.1", guess(0), "unknown")
+        await throttle.begin("a@x", "1.1.1.1", guess(3))  # in flight: 1, 2, 3
+        with pytest.raises(TooManyRequests):
+            await throttle.begin("a@x", "1.1.1.1", guess(4))
+        await throttle.end("a@x", "1.1.1.1", guess(1), "failed")  # 1 failure + 2, 3
+        with pytest.raises(TooManyRequests):
+            await throttle.begin("a@x", "1.1.1.1", guess(4))
+        await throttle.end("a@x", "1.1.1.1", guess(2), "unknown")  # 1 failure + 3
+        await throttle.begin("a@x", "1.1.1.1", guess(4))
+
+    async def test_logins_in_flight_count_for_the_address_and_the_account(
+            self, harness: Harness) -> None:
+        throttle = harness.throttle(window=60, pair_limit=100, address_limit=2,
+                                    account_limit=2)
+        await throttle.begin("u1@x", "3.3.3.3", proof("u1@x", "p"))
+        await throttle.begin("u2@x", "3.3.3.3", proof("u2@x", "p"))
+        with pytest.raises(TooManyRequests):  # a third account from that address
+            await throttle.begin("u3@x", "3.3.3.3", proof("u3@x", "p"))
+        await throttle.begin("u1@x", "4.4.4.4", proof("u1@x", "q"))
+        with pytest.raises(TooManyRequests):  # a third password for u1, from anywhere
+            await throttle.begin("u1@x", "5.5.5.5", proof("u1@x", "r"))
+
+    async def test_a_password_the_server_accepted_is_not_a_guess_in_flight(
+            self, harness: Harness) -> None:
+        throttle = harness.throttle(window=60, pair_limit=2, address_limit=2,
+                                    account_limit=2)
+        right = proof("a@x", "right")
+        await throttle.begin("a@x", "6.6.6.6", right)
+        await throttle.end("a@x", "6.6.6.6", right, "succeeded")
+        for _ in range(5):  # a busy owner: many requests at once, one known password
+            await throttle.begin("a@x", "6.6.6.6", right)
+        await throttle.begin("a@x", "6.6.6.6", proof("a@x", "guess"))
+        await throttle.begin("b@x", "6.6.6.6", proof("b@x", "other"))
+        with pytest.raises(TooManyRequests):  # two unverified in flight from there
+            await throttle.begin("c@x", "6.6.6.6", proof("c@x", "third"))
+
     async def test_idempotency_replays_waits_and_expires(self, harness: Harness) -> None:
         store = harness.store(window=1)
         key = ("a@x", "k1")

@@ -10,9 +10,12 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory
+from tests.faults import eventually
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
+from xmpp_post.model import Sender
 from xmpp_post.service import Gateway
+from xmpp_post.xmpp import rooms as rooms_module
 from xmpp_post.xmpp.rooms import RoomMemberships
 
 FORM = "application/x-www-form-urlencoded"
@@ -233,3 +236,24 @@ async def test_a_room_created_by_the_join_is_destroyed_and_404(
     assert "destroying it again" in caplog.text and "could not destroy" not in caplog.text
     probe = await receiver(account("probe"))
     assert "201" in await probe.join_room(room, "probe")  # destroyed: joining creates it anew
+
+
+async def test_a_session_stays_in_a_bounded_number_of_rooms(
+        gateway: Gateway, http: Client, account: AccountFactory, receiver: ReceiverFactory,
+        prosody: ProsodyServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rooms_module, "MAX_ROOMS", 2)
+    owner = await receiver(account("owner"))
+    names = [new_room(prosody) for _ in range(3)]
+    for room in names:
+        await owner.create_room(room, "owner")
+    alice = account("alice")
+    for room in names[:2]:
+        assert (await http.post(gateway, f"/msg/{room}", "hi", sender=alice)).status == 201
+    session = await gateway.relay.pool.session_for(  # type: ignore[attr-defined]
+        Sender(alice.jid, alice.password))
+    memberships = session._rooms
+    memberships._joined[names[0]].used -= 3600  # the first room has long been quiet
+    assert (await http.post(gateway, f"/msg/{names[2]}", "hi", sender=alice)).status == 201
+    assert set(memberships.rooms) == {names[1], names[2]}
+    # The owner sees the gateway leave the least recently used room.
+    await eventually(lambda: (alice.local, "unavailable") in owner.occupant_presences(names[0]))

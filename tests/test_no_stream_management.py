@@ -43,3 +43,17 @@ async def test_messages_are_confirmed_by_ping_and_delivered(
     finally:
         await bob.stop()
         await gateway.stop()
+
+
+async def test_a_refusal_is_seen_before_the_ping_answer(
+        plain_prosody: ProsodyServer, http: Client) -> None:
+    gateway = Gateway(gateway_config(plain_prosody))
+    await gateway.start()
+    try:
+        replies = await asyncio.gather(*(
+            http.post(gateway, path, "x", user="alice@localhost", password=PASSWORD)
+            for path in ("/msg/bob", "/msg/nobody", "/msg/bob")))
+        assert [r.status for r in replies] == [201, 404, 201]
+        assert replies[1].json["error"] == "recipient_unavailable"
+    finally:
+        await gateway.stop()

@@ -88,6 +88,13 @@ def test_declared_charset_is_honoured() -> None:
             content_type="text/plain; charset=us-ascii")
 
 
+def test_a_charset_that_is_not_a_text_encoding_and_a_byte_order_mark() -> None:
+    for charset in ("rot13", "base64", "zlib"):
+        refused(UnsupportedMediaType, "unsupported_charset", body=b"aGk=",
+                content_type=f"text/plain; charset={charset}")
+    assert publish(body=b"\xef\xbb\xbfBackup done").message == "Backup done"
+
+
 def test_empty_message_is_triggered() -> None:
     assert publish(body=b"  \n").message == "triggered"
 

@@ -106,11 +106,7 @@ def test_fuzzed_requests_get_documented_answers(served: tuple[str, str]) -> None
         case.headers = {**(case.headers or {}), "Authorization": f"Basic {token}"}
         response = case.call(base_url=served[0], timeout=15)
         assert response.status_code < 500, (response.status_code, response.text)
-        framing = response.status_code in (400, 431) and not response.text.startswith("{")
-        if framing:  # request line or header over max_header_size: refused by aiohttp itself
-            tried["refused by the HTTP parser"] = tried.get("refused by the HTTP parser", 0) + 1
-            return
-        if response.status_code >= 400:
+        if response.status_code >= 400:  # the parser's refusals too (a header too long)
             assert response.text, (response.status_code, response.headers)
             doc = json.loads(response.text)
             # ntfy's routes add their members (a fuzzed topic such as "v1" may also be

@@ -14,7 +14,8 @@ from xmpp_post.auth.basic import BasicScheme
 from xmpp_post.errors import ClientError
 from xmpp_post.http import payload as request
 from xmpp_post.http.errors import status_of
-from xmpp_post.model import MESSAGE_TYPES, Sender
+from xmpp_post.http.guards import validate_key
+from xmpp_post.model import MESSAGE_TYPES, Rejected, Sender
 
 DOMAINS = ("example.org", "example.net")
 ALICE = Sender("alice@example.org", "pw")
@@ -161,3 +162,90 @@ def test_any_authorization_is_credentials_or_a_client_error(header: str | None) 
         assert status_of(exc) in (401, 403)
     else:
         assert creds.domain in DOMAINS and creds.password
+
+
+class TestTextAndPaths:
+    @pytest.mark.parametrize("charset", ["rot13", "base64", "hex", "zlib", "bz2", "uu",
+                                         "quopri", "x-klingon"])
+    def test_a_charset_that_is_not_a_text_encoding_is_415(self, charset: str) -> None:
+        with pytest.raises(ClientError) as exc:
+            request.message("text/plain", charset, b"aGk=", "bob", ALICE)
+        assert code_of(exc) == (415, "unsupported_charset")
+
+    def test_a_utf8_byte_order_mark_is_dropped(self) -> None:
+        assert request.message("text/plain", None, b"\xef\xbb\xbfhi", "bob", ALICE).body == "hi"
+        assert request.message("text/plain", "utf-8", b"\xef\xbb\xbf\xef\xbb\xbfhi", "bob",
+                               ALICE).body == "\ufeffhi"  # only the mark, not the text
+        form = b"\xef\xbb\xbfto=bob&body=hi"
+        assert request.message("application/x-www-form-urlencoded", None, form, None,
+                               ALICE).body == "hi"
+
+    @pytest.mark.parametrize(("raw", "expected"), [
+        ("/msg/bob", "bob"), ("/msg/", None), ("/msg/b%C3%BCb%2Fphone?x=1", "büb/phone"),
+        ("/msg/a,b", "a,b"), ("/msg/a+b", "a+b"),
+    ])
+    def test_path_recipients(self, raw: str, expected: str | None) -> None:
+        assert request.path_recipients(raw, "/msg") == expected
+
+    @pytest.mark.parametrize("raw", ["/msg/j%FCrgen", "/msg/%C3", "/msg/\udcfc"])
+    def test_a_path_that_is_not_utf8_is_400(self, raw: str) -> None:
+        with pytest.raises(ClientError) as exc:
+            request.path_recipients(raw, "/msg")
+        assert code_of(exc) == (400, "invalid_encoding")
+
+
+PATH_TEXT = st.one_of(
+    st.text(max_size=40),
+    st.binary(max_size=30).map(lambda b: "".join(f"%{c:02X}" for c in b)),
+    st.lists(st.sampled_from(["%", "%2", "%FC", "%C3%BC", "%2F", "%00", "%0A", ",", "/",
+                              "@", "bob", "?", "#", "+", "\udcfc"]), max_size=8).map("".join))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # unicode_escape on "\~"
+@settings(max_examples=500, deadline=None)
+@given(path=PATH_TEXT, body=st.binary(max_size=40),
+       charset=st.one_of(st.none(), st.text(max_size=12),
+                         st.sampled_from(["utf-8", "utf-16", "rot13", "base64", "idna",
+                                          "unicode_escape", "punycode", "undefined"])))
+def test_any_path_and_charset_is_a_message_or_a_client_error(
+        path: str, body: bytes, charset: str | None) -> None:
+    try:
+        recipients = request.path_recipients("/msg/" + path, "/msg")
+        msg = request.messages("text/plain", charset, body, recipients, ALICE)
+    except ClientError as exc:
+        assert 400 <= status_of(exc) < 500 and exc.code and exc.message
+    else:
+        for item in msg.items:
+            assert isinstance(item, Rejected) or "@" in item.to
+
+
+@settings(max_examples=300, deadline=None)
+@given(headers=st.lists(st.one_of(
+    st.text(max_size=60), st.text(max_size=60).map(lambda t: "Basic " + t),
+    st.binary(max_size=60).map(lambda b: "Basic " + base64.b64encode(b).decode())),
+    max_size=3))
+def test_any_authorization_headers_are_credentials_or_a_client_error(
+        headers: list[str]) -> None:
+    auth = Authenticator([BasicScheme(DOMAINS)])
+    try:
+        creds = auth.authenticate(Presented(authorization=tuple(headers)))
+    except ClientError as exc:
+        assert status_of(exc) in (400, 401, 403)
+        assert len(headers) < 2 or exc.code == "duplicate_authorization"
+    else:
+        assert len(headers) == 1 and creds.domain in DOMAINS and creds.password
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.text(max_size=300))
+def test_any_idempotency_key_is_valid_or_400(value: str) -> None:
+    try:
+        assert validate_key(value) == value
+    except ClientError as exc:
+        assert code_of_error(exc) == (400, "invalid_idempotency_key")
+    else:
+        assert value.isascii() and value.isprintable() and 1 <= len(value) <= 255
+
+
+def code_of_error(error: ClientError) -> tuple[int, str]:
+    return status_of(error), error.code

@@ -20,6 +20,7 @@ from tests.faults import (  # noqa: F401
 )
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
+from xmpp_post.model import Sender
 from xmpp_post.service import Gateway
 
 
@@ -188,30 +189,24 @@ async def test_a_client_trickling_its_body_gets_408(
 
 
 async def test_concurrent_requests_beyond_the_limit_are_503_busy(
-        start_gateway: GatewayFactory, http: Client, account: AccountFactory) -> None:
-    gateway = await start_gateway(max_concurrent_requests="2", client_timeout="5")
+        start_gateway: GatewayFactory, http: Client, account: AccountFactory,
+        prosody: ProsodyServer) -> None:
+    gateway = await start_gateway(max_concurrent_requests="2")
     alice = account("alice")
-    stalled = []
-    for _ in range(2):  # two requests that hold their slot while their body trickles
-        reader, writer = await _raw(gateway)
-        writer.write(b"POST /msg/bob HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
-                     b"Content-Length: 10\r\n\r\n")
-        await writer.drain()
-        stalled.append((reader, writer))
-    await eventually(lambda: True)
-    reply = await http.post(gateway, "/msg/bob", "x", sender=alice)
-    for _ in range(50):  # the stalled ones may take a moment to be admitted
-        if reply.status == 503:
-            break
-        await asyncio.sleep(0.02)
+    assert (await http.post(gateway, "/msg/bob", "x", sender=alice)).status == 201
+    session = await gateway.relay.pool.session_for(  # type: ignore[attr-defined]
+        Sender(alice.jid, alice.password))
+    prosody.pause()  # two requests hold their slot while they wait for the acknowledgement
+    try:
+        held = [asyncio.create_task(http.post(gateway, "/msg/bob", f"held {n}", sender=alice))
+                for n in range(2)]
+        await eventually(lambda: session.in_flight == 2)
         reply = await http.post(gateway, "/msg/bob", "x", sender=alice)
+    finally:
+        prosody.resume()
     assert reply.status == 503, reply.text
     assert reply.json["error"] == "busy" and int(reply.headers["Retry-After"]) > 0
-    for reader, writer in stalled:
-        writer.write(b"0123456789")
-        await writer.drain()
-        assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"HTTP/1.1 401")
-        writer.close()
+    assert [r.status for r in await asyncio.gather(*held)] == [201, 201]
     assert (await http.post(gateway, "/msg/bob", "x", sender=alice)).status == 201
 
 

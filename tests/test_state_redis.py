@@ -104,9 +104,9 @@ async def test_guesses_spread_over_instances_are_counted_once(
             await throttle.begin("alice@x", "10.1.1.1", proof("alice@x", "guess"))
 
 
-async def test_logins_in_flight_count_when_asked(instances: list[RedisState]) -> None:
+async def test_logins_in_flight_count_across_instances(instances: list[RedisState]) -> None:
     one, two = (RedisLoginThrottle(s, window=60, pair_limit=2, address_limit=100,
-                                   account_limit=100, count_in_flight=True, lease=30)
+                                   account_limit=100, lease=30)
                 for s in instances[:2])
     await one.begin("bob@x", "10.2.2.2", proof("bob@x", "a"))
     await two.begin("bob@x", "10.2.2.2", proof("bob@x", "b"))
@@ -121,7 +121,7 @@ async def test_every_key_expires_and_names_nothing(redis_server: RedisServer) ->
     try:
         store = RedisIdempotencyStore(state, window=60, lease=30)
         throttle = RedisLoginThrottle(state, window=60, pair_limit=5, address_limit=5,
-                                      account_limit=5, count_in_flight=True, lease=30)
+                                      account_limit=5, lease=30)
         await fail(throttle, "carol@example.org", "192.0.2.7")
         await throttle.begin("carol@example.org", "192.0.2.8", proof("carol@example.org", "p"))
         await throttle.end("carol@example.org", "192.0.2.8", proof("carol@example.org", "p"),

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from multidict import CIMultiDict
 
 from xmpp_post import config
-from xmpp_post.errors import AckTimeout, LoginRefused, XmppUnavailable
+from xmpp_post.errors import AckTimeout, LoginRefused, RecipientRefused, XmppUnavailable
 from xmpp_post.http.app import make_app
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
 from xmpp_post.testing import FakeRelay
@@ -116,3 +117,39 @@ async def test_a_refused_login_fails_a_request_to_several_recipients(
     calls = relay.calls
     resp = await client.post("/api/msg/bob,carol", data="hi", headers=AUTH)
     assert resp.status == 429 and relay.calls == calls
+
+
+def auth_for(password: str) -> dict[str, str]:
+    token = base64.b64encode(f"alice:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}", "Content-Type": "text/plain"}
+
+
+async def test_idempotency_stores_only_answers_given_after_the_login(
+        client: Client, relay: FakeRelay) -> None:
+    key = {"Idempotency-Key": "k1"}
+    # A parse error comes before any login: not stored, whoever sent it.
+    resp = await client.post("/api/msg/bob", data="", headers={**AUTH, **key})
+    assert resp.status == 422
+    resp = await client.post("/api/msg/bob", data="hi", headers={**AUTH, **key})
+    assert resp.status == 201 and "Idempotent-Replayed" not in resp.headers
+    # A refusal once logged in is final: stored and replayed, the relay asked once.
+    relay.fail = RecipientRefused("refused", code="recipient_unavailable",
+                                  condition="service-unavailable")
+    key = {"Idempotency-Key": "k2"}
+    for replayed in (False, True):
+        resp = await client.post("/api/msg/nobody", data="hi", headers={**AUTH, **key})
+        assert resp.status == 404
+        assert ("Idempotent-Replayed" in resp.headers) == replayed
+    assert relay.calls == 2
+    # A refused login is never stored; another password is another scope.
+    relay.fail = LoginRefused("no")
+    resp = await client.post("/api/msg/nobody", data="hi", headers={**auth_for("x"), **key})
+    assert resp.status == 401 and "Idempotent-Replayed" not in resp.headers
+
+
+async def test_two_idempotency_keys_are_refused(client: Client) -> None:
+    headers = CIMultiDict(AUTH)
+    headers.add("Idempotency-Key", "a")
+    headers.add("Idempotency-Key", "b")
+    resp = await client.post("/api/msg/bob", data="hi", headers=headers)
+    assert resp.status == 400 and (await resp.json())["error"] == "duplicate_header"

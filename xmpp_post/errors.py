@@ -12,7 +12,9 @@ The tree::
     │   ├── NotFound                 no such endpoint; the target is not a room
     │   ├── MethodNotAllowed
     │   ├── RequestTimeout           the client sent its request too slowly
-    │   ├── PayloadTooLarge
+    │   ├── ClientGone               the client disconnected before it sent its request
+    │   ├── PayloadTooLarge          the body, or the stanza it would make, is too large
+    │   ├── HeaderTooLarge           a request line or header field is too long
     │   ├── UnsupportedMediaType
     │   ├── Unprocessable            no recipient, no text
     │   └── TooManyRequests          too many failed logins (Retry-After)
@@ -23,13 +25,19 @@ The tree::
         ├── LoginRefused             the server refused the credentials (SASL failure)
         ├── AccountLoginFailed       ... the password the gateway holds for an account
         ├── Refused                  a stanza or presence error from the server
-        │   └── RoomRefused          ... from a group chat room
+        │   ├── RoomRefused          ... from a group chat room
+        │   └── RecipientRefused     ... for a message: not delivered (no such user, ...)
+        │       └── RecipientBusy    ... for now: worth retrying later (Retry-After)
         ├── XmppUnavailable          server unreachable, TLS refused, stream lost
         └── AckTimeout               the server (or a room) did not confirm in time
 
 Library exceptions (slixmpp, aiohttp, json) are translated into this tree where the
 library is called. Errors know no HTTP status: ``http.errors`` picks it from the kind and
 the XMPP condition, in one table, and renders every error in one JSON shape.
+
+An error raised once the XMPP server had accepted the sender's password is marked
+``verified`` (by the relay): only such an error may become the stored answer to an
+``Idempotency-Key``, so a stranger's guess can never decide the owner's answer.
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ class GatewayError(Exception):
     """Base of every error the gateway answers with."""
 
     code = "internal_error"
+    # True once the XMPP server had accepted the sender's password when this happened.
+    verified = False
 
     def __init__(self, message: str, *, code: str | None = None,
                  headers: dict[str, str] | None = None) -> None:
@@ -97,8 +107,19 @@ class RequestTimeout(ClientError):
         super().__init__(message, code=code, headers={"Connection": "close"})
 
 
+class ClientGone(ClientError):
+    """The client closed the connection before its request was complete: nobody is left
+    to answer, and it is not the gateway's failure."""
+
+    code = "client_disconnected"
+
+
 class PayloadTooLarge(ClientError):
     code = "payload_too_large"
+
+
+class HeaderTooLarge(ClientError):
+    code = "header_too_large"
 
 
 class UnsupportedMediaType(ClientError):
@@ -182,6 +203,25 @@ class RoomRefused(Refused):
     """A group chat room refused the join or the message."""
 
     code = "room_refused"
+
+
+class RecipientRefused(Refused):
+    """The XMPP server answered a message with an error for its recipient: the message
+    was not delivered, and sending it again as it is will not change that."""
+
+    code = "recipient_refused"
+
+
+class RecipientBusy(RecipientRefused):
+    """The recipient's server could not take the message now (an error of type ``wait``):
+    it was not delivered, and a retry later may succeed."""
+
+    code = "recipient_busy"
+
+    def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None,
+                 condition: str = "", text: str = "") -> None:
+        super().__init__(message, code=code, condition=condition, text=text,
+                         headers={"Retry-After": str(retry_after)})
 
 
 class XmppUnavailable(XmppError):

@@ -4,6 +4,11 @@
 renders ``name key=value ...`` and the JSON format one object per line. The request id
 travels in a context variable, so log lines from the XMPP side of a request carry it too.
 Nothing here ever receives a password, an ``Authorization`` header or message text.
+
+One event is one line: in the text format a field value with white space, quotes, ``=``
+or any character that is not printable is written as a JSON string, control characters
+in a message are escaped (``escape``), and the lines of a traceback are indented, so no
+value from a request can start a line of its own that looks like another event.
 """
 
 from __future__ import annotations
@@ -34,19 +39,35 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return fields if isinstance(fields, dict) else {}
 
 
+def escape(text: str) -> str:
+    """``text`` with every character that is not printable (line breaks, escapes,
+    separators) written as a Python escape, so it cannot break a log line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _text_value(value: Any) -> str:
     text = str(value)
-    return json.dumps(text) if (not text or any(c in text for c in ' "=\n')) else text
+    if text and text.isprintable() and not any(c in text for c in ' "='):
+        return text
+    return json.dumps(text)
 
 
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape(record.message)
+        return super().formatMessage(record)
+
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        first, *rest = super().format(record).split("\n")
         extra = " ".join(f"{k}={_text_value(v)}" for k, v in _fields(record).items())
-        return f"{line} {extra}" if extra else line
+        line = f"{first} {extra}" if extra else first
+        # A traceback's lines, indented: only the first line of an event starts a line.
+        return "\n".join([line, *("  " + escape(part) for part in rest)])
 
 
 class JsonFormatter(logging.Formatter):

@@ -47,6 +47,10 @@ class Metrics:
                                       registry=r)
         self.reloads = Counter("xmpp_post_reloads", "Configuration reloads by outcome",
                                ["outcome"], registry=r)
+        self.refusals = Counter("xmpp_post_refusals", "Messages the XMPP server refused "
+                                "(message errors), by condition, and whether the refusal "
+                                "came in time for the answer (answer) or after it (late)",
+                                ["condition", "when"], registry=r)
 
     def count_credential(self, via: str | None, status: int) -> None:
         """Count a request by the token or webhook it came with (``via``: ``token:NAME``,
@@ -60,6 +64,9 @@ class Metrics:
         self.credential_requests.labels(kind, name).inc()
         if not 200 <= status < 300:
             self.credential_failures.labels(kind, name).inc()
+
+    def count_refusal(self, condition: str, late: bool) -> None:
+        self.refusals.labels(condition, "late" if late else "answer").inc()
 
     def track_open_sessions(self, count: Callable[[], float]) -> None:
         self.sessions_open.set_function(count)

@@ -31,6 +31,7 @@ from xmpp_post.config.live import LiveConfig, load_templates
 from xmpp_post.errors import ConfigError
 from xmpp_post.http.app import make_app, memory_guards
 from xmpp_post.http.guards import Guards
+from xmpp_post.http.server import GatewayRunner
 from xmpp_post.metrics import Metrics
 from xmpp_post.model import Sender
 from xmpp_post.proxy_protocol import ProxySite
@@ -53,7 +54,7 @@ def session_options(config: Config) -> SessionOptions:
         server=server, direct_tls=config.direct_tls, ca_file=config.ca_file,
         insecure_skip_tls_verify=config.insecure_skip_tls_verify,
         connect_timeout=config.connect_timeout, ack_timeout=config.ack_timeout,
-        receipt_timeout=config.receipt_timeout,
+        receipt_timeout=config.receipt_timeout, bounce_wait=config.bounce_wait,
         retry_after=config.retry_after,
     )
 
@@ -63,7 +64,7 @@ def xmpp_relay(config: Config, metrics: Metrics | None = None) -> XmppRelay:
     directory = ServiceDirectory()  # which domains are group chat services, for all senders
 
     def factory(sender: Sender) -> XmppSession:
-        return XmppSession(sender, options, directory)
+        return XmppSession(sender, options, directory, metrics)
 
     pool = SessionPool(factory, idle_timeout=config.idle_timeout,
                        max_sessions=config.max_sessions, retry_after=config.retry_after,
@@ -71,7 +72,8 @@ def xmpp_relay(config: Config, metrics: Metrics | None = None) -> XmppRelay:
     if metrics is not None:
         metrics.track_open_sessions(lambda: pool.open_sessions)
     return XmppRelay(pool, request_timeout=config.request_timeout,
-                     retry_after=config.retry_after)
+                     retry_after=config.retry_after, max_stanza_size=config.max_stanza_size,
+                     directory=directory)
 
 
 async def _server_accepts(host: str, port: int, timeout: float) -> str | None:
@@ -165,7 +167,7 @@ class Gateway:
         await self.relay.start()
         # keepalive_timeout also bounds how long a client may take to send a request
         # head (aiohttp arms it when the connection opens): slow-header clients are cut.
-        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None,
+        self._runner = GatewayRunner(self.app, handle_signals=False, access_log=None,
                                      shutdown_timeout=self.config.request_timeout + 2,
                                      keepalive_timeout=self.config.client_timeout,
                                      lingering_time=1.0,

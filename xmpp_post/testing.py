@@ -3,6 +3,8 @@
 ``FakeRelay`` records what it was asked to deliver and answers with a ``Receipt``, or
 with what ``handler`` returns or raises: tests of routing, parsing, authentication and
 the guards run against the real web application with nothing faked but the XMPP side.
+It accepts every password: an error it raises is ``verified`` unless it is a
+``LoginRefused``, as the real relay marks errors raised once a session is open.
 End-to-end behaviour is still proven against a real server.
 """
 
@@ -12,6 +14,7 @@ import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
 
+from xmpp_post.errors import GatewayError, LoginRefused
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
 
 Handler = Callable[[Sender, OutgoingMessage], Awaitable[Receipt]]
@@ -41,11 +44,15 @@ class FakeRelay:
         self.calls += 1
         async with self._called:
             self._called.notify_all()
-        if self.fail is not None:
-            raise self.fail
-        receipt = (await self.handler(sender, message) if self.handler is not None else
-                   Receipt(id=message.id or f"fake-{next(self._ids)}", sender=sender.jid,
-                           to=message.to, type=message.type))
+        try:
+            if self.fail is not None:
+                raise self.fail
+            receipt = (await self.handler(sender, message) if self.handler is not None else
+                       Receipt(id=message.id or f"fake-{next(self._ids)}", sender=sender.jid,
+                               to=message.to, type=message.type))
+        except GatewayError as error:
+            error.verified = not isinstance(error, LoginRefused)
+            raise
         self.sent.append((sender, message))
         self.delivered.set()
         return receipt

@@ -9,7 +9,6 @@ on other servers. The password itself is checked by the XMPP server.
 from __future__ import annotations
 
 import base64
-import binascii
 
 from xmpp_post import jids
 from xmpp_post.auth import Presented
@@ -26,7 +25,7 @@ def basic_pair(header: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # bad base64 (binascii.Error), non-ASCII text, or not UTF-8
         raise Unauthorized("the Basic credentials are not valid base64 of UTF-8 text") from None
     user, colon, password = decoded.partition(":")
     if not colon or not user or not password:

@@ -61,6 +61,8 @@ class Config:
     receipt_timeout: float
     muc_nick: str
     max_recipients: int
+    max_stanza_size: int
+    bounce_wait: float
     uvloop: bool
     log_level: str
     log_format: str
@@ -69,6 +71,7 @@ class Config:
     client_timeout: float
     max_header_size: int
     max_concurrent_requests: int
+    max_uploads_per_address: int
     max_concurrent_opens: int
     auth_failure_window: float
     auth_failure_limit: int
@@ -178,7 +181,8 @@ def _validated(cfg: Config) -> Config:
                  "idempotency_window"):
         if getattr(cfg, name) <= 0:
             raise ConfigError(name, "must be more than 0 seconds")
-    for name in ("retry_after", "max_concurrent_requests", "max_concurrent_opens",
+    for name in ("retry_after", "max_concurrent_requests", "max_uploads_per_address",
+                 "max_concurrent_opens",
                  "auth_failure_limit", "auth_failure_limit_address",
                  "auth_failure_limit_account", "idempotency_max_entries"):
         if getattr(cfg, name) < 1:
@@ -188,6 +192,11 @@ def _validated(cfg: Config) -> Config:
     for name in ("max_body", "max_template_body"):
         if getattr(cfg, name) < 1:
             raise ConfigError(name, "must be at least 1 byte")
+    if cfg.max_stanza_size < 1024:
+        raise ConfigError("max_stanza_size", "must be at least 1KiB")
+    if not 0 <= cfg.bounce_wait < cfg.request_timeout:
+        raise ConfigError("bounce_wait", "must be 0 or more seconds, and less than "
+                                         "request_timeout")
     if cfg.max_sessions < 1:
         raise ConfigError("max_sessions", "must be at least 1")
     if cfg.log_format not in ("text", "json"):

@@ -93,6 +93,15 @@ SETTINGS: tuple[Setting, ...] = (
             "Default: the sender's localpart.", "NICK"),
     Setting("max_recipients", "int", 50,
             "Most recipients one request may name; more is answered 400.", "N"),
+    Setting("max_stanza_size", "size", 256 * 1024,
+            "Largest stanza the XMPP server accepts from a client, in bytes (Prosody's "
+            "c2s_stanza_size_limit, ejabberd's max_stanza_size). A message whose stanza "
+            "would be larger once its text is escaped as XML is answered 413 "
+            "stanza_too_large before it is sent.", "BYTES"),
+    Setting("bounce_wait", "float", 0.0,
+            "Seconds to wait after the server's acknowledgement for a refusal of a message "
+            "to a recipient on another domain (its server may refuse it later); 0 answers "
+            "at once. Later refusals are counted in /metrics and logged.", "SECONDS"),
     Setting("uvloop", "bool", False,
             "Run on uvloop instead of asyncio's own event loop: less CPU per message. "
             "Needs the uvloop package (pip install 'xmpp-post[uvloop]')."),
@@ -116,6 +125,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest request line or header field accepted, in bytes.", "BYTES"),
     Setting("max_concurrent_requests", "int", 256,
             "Most message requests handled at once; more are answered 503 busy.", "N"),
+    Setting("max_uploads_per_address", "int", 32,
+            "Most requests from one client address whose body is still arriving; more are "
+            "answered 429 too_many_uploads. A request holds a delivery slot only once its "
+            "body has arrived.", "N"),
     Setting("max_concurrent_opens", "int", 16,
             "Most XMPP sessions being opened (connect and log in) at once; more wait.", "N"),
     Setting("auth_failure_window", "float", 60.0,

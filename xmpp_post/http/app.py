@@ -8,7 +8,8 @@ of a tool's own payload: ``templated``); ``POST /hooks/NAME`` a signed webhook's
 readiness, ``/metrics`` Prometheus metrics and ``/openapi.json`` the API. Every error,
 ours or aiohttp's, leaves through ``errors.render_error`` in one JSON shape; every
 request gets a request id (``X-Request-Id``, echoed if the client sent a sane one) and
-one structured log line.
+one structured log line. ``POST <base>/`` (an empty recipient) is ``POST <base>``, as in
+mod_post_msg's URL format.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# Methods named in metrics as they are; any other (a client may send any token) is
+# "other", so clients cannot grow the metrics without bound.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -89,10 +93,10 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         response.headers[REQUEST_ID_HEADER] = request_id
         route = request.match_info.route.resource
         route_name = route.canonical if route is not None else "unmatched"
-        request.app[METRICS].requests.labels(route_name, request.method,
-                                             str(response.status)).inc()
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        request.app[METRICS].requests.labels(route_name, method, str(response.status)).inc()
         request.app[METRICS].count_credential(notes.get("via"), response.status)
-        logs.event(log, "request", method=request.method, route=route_name,
+        logs.event(log, "request", method=method, route=route_name,
                    status=response.status, ms=round((time.perf_counter() - started) * 1000, 2),
                    sender=notes.get("sender", "-"), via=notes.get("via", "-"),
                    error=notes.get("error", "-"),
@@ -114,7 +118,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             raise
         return _error_response(request, _translate(exc))
     except Exception:
-        log.exception("unexpected error handling %s %s", request.method, request.path)
+        log.exception("unexpected error handling %s %s", logs.escape(request.method),
+                      logs.escape(request.path))
         return _error_response(request, GatewayError("the gateway failed unexpectedly"))
 
 
@@ -207,7 +212,7 @@ def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
     app[ERROR_SHAPES] = {}
     app[SENDING].add(app.router.add_post(hooks.ROUTE, hooks.post_hook))  # before a base "/"
     base = config.base_path.rstrip("/")
-    for path in (base or "/", base + r"/{recipient:[\s\S]+}"):
+    for path in (base or "/", base + r"/{recipient:[\s\S]*}"):
         app[SENDING].add(app.router.add_post(path, post_message))
         app.router.add_route("OPTIONS", path, options)
     app.router.add_get("/healthz", healthz)

@@ -33,6 +33,10 @@ SENDING: web.AppKey[set[AbstractRoute]] = web.AppKey("sending")
 ERROR_SHAPES: web.AppKey[dict[AbstractResource, ErrorShape]] = web.AppKey("error_shapes")
 DEGRADATION: web.AppKey[Readiness] = web.AppKey("degradation")  # None, or what fails
 
+# Set on a request once the XMPP server has accepted its sender's password (a message was
+# delivered, or refused after the login): only then may its answer be stored for retries.
+VERIFIED = web.RequestKey("verified", bool)
+
 # What the handlers learn about the current request (sender, error code), for its log line.
 NOTES: ContextVar[dict[str, str]] = ContextVar("request_notes")
 

@@ -3,7 +3,10 @@ that sends (``/msg``, ``/hooks/NAME``, templated requests).
 
 One recipient: 201 with the receipt, or the error. Several (or ``to`` as a list):
 ``{"results": [...]}``, one outcome per recipient (an error there has the error shape
-plus ``to`` and ``status``): 201 when all succeeded, otherwise 207 Multi-Status.
+plus ``to`` and ``status``): 201 when all succeeded, otherwise 207 Multi-Status. A
+request is marked ``VERIFIED`` once an outcome shows that the XMPP server accepted the
+sender's password (a receipt, or a refusal after the login): only then may its answer
+be stored for retries.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import time
 
 from aiohttp import web
 
-from xmpp_post.http.context import METRICS, RELAY
+from xmpp_post.http import payload as parse
+from xmpp_post.http.context import CONFIG, METRICS, RELAY, VERIFIED
 from xmpp_post.http.errors import status_of
-from xmpp_post.model import OutgoingMessage, Rejected, Sender
+from xmpp_post.model import OutgoingMessage, Receipt, Rejected, Sender
 from xmpp_post.relay import deliver_each
 
 
@@ -25,8 +29,9 @@ async def deliver_and_answer(request: web.Request, sender: Sender,
     outcomes = await deliver_each(request.app[RELAY], sender, items)
     elapsed = time.perf_counter() - started
     for outcome in outcomes:
-        if not isinstance(outcome, Rejected):
+        if isinstance(outcome, Receipt):
             request.app[METRICS].delivery.observe(elapsed)
+    mark_verified(request, outcomes)
     if not several:
         outcome = outcomes[0]
         if isinstance(outcome, Rejected):
@@ -41,3 +46,17 @@ async def deliver_and_answer(request: web.Request, sender: Sender,
             results.append({"status": 201, **outcome.as_json()})
     failed = any(isinstance(outcome, Rejected) for outcome in outcomes)
     return web.json_response({"results": results}, status=207 if failed else 201)
+
+
+def mark_verified(request: web.Request, outcomes: list[Receipt | Rejected]) -> None:
+    """``VERIFIED`` when an outcome shows the XMPP server accepted the sender's password."""
+    if any(isinstance(outcome, Receipt) or outcome.error.verified for outcome in outcomes):
+        request[VERIFIED] = True
+
+
+def path_recipients(request: web.Request) -> str | None:
+    """The recipients named in the request's path (``<base>/<recipient>[,…]``), decoded
+    strictly from the raw path; None for none (``<base>`` and ``<base>/``)."""
+    if "recipient" not in request.match_info:
+        return None
+    return parse.path_recipients(request.raw_path, request.app[CONFIG].base_path)

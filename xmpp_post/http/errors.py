@@ -14,15 +14,19 @@ from xmpp_post.errors import (
     AckTimeout,
     BadRequest,
     ClientError,
+    ClientGone,
     CredentialsRefused,
     Forbidden,
     GatewayError,
+    HeaderTooLarge,
     LoginRefused,
     MethodNotAllowed,
     NotFound,
     Overloaded,
     PayloadTooLarge,
     RateLimited,
+    RecipientBusy,
+    RecipientRefused,
     Refused,
     RequestTimeout,
     RoomRefused,
@@ -35,7 +39,9 @@ from xmpp_post.errors import (
     XmppUnavailable,
 )
 
-# The status of each kind; a kind not listed takes its nearest listed ancestor's.
+# The status of each kind; a kind not listed takes its nearest listed ancestor's. The
+# status says whether a retry can help: 4xx (but 408/429) never as such, 503 and 504
+# later (with Retry-After).
 STATUS: dict[type[GatewayError], int] = {
     GatewayError: 500,
     ClientError: 400,
@@ -48,6 +54,8 @@ STATUS: dict[type[GatewayError], int] = {
     RequestTimeout: 408,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
+    HeaderTooLarge: 431,
+    ClientGone: 499,  # never sent (nobody is left to read it): for the log and metrics
     Unprocessable: 422,
     TooManyRequests: 429,
     RateLimited: 429,
@@ -58,6 +66,8 @@ STATUS: dict[type[GatewayError], int] = {
     AccountLoginFailed: 502,  # the gateway's own password for an account: never the caller's 401
     Refused: 502,
     RoomRefused: 403,
+    RecipientRefused: 403,
+    RecipientBusy: 503,
     XmppUnavailable: 503,
     AckTimeout: 504,
 }
@@ -67,6 +77,13 @@ CONDITION_STATUS: dict[tuple[type[Refused], str], int] = {
     (RoomRefused, "item-not-found"): 404,
     (RoomRefused, "not-allowed"): 404,
     (RoomRefused, "jid-malformed"): 400,
+    # No such account, or one that refuses the sender; servers do not say which.
+    (RecipientRefused, "service-unavailable"): 404,
+    (RecipientRefused, "item-not-found"): 404,
+    (RecipientRefused, "remote-server-not-found"): 404,
+    (RecipientRefused, "jid-malformed"): 400,
+    (RecipientRefused, "gone"): 410,
+    (RecipientBusy, "remote-server-timeout"): 504,
 }
 
 
@@ -82,13 +99,11 @@ def status_of(error: GatewayError) -> int:
     """The HTTP status that answers ``error``."""
     if isinstance(error, HttpStatusError):
         return error.http_status
-    if isinstance(error, Refused):
-        for kind in type(error).__mro__:
-            status = CONDITION_STATUS.get((kind, error.condition))  # type: ignore[arg-type]
-            if status is not None:
-                return status
-    for kind in type(error).__mro__:
-        status = STATUS.get(kind)
+    condition = error.condition if isinstance(error, Refused) else None
+    for kind in type(error).__mro__:  # the most specific kind decides, by condition first
+        status = CONDITION_STATUS.get((kind, condition)) if condition else None  # type: ignore[arg-type]
+        if status is None:
+            status = STATUS.get(kind)
         if status is not None:
             return status
     return 500

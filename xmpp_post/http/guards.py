@@ -1,15 +1,19 @@
 """aiohttp middlewares in front of the message handler, outermost first:
 
-1. ``limits``: at most ``max_concurrent_requests`` message requests at once (beyond:
-   503 ``busy`` with Retry-After), and the body must arrive within ``client_timeout``
-   (else 408, connection closed) and fit ``max_body`` (``max_template_body`` when a
-   template renders it: a tool's own payload; else 413). A slow request head is cut
-   off by aiohttp's keep-alive timer, which ``service`` sets to ``client_timeout``. The
-   request is authenticated here, once, over its body (a webhook's signature covers
-   it); ``sender_of`` hands the result to the others.
+1. ``limits``: the body must arrive within ``client_timeout`` (else 408, connection
+   closed) and fit ``max_body`` (``max_template_body`` when a template renders it: a
+   tool's own payload; else 413), with at most ``max_uploads_per_address`` bodies
+   arriving from one client address at once (beyond: 429 ``too_many_uploads``). Only
+   then does the request take one of the ``max_concurrent_requests`` slots (beyond: 503
+   ``busy`` with Retry-After): a client that has not sent its request holds no slot
+   meant for delivering messages. A slow request head is cut off by aiohttp's
+   keep-alive timer, which ``service`` sets to ``client_timeout``. The request is
+   authenticated here, once, over its body (a webhook's signature covers it);
+   ``sender_of`` hands the result to the others.
 2. ``throttle``: failed logins are counted and further guesses refused with 429
    before they reach the XMPP server (a ``state.LoginThrottle``), per real client
-   address (``clients.client_address``). Credentials the
+   address (``clients.client_address``); logins in flight count too, so concurrent
+   guesses do not all get through. Credentials the
    gateway refuses itself (an unknown token, a bad webhook signature) count as failed
    logins of the client address under a subject of their own (``token``,
    ``webhook:NAME``). A valid token or webhook is not throttled: the gateway checked it,
@@ -21,7 +25,11 @@
    (a ``state.IdempotencyStore``). Without that header, a tool's own delivery id
    (``X-GitHub-Delivery``, ``X-Gitea-Delivery``, ``X-Forgejo-Delivery``,
    ``X-Gitlab-Event-UUID``, ``webhook-id``) is the key, scoped to the path and query as
-   well: GitLab gives every hook fired for one event the same id.
+   well: GitLab gives every hook fired for one event the same id. With HTTP Basic, keys
+   are scoped to the sender and the password it presented, and only an answer given
+   once the XMPP server had accepted that password is stored (``VERIFIED``): a stranger
+   guessing a password can neither read the owner's answers nor store one under the
+   owner's key. A token or webhook the gateway has checked itself.
 
 Only routes that send messages are guarded (``context.SENDING``: ``POST <base>``,
 ``POST /hooks/NAME``, and ntfy's publish routes whatever their method); errors leave as
@@ -40,12 +48,13 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from xmpp_post import logs
 from xmpp_post.auth import Authenticator, Presented
 from xmpp_post.auth.webhooks import delivery_id
 from xmpp_post.config import Config
 from xmpp_post.errors import (
     BadRequest,
-    ClientError,
+    ClientGone,
     CredentialsRefused,
     GatewayError,
     LoginRefused,
@@ -53,9 +62,10 @@ from xmpp_post.errors import (
     PayloadTooLarge,
     RateLimited,
     RequestTimeout,
+    TooManyRequests,
 )
 from xmpp_post.http.clients import client_address
-from xmpp_post.http.context import error_shape, note, sends
+from xmpp_post.http.context import VERIFIED, error_shape, note, sends
 from xmpp_post.http.errors import render_error, status_of
 from xmpp_post.http.templated import TEMPLATE_PARAMETER
 from xmpp_post.model import Sender
@@ -92,6 +102,16 @@ def middlewares(config: Config, guards: Guards) -> list[Middleware]:
             idempotency_middleware(guards)]
 
 
+def one_header(request: web.Request, name: str) -> str | None:
+    """The value of a header the gateway acts on; given twice, the request is refused
+    (another party on the path might have acted on the other value)."""
+    values = request.headers.getall(name, ())
+    if len(values) > 1:
+        raise BadRequest(f"the request has more than one {name} header",
+                         code="duplicate_header")
+    return values[0] if values else None
+
+
 def presented(request: web.Request, body: bytes = b"") -> Presented:
     return Presented(authorization=tuple(request.headers.getall("Authorization", ())),
                      path=request.path, headers=request.headers, query=request.query,
@@ -115,19 +135,20 @@ def _sender(request: web.Request) -> Sender | None:
 
 def limits_middleware(config: Config, auth: Authenticator) -> Middleware:
     active = 0
+    uploads: dict[str, int] = {}  # client address -> bodies still arriving from it
 
     @web.middleware
     async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal active
         if not sends(request):
             return await handler(request)
+        body = await _read_body(request, config, uploads)  # before taking a delivery slot
         if active >= config.max_concurrent_requests:
             raise Overloaded(f"the gateway is already handling {active} requests",
                              retry_after=config.retry_after)
         active += 1
         token = _SENDER.set(None)
         try:
-            body = await _read_body(request, config)
             found = _authenticate(auth, presented(request, body))
             _SENDER.set(found)
             limit = body_limit(request, config, found)
@@ -162,26 +183,41 @@ def body_limit(request: web.Request, config: Config, found: Sender | GatewayErro
     return config.max_template_body if templated else config.max_body
 
 
-async def _read_body(request: web.Request, config: Config) -> bytes:
+async def _read_body(request: web.Request, config: Config, uploads: dict[str, int]) -> bytes:
     """Read the body into the request (later reads return it) within client_timeout and
     the largest limit of any request (``body_limit`` is checked once it is known who
-    sends)."""
+    sends), counting the bodies still arriving from each client address."""
     if not request.body_exists:
         return b""
     limit = max(config.max_body, config.max_template_body)
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body is {request.content_length} bytes; "
                               f"the limit is {limit}")
+    address = client_address(request)
+    waiting = not request.content.is_eof()  # else it has arrived whole already
+    if waiting:
+        if uploads.get(address, 0) >= config.max_uploads_per_address:
+            raise TooManyRequests(f"{uploads[address]} requests from this address are still "
+                                  "sending their body", code="too_many_uploads",
+                                  retry_after=config.retry_after)
+        uploads[address] = uploads.get(address, 0) + 1
     try:
         async with asyncio.timeout(config.client_timeout):
             return await request.read()
     except TimeoutError:
-        log.warning("client %s sent its body too slowly; cut off", request.remote)
+        log.warning("client %s sent its body too slowly; cut off", logs.escape(address))
         raise RequestTimeout(f"the body did not arrive within {config.client_timeout:g} s",
                              code="client_too_slow") from None
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(f"the body is larger than the limit of {limit} bytes") \
             from None
+    except ConnectionError:  # the client went away mid-body: not the gateway's failure
+        raise ClientGone("the client disconnected before its body arrived") from None
+    finally:
+        if waiting:
+            uploads[address] -= 1
+            if not uploads[address]:
+                del uploads[address]
 
 
 def throttle_middleware(guards: Guards) -> Middleware:
@@ -194,7 +230,8 @@ def throttle_middleware(guards: Guards) -> Middleware:
         if isinstance(found, CredentialsRefused):
             proof = guards.key.digest("refused", found.subject)
             await throttle.begin(found.subject, address, proof)  # 429 once locked
-            log.warning("refused credentials (%s) from %s", found.subject, address)
+            log.warning("refused credentials (%s) from %s", logs.escape(found.subject),
+                        logs.escape(address))
             await throttle.end(found.subject, address, proof, "failed")
             return await handler(request)
         sender = found if isinstance(found, Sender) else None
@@ -205,7 +242,7 @@ def throttle_middleware(guards: Guards) -> Middleware:
         try:
             response = await handler(request)
         except LoginRefused:
-            log.warning("failed login for %s from %s", sender.jid, address)
+            log.warning("failed login for %s from %s", sender.jid, logs.escape(address))
             await throttle.end(sender.jid, address, proof, "failed")
             raise
         except BaseException:
@@ -232,7 +269,7 @@ def idempotency_middleware(guards: Guards) -> Middleware:
     async def idempotent(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not sends(request):
             return await handler(request)
-        value = request.headers.get(IDEMPOTENCY_HEADER)
+        value = one_header(request, IDEMPOTENCY_HEADER)
         if value is not None:
             validate_key(value)
         elif (delivery := delivery_id(request.headers)) is not None:
@@ -246,7 +283,11 @@ def idempotency_middleware(guards: Guards) -> Middleware:
         fingerprint = guards.key.digest(
             request.method, request.path, request.query_string,
             request.headers.get("Content-Type", ""), body, sender.password)
-        key = (sender.via if sender.configured else sender.jid, value)
+        if sender.configured:  # the gateway checked the token or signature itself
+            key = (sender.via, value)
+        else:  # scoped to the password presented: another never meets these answers
+            scope = guards.key.digest("idempotency", sender.jid, sender.password).hex()
+            key = (f"{sender.jid} {scope}", value)
         stored = await store.claim(key, fingerprint)
         if stored is not None:
             return web.Response(body=stored.body, status=stored.status,
@@ -256,11 +297,13 @@ def idempotency_middleware(guards: Guards) -> Middleware:
         answer: StoredAnswer | None = None
         try:
             response = await handler(request)
-            if isinstance(response, web.Response) and isinstance(response.body, bytes):
+            if ((sender.configured or request.get(VERIFIED))
+                    and isinstance(response, web.Response)
+                    and isinstance(response.body, bytes)):
                 answer = StoredAnswer(response.status, response.body, response.content_type)
             return response
-        except ClientError as error:
-            if storable(status_of(error)):
+        except GatewayError as error:
+            if (sender.configured or error.verified) and storable(status_of(error)):
                 rendered = render_error(error, shape=error_shape(request))
                 assert isinstance(rendered.body, bytes)
                 answer = StoredAnswer(rendered.status, rendered.body, rendered.content_type,

@@ -6,6 +6,10 @@ answers 201 with the receipt; a request naming several recipients is answered wi
 ``?template=NAME``, or authenticated by a token that has a template, carries a tool's
 own payload for the template to render (``templated``).
 ``OPTIONS`` describes what is accepted, templates included.
+
+The recipients in the path are taken from the raw path, percent-decoded as UTF-8 (a
+path that is not is 400 ``invalid_encoding``, as a query string or form already is);
+``POST <base>/`` is ``POST <base>``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from aiohttp import web
 
 from xmpp_post.http import payload as parse
 from xmpp_post.http.context import CONFIG, LIVE, note
-from xmpp_post.http.delivery import deliver_and_answer
+from xmpp_post.http.delivery import deliver_and_answer, path_recipients
 from xmpp_post.http.guards import sender_of
 from xmpp_post.http.templated import TEMPLATE_PARAMETER, post_templated
 from xmpp_post.model import MESSAGE_TYPES
@@ -38,8 +42,8 @@ async def post_message(request: web.Request) -> web.Response:
     media_type, charset = _media_type(request)
     parse.check_media_type(media_type)
     body = await request.read()  # already read, within the limits, by guards.limits
-    asked = parse.messages(media_type, charset, body, request.match_info.get("recipient"),
-                           sender, query=request.query_string, default_nick=config.muc_nick,
+    asked = parse.messages(media_type, charset, body, path_recipients(request), sender,
+                           query=request.query_string, default_nick=config.muc_nick,
                            max_recipients=config.max_recipients)
     return await deliver_and_answer(request, sender, asked.items, asked.several)
 

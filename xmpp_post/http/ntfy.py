@@ -42,6 +42,7 @@ from xmpp_post.http.context import (
     SENDING,
     note,
 )
+from xmpp_post.http.delivery import mark_verified
 from xmpp_post.http.errors import render_error, status_of
 from xmpp_post.http.guards import sender_of
 from xmpp_post.model import OutgoingMessage, Receipt, Rejected
@@ -116,6 +117,7 @@ async def publish(request: web.Request) -> web.Response:
     started = time.perf_counter()
     outcomes = await deliver_each(request.app[RELAY], sender, items)
     elapsed = time.perf_counter() - started
+    mark_verified(request, outcomes)  # only then may its answer be kept for retries
     failed = [outcome for outcome in outcomes if isinstance(outcome, Rejected)]
     for _ in range(len(outcomes) - len(failed)):
         request.app[METRICS].delivery.observe(elapsed)

@@ -20,24 +20,42 @@ from xmpp_post.ntfy.topics import reserved_names
 
 ERROR_STATUSES = {
     "400": "Malformed input: bad JSON or form, invalid JID, unknown type or field, "
-           "characters XML cannot carry",
+           "characters XML cannot carry, a path that is not UTF-8, two Authorization "
+           "headers, a request that is not valid HTTP/1.1",
     "401": "Missing or malformed credentials, the XMPP server rejected them, an unknown or "
            "revoked token, or a webhook delivery's signature is missing, wrong or stale",
-    "403": "The sender's domain is not served by this gateway, a room refused the sender, or "
-           "a token may not send to that recipient or with that template",
-    "404": "No such room, webhook or template",
+    "403": "The sender's domain is not served by this gateway, a room or the server refused "
+           "the message, or a token may not send to that recipient or with that template",
+    "404": "No such room, webhook or template; or the server refused the message for its "
+           "recipient (no such account, blocked, offline storage full: servers do not say "
+           "which)",
     "408": "The client sent its request too slowly",
-    "429": "Too many failed logins for this account or address, or a token over its rate; "
-           "retry after Retry-After",
-    "413": "The body is larger than the configured limit",
+    "410": "The recipient's address is no longer in use",
+    "413": "The body, or the stanza it would make, is larger than the configured limit",
     "415": "Unsupported Content-Type or charset",
-    "422": "No recipient or no text, or a template failed on the payload or made no text",
+    "417": "An Expect header other than 100-continue",
+    "422": "No recipient or no text, a template failed on the payload or made no text, or "
+           "an Idempotency-Key reused for another request",
+    "429": "Too many failed logins, or bodies still arriving, for this address or account, "
+           "or a token over its rate; retry after Retry-After",
+    "431": "A request line or header field is too long",
     "502": "The XMPP server refused the message, or the password the gateway holds for one "
            "of its accounts",
-    "503": "The XMPP server is unreachable or refused the session, or the shared state "
-           "(Redis) is (state_unavailable); retry after Retry-After",
+    "503": "The XMPP server is unreachable or refused the session, the recipient's server "
+           "cannot take the message now, or the shared state (Redis) is unavailable "
+           "(state_unavailable); retry after Retry-After",
     "504": "The XMPP server did not acknowledge the message in time",
 }
+# Request headers the API reads besides Authorization (fuzzed from this description).
+HEADERS = [
+    {"name": "Idempotency-Key", "in": "header", "required": False,
+     "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                "pattern": "^[\\x20-\\x7e]+$"},
+     "description": "Retries with the same key get the first answer (see the README)"},
+    {"name": "X-Request-Id", "in": "header", "required": False,
+     "schema": {"type": "string"},
+     "description": "Echoed in the response when it is 1-64 of A-Z a-z 0-9 . _ : -"},
+]
 
 _TO = {"type": "string", "minLength": 1,
        "description": "Recipient: full JID, bare JID, or a local part on the sender's domain"}
@@ -137,7 +155,7 @@ def _post(with_recipient: bool, templates: Mapping[str, str]) -> dict[str, Any]:
         "summary": "Send a message as the authenticated user",
         "operationId": "sendTo" if with_recipient else "send",
         "security": [{"basic": []}, {"bearer": []}],
-        "parameters": _query_parameters(templates),
+        "parameters": [*_query_parameters(templates), *HEADERS],
         "requestBody": {"required": True, "content": {
             request.TEXT: {"schema": {"type": "string"}},
             request.FORM: {"schema": _fields_schema(False)},

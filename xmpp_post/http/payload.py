@@ -11,6 +11,12 @@ query, a JSON array, or a comma-separated path) become one ``OutgoingMessage`` e
 with several recipients an invalid one becomes a ``Rejected`` entry instead of failing the
 whole request. ``message()`` is the single-recipient form. The optional fields are
 checked in ``fields.py``.
+
+Text is decoded strictly: a body in a ``charset`` that is not a text encoding (``rot13``,
+``base64``, ``zlib``: Python codecs, but not for text) is 415 ``unsupported_charset``; a
+body, query or path whose bytes are not valid in their encoding is 400
+``invalid_encoding``. A UTF-8 byte-order mark at the start of a text or form body is
+dropped (editors on some systems write one), not delivered as U+FEFF.
 """
 
 from __future__ import annotations
@@ -20,10 +26,16 @@ import json
 import re
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from xmpp_post import jids
-from xmpp_post.errors import BadRequest, ClientError, Unprocessable, UnsupportedMediaType
+from xmpp_post.errors import (
+    BadRequest,
+    ClientError,
+    NotFound,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from xmpp_post.http import fields as check
 from xmpp_post.model import (
     MESSAGE_TYPES,
@@ -42,6 +54,7 @@ FIELDS = ("to", "type", "body", "subject", "thread", "id", "lang", "oob_url", "r
 SENDER_FIELDS = ("from", "sender")
 MAX_FORM_FIELDS = 100
 MAX_RECIPIENTS = 50
+BOM = "\ufeff"
 
 # Characters XML 1.0 cannot carry (outside its Char production).
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -153,11 +166,26 @@ def _template(fields: dict[str, str], sender: Sender,
 Fields = tuple[dict[str, str], list[str], bool]  # fields, recipients, `to` was a JSON array
 
 
+def path_recipients(raw_path: str, base_path: str) -> str | None:
+    """The recipients in a request path (what follows ``<base path>/``), percent-decoded
+    as UTF-8; None when there are none (``POST /msg/`` is ``POST /msg``)."""
+    path = raw_path.partition("?")[0].partition("#")[0]
+    try:
+        text = unquote_to_bytes(path.encode("utf-8", "surrogateescape")).decode("utf-8")
+    except UnicodeError:
+        raise BadRequest("the path is not valid UTF-8 after percent-decoding",
+                         code="invalid_encoding") from None
+    prefix = base_path.rstrip("/") + "/"
+    if not text.startswith(prefix):
+        raise NotFound("no such endpoint")
+    return text[len(prefix):] or None
+
+
 def _fields(media_type: str, charset: str | None, body: bytes) -> Fields:
     if media_type == TEXT:
-        return {"body": _decode(body, charset or "utf-8")}, [], False
+        return {"body": _without_bom(_decode(body, charset or "utf-8"))}, [], False
     if media_type == FORM:
-        fields, to = _form_fields(_decode(body, "utf-8"), "form")
+        fields, to = _form_fields(_without_bom(_decode(body, "utf-8")), "form")
         return fields, to, False
     if media_type == JSON:
         return _json_fields(body)
@@ -176,13 +204,16 @@ def check_media_type(media_type: str) -> None:
 def _decode(body: bytes, charset: str) -> str:
     try:
         codecs.lookup(charset)
-    except LookupError:
-        raise UnsupportedMediaType(f"unknown charset {charset!r}", code="unsupported_charset") \
-            from None
-    try:
         return body.decode(charset)
-    except (UnicodeDecodeError, ValueError):
+    except LookupError:  # unknown, or a codec that does not decode bytes to text
+        raise UnsupportedMediaType(f"unsupported charset {charset!r}: not a text encoding "
+                                   "Python knows", code="unsupported_charset") from None
+    except (UnicodeError, ValueError):
         raise BadRequest(f"the body is not valid {charset}", code="invalid_encoding") from None
+
+
+def _without_bom(text: str) -> str:
+    return text[1:] if text.startswith(BOM) else text
 
 
 def query_fields(query: str) -> tuple[dict[str, str], list[str]]:

@@ -34,7 +34,7 @@ from aiohttp import web
 
 from xmpp_post.http import payload as parse
 from xmpp_post.http.context import CONFIG, LIVE, note
-from xmpp_post.http.delivery import deliver_and_answer
+from xmpp_post.http.delivery import deliver_and_answer, path_recipients
 from xmpp_post.model import OutgoingMessage, Sender
 from xmpp_post.templates import Reply, TemplateSet, parse_payload
 
@@ -114,7 +114,7 @@ async def post_templated(request: web.Request, sender: Sender, template: str, *,
     note("template", template)
     reply = templates.reply(template)  # 404 unknown_template before anything is parsed
     query, to = parse.query_fields(request.query_string)
-    path = request.match_info.get("recipient")
+    path = path_recipients(request)
     body = await request.read()  # already read, within the limits, by guards.limits
     payload = parse_payload(request.headers.get("Content-Type"), body)
     asked = await render_messages(

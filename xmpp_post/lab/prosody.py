@@ -141,7 +141,7 @@ class ProsodyServer:
         self._give_to_prosody_user()
 
     def _config_text(self) -> str:
-        modules = ["roster", "saslauth", "disco", "ping", "offline", "http"]
+        modules = ["roster", "saslauth", "disco", "ping", "offline", "blocklist", "http"]
         if self.tls:
             modules.append("tls")
         if self.smacks:

@@ -2,7 +2,7 @@
 
 With ``receipts=True`` it answers XEP-0184 receipt requests, as a chat client would. It
 can also own and configure group chat rooms, join them, and set affiliations (bans,
-membership), which the group chat tests need.
+membership), which the group chat tests need, and block senders (XEP-0191).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class Receiver:
         self._client.enable_direct_tls = False
         self._client.register_plugin("xep_0004")
         self._client.register_plugin("xep_0045")
+        self._client.register_plugin("xep_0191")
         if receipts:
             self._client.register_plugin("xep_0184", {"auto_ack": True})
         self._port = port
@@ -79,6 +80,10 @@ class Receiver:
         seen = asyncio.ensure_future(self._client.wait_until("presence_available", timeout))
         self._client.send_presence_subscription(pto=other.jid)
         await seen
+
+    async def block(self, jid: str, timeout: float = 10.0) -> None:
+        """Block ``jid`` (XEP-0191): the server refuses its messages to this account."""
+        await self._client.plugin["xep_0191"].block([JID(jid)], timeout=timeout)
 
     # group chats ------------------------------------------------------------------------
 

@@ -255,7 +255,7 @@ def _body_text(body: bytes, content_type: str, with_url: bool, max_text: int) ->
         raise PayloadTooLarge("a body that is not UTF-8 text would be an ntfy attachment, "
                               "which this gateway cannot send",
                               code="attachment_not_supported") from None
-    return text.strip()
+    return text.removeprefix("\ufeff").strip()  # a byte-order mark is no text
 
 
 def _check_xml(name: str, text: str) -> None:

@@ -4,7 +4,9 @@ this process (``state.memory``) or be shared by several instances.
 * ``IdempotencyStore``: the final answer per (sender, ``Idempotency-Key``), so a retry is
   answered, not sent again. ``claim`` then exactly one ``finish`` per owned key.
 * ``LoginThrottle``: failed logins per account, address and pair; ``begin`` refuses an
-  attempt (``TooManyRequests``) or lets it go on, ``end`` reports how it went.
+  attempt (``TooManyRequests``) or lets it go on, ``end`` reports how it went. Attempts
+  between ``begin`` and ``end`` count as failures meanwhile (each password once), so
+  concurrent guesses cannot all reach the server.
 * ``StateKey``: the HMAC key for digests the state keeps (a password is never stored,
   only a keyed digest of it); random per process unless instances share one.
 """
@@ -46,13 +48,19 @@ class IdempotencyStore(Protocol):
 class LoginThrottle(Protocol):
     async def begin(self, account: str, address: str, proof: bytes) -> None:
         """Raise ``TooManyRequests`` if this login attempt must not reach the server.
-        ``proof`` is the ``StateKey`` digest of the account and password."""
+        ``proof`` is the ``StateKey`` digest of the account and password.
+
+        An attempt let through is in flight until its ``end``: for each limit (pair,
+        address, account) the attempts in flight with other passwords count as failures
+        (each password once). An attempt with the password the server accepted for the
+        account is not put in flight. An implementation may forget an attempt whose
+        ``end`` never came after a request's time (its instance died)."""
         ...
 
     async def end(self, account: str, address: str, proof: bytes,
                   outcome: LoginOutcome) -> None:
         """How the attempt went: the server refused the credentials, accepted them, or
-        could not tell (unreachable, timed out)."""
+        could not tell (unreachable, timed out). Called once per ``begin`` that passed."""
         ...
 
 

@@ -31,9 +31,15 @@ window of ``window`` seconds, under three keys:
   digest under a per-process key, compared in constant time), so the owner keeps
   working from any address while someone else guesses from many.
 
+Logins in flight count as failures until they end: an attempt is refused when the
+failures plus the other attempts in flight (each distinct password once) reach a limit,
+so concurrent guesses do not all reach the server before the first one fails. An
+attempt with the password the server accepted for the account is never counted.
+
 A refused request is answered 429 with ``Retry-After`` (when the oldest counted failure
-leaves the window) without contacting the XMPP server. Memory is bounded: at most
-``max_keys`` keys of each kind are tracked; the least recently failed are forgotten.
+leaves the window, or 1 s when it is attempts in flight) without contacting the XMPP
+server. Memory is bounded: at most ``max_keys`` keys of each kind are tracked; the least
+recently failed are forgotten; attempts in flight are forgotten when they end.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ import asyncio
 import hmac
 import math
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -124,7 +130,8 @@ class MemoryIdempotencyStore:
 class _Failures:
     """Failure times per key within a sliding window, for a bounded number of keys."""
 
-    def __init__(self, window: float, limit: int, max_keys: int) -> None:
+    def __init__(self, name: str, window: float, limit: int, max_keys: int) -> None:
+        self.name = name
         self.window = window
         self.limit = limit
         self._max_keys = max_keys
@@ -141,13 +148,17 @@ class _Failures:
             return None
         return times
 
-    def retry_after(self, key: object, now: float) -> float | None:
-        """Seconds until ``key`` may try again, or None if it may try now."""
+    def retry_after(self, key: object, now: float, in_flight: int = 0) -> float | None:
+        """Seconds until ``key`` may try again (with ``in_flight`` other attempts
+        counting as failures), or None if it may try now."""
         times = self._recent(key, now)
-        if times is None or len(times) < self.limit:
+        count = len(times) if times is not None else 0
+        if count + in_flight < self.limit:
             return None
+        if times is None or count < self.limit:
+            return 1.0  # attempts in flight: they end within a request's time
         # Allowed again once enough failures have left the window to drop below the limit.
-        return times[len(times) - self.limit] + self.window - now
+        return times[count - self.limit] + self.window - now
 
     def add(self, key: object, now: float) -> None:
         times = self._recent(key, now) or deque()
@@ -163,37 +174,76 @@ class _Failures:
         self._times.pop(key, None)
 
 
+class _InFlight:
+    """Login attempts under way per key, counted by password (its proof)."""
+
+    def __init__(self) -> None:
+        self._proofs: dict[object, Counter[bytes]] = {}
+
+    def others(self, key: object, proof: bytes) -> int:
+        """Distinct passwords in flight for ``key`` other than ``proof``."""
+        proofs = self._proofs.get(key)
+        return 0 if proofs is None else len(proofs) - (proof in proofs)
+
+    def add(self, key: object, proof: bytes) -> None:
+        self._proofs.setdefault(key, Counter())[proof] += 1
+
+    def remove(self, key: object, proof: bytes) -> None:
+        proofs = self._proofs.get(key)
+        if proofs is None or proof not in proofs:
+            return
+        proofs[proof] -= 1
+        if proofs[proof] <= 0:
+            del proofs[proof]
+        if not proofs:
+            del self._proofs[key]
+
+    def __len__(self) -> int:
+        return len(self._proofs)
+
+
 class MemoryLoginThrottle:
     """Counts failed logins and refuses further attempts; see the module docstring."""
 
     def __init__(self, *, window: float, pair_limit: int, address_limit: int,
                  account_limit: int, max_keys: int = 100_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._pairs = _Failures(window, pair_limit, max_keys)
-        self._addresses = _Failures(window, address_limit, max_keys)
-        self._accounts = _Failures(window, account_limit, max_keys)
-        self._known_good: OrderedDict[str, bytes] = OrderedDict()
+        self._pairs = _Failures("pair", window, pair_limit, max_keys)
+        self._addresses = _Failures("address", window, address_limit, max_keys)
+        self._accounts = _Failures("account", window, account_limit, max_keys)
+        self._known_good: OrderedDict[str, bytes] = OrderedDict()  # account -> proof
+        self._in_flight = _InFlight()
         self._max_keys = max_keys
         self._clock = clock
+
+    def _counters(self, account: str, address: str) -> list[tuple[_Failures, object]]:
+        return [(self._pairs, (account, address)), (self._addresses, address),
+                (self._accounts, account)]
 
     async def begin(self, account: str, address: str, proof: bytes) -> None:
         """Raise TooManyRequests if this attempt must not reach the XMPP server."""
         now = self._clock()
-        waits = [self._pairs.retry_after((account, address), now),
-                 self._addresses.retry_after(address, now)]
-        account_wait = self._accounts.retry_after(account, now)
-        if account_wait is not None:
-            known = self._known_good.get(account)
-            if known is None or not hmac.compare_digest(known, proof):
-                waits.append(account_wait)
+        known = self._known_good.get(account)
+        accepted = known is not None and hmac.compare_digest(known, proof)
+        waits = []
+        for failures, key in self._counters(account, address):
+            if failures is self._accounts and accepted:
+                continue  # the owner's accepted password passes an account lock
+            in_flight = 0 if accepted else self._in_flight.others((failures.name, key), proof)
+            waits.append(failures.retry_after(key, now, in_flight))
         blocking = [w for w in waits if w is not None]
         if blocking:
             raise TooManyRequests("too many failed logins; try again later",
                                   code="too_many_failed_logins",
                                   retry_after=max(1, math.ceil(max(blocking))))
+        if not accepted:  # an accepted password is no guess: it never counts in flight
+            for failures, key in self._counters(account, address):
+                self._in_flight.add((failures.name, key), proof)
 
     async def end(self, account: str, address: str, proof: bytes,
                   outcome: LoginOutcome) -> None:
+        for failures, key in self._counters(account, address):
+            self._in_flight.remove((failures.name, key), proof)
         if outcome == "failed":
             self._failed(account, address)
         elif outcome == "succeeded":

@@ -157,15 +157,15 @@ class RedisIdempotencyStore:
 
 
 class RedisLoginThrottle:
-    """``state.LoginThrottle`` in Redis. With ``count_in_flight``, an attempt let through
-    counts against the limits until its ``end`` (or until ``lease`` seconds pass)."""
+    """``state.LoginThrottle`` in Redis. An attempt let through counts against the limits
+    until its ``end`` (or until ``lease`` seconds pass: its instance may have died), each
+    password once, unless it is the one the server accepted for the account."""
 
     def __init__(self, state: RedisState, *, window: float, pair_limit: int,
-                 address_limit: int, account_limit: int, count_in_flight: bool = False,
-                 lease: float = 60.0, known_good_ttl: float = KNOWN_GOOD_TTL) -> None:
+                 address_limit: int, account_limit: int, lease: float = 60.0,
+                 known_good_ttl: float = KNOWN_GOOD_TTL) -> None:
         self._state = state
         self._limits = [max(1, round(window * 1000)), pair_limit, address_limit, account_limit]
-        self._in_flight = "1" if count_in_flight else "0"
         self._lease_ms = max(1, round(lease * 1000))
         self._good_ms = max(1, round(known_good_ttl * 1000))
 
@@ -177,8 +177,7 @@ class RedisLoginThrottle:
 
     async def begin(self, account: str, address: str, proof: bytes) -> None:
         wait_ms = await self._state.run(
-            "BEGIN", self._keys(account, address),
-            [*self._limits, proof, self._in_flight, self._lease_ms])
+            "BEGIN", self._keys(account, address), [*self._limits, proof, self._lease_ms])
         if int(wait_ms) > 0:
             raise TooManyRequests("too many failed logins; try again later",
                                   code="too_many_failed_logins",
@@ -189,7 +188,6 @@ class RedisLoginThrottle:
         try:
             await self._state.run(
                 "END", self._keys(account, address),
-                [*self._limits, proof, self._in_flight, outcome, self._good_ms,
-                 secrets.token_hex(8)])
+                [*self._limits, proof, outcome, self._good_ms, secrets.token_hex(8)])
         except StateUnavailable as exc:
             log.warning("could not record a login outcome (%s): %s", outcome, exc.__cause__)

@@ -44,60 +44,63 @@ return 1
 # The login throttle's keys, the same for both scripts:
 #   KEYS[1..3]  failures (sorted sets, score = time in ms) of the pair, address, account
 #   KEYS[4]     the account's known-good proof (a password the server accepted)
-#   KEYS[5..7]  logins in flight (counters) of the pair, address, account
+#   KEYS[5..7]  logins in flight (hashes: proof -> attempts) of the pair, address, account
 _NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
-local in_flight = ARGV[6] == '1'
 """
 
-# ARGV: window ms, pair limit, address limit, account limit, proof, count in flight ('1'),
-#       in-flight lease ms
-# -> 0 (go on; counted in flight when asked) or the ms until an attempt may be made
+# ARGV: window ms, pair limit, address limit, account limit, proof, in-flight lease ms
+# -> 0 (go on; counted in flight unless the password is the account's accepted one) or
+#    the ms until an attempt may be made. Attempts in flight with other passwords count
+#    as failures: concurrent guesses cannot all get through before the first fails.
 BEGIN = _NOW + """
+local accepted = redis.call('GET', KEYS[4]) == ARGV[5]
 local function wait(i, limit)
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
   local failed = redis.call('ZCARD', KEYS[i])
   local busy = 0
-  if in_flight then busy = tonumber(redis.call('GET', KEYS[i + 4]) or '0') end
+  if not accepted then
+    busy = redis.call('HLEN', KEYS[i + 4]) - redis.call('HEXISTS', KEYS[i + 4], ARGV[5])
+  end
   if failed + busy < limit then return 0 end
   if failed < limit then return 1000 end
   local nth = redis.call('ZRANGE', KEYS[i], failed - limit, failed - limit, 'WITHSCORES')
   return tonumber(nth[2]) + window - now
 end
 local longest = math.max(wait(1, tonumber(ARGV[2])), wait(2, tonumber(ARGV[3])))
-local account = wait(3, tonumber(ARGV[4]))
-if account > longest and redis.call('GET', KEYS[4]) ~= ARGV[5] then longest = account end
+if not accepted then longest = math.max(longest, wait(3, tonumber(ARGV[4]))) end
 if longest > 0 then return longest end
-if in_flight then
+if not accepted then
   for i = 5, 7 do
-    redis.call('INCR', KEYS[i])
-    redis.call('PEXPIRE', KEYS[i], ARGV[7])
+    redis.call('HINCRBY', KEYS[i], ARGV[5], 1)
+    redis.call('PEXPIRE', KEYS[i], ARGV[6])
   end
 end
 return 0
 """
 
-# ARGV: window ms, pair limit, address limit, account limit, proof, count in flight ('1'),
+# ARGV: window ms, pair limit, address limit, account limit, proof,
 #       outcome ('failed', 'succeeded', 'unknown'), known-good expiry ms, unique member
 END = _NOW + """
-if in_flight then
-  for i = 5, 7 do
-    local n = tonumber(redis.call('GET', KEYS[i]) or '0')
-    if n > 1 then redis.call('DECR', KEYS[i]) elseif n == 1 then redis.call('DEL', KEYS[i]) end
+for i = 5, 7 do
+  if redis.call('HEXISTS', KEYS[i], ARGV[5]) == 1 then
+    if redis.call('HINCRBY', KEYS[i], ARGV[5], -1) <= 0 then
+      redis.call('HDEL', KEYS[i], ARGV[5])
+    end
   end
 end
-if ARGV[7] == 'failed' then
+if ARGV[6] == 'failed' then
   for i = 1, 3 do
-    redis.call('ZADD', KEYS[i], now, ARGV[9])
+    redis.call('ZADD', KEYS[i], now, ARGV[8])
     redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
     redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[i + 1]) + 1))
     redis.call('PEXPIRE', KEYS[i], window)
   end
-elseif ARGV[7] == 'succeeded' then
+elseif ARGV[6] == 'succeeded' then
   redis.call('DEL', KEYS[1])
-  redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[8])
+  redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[7])
 end
 return 0
 """

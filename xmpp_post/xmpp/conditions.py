@@ -6,7 +6,14 @@ HTTP status (``http.errors`` does, from the same kind and condition).
 
 from __future__ import annotations
 
-from xmpp_post.errors import GatewayError, LoginRefused, RoomRefused, XmppUnavailable
+from xmpp_post.errors import (
+    GatewayError,
+    LoginRefused,
+    RecipientBusy,
+    RecipientRefused,
+    RoomRefused,
+    XmppUnavailable,
+)
 
 # SASL failures that say "try again later" rather than "wrong password" (RFC 6120 6.5).
 TRANSIENT_AUTH = frozenset({"temporary-auth-failure", "aborted"})
@@ -45,3 +52,40 @@ def room_message_refused(room: str, condition: str, text: str) -> RoomRefused:
     return RoomRefused(f"the room {room} refused the message ({condition})"
                        + (f": {text}" if text else ""), code="room_refused_message",
                        condition=condition, text=text)
+
+
+# A server's refusal of a message (``<message type='error'/>``) -> (code word, meaning).
+RECIPIENT: dict[str, tuple[str, str]] = {
+    "service-unavailable": ("recipient_unavailable",
+                            "no such account, or it refuses messages from the sender "
+                            "(blocked, or its offline storage is full); servers do not "
+                            "say which"),
+    "item-not-found": ("recipient_not_found", "no such recipient"),
+    "remote-server-not-found": ("recipient_server_not_found",
+                                "the recipient's server does not exist or cannot be reached"),
+    "remote-server-timeout": ("recipient_server_timeout",
+                              "the recipient's server did not answer in time"),
+    "jid-malformed": ("invalid_jid", "the server does not accept the address"),
+    "gone": ("recipient_gone", "the address is no longer in use"),
+}
+# Conditions that say "not now" whatever the error type claims (RFC 6120, 8.3.3).
+TRANSIENT_STANZA = frozenset({"resource-constraint", "remote-server-timeout"})
+BLOCKED_NS = "urn:xmpp:blocking:errors"  # XEP-0191: the sender blocks the recipient
+MAX_TEXT = 200  # of the server's text, kept in the answer and the log
+
+
+def recipient_refused(to: str, condition: str, error_type: str, text: str, *,
+                      blocked: bool = False, retry_after: int = 5) -> RecipientRefused:
+    """The server's error for a message to ``to``: final, or (type ``wait``) for now."""
+    text = text[:MAX_TEXT]
+    code, meaning = RECIPIENT.get(condition, ("recipient_refused", "the server refused it"))
+    if blocked:
+        code, meaning = "recipient_blocked", "the sender blocks the recipient (XEP-0191)"
+    detail = f"{condition}: {text}" if text else condition
+    message = f"the XMPP server did not deliver the message to {to}: {meaning} ({detail})"
+    if error_type == "wait" or condition in TRANSIENT_STANZA:
+        if code == "recipient_refused":
+            code = "recipient_busy"
+        return RecipientBusy(message + "; retry later", code=code, condition=condition,
+                             text=text, retry_after=retry_after)
+    return RecipientRefused(message, code=code, condition=condition, text=text)

@@ -24,7 +24,7 @@ class ServiceDirectory:
     def __init__(self, max_entries: int = 1024) -> None:
         self._known: OrderedDict[str, tuple[bool, float]] = OrderedDict()
         self._locks = KeyedLocks()
-        self._max_entries = max_entries
+        self.max_entries = max_entries
 
     def __len__(self) -> int:
         return len(self._known)
@@ -52,6 +52,6 @@ class ServiceDirectory:
             answer = await ask(domain)
             ttl = SERVICE_TTL if answer is not None else UNKNOWN_TTL
             self._known[domain] = (bool(answer), time.monotonic() + ttl)
-            while len(self._known) > self._max_entries:
+            while len(self._known) > self.max_entries:
                 self._known.popitem(last=False)
             return bool(answer)

@@ -8,6 +8,9 @@
 * Idle sessions close after ``idle_timeout``; at most ``max_sessions`` are open, and the
   least recently used idle one closes to make room.
 * At most ``max_opening`` sessions are being opened (TLS, SASL) at once; more wait.
+* Requests that queued behind a login the server refused, with the same password, get
+  that refusal without asking the server again: a burst of one wrong password is one
+  failed login on the server, not one per request.
 * A session is reused for at most ``idle_timeout`` after it opened; then the next
   request opens a fresh one, so the server checks the password again (a password
   changed on the server stops working within that time even for a busy sender).
@@ -64,6 +67,8 @@ class _Slot:
     digest: bytes = b""
     last_used: float = 0.0
     opened_at: float = 0.0
+    refused: bytes = b""  # digest of the password of the last login the server refused
+    refused_at: float = 0.0
 
 
 class SessionPool:
@@ -106,16 +111,22 @@ class SessionPool:
         current = slot.session
         if current is not None and self._reusable(slot, digest):
             return current
+        queued_at = time.monotonic()
         async with slot.lock:
             current = slot.session
             if current is not None and self._reusable(slot, digest):
                 return current
+            if slot.refused_at >= queued_at and hmac.compare_digest(slot.refused, digest):
+                refused = LoginRefused("the XMPP server rejected the credentials")
+                raise self._account_refused(sender, refused) if sender.configured else refused
             await self._make_room(sender.jid)
             fresh = self._factory(sender)
             try:
                 async with self._opening:
                     await fresh.open()
             except BaseException as exc:
+                if isinstance(exc, LoginRefused):
+                    slot.refused, slot.refused_at = digest, time.monotonic()
                 await fresh.close(wait=0)
                 if self._metrics is not None:
                     reason = exc.code if isinstance(exc, GatewayError) else type(exc).__name__

@@ -4,27 +4,46 @@
 queues behind another request's session opening: time running out before the message
 was written is 503 ``request_timeout`` (nothing was sent; retry), after it 504 (the
 server may or may not have it; retry with the same ``Idempotency-Key``).
+
+A message whose stanza would exceed the server's limit (``max_stanza_size``, measured as
+the server will read it: ``compose.wire_size``) is refused 413 before any session is
+used: the server would end the stream for it, failing every message in flight on it.
+An error raised once the sender's session is open is marked ``verified``: the server had
+accepted the password.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from xmpp_post.errors import AckTimeout, XmppUnavailable
+from xmpp_post.errors import AckTimeout, GatewayError, PayloadTooLarge, XmppUnavailable
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.xmpp.compose import wire_size
+from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
+
+DEFAULT_MAX_STANZA = 256 * 1024  # Prosody's c2s_stanza_size_limit; ejabberd's shipped one
 
 
 class XmppRelay:
     """Deliver through one pooled XMPP session per sender."""
 
     def __init__(self, pool: SessionPool, *, request_timeout: float = 15.0,
-                 retry_after: int = 5) -> None:
+                 retry_after: int = 5, max_stanza_size: int = DEFAULT_MAX_STANZA,
+                 directory: ServiceDirectory | None = None) -> None:
         self.pool = pool
+        self.directory = directory  # shared by the pool's sessions (for observation)
         self._timeout = request_timeout
         self._retry_after = retry_after
+        self._max_stanza_size = max_stanza_size
 
     async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
+        size = wire_size(message)
+        if size > self._max_stanza_size:
+            raise PayloadTooLarge(
+                f"the message would be a stanza of up to {size} bytes once encoded as XML "
+                f"(text escaped, UTF-8); the XMPP server takes at most "
+                f"{self._max_stanza_size}", code="stanza_too_large")
         sending = False
         try:
             async with asyncio.timeout(self._timeout):
@@ -39,6 +58,9 @@ class XmppRelay:
             raise XmppUnavailable(f"no XMPP session within the request timeout of "
                                   f"{self._timeout:g} s", code="request_timeout",
                                   retry_after=self._retry_after) from None
+        except GatewayError as error:
+            error.verified = sending  # the session was open: the password was accepted
+            raise
 
     async def start(self) -> None:
         self.pool.start()

@@ -15,13 +15,18 @@ every session); ``RoomMemberships.is_service`` answers its questions on this str
     stanza id); an error from the room is the server's refusal (a visitor may not speak).
 
   ``leave_all()`` sends unavailable presence to every room, when the session closes.
+  A session stays in at most ``MAX_ROOMS`` rooms: joining one more leaves the least
+  recently used room that saw no message within twice ``timeout`` (a sender posting
+  to many rooms does not keep its session in all of them, receiving all their traffic).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 from slixmpp.exceptions import IqError, IqTimeout
@@ -41,12 +46,14 @@ DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
 SELF_PRESENCE = "110"
 ROOM_CREATED = "201"
 NICK_ATTEMPTS = 5
+MAX_ROOMS = 32
 
 
 @dataclass
 class _Membership:
     nick: str  # the nick we have in the room
     asked: str  # the nick the request asked for (before any suffix)
+    used: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ class RoomMemberships:
     def __init__(self, client: Any, timeout: float) -> None:
         self._client = client
         self._timeout = timeout
-        self._joined: dict[str, _Membership] = {}
+        self._joined: OrderedDict[str, _Membership] = OrderedDict()  # least recent first
         self._locks = KeyedLocks()
         self._joins: Waiters[_JoinAnswer] = Waiters()
         self._leaves: Waiters[None] = Waiters()
@@ -106,6 +113,8 @@ class RoomMemberships:
         async with self._locks.hold(room):
             member = self._joined.get(room)
             if member is not None and member.asked == nick:
+                member.used = time.monotonic()
+                self._joined.move_to_end(room)
                 return member.nick
             if member is not None:
                 await self._leave(room, member.nick)
@@ -126,6 +135,7 @@ class RoomMemberships:
                                       condition="item-not-found")
                 self._joined[room] = _Membership(answer.nick, nick)
                 log.info("joined %s as %r", room, answer.nick)
+                self._trim()
                 return answer.nick
             raise RoomRefused(f"the nicknames {nick!r} to {nick}-{NICK_ATTEMPTS} are all "
                               f"taken in {room}", code="nick_conflict", condition="conflict")
@@ -175,6 +185,19 @@ class RoomMemberships:
             await self._leave(room, nick)
 
     # leaving ----------------------------------------------------------------------------
+
+    def _trim(self) -> None:
+        """Leave least recently used rooms while there are more than MAX_ROOMS (only
+        rooms quiet for longer than a message's acknowledgement and reflection take)."""
+        quiet_since = time.monotonic() - 2 * self._timeout
+        while len(self._joined) > MAX_ROOMS:
+            room, member = next(iter(self._joined.items()))
+            if member.used > quiet_since or self._locks.locked(room):
+                return
+            del self._joined[room]
+            log.info("leaving %s, the least recently used of more than %d rooms", room,
+                     MAX_ROOMS)
+            self._client.make_presence(pto=f"{room}/{member.nick}", ptype="unavailable").send()
 
     async def _leave(self, room: str, nick: str) -> None:
         self._joined.pop(room, None)

@@ -6,7 +6,10 @@ contacts never see the gateway come online). ``deliver()`` returns a ``Receipt``
 when the server has confirmed the stanza (``acks.AckTracker``): a bare JID on a group
 chat service (``directory.ServiceDirectory``) gets a ``groupchat`` message, sent after
 joining the room (``rooms.RoomMemberships``) and confirmed by the room's reflection; a
-requested delivery receipt is awaited for ``receipt_timeout`` (``receipts``).
+requested delivery receipt is awaited for ``receipt_timeout`` (``receipts``). A message
+the server refuses (``<message type='error'/>`` before the acknowledgement, or within
+``bounce_wait`` after it for a recipient on another domain) raises ``RecipientRefused``
+instead (``refusals``).
 
 slixmpp's events are translated here into ``xmpp_post.errors`` (through the table in
 ``conditions``); the client itself is ``client.Client``.
@@ -25,6 +28,8 @@ from typing import Any
 
 from xmpp_post import jids
 from xmpp_post.errors import GatewayError, XmppUnavailable
+from xmpp_post.locks import KeyedLocks
+from xmpp_post.metrics import Metrics
 from xmpp_post.model import OutgoingMessage, Receipt, Sender, type_for_target
 from xmpp_post.xmpp.acks import AckTracker
 from xmpp_post.xmpp.client import Client, tls_context
@@ -32,6 +37,7 @@ from xmpp_post.xmpp.compose import message_stanza
 from xmpp_post.xmpp.conditions import login_failed
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.receipts import ReceiptTracker
+from xmpp_post.xmpp.refusals import Refusals
 from xmpp_post.xmpp.rooms import RoomMemberships
 
 log = logging.getLogger(__name__)
@@ -51,14 +57,17 @@ class SessionOptions:
     ack_timeout: float = 10.0
     retry_after: int = 5
     receipt_timeout: float = 10.0
+    bounce_wait: float = 0.0  # after the ack, for recipients on other domains
 
 
 class XmppSession:
     """A logged-in client stream of one sender; see the module docstring."""
 
     def __init__(self, sender: Sender, options: SessionOptions,
-                 directory: ServiceDirectory | None = None) -> None:
+                 directory: ServiceDirectory | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.jid = sender.jid
+        self._domain = sender.domain
         self._options = options
         resource = "xmpp-post." + secrets.token_hex(4)
         self._client = Client(f"{sender.jid}/{resource}", sender.password,
@@ -79,6 +88,9 @@ class XmppSession:
         self._directory = directory if directory is not None else ServiceDirectory()
         self._rooms = RoomMemberships(self._client, options.ack_timeout)
         self._receipts = ReceiptTracker(self._client)
+        self._refusals = Refusals(self._client, retry_after=options.retry_after,
+                                  observe=metrics.count_refusal if metrics else None)
+        self._chosen_ids = KeyedLocks()  # (bare recipient, client-chosen id) in flight
         self._wire_events()
 
     # lifecycle -------------------------------------------------------------------------
@@ -185,12 +197,27 @@ class XmppSession:
             nick = await self._rooms.ensure_joined(message.to, message.nick or
                                                    jids.local_of(self.jid),
                                                    message.room_password)
-        stanza_id = message.id or secrets.token_hex(8)
+        if message.id is None:
+            return await self._send(message, kind, nick, secrets.token_hex(8))
+        # A client-chosen id may repeat: one message per (recipient, id) is in flight at
+        # a time, so that an error carrying that id names exactly one message (errors
+        # come from the recipient's address, matched by its bare JID).
+        async with self._chosen_ids.hold((jids.bare_of(message.to), message.id)):
+            return await self._send(message, kind, nick, message.id)
+
+    async def _send(self, message: OutgoingMessage, kind: str, nick: str | None,
+                    stanza_id: str) -> Receipt:
         stanza = message_stanza(self._client, message, kind, stanza_id)
         echo = self._rooms.expect_echo(message.to, stanza_id) if nick is not None else None
+        # A room answers for its messages itself (its reflection, or its error).
+        watch = self._refusals.watch(message.to, stanza_id) if echo is None else None
         receipt = self._receipts.expect(message.to, stanza_id) if message.receipt else None
+        elsewhere = jids.domain_of(jids.bare_of(message.to)) != self._domain
         try:
             await self._acks.send(stanza)
+            if watch is not None:
+                await self._refusals.settle(
+                    watch, self._options.bounce_wait if elsewhere else 0.0)
             if echo is not None:
                 await self._rooms.wait_echo(message.to, stanza_id, echo)
         except BaseException:
@@ -199,6 +226,9 @@ class XmppSession:
             if receipt is not None:
                 self._receipts.cancel(message.to, stanza_id, receipt)
             raise
+        finally:
+            if watch is not None:
+                self._refusals.release(watch, remember=elsewhere)
         state = None
         if receipt is not None:
             state = await self._receipts.wait(message.to, stanza_id, receipt,
