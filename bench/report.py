@@ -45,7 +45,9 @@ def _row(key: str, label: str, scenarios: dict[str, Any], ceiling: float | None)
              f"{rate / base:.1f}x" if rate and base else "-",
              _fmt(s.get("p50_ms"), ".2f"), _fmt(s.get("p99_ms"), ".2f"),
              *(_fmt(per.get(p), ".1f") for p in PROCESSES),
-             _fmt(sum(known), ".1f") if known else "-", check, TARGETS.get(key, "")]
+             _fmt(sum(known), ".1f") if known else "-",
+             f"{s['machine_cores_busy']:.2f} ({s['other_cores_busy']:.2f})", check,
+             TARGETS.get(key, "")]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -54,7 +56,7 @@ def scenario_table(results: dict[str, Any]) -> str:
     ceiling = ceiling_per_s(scenarios)
     head = ("", "delivered/s", "share of ceiling", "vs baseline", "p50 ms", "p99 ms",
             "CPU µs/msg gateway", "Prosody", "receiver", "load generator", "total",
-            "exactly once (messages)", "target")
+            "cores busy (not ours)", "exactly once (messages)", "target")
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     lines += [_row(key, label, scenarios, ceiling) for key, label in ROWS if key in scenarios]
     return "\n".join(lines)
@@ -83,6 +85,8 @@ def table(results: dict[str, Any]) -> str:
                      "ceiling runs")
     notes.append("receiver = the bench's own process (counter); load generator = wrk, "
                  "or the ceiling's own sender")
+    notes.append(f"cores busy = the machine's busy cores (of {results['machine']['nproc']}) "
+                 "while the load ran; in brackets, what other processes than these took")
     parts.append("\n".join(f"- {note}" for note in notes))
     if "memory" in results:
         parts.append(memory_table(results["memory"]))

@@ -127,15 +127,16 @@ class Bench:
             await spy.wait()
 
     async def delivered(self, tag: str, expected: int, pids: dict[str, int],
-                        before: dict[str, float], settle: float) -> tuple[int, dict[str, float]]:
+                        before: procstat.Reading, settle: float,
+                        ) -> tuple[int, procstat.Usage]:
         """Wait for ``expected`` bodies of ``tag``; read the CPU the moment they are all in
         (so the receiver's backlog counts), then count again after ``settle`` seconds, so
         that late duplicates would show."""
         assert self.counter is not None
         await self.counter.wait_for(tag, expected, within=30, settle=0)
-        cpu = {k: v - before[k] for k, v in cpu_now(pids).items()}
+        usage = before.until(procstat.Reading.now(pids))
         await asyncio.sleep(settle)
-        return self.counter.count(tag), cpu
+        return self.counter.count(tag), usage
 
     async def hot(self, name: str, url: str, entry: Entry, host: str | None,
                   pids: dict[str, int]) -> dict[str, Any]:
@@ -146,15 +147,15 @@ class Bench:
         await self.counter.wait_for(warm_tag, warm["ok"], settle=0.2)
         tag = self.tag("hot")
         pids = {**pids, "receiver": os.getpid()}
-        before = cpu_now(pids)
+        before = procstat.Reading.now(pids)
         self.log(f"hot sender against {name} for {self.args.duration:g} s")
         spy = await self.profiled("hot", pids.get("gateway"))
         result = await run_wrk(url, [entry], tag=tag, connections=self.args.connections,
                                seconds=self.args.duration, host=host)
         await self.end_profile(spy)
         accepted = result["ok"]
-        delivered, cpu = await self.delivered(tag, accepted, pids, before, settle=1.0)
-        cpu["load"] = result["cpu_s"]
+        delivered, usage = await self.delivered(tag, accepted, pids, before, settle=1.0)
+        cpu = {**usage.cpu_s, "load": result["cpu_s"]}
         elapsed = result["elapsed"] or self.args.duration
         duplicates = self.counter.duplicates(tag)
         return {
@@ -166,6 +167,7 @@ class Bench:
             "p50_ms": result["p50_us"] / 1000, "p90_ms": result["p90_us"] / 1000,
             "p99_ms": result["p99_us"] / 1000, "max_ms": result["max_us"] / 1000,
             "cpu_s": cpu, "cpu_us_per_msg": per_message(cpu, delivered),
+            **machine_load(usage, cpu),
             "wrk_errors": result["errors"], "connections": self.args.connections,
         }
 
@@ -175,13 +177,13 @@ class Bench:
         tag = self.tag("cold")
         self.log(f"{len(entries)} cold senders against {name}")
         pids = {**pids, "receiver": os.getpid()}
-        before = cpu_now(pids)
+        before = procstat.Reading.now(pids)
         spy = await self.profiled("cold", pids.get("gateway"))
         result = await run_wrk(url, entries, tag=tag, connections=self.args.cold_connections,
                                once=True, host=host, timeout_s=30)
         await self.end_profile(spy)
-        delivered, cpu = await self.delivered(tag, result["ok"], pids, before, settle=0.5)
-        cpu["load"] = result["cpu_s"]
+        delivered, usage = await self.delivered(tag, result["ok"], pids, before, settle=0.5)
+        cpu = {**usage.cpu_s, "load": result["cpu_s"]}
         elapsed = result["elapsed"]
         return {
             "senders": len(entries), "accepted": result["ok"], "failed": result["failed"],
@@ -194,6 +196,7 @@ class Bench:
             "p50_ms": result["p50_us"] / 1000, "p99_ms": result["p99_us"] / 1000,
             "max_ms": result["max_us"] / 1000,
             "cpu_s": cpu, "cpu_us_per_msg": per_message(cpu, delivered),
+            **machine_load(usage, cpu),
             "connections": self.args.cold_connections, "wrk_errors": result["errors"],
         }
 
@@ -216,11 +219,11 @@ class Bench:
             warm = await _report_line(proc.stdout, "ready", 60)
             await self.counter.wait_for(f"{tag}w", warm["acked"], settle=0.2)
             pids = {"prosody": self.prosody_pid, "receiver": os.getpid(), "load": proc.pid}
-            before = cpu_now(pids)
+            before = procstat.Reading.now(pids)
             proc.stdin.write(b"go\n")
             await proc.stdin.drain()
             done = await _report_line(proc.stdout, "done", args.duration + 60)
-            delivered, cpu = await self.delivered(tag, done["acked"], pids, before, settle=1.0)
+            delivered, usage = await self.delivered(tag, done["acked"], pids, before, settle=1.0)
         finally:
             proc.stdin.close()
             try:
@@ -229,6 +232,7 @@ class Bench:
                 proc.kill()
                 await proc.wait()
         duplicates = self.counter.duplicates(tag)
+        cpu = usage.cpu_s
         return {
             "sent": done["sent"], "acked": done["acked"], "refusals": done["refusals"],
             "delivered": delivered, "duplicates": duplicates,
@@ -237,6 +241,7 @@ class Bench:
             "elapsed_s": done["elapsed_s"], "acked_per_s": done["acked_per_s"],
             "delivered_per_s": delivered / done["elapsed_s"],
             "cpu_s": cpu, "cpu_us_per_msg": per_message(cpu, delivered),
+            **machine_load(usage, cpu),
             "window": args.ceiling_window, "batch": args.ceiling_batch,
         }
 
@@ -301,8 +306,12 @@ class Bench:
         return self.results
 
 
-def cpu_now(pids: dict[str, int]) -> dict[str, float]:
-    return {k: procstat.cpu_seconds(p) for k, p in pids.items()}
+def machine_load(usage: procstat.Usage, cpu: dict[str, float]) -> dict[str, float]:
+    """How busy the machine was while the load ran, and how much of that was not ours
+    (other engineers' work shares the cores)."""
+    ours = sum(cpu.values()) / usage.wall_s if usage.wall_s else 0.0
+    return {"measured_wall_s": usage.wall_s, "machine_cores_busy": usage.cores_busy,
+            "other_cores_busy": max(0.0, usage.cores_busy - ours)}
 
 
 def per_message(cpu: dict[str, float], messages: int) -> dict[str, float | None]:
