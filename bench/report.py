@@ -11,10 +11,10 @@ PROCESSES = ("gateway", "prosody", "receiver", "load")
 ROWS = (
     ("ceiling_before", "ceiling, before"),
     ("gateway_hot", "xmpp-post, hot sender"),
-    ("reference_hot", "in-server baseline, hot sender"),
     ("gateway_cold", "xmpp-post, cold senders"),
-    ("reference_cold", "in-server baseline, cold senders"),
     ("ceiling_after", "ceiling, after"),
+    ("reference_hot", "in-server baseline, hot sender"),
+    ("reference_cold", "in-server baseline, cold senders"),
 )
 TARGETS = {"gateway_hot": "share ≥ 0.30; p99 ≤ 10 ms", "gateway_cold": "≥ 0.5x baseline"}
 BASELINE_OF = {"gateway_hot": "reference_hot", "gateway_cold": "reference_cold"}
