@@ -47,6 +47,30 @@ async def _until(reader: asyncio.StreamReader, buffer: bytes, marker: bytes) -> 
     return buffer
 
 
+async def _after(reader: asyncio.StreamReader, buffer: bytes, marker: bytes) -> bytes:
+    """Read until ``marker``; return what came after it."""
+    buffer = await _until(reader, buffer, marker)
+    return buffer[buffer.index(marker) + len(marker):]
+
+
+async def open_session(port: int, domain: str, user: str, password: str,
+                       tls: ssl.SSLContext, resource: str,
+                       ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    """Log in on 127.0.0.1 (STARTTLS, SASL PLAIN, bind); return the reader, the writer
+    and whatever the server sent after the bind result."""
+    reader, writer, _ = await _starttls("127.0.0.1", port, domain, tls)
+    token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+    writer.write(("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+                  f"{token}</auth>").encode())
+    await _after(reader, b"", b"<success")
+    writer.write(_STREAM.format(domain=domain).encode())
+    await _after(reader, b"", b"</stream:features>")
+    writer.write(("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                  f"<resource>{resource}</resource></bind></iq>").encode())
+    rest = await _after(reader, b"", b"</iq>")
+    return reader, writer, rest
+
+
 async def register_accounts(port: int, domain: str, ca_file: Path,
                             accounts: list[tuple[str, str]], concurrency: int = 8) -> None:
     """Create accounts by in-band registration (XEP-0077; needs mod_register)."""
@@ -99,39 +123,11 @@ class BodyCounter:
         self._task = asyncio.ensure_future(self._read_forever())
 
     async def _login(self) -> None:
-        self._reader, self._writer, _ = await _starttls("127.0.0.1", self.port, self.domain,
-                                                        self._tls)
-        token = base64.b64encode(f"\0{self.user}\0{self.password}".encode()).decode()
-        self._send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
-                   f"{token}</auth>")
-        await self._until(b"<success")
-        await self._open_stream()
-        self._send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
-                   "<resource>bench-counter</resource></bind></iq>")
-        await self._until(b"</iq>")
-        self._send("<presence/>")
-        await self._until(b"<presence")
+        self._reader, self._writer, self._buffer = await open_session(
+            self.port, self.domain, self.user, self.password, self._tls, "bench-counter")
+        self._writer.write(b"<presence/>")
+        self._buffer = await _after(self._reader, self._buffer, b"<presence")
         self._buffer = b""
-
-    async def _open_stream(self) -> None:
-        self._buffer = b""
-        self._send(_STREAM.format(domain=self.domain))
-        await self._until(b"</stream:features>")
-
-    def _send(self, text: str) -> None:
-        assert self._writer is not None
-        self._writer.write(text.encode())
-
-    async def _until(self, marker: bytes) -> None:
-        assert self._reader is not None
-        while marker not in self._buffer:
-            if b"<failure" in self._buffer or b"<stream:error" in self._buffer:
-                raise RuntimeError(f"XMPP login failed: {self._buffer[-300:]!r}")
-            chunk = await self._reader.read(65536)
-            if not chunk:
-                raise RuntimeError("the XMPP server closed the stream during login")
-            self._buffer += chunk
-        self._buffer = self._buffer[self._buffer.index(marker) + len(marker):]
 
     async def _read_forever(self) -> None:
         assert self._reader is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench import procstat
 
 SCRIPT = Path(__file__).with_name("load.lua")
 
@@ -51,7 +54,8 @@ async def run_wrk(base_url: str, entries: list[Entry], *, tag: str, connections:
     """Run wrk until the script's own stop condition; return its figures as a dict.
 
     ``once``: every entry is posted exactly once (spread over the connections);
-    otherwise the first entry is posted for ``seconds``.
+    otherwise the first entry is posted for ``seconds``. ``cpu_s`` in the answer is wrk's
+    own CPU time (all its threads) until its threads stopped.
     """
     if once and len(entries) < connections:
         raise ValueError("need at least one entry per connection")
@@ -72,8 +76,14 @@ async def run_wrk(base_url: str, entries: list[Entry], *, tag: str, connections:
         deadline = loop.time() + budget + 5
         # wrk's main thread sleeps for the whole -d; its threads stop on their own, and
         # SIGINT then lets it summarise at once.
+        # Its CPU time is sampled as it runs: once it exits, /proc forgets it.
+        cpu = 0.0
         while loop.time() < deadline and proc.returncode is None:
-            if all(os.path.exists(f"{marker_prefix}{i}") for i in range(threads)):  # noqa: ASYNC240
+            finished = all(os.path.exists(f"{marker_prefix}{i}")  # noqa: ASYNC240
+                           for i in range(threads))
+            with contextlib.suppress(OSError):
+                cpu = procstat.cpu_seconds(proc.pid)
+            if finished:
                 proc.send_signal(signal.SIGINT)
                 break
             await asyncio.sleep(0.05)
@@ -82,4 +92,5 @@ async def run_wrk(base_url: str, entries: list[Entry], *, tag: str, connections:
             raise RuntimeError(f"wrk gave no result: {output.decode(errors='replace')}")
         result: dict[str, Any] = json.loads(result_file.read_text())
         result["wrk_output"] = output.decode(errors="replace")
+        result["cpu_s"] = cpu
         return result

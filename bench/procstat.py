@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -43,3 +45,44 @@ def descendant_named(pid: int, name: str) -> int:
             return current
         todo += children(current)
     raise LookupError(f"no process named {name!r} under {pid}")
+
+
+
+def machine_ticks() -> tuple[int, int]:
+    """Busy and total clock ticks of all CPUs since boot (idle and iowait are not busy)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(fields[:8])  # user .. steal; guest time is already in user time
+    return total - fields[3] - fields[4], total
+
+
+@dataclass(frozen=True)
+class Usage:
+    """CPU seconds each process used between two readings, the wall time between them,
+    and how many of the machine's cores were busy on average (every process, ours or
+    not)."""
+
+    cpu_s: dict[str, float]
+    wall_s: float
+    cores_busy: float
+
+
+@dataclass(frozen=True)
+class Reading:
+    """CPU time of some processes and of the whole machine at one moment."""
+
+    cpu_s: dict[str, float]
+    wall_s: float
+    busy_ticks: int
+    total_ticks: int
+
+    @classmethod
+    def now(cls, pids: dict[str, int]) -> Reading:
+        busy, total = machine_ticks()
+        return cls({name: cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic(),
+                   busy, total)
+
+    def until(self, later: Reading) -> Usage:
+        total = later.total_ticks - self.total_ticks
+        cores = (later.busy_ticks - self.busy_ticks) / total * (os.cpu_count() or 1)
+        return Usage({k: later.cpu_s[k] - v for k, v in self.cpu_s.items()},
+                     later.wall_s - self.wall_s, cores if total else 0.0)

@@ -1,11 +1,14 @@
-"""The xmpp-post benchmark: gateway vs the in-server baseline, measured in one run.
+"""The xmpp-post benchmark: the gateway beside its ceiling and the in-server baseline.
 
     python -m bench.run [--duration 10] [--out bench/results/latest.json]
 
 Starts a throwaway Prosody (with ``mod_http_msg_reference`` from ``../shared/reference``
-when that folder exists), the gateway as its own process (``xmpp-post serve``), and a
-lean receiving XMPP client that counts what arrives; drives load with ``wrk``; prints one
-table and writes the raw figures as JSON. Run on demand only: never as a test.
+when that folder exists) and a lean receiving XMPP client that counts what arrives; then,
+in one run on that Prosody and receiver: the ceiling (``bench.ceiling``, the cheapest
+sender: one XEP-0198 session writing pre-built stanzas), the gateway as its own process
+(``xmpp-post serve``) under ``wrk``, the ceiling again, and the baseline under ``wrk``.
+Prints one table (delivered/s, share of the ceiling, CPU µs per message of each process)
+and writes the raw figures as JSON. Run on demand only: never as a test.
 """
 
 from __future__ import annotations
@@ -15,27 +18,24 @@ import asyncio
 import importlib.util
 import json
 import os
-import platform
 import resource
-import shutil
 import signal
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import procstat
+from bench import procstat, report
 from bench.counter import BodyCounter, register_accounts
 from bench.load import Entry, run_wrk
-from xmpp_post.lab.prosody import ProsodyServer, free_port
+from bench.processes import DOMAIN, GatewayProcess, machine
+from xmpp_post.lab.prosody import ProsodyServer
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference" / "mod_http_msg_reference"
-DOMAIN = "localhost"
 RECEIVER = "rcv"
 HOT = "hot"
+CEILING = "ceil"
 
 
 def password_of(user: str) -> str:
@@ -46,80 +46,10 @@ def cold_user(i: int) -> str:
     return f"u{i:04d}"
 
 
-@dataclass
-class GatewayProcess:
-    """``xmpp-post serve`` as a child process, so its CPU and RSS can be read."""
-
-    c2s_port: int
-    ca_file: Path
-    extra_args: list[str] = field(default_factory=list)
-    uvloop: bool = False
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def start(self, log_file: Path) -> None:
-        self.port = free_port()
-        command = shutil.which("xmpp-post", path=str(Path(sys.executable).parent))
-        if command is None:
-            raise RuntimeError("the xmpp-post command is not installed next to this Python")
-        argv = [command, "serve", "--domain", DOMAIN, "--listen", f"127.0.0.1:{self.port}",
-                "--xmpp-server", f"127.0.0.1:{self.c2s_port}", "--ca-file", str(self.ca_file),
-                "--max-sessions", "5000", "--idle-timeout", "3600", *self.extra_args]
-        if self.uvloop:
-            argv.append("--uvloop")
-        with log_file.open("ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=log)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"xmpp-post exited at start; see {log_file}")
-            try:
-                with __import__("socket").create_connection(("127.0.0.1", self.port), 0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise TimeoutError("xmpp-post did not open its port")
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    prosody = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "prosody"],
-                             capture_output=True, text=True).stdout.strip()
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
-    return {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(),
-            "python": platform.python_version(), "prosody": prosody or "unknown",
-            "wrk": wrk.strip(), "mem_total_mib": os.sysconf("SC_PHYS_PAGES")
-            * os.sysconf("SC_PAGE_SIZE") // (1 << 20)}
-
-
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.results: dict[str, Any] = {"gateway": {}, "reference": {}, "notes": []}
+        self.results: dict[str, Any] = {"scenarios": {}, "notes": []}
         self.with_reference = REFERENCE.is_dir() and not args.skip_reference
         self.server = ProsodyServer(
             muc=False, registration=True,
@@ -140,12 +70,12 @@ class Bench:
     async def setup(self) -> None:
         if not self.with_reference:
             self.results["notes"].append(
-                f"{REFERENCE} not found (or --skip-reference): baseline column skipped")
+                f"{REFERENCE} not found (or --skip-reference): baseline rows skipped")
         self.server.prepare()
         self.server.start()
         assert self.server._proc is not None
         self.prosody_pid = procstat.descendant_named(self.server._proc.pid, "lua")
-        users = [RECEIVER, HOT] + [cold_user(i) for i in range(self.args.accounts)]
+        users = [RECEIVER, HOT, CEILING] + [cold_user(i) for i in range(self.args.accounts)]
         self.log(f"registering {len(users)} accounts")
         await register_accounts(self.server.c2s_port, DOMAIN, self.server.cert_file,
                                 [(u, password_of(u)) for u in users])
@@ -174,7 +104,7 @@ class Bench:
 
     # scenarios ---------------------------------------------------------------------
 
-    def gateway_target(self, gw: GatewayProcess, user: str) -> Entry:
+    def gateway_target(self, user: str) -> Entry:
         return Entry(f"/msg/{RECEIVER}@{DOMAIN}", f"{user}@{DOMAIN}", password_of(user))
 
     def reference_target(self, user: str) -> Entry:
@@ -196,6 +126,18 @@ class Bench:
             spy.send_signal(signal.SIGINT)
             await spy.wait()
 
+    async def delivered(self, tag: str, expected: int, pids: dict[str, int],
+                        before: procstat.Reading, settle: float,
+                        ) -> tuple[int, procstat.Usage]:
+        """Wait for ``expected`` bodies of ``tag``; read the CPU the moment they are all in
+        (so the receiver's backlog counts), then count again after ``settle`` seconds, so
+        that late duplicates would show."""
+        assert self.counter is not None
+        await self.counter.wait_for(tag, expected, within=30, settle=0)
+        usage = before.until(procstat.Reading.now(pids))
+        await asyncio.sleep(settle)
+        return self.counter.count(tag), usage
+
     async def hot(self, name: str, url: str, entry: Entry, host: str | None,
                   pids: dict[str, int]) -> dict[str, Any]:
         assert self.counter is not None
@@ -204,27 +146,28 @@ class Bench:
                              seconds=self.args.warmup, host=host)
         await self.counter.wait_for(warm_tag, warm["ok"], settle=0.2)
         tag = self.tag("hot")
-        cpu_before = {k: procstat.cpu_seconds(p) for k, p in pids.items()}
+        pids = {**pids, "receiver": os.getpid()}
+        before = procstat.Reading.now(pids)
         self.log(f"hot sender against {name} for {self.args.duration:g} s")
         spy = await self.profiled("hot", pids.get("gateway"))
         result = await run_wrk(url, [entry], tag=tag, connections=self.args.connections,
                                seconds=self.args.duration, host=host)
         await self.end_profile(spy)
-        cpu_after = {k: procstat.cpu_seconds(p) for k, p in pids.items()}
-        delivered = await self.counter.wait_for(tag, result["ok"], within=30, settle=1.0)
-        elapsed = result["elapsed"] or self.args.duration
         accepted = result["ok"]
-        cpu = {k: cpu_after[k] - cpu_before[k] for k in pids}
-        per_k = {k: (v / accepted * 1000 if accepted else None) for k, v in cpu.items()}
+        delivered, usage = await self.delivered(tag, accepted, pids, before, settle=1.0)
+        cpu = {**usage.cpu_s, "load": result["cpu_s"]}
+        elapsed = result["elapsed"] or self.args.duration
+        duplicates = self.counter.duplicates(tag)
         return {
             "requests": result["completed"], "accepted": accepted, "failed": result["failed"],
-            "delivered": delivered, "duplicates": self.counter.duplicates(tag),
-            "delivered_equals_accepted": delivered == accepted,
+            "delivered": delivered, "duplicates": duplicates,
+            "exactly_once": delivered == accepted and not duplicates,
             "elapsed_s": elapsed, "accepted_per_s": accepted / elapsed,
             "delivered_per_s": delivered / elapsed,
             "p50_ms": result["p50_us"] / 1000, "p90_ms": result["p90_us"] / 1000,
             "p99_ms": result["p99_us"] / 1000, "max_ms": result["max_us"] / 1000,
-            "cpu_s": cpu, "cpu_s_per_1000": per_k,
+            "cpu_s": cpu, "cpu_us_per_msg": per_message(cpu, delivered),
+            **machine_load(usage, cpu),
             "wrk_errors": result["errors"], "connections": self.args.connections,
         }
 
@@ -233,22 +176,73 @@ class Bench:
         assert self.counter is not None
         tag = self.tag("cold")
         self.log(f"{len(entries)} cold senders against {name}")
-        cpu_before = {k: procstat.cpu_seconds(p) for k, p in pids.items()}
+        pids = {**pids, "receiver": os.getpid()}
+        before = procstat.Reading.now(pids)
         spy = await self.profiled("cold", pids.get("gateway"))
         result = await run_wrk(url, entries, tag=tag, connections=self.args.cold_connections,
                                once=True, host=host, timeout_s=30)
         await self.end_profile(spy)
-        cpu_after = {k: procstat.cpu_seconds(p) for k, p in pids.items()}
-        delivered = await self.counter.wait_for(tag, result["ok"], within=30, settle=0.5)
+        delivered, usage = await self.delivered(tag, result["ok"], pids, before, settle=0.5)
+        cpu = {**usage.cpu_s, "load": result["cpu_s"]}
         elapsed = result["elapsed"]
         return {
             "senders": len(entries), "accepted": result["ok"], "failed": result["failed"],
-            "delivered": delivered, "elapsed_s": elapsed,
+            "delivered": delivered, "duplicates": self.counter.duplicates(tag),
+            "exactly_once": result["ok"] == len(entries) == delivered
+            and not self.counter.duplicates(tag),
+            "elapsed_s": elapsed,
             "requests_per_s": result["completed"] / elapsed if elapsed else None,
+            "delivered_per_s": delivered / elapsed if elapsed else None,
             "p50_ms": result["p50_us"] / 1000, "p99_ms": result["p99_us"] / 1000,
             "max_ms": result["max_us"] / 1000,
-            "cpu_s": {k: cpu_after[k] - cpu_before[k] for k in pids},
+            "cpu_s": cpu, "cpu_us_per_msg": per_message(cpu, delivered),
+            **machine_load(usage, cpu),
             "connections": self.args.cold_connections, "wrk_errors": result["errors"],
+        }
+
+    async def ceiling(self, label: str) -> dict[str, Any]:
+        """The cheapest sender (``bench.ceiling``, its own process) on the same Prosody."""
+        assert self.counter is not None
+        tag = self.tag("ceil")
+        args = self.args
+        self.log(f"ceiling ({label}) for {args.duration:g} s after {args.warmup:g} s warm-up")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.ceiling", "--port", str(self.server.c2s_port),
+            "--ca-file", str(self.server.cert_file), "--domain", DOMAIN, "--user", CEILING,
+            "--password", password_of(CEILING), "--to", f"{RECEIVER}@{DOMAIN}", "--tag", tag,
+            "--duration", str(args.duration), "--warmup", str(args.warmup),
+            "--window", str(args.ceiling_window), "--batch", str(args.ceiling_batch),
+            *([] if args.uvloop else ["--no-uvloop"]),
+            cwd=REPO, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            warm = await _report_line(proc.stdout, "ready", 60)
+            await self.counter.wait_for(f"{tag}w", warm["acked"], settle=0.2)
+            pids = {"prosody": self.prosody_pid, "receiver": os.getpid(), "load": proc.pid}
+            before = procstat.Reading.now(pids)
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+            done = await _report_line(proc.stdout, "done", args.duration + 60)
+            delivered, usage = await self.delivered(tag, done["acked"], pids, before, settle=1.0)
+        finally:
+            proc.stdin.close()
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        duplicates = self.counter.duplicates(tag)
+        cpu = usage.cpu_s
+        return {
+            "sent": done["sent"], "acked": done["acked"], "refusals": done["refusals"],
+            "delivered": delivered, "duplicates": duplicates,
+            "exactly_once": done["sent"] == done["acked"] == delivered
+            and not duplicates and not done["refusals"],
+            "elapsed_s": done["elapsed_s"], "acked_per_s": done["acked_per_s"],
+            "delivered_per_s": delivered / done["elapsed_s"],
+            "cpu_s": cpu, "cpu_us_per_msg": per_message(cpu, delivered),
+            **machine_load(usage, cpu),
+            "window": args.ceiling_window, "batch": args.ceiling_batch,
         }
 
     async def memory(self) -> dict[str, Any]:
@@ -261,7 +255,7 @@ class Bench:
         for target in self.args.memory_sessions:
             users = [cold_user(i) for i in range(opened, target)]
             self.log(f"memory: opening sessions {opened + 1}..{target}")
-            entries = [self.gateway_target(gw, u) for u in users]
+            entries = [self.gateway_target(u) for u in users]
             connections = min(self.args.cold_connections, len(entries))
             result = await run_wrk(gw.url, entries, tag=self.tag("mem"),
                                    connections=connections, threads=min(2, connections),
@@ -277,112 +271,75 @@ class Bench:
 
     async def run(self) -> dict[str, Any]:
         args = self.args
+        scenarios = self.results["scenarios"]
         self.results["machine"] = machine()
         self.results["config"] = {k: v for k, v in vars(args).items() if k != "out"}
         await self.setup()
         cold_entries = [cold_user(i) for i in range(args.cold)]
 
+        if not args.skip_ceiling:
+            scenarios["ceiling_before"] = await self.ceiling("before")
+
         gw = self.start_gateway()
         pids = {"gateway": gw.pid, "prosody": self.prosody_pid}
-        self.results["gateway"]["hot"] = await self.hot(
-            "xmpp-post", gw.url, self.gateway_target(gw, HOT), None, pids)
-        self.results["gateway"]["cold"] = await self.cold(
-            "xmpp-post", gw.url, [self.gateway_target(gw, u) for u in cold_entries], None,
-            pids)
+        scenarios["gateway_hot"] = await self.hot(
+            "xmpp-post", gw.url, self.gateway_target(HOT), None, pids)
+        scenarios["gateway_cold"] = await self.cold(
+            "xmpp-post", gw.url, [self.gateway_target(u) for u in cold_entries], None, pids)
         self.stop_gateway()
+
+        # Right after the gateway, before the baseline's password checks: so both ceiling
+        # runs bracket the gateway's, on a Prosody in the same state.
+        if not args.skip_ceiling:
+            scenarios["ceiling_after"] = await self.ceiling("after")
+            self.results["ceiling_per_s"] = report.ceiling_per_s(scenarios)
 
         if self.with_reference:
             ref_url = f"http://127.0.0.1:{self.server.http_port}/"
             ppids = {"prosody": self.prosody_pid}
-            self.results["reference"]["hot"] = await self.hot(
+            scenarios["reference_hot"] = await self.hot(
                 "the in-server baseline", ref_url, self.reference_target(HOT), DOMAIN, ppids)
-            self.results["reference"]["cold"] = await self.cold(
+            scenarios["reference_cold"] = await self.cold(
                 "the in-server baseline", ref_url,
                 [self.reference_target(u) for u in cold_entries], DOMAIN, ppids)
 
         if args.memory_sessions:
-            self.results["gateway"]["memory"] = await self.memory()
+            self.results["memory"] = await self.memory()
         return self.results
 
 
-# report --------------------------------------------------------------------------------
+def machine_load(usage: procstat.Usage, cpu: dict[str, float]) -> dict[str, float]:
+    """How busy the machine was while the load ran, and how much of that was not ours
+    (other engineers' work shares the cores)."""
+    ours = sum(cpu.values()) / usage.wall_s if usage.wall_s else 0.0
+    return {"measured_wall_s": usage.wall_s, "machine_cores_busy": usage.cores_busy,
+            "other_cores_busy": max(0.0, usage.cores_busy - ours)}
 
 
-def _fmt(value: Any, spec: str = ".0f") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "NO"
-    return format(value, spec)
+def per_message(cpu: dict[str, float], messages: int) -> dict[str, float | None]:
+    """CPU microseconds per message, per process."""
+    return {k: (v / messages * 1e6 if messages else None) for k, v in cpu.items()}
 
 
-def table(results: dict[str, Any]) -> str:
-    gw, ref = results["gateway"], results["reference"]
-    gh, rh = gw.get("hot", {}), ref.get("hot", {})
-    gc, rc = gw.get("cold", {}), ref.get("cold", {})
-    mem = gw.get("memory", {})
-
-    def ratio(a: Any, b: Any) -> str:
-        return f"{a / b:.1f}x" if a and b else "-"
-
-    def cpu(section: dict[str, Any], key: str) -> Any:
-        return section.get("cpu_s_per_1000", {}).get(key)
-
-    def total_cpu(section: dict[str, Any]) -> Any:
-        per = section.get("cpu_s_per_1000")
-        return sum(v for v in per.values() if v is not None) if per else None
-
-    conns = gh.get("connections", "?")
-    rows = [
-        (f"hot sender, 1 account, {conns} connections", "", "", "", ""),
-        ("  accepted/s (201)", _fmt(gh.get("accepted_per_s")), _fmt(rh.get("accepted_per_s")),
-         ratio(gh.get("accepted_per_s"), rh.get("accepted_per_s")), ""),
-        ("  delivered/s", _fmt(gh.get("delivered_per_s")), _fmt(rh.get("delivered_per_s")),
-         ratio(gh.get("delivered_per_s"), rh.get("delivered_per_s")), "≥ 20x"),
-        ("  latency p50 (ms)", _fmt(gh.get("p50_ms"), ".2f"), _fmt(rh.get("p50_ms"), ".2f"),
-         "", ""),
-        ("  latency p99 (ms)", _fmt(gh.get("p99_ms"), ".2f"), _fmt(rh.get("p99_ms"), ".2f"),
-         "", "≤ 10 ms"),
-        ("  CPU s / 1000 msgs, gateway process", _fmt(cpu(gh, "gateway"), ".3f"), "", "", ""),
-        ("  CPU s / 1000 msgs, Prosody process", _fmt(cpu(gh, "prosody"), ".3f"),
-         _fmt(cpu(rh, "prosody"), ".3f"), "", ""),
-        ("  CPU s / 1000 msgs, total", _fmt(total_cpu(gh), ".3f"), _fmt(total_cpu(rh), ".3f"),
-         "", ""),
-        ("  delivered == accepted",
-         _fmt(gh.get("delivered_equals_accepted")) + f" ({gh.get('delivered', '-')})",
-         _fmt(rh.get("delivered_equals_accepted")) + f" ({rh.get('delivered', '-')})"
-         if rh else "-", "", "every 201"),
-        (f"cold senders, {gc.get('senders', '?')} accounts, "
-         f"{gc.get('connections', '?')} connections",
-         "", "", "", ""),
-        ("  requests/s", _fmt(gc.get("requests_per_s")), _fmt(rc.get("requests_per_s")),
-         ratio(gc.get("requests_per_s"), rc.get("requests_per_s")), "≥ 0.5x"),
-        ("  latency p99 (ms)", _fmt(gc.get("p99_ms"), ".1f"), _fmt(rc.get("p99_ms"), ".1f"),
-         "", ""),
-        ("  all accepted and delivered",
-         _fmt(gc.get("accepted") == gc.get("senders") == gc.get("delivered")) if gc else "-",
-         _fmt(rc.get("accepted") == rc.get("senders") == rc.get("delivered")) if rc else "-",
-         "", ""),
-        ("memory (gateway RSS)", "", "", "", ""),
-    ]
-    for count, kib in mem.get("rss_kib", {}).items():
-        rows.append((f"  {count} pooled idle sessions (MiB)", _fmt(kib / 1024, ".1f"), "", "",
-                     ""))
-    rows.append(("  per session (KiB)", _fmt(mem.get("per_session_kib"), ".1f"), "", "",
-                 "≤ 100 KiB"))
-    head = ("", "xmpp-post", "in-server baseline", "ratio", "target")
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+async def _report_line(stdout: asyncio.StreamReader, word: str,
+                       within: float) -> dict[str, Any]:
+    """The JSON of the ceiling sender's next ``<word> {json}`` line."""
+    line = await asyncio.wait_for(stdout.readline(), within)
+    head, _, figures = line.decode().partition(" ")
+    if head != word:
+        raise RuntimeError(f"the ceiling sender said {line!r}, not {word!r}")
+    answer: dict[str, Any] = json.loads(figures)
+    return answer
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=10.0,
-                        help="seconds of hot-sender load per target (default 10)")
+                        help="seconds of hot-sender and ceiling load per run (default 10)")
     parser.add_argument("--warmup", type=float, default=2.0,
-                        help="seconds of unmeasured load before each hot run (default 2)")
+                        help="seconds of unmeasured load before each hot and ceiling run "
+                             "(default 2)")
     parser.add_argument("--connections", type=int, default=8,
                         help="keep-alive connections of the hot sender (default 8)")
     parser.add_argument("--cold", type=int, default=500,
@@ -407,6 +364,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "when uvloop is installed)")
     parser.add_argument("--skip-reference", action="store_true",
                         help="do not measure the in-server baseline")
+    parser.add_argument("--skip-ceiling", action="store_true",
+                        help="do not measure the ceiling (bench.ceiling)")
+    parser.add_argument("--ceiling-window", type=int, default=256,
+                        help="stanzas the ceiling sender leaves unacknowledged (default 256)")
+    parser.add_argument("--ceiling-batch", type=int, default=64,
+                        help="stanzas per write of the ceiling sender, each write ending in "
+                             "an ack request (default 64)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latest.json",
                         help="where to write the raw figures (JSON)")
     args = parser.parse_args(argv)
@@ -428,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results = asyncio.run(go())
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    results["table"] = table(results)
+    results["table"] = report.table(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(results["table"])
