@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from xmpp_post.lab.process import ChildProcess
 from xmpp_post.lab.prosody import _accepts, free_port
 
 Backend = tuple[str, str, int]  # name, host, port
@@ -52,7 +50,9 @@ def render(template: str, *, port: int, servers: list[Backend], stats_socket: Pa
     return text
 
 
-class HaproxyServer:
+class HaproxyServer(ChildProcess):
+    name = "haproxy"
+
     def __init__(self, template: str, servers: list[Backend], *, check_inter_ms: int = 100,
                  forwardfor: bool = False) -> None:
         self.port = free_port()
@@ -62,30 +62,15 @@ class HaproxyServer:
         self.config_file.write_text(render(
             template, port=self.port, servers=servers, stats_socket=self.stats_socket,
             check_inter_ms=check_inter_ms, forwardfor=forwardfor))
-        self.log_file = self.workdir / "haproxy.log"
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__(self.workdir / "haproxy.log")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> None:
-        with self.log_file.open("ab") as log:
-            self._proc = subprocess.Popen([command(), "-db", "-f", str(self.config_file)],
-                                          stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"haproxy exited at start: {self.log_tail()}")
-            if _accepts(self.port) and self.stats_socket.exists():
-                return
-            time.sleep(0.02)
-        raise TimeoutError(f"haproxy did not open its port: {self.log_tail()}")
-
-    @property
-    def pid(self) -> int:
-        assert self._proc is not None
-        return self._proc.pid
+        self.spawn([command(), "-db", "-f", str(self.config_file)], group=True)
+        self.wait_ready(lambda: _accepts(self.port) and self.stats_socket.exists(), timeout)
 
     def ask(self, line: str) -> str:
         """One command on the runtime API (the stats socket)."""
@@ -116,22 +101,8 @@ class HaproxyServer:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        self.terminate(group=True)
 
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_file.read_text().splitlines()[-lines:])
-        except OSError:
-            return "(no log)"

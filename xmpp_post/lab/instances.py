@@ -4,32 +4,26 @@ the package on its path), for tests and benchmarks that signal or kill an instan
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import xmpp_post
+from xmpp_post.lab.process import ChildProcess
 from xmpp_post.lab.prosody import _accepts, free_port
 
 PACKAGE_ROOT = Path(xmpp_post.__file__).resolve().parents[1]
 
 
-class GatewayProcess:
+class GatewayProcess(ChildProcess):
     """One gateway instance; ``args`` are ``serve`` options other than ``--listen``."""
 
+    name = "xmpp-post"
+
     def __init__(self, args: list[str], log_file: Path, *, python: str = sys.executable) -> None:
+        super().__init__(log_file)
         self.args = args
-        self.log_file = log_file
         self.python = python
         self.port = free_port()
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self._proc is not None
-        return self._proc.pid
 
     @property
     def url(self) -> str:
@@ -45,46 +39,11 @@ class GatewayProcess:
         env = {**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)}
         argv = [self.python, "-m", "xmpp_post", "serve", "--listen", f"127.0.0.1:{self.port}",
                 *self.args]
-        with self.log_file.open("ab") as log:
-            self._proc = subprocess.Popen(argv, stdout=log, stderr=log, env=env)
+        self.spawn(argv, env=env)
 
     def ready(self, timeout: float = 20.0) -> None:
-        assert self._proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"xmpp-post exited at start: {self.log_tail()}")
-            if _accepts(self.port):
-                return
-            time.sleep(0.02)
-        raise TimeoutError(f"xmpp-post did not open its port: {self.log_tail()}")
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def signal(self, signum: int) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signum)
-
-    def wait(self, timeout: float = 30.0) -> int:
-        """The exit status, once the process has ended."""
-        assert self._proc is not None
-        return self._proc.wait(timeout)
+        self.wait_ready(lambda: _accepts(self.port), timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM (drains, if so configured); SIGKILL if it lingers. Idempotent."""
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        self._proc.send_signal(signal.SIGTERM)
-        try:
-            self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_file.read_text().splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        self.terminate(timeout=timeout)
