@@ -20,6 +20,7 @@ import hashlib
 import logging
 import socket
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 log = logging.getLogger(__name__)
+
+ACK_TAG = "{urn:xmpp:sm:3}a"
 
 
 @functools.lru_cache(maxsize=4)
@@ -66,9 +69,13 @@ class Client(ClientXMPP):  # type: ignore[misc]
 
     Once ``outbox`` is a list, everything sent in one turn of the event loop goes out in
     one write (one TLS record, one system call) at the end of that turn, in order:
-    stanzas of concurrent requests and their ``<r/>`` no longer cost a write each."""
+    stanzas of concurrent requests and their ``<r/>`` no longer cost a write each;
+    ``before_flush`` may add to that write. Once ``on_ack`` is set, the server's XEP-0198
+    ``<a h=…/>`` answers go to it directly, without a stanza object or handler dispatch."""
 
     outbox: list[bytes] | None = None
+    before_flush: Callable[[list[bytes]], None] | None = None
+    on_ack: Callable[[str | None], None] | None = None
 
     # Stream features a sending-only gateway never uses; leaving them out keeps each of
     # the (possibly thousands of) pooled sessions smaller.
@@ -133,6 +140,13 @@ class Client(ClientXMPP):  # type: ignore[misc]
             _quick_ack(self.transport)
         super().data_received(data)
 
+    def _spawn_event(self, xml: Any) -> None:
+        on_ack = self.on_ack
+        if on_ack is not None and xml.tag == ACK_TAG:
+            on_ack(xml.get("h"))
+            return
+        super()._spawn_event(xml)
+
     def send_raw(self, data: str | bytes) -> None:
         outbox = self.outbox
         if outbox is None or self.transport is None:
@@ -146,6 +160,8 @@ class Client(ClientXMPP):  # type: ignore[misc]
         outbox = self.outbox
         if not outbox:
             return
+        if self.before_flush is not None:
+            self.before_flush(outbox)
         data = b"".join(outbox)
         outbox.clear()
         if self.transport is not None:
