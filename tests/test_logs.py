@@ -67,7 +67,7 @@ def test_escape_leaves_printable_text_alone() -> None:
     assert logs.escape("a\nb\tc") == "a\\nb\\tc"
 
 
-FIELDS = {"method": "POST", "route": "/msg/{recipient}", "status": 201, "ms": 1.25,
+FIELDS: dict[str, Any] = {"method": "POST", "route": "/msg/{recipient}", "status": 201, "ms": 1.25,
           "sender": "alice@example.org", "error": "-", "peer": "127.0.0.1",
           "odd": 'a "quoted" = value\nwith a line break', "empty": ""}
 

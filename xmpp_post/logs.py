@@ -29,6 +29,7 @@ from typing import Any
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 FORMATS = ("text", "json")
+PAIRS_KEPT = 1024
 
 
 def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:
@@ -126,6 +127,8 @@ class TextFormatter(EventFormatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
         self._clock = _Clock(self.default_time_format)
+        # Rendered ``key=value`` pairs of recent events: routes, senders, peers repeat.
+        self._pairs: dict[tuple[str, str], str] = {}
 
     def line(self, created: float, level: int, name: str, request_id: str, message: str,
              fields: Mapping[str, Any]) -> str:
@@ -134,7 +137,19 @@ class TextFormatter(EventFormatter):
                 f"{escape(message)}")
         if not fields:
             return head
-        return head + " " + " ".join(f"{k}={_text_value(v)}" for k, v in fields.items())
+        pairs = [head]
+        known = self._pairs
+        for key, value in fields.items():
+            if type(value) is not str:
+                pairs.append(f"{key}={_text_value(value)}")
+                continue
+            pair = known.get((key, value))
+            if pair is None:
+                if len(known) >= PAIRS_KEPT:
+                    known.clear()
+                pair = known[(key, value)] = f"{key}={_text_value(value)}"
+            pairs.append(pair)
+        return " ".join(pairs)
 
     def with_exception(self, text: str, record: logging.LogRecord) -> str:
         if record.exc_info and not record.exc_text:

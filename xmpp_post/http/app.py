@@ -93,8 +93,9 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         route = request.match_info.route.resource
         route_name = route.canonical if route is not None else "unmatched"
         method = request.method if request.method in KNOWN_METHODS else "other"
-        request.app[METRICS].requests.labels(route_name, method, str(response.status)).inc()
-        request.app[METRICS].count_credential(notes.get("via"), response.status)
+        metrics = request.app[METRICS]
+        metrics.count_request(route_name, method, response.status)
+        metrics.count_credential(notes.get("via"), response.status)
         logs.event(log, "request", method=method, route=route_name,
                    status=response.status, ms=round((time.perf_counter() - started) * 1000, 2),
                    sender=notes.get("sender", "-"), via=notes.get("via", "-"),
