@@ -7,7 +7,7 @@
 * Text is escaped for XML by a regular expression (slixmpp's own escaping, patched
   process-wide like SCRAM's Hi(), goes one generator step per character).
 * Writes of one event-loop turn are coalesced into one TLS record once logged in; TCP
-  quick ACKs while logging in; no roster and no unused stream-feature plugins.
+  quick ACKs of what the server writes; no roster and no unused stream-feature plugins.
 
 This module patches slixmpp's SCRAM class and text escaping process-wide, once, on
 import.
@@ -76,8 +76,11 @@ def _escape(text: str, use_cdata: bool = False) -> str:
 _TOSTRING.escape = _escape
 
 
-def _quick_ack(transport: Any) -> None:
-    sock = transport.get_extra_info("socket") if transport is not None else None
+def _socket_of(transport: Any) -> Any:
+    return transport.get_extra_info("socket") if transport is not None else None
+
+
+def _quick_ack(sock: Any) -> None:
     if sock is not None and hasattr(socket, "TCP_QUICKACK"):
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
@@ -93,6 +96,7 @@ class Client(ClientXMPP):  # type: ignore[misc]
     ``<a h=…/>`` answers go to it directly, without a stanza object or handler dispatch."""
 
     outbox: list[bytes] | None = None
+    _socket: Any = None
     before_flush: Callable[[list[bytes]], None] | None = None
     on_ack: Callable[[str | None], None] | None = None
 
@@ -148,15 +152,16 @@ class Client(ClientXMPP):  # type: ignore[misc]
         log.error("error in XMPP handler: %r", exception)
 
     def connection_made(self, transport: Any, send_event: bool = True) -> None:
-        _quick_ack(transport)
+        self._socket = _socket_of(transport)
+        _quick_ack(self._socket)
         super().connection_made(transport, send_event)
 
     def data_received(self, data: bytes | str) -> None:
-        if self.outbox is None:
-            # While logging in, acknowledge the server's segments at once: servers that
-            # write with Nagle's algorithm (Prosody's default) otherwise hold their TLS
-            # 1.3 session tickets and replies until our delayed ACK, ~40 ms per login.
-            _quick_ack(self.transport)
+        # Acknowledge the server's segments at once: servers that write with Nagle's
+        # algorithm (Prosody's default) otherwise hold their next write until our delayed
+        # ACK: TLS 1.3 session tickets and replies while logging in (~40 ms a login), and
+        # acknowledgements <a/> of busy streams (the slowest messages' latency).
+        _quick_ack(self._socket)
         super().data_received(data)
 
     def _spawn_event(self, xml: Any) -> None:
