@@ -40,7 +40,7 @@ def main() -> None:
                         help="leave the kernel's delayed ACKs on while logging in")
     args = parser.parse_args()
     if args.no_quick_ack:
-        xmpp_client._quick_ack = lambda transport: None  # type: ignore[assignment]
+        xmpp_client._quick_ack = lambda sock: None  # type: ignore[assignment]
     server = ProsodyServer(muc=False)
     server.start()
     try:

@@ -49,8 +49,7 @@ class GatewayProcess:
                 "--listen", f"127.0.0.1:{self.port}",
                 "--xmpp-server", f"127.0.0.1:{self.c2s_port}", "--ca-file", str(self.ca_file),
                 "--max-sessions", "5000", "--idle-timeout", "3600", *self.extra_args]
-        if self.uvloop:
-            argv.append("--uvloop")
+        argv.append("--uvloop" if self.uvloop else "--no-uvloop")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(SOURCE), *filter(None, [os.environ.get("PYTHONPATH")])])}
         with log_file.open("ab") as log:

@@ -101,3 +101,16 @@ def test_console_help_explains_every_option() -> None:
     top = subprocess.run([sys.executable, "-m", "xmpp_post", "--help"],
                          capture_output=True, text=True, check=True)
     assert "serve" in top.stdout and "example-config" in top.stdout
+
+
+def test_uvloop_is_the_default_and_no_uvloop_turns_it_off() -> None:
+    from xmpp_post import cli
+
+    assert config.load({"domain": ["a.example"]}, environ={}).uvloop is True
+    off = cli._parser().parse_args(["serve", "--domain", "a.example", "--no-uvloop"])
+    assert off.uvloop is False
+    assert config.load({"domain": ["a.example"]},
+                       environ={"XMPP_POST_UVLOOP": "false"}).uvloop is False
+    assert cli._loop_factory(False) is None
+    uvloop = pytest.importorskip("uvloop")
+    assert cli._loop_factory(True) is uvloop.new_event_loop

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,20 @@ def _template_command(args: argparse.Namespace) -> int:
                                     query=args.query)
 
 
+def _loop_factory(want_uvloop: bool) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop unless turned off or not installed (it is not, on Windows)."""
+    if not want_uvloop:
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        logging.getLogger("xmpp_post").info("uvloop is not installed: running on asyncio's "
+                                            "own event loop")
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -147,17 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(settings.log_level, settings.log_format)
     from xmpp_post.service import serve  # slixmpp and aiohttp load only when serving
 
-    loop_factory = None
-    if settings.uvloop:
-        try:
-            import uvloop  # type: ignore[import-not-found]
-        except ImportError:
-            print("xmpp-post: configuration error: uvloop: the uvloop package is not "
-                  "installed", file=sys.stderr)
-            return EXIT_CONFIG
-        loop_factory = uvloop.new_event_loop
     try:
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
+        with asyncio.Runner(loop_factory=_loop_factory(settings.uvloop)) as runner:
             runner.run(serve(settings, source=source, live=live))
     except OSError as exc:
         logging.getLogger("xmpp_post").error("cannot serve: %s", exc)

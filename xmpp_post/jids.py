@@ -1,11 +1,17 @@
 """JID parsing and validation, delegated to slixmpp's RFC 7622 implementation.
 
 Every JID the gateway handles goes through here; ``InvalidJID`` never leaves this module.
+The normalizing functions are pure, so their recent answers are kept (a few thousand,
+least recently used first out): a busy sender's JIDs are parsed once, not per request.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from slixmpp.jid import JID, InvalidJID
+
+RECENT = 4096  # answers kept per function
 
 
 class JidError(ValueError):
@@ -19,6 +25,7 @@ def _parse(text: str) -> JID:
         raise JidError(str(exc)) from None
 
 
+@lru_cache(maxsize=RECENT)
 def normalize_domain(domain: str) -> str:
     """The canonical (lower-cased, IDNA-checked) form of a domain; JidError if invalid."""
     jid = _parse(domain)
@@ -35,6 +42,7 @@ def is_valid_domain(domain: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=RECENT)
 def account(text: str, default_domain: str) -> str:
     """The bare JID of an account named ``user@domain`` or just ``user``."""
     if "@" not in text:
@@ -57,6 +65,7 @@ def bare_of(jid_text: str) -> str:
     return jid_text.partition("/")[0]
 
 
+@lru_cache(maxsize=RECENT)
 def recipient(text: str, sender_domain: str) -> str:
     """A recipient as a normalized JID: full, bare, or a localpart on the sender's domain."""
     text = text.strip()
@@ -69,6 +78,7 @@ def recipient(text: str, sender_domain: str) -> str:
     return str(jid.full)
 
 
+@lru_cache(maxsize=RECENT)
 def resourcepart(text: str) -> str:
     """``text`` as a valid, normalized JID resourcepart (a MUC nickname, for instance)."""
     if not text or text != text.strip():

@@ -51,6 +51,17 @@ class Metrics:
                                 "(message errors), by condition, and whether the refusal "
                                 "came in time for the answer (answer) or after it (late)",
                                 ["condition", "when"], registry=r)
+        self._request_counters: dict[tuple[str, str, int], Counter] = {}
+
+    def count_request(self, route: str, method: str, status: int) -> None:
+        """One HTTP request. The labelled counters are kept by their labels here, so a
+        request costs a dictionary lookup, not prometheus_client's label handling."""
+        key = (route, method, status)
+        counter = self._request_counters.get(key)
+        if counter is None:
+            counter = self._request_counters[key] = self.requests.labels(route, method,
+                                                                         str(status))
+        counter.inc()
 
     def count_credential(self, via: str | None, status: int) -> None:
         """Count a request by the token or webhook it came with (``via``: ``token:NAME``,

@@ -102,9 +102,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds to wait after the server's acknowledgement for a refusal of a message "
             "to a recipient on another domain (its server may refuse it later); 0 answers "
             "at once. Later refusals are counted in /metrics and logged.", "SECONDS"),
-    Setting("uvloop", "bool", False,
-            "Run on uvloop instead of asyncio's own event loop: less CPU per message. "
-            "Needs the uvloop package (pip install 'xmpp-post[uvloop]')."),
+    Setting("uvloop", "bool", True,
+            "Run on uvloop, installed with xmpp-post on Linux and macOS: less CPU per "
+            "message and per idle session than asyncio's own event loop, which runs "
+            "instead where uvloop is not installed, or with --no-uvloop."),
     Setting("log_level", "str", "info",
             "Logging level: debug, info, warning or error. Message bodies and "
             "credentials are never logged.", "LEVEL"),

@@ -17,13 +17,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from xmpp_post import logs
+from xmpp_post import ids, logs
 from xmpp_post.auth import Authenticator
 from xmpp_post.auth.basic import BasicScheme
 from xmpp_post.auth.query_param import QueryParamScheme
@@ -83,7 +82,7 @@ def _translate(exc: web.HTTPException) -> GatewayError:
 async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, one log event and the request metrics for every request."""
     supplied = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = supplied if _SANE_REQUEST_ID.fullmatch(supplied) else secrets.token_hex(8)
+    request_id = supplied if _SANE_REQUEST_ID.fullmatch(supplied) else ids.request_id()
     token = logs.REQUEST_ID.set(request_id)
     notes: dict[str, str] = {}
     notes_token = NOTES.set(notes)
@@ -94,8 +93,9 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         route = request.match_info.route.resource
         route_name = route.canonical if route is not None else "unmatched"
         method = request.method if request.method in KNOWN_METHODS else "other"
-        request.app[METRICS].requests.labels(route_name, method, str(response.status)).inc()
-        request.app[METRICS].count_credential(notes.get("via"), response.status)
+        metrics = request.app[METRICS]
+        metrics.count_request(route_name, method, response.status)
+        metrics.count_credential(notes.get("via"), response.status)
         logs.event(log, "request", method=method, route=route_name,
                    status=response.status, ms=round((time.perf_counter() - started) * 1000, 2),
                    sender=notes.get("sender", "-"), via=notes.get("via", "-"),

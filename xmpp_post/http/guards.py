@@ -202,6 +202,8 @@ async def _read_body(request: web.Request, config: Config, uploads: dict[str, in
                                   retry_after=config.retry_after)
         uploads[address] = uploads.get(address, 0) + 1
     try:
+        if request.content.is_eof():  # all of it is here already: no timer needed
+            return await request.read()
         async with asyncio.timeout(config.client_timeout):
             return await request.read()
     except TimeoutError:

@@ -85,7 +85,8 @@ class ProsodyServer:
 
     ``domain`` is the virtual host; ``muc`` adds a group chat component at
     ``conference.<domain>``; ``smacks=False`` runs without stream management so the
-    gateway's fallback acknowledgement is exercised.
+    gateway's fallback acknowledgement is exercised; ``direct_tls`` also listens for
+    direct TLS (XEP-0368) on ``direct_tls_port``.
     """
 
     domain: str = "localhost"
@@ -101,6 +102,8 @@ class ProsodyServer:
     workdir: Path | None = None
     c2s_port: int = 0
     http_port: int = 0
+    direct_tls: bool = False
+    direct_tls_port: int = 0
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _owns_workdir: bool = field(default=False, repr=False)
 
@@ -132,6 +135,8 @@ class ProsodyServer:
             return
         self.c2s_port = self.c2s_port or free_port()
         self.http_port = self.http_port or free_port()
+        if self.direct_tls:
+            self.direct_tls_port = self.direct_tls_port or free_port()
         certs = self.workdir / "certs"
         (self.workdir / "data").mkdir(parents=True, exist_ok=True)
         certs.mkdir(exist_ok=True)
@@ -161,7 +166,8 @@ class ProsodyServer:
             "daemonize = false",
             f"c2s_ports = {{ {self.c2s_port} }}",
             'c2s_interfaces = { "127.0.0.1" }',
-            "c2s_direct_tls_ports = { }",
+            f"c2s_direct_tls_ports = {{ {self.direct_tls_port or ''} }}",
+            'c2s_direct_tls_interfaces = { "127.0.0.1" }',
             "s2s_ports = { }",
             f"http_ports = {{ {self.http_port} }}",
             'http_interfaces = { "127.0.0.1" }',
@@ -231,7 +237,8 @@ class ProsodyServer:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"prosody exited at start: {self.log_tail()}")
-            if _accepts(self.c2s_port) and _accepts(self.http_port):
+            if (_accepts(self.c2s_port) and _accepts(self.http_port)
+                    and (not self.direct_tls or _accepts(self.direct_tls_port))):
                 return
             time.sleep(0.05)
         raise TimeoutError(f"prosody did not open its ports: {self.log_tail()}")

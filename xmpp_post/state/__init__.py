@@ -13,7 +13,6 @@ this process (``state.memory``) or be shared by several instances.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
@@ -71,12 +70,12 @@ class StateKey:
         self._key = key if key is not None else secrets.token_bytes(32)
 
     def digest(self, *parts: str | bytes) -> bytes:
-        mac = hmac.new(self._key, digestmod=hashlib.sha256)
+        framed = bytearray()
         for part in parts:
             data = part.encode("utf-8") if isinstance(part, str) else part
-            mac.update(len(data).to_bytes(8, "big"))
-            mac.update(data)
-        return mac.digest()
+            framed += len(data).to_bytes(8, "big")
+            framed += data
+        return hmac.digest(self._key, framed, "sha256")  # one call: the C fast path
 
 
 def storable(status: int) -> bool:

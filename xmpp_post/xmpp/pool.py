@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 import secrets
@@ -90,7 +89,7 @@ class SessionPool:
         self.opened_total = 0
 
     def _digest(self, password: str) -> bytes:
-        return hmac.new(self._key, password.encode("utf-8"), hashlib.sha256).digest()
+        return hmac.digest(self._key, password.encode("utf-8"), "sha256")
 
     @property
     def open_sessions(self) -> int:

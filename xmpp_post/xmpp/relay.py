@@ -14,8 +14,7 @@ accepted the password.
 
 from __future__ import annotations
 
-import asyncio
-
+from xmpp_post.deadlines import Deadlines
 from xmpp_post.errors import AckTimeout, GatewayError, PayloadTooLarge, XmppUnavailable
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
 from xmpp_post.xmpp.compose import wire_size
@@ -34,6 +33,7 @@ class XmppRelay:
         self.pool = pool
         self.directory = directory  # shared by the pool's sessions (for observation)
         self._timeout = request_timeout
+        self._deadlines = Deadlines(request_timeout)  # one per request, no timer each
         self._retry_after = retry_after
         self._max_stanza_size = max_stanza_size
 
@@ -46,7 +46,7 @@ class XmppRelay:
                 f"{self._max_stanza_size}", code="stanza_too_large")
         sending = False
         try:
-            async with asyncio.timeout(self._timeout):
+            async with self._deadlines.within():
                 session = await self.pool.session_for(sender)
                 sending = True
                 return await session.deliver(message)

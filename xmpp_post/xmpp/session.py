@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xmpp_post import jids
+from xmpp_post import ids, jids
 from xmpp_post.errors import GatewayError, XmppUnavailable
 from xmpp_post.locks import KeyedLocks
 from xmpp_post.metrics import Metrics
 from xmpp_post.model import OutgoingMessage, Receipt, Sender, type_for_target
 from xmpp_post.xmpp.acks import AckTracker
 from xmpp_post.xmpp.client import Client, tls_context
-from xmpp_post.xmpp.compose import message_stanza
+from xmpp_post.xmpp.compose import message_bytes
 from xmpp_post.xmpp.conditions import login_failed
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.receipts import ReceiptTracker
@@ -84,7 +84,7 @@ class XmppSession:
         self._delivering = 0
         self._failure_reason = "connection failed"
         self._acks = AckTracker(self._client, timeout=options.ack_timeout,
-                                retry_after=options.retry_after, on_timeout=self._ack_timeout)
+                                retry_after=options.retry_after, on_failure=self._ack_failure)
         self._directory = directory if directory is not None else ServiceDirectory()
         self._rooms = RoomMemberships(self._client, options.ack_timeout)
         self._receipts = ReceiptTracker(self._client)
@@ -126,10 +126,10 @@ class XmppSession:
         except GatewayError:
             self._abort()
             raise
-        self._alive = self._acks.active = True
+        self._alive = True
         self._client.outbox = []
         self._client.compact_parser()
-        self._acks.uses_sm = "stream_management" in self._client.features
+        self._acks.start(uses_sm="stream_management" in self._client.features)
         log.info("session opened for %s (acknowledgement by %s)", self.jid,
                  "stream management" if self._acks.uses_sm else "ping")
 
@@ -161,9 +161,8 @@ class XmppSession:
         self._client.abort()
         self._release()
 
-    def _ack_timeout(self) -> None:
-        log.warning("no acknowledgement from the server for %s within %g s; closing the "
-                    "session", self.jid, self._options.ack_timeout)
+    def _ack_failure(self, why: str) -> None:
+        log.warning("%s for %s; closing the session", why, self.jid)
         self._abort()
 
     def _release(self) -> None:
@@ -198,7 +197,7 @@ class XmppSession:
                                                    jids.local_of(self.jid),
                                                    message.room_password)
         if message.id is None:
-            return await self._send(message, kind, nick, secrets.token_hex(8))
+            return await self._send(message, kind, nick, ids.stanza_id())
         # A client-chosen id may repeat: one message per (recipient, id) is in flight at
         # a time, so that an error carrying that id names exactly one message (errors
         # come from the recipient's address, matched by its bare JID).
@@ -207,14 +206,16 @@ class XmppSession:
 
     async def _send(self, message: OutgoingMessage, kind: str, nick: str | None,
                     stanza_id: str) -> Receipt:
-        stanza = message_stanza(self._client, message, kind, stanza_id)
+        data = message_bytes(message, kind, stanza_id, self._client.default_lang)
+        if not self._alive:  # it may have closed while the room was joined
+            raise self._unavailable("the XMPP session is closed", "session_closed")
         echo = self._rooms.expect_echo(message.to, stanza_id) if nick is not None else None
         # A room answers for its messages itself (its reflection, or its error).
         watch = self._refusals.watch(message.to, stanza_id) if echo is None else None
         receipt = self._receipts.expect(message.to, stanza_id) if message.receipt else None
         elsewhere = jids.domain_of(jids.bare_of(message.to)) != self._domain
         try:
-            await self._acks.send(stanza)
+            await self._acks.send(data, stanza_id)
             if watch is not None:
                 await self._refusals.settle(
                     watch, self._options.bounce_wait if elsewhere else 0.0)
