@@ -33,7 +33,7 @@
 
 Only routes that send messages are guarded (``context.SENDING``: ``POST <base>``,
 ``POST /hooks/NAME``, and ntfy's publish routes whatever their method); errors leave as
-``GatewayError`` for ``app.errors_middleware`` to render. The state is injected
+``GatewayError`` for ``app.observe_middleware`` to render. The state is injected
 (``Guards``), so another implementation (shared by several instances) can be plugged in.
 """
 
