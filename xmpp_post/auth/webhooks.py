@@ -32,6 +32,8 @@ import hmac
 import time
 from collections.abc import Callable, Mapping
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 from xmpp_post.auth import Presented
 from xmpp_post.config.grants import Webhook
 from xmpp_post.config.live import LiveConfig
@@ -55,11 +57,14 @@ class _Refused(Exception):
         self.message = message
 
 
+_CASE_INSENSITIVE = (CIMultiDict, CIMultiDictProxy)
+
+
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """A header's first value, by case-insensitive name."""
     value = headers.get(name)
-    if value is not None:
-        return value
+    if value is not None or isinstance(headers, _CASE_INSENSITIVE):
+        return value  # a request's headers already match names case-insensitively
     lowered = name.lower()
     return next((v for k, v in headers.items() if k.lower() == lowered), None)
 

@@ -1,4 +1,5 @@
-"""aiohttp middlewares in front of the message handler, outermost first:
+"""The guards in front of the message handler, outermost first (one aiohttp middleware,
+``middlewares``, runs the others only for the requests they have work for):
 
 1. ``limits``: the body must arrive within ``client_timeout`` (else 408, connection
    closed) and fit ``max_body`` (``max_template_body`` when a template renders it: a
@@ -33,7 +34,7 @@
 
 Only routes that send messages are guarded (``context.SENDING``: ``POST <base>``,
 ``POST /hooks/NAME``, and ntfy's publish routes whatever their method); errors leave as
-``GatewayError`` for ``app.errors_middleware`` to render. The state is injected
+``GatewayError`` for ``app.observe_middleware`` to render. The state is injected
 (``Guards``), so another implementation (shared by several instances) can be plugged in.
 """
 
@@ -44,6 +45,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import partial
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -98,8 +100,22 @@ class Guards:
 
 
 def middlewares(config: Config, guards: Guards) -> list[Middleware]:
-    return [limits_middleware(config, guards.auth), throttle_middleware(guards),
-            idempotency_middleware(guards)]
+    """One aiohttp middleware: ``limits``, which hands the request on through the
+    throttle and idempotency guards that have something to do for it (a guard with
+    nothing to do, for a sender an open session proved, without a key, is no await)."""
+    throttle = throttle_middleware(guards)
+    idempotent = idempotency_middleware(guards)
+
+    def stages(request: web.Request, handler: Handler, found: Sender | GatewayError) -> Handler:
+        if IDEMPOTENCY_HEADER in request.headers or delivery_id(request.headers) is not None:
+            handler = partial(idempotent, handler=handler)
+        if isinstance(found, CredentialsRefused) or (
+                isinstance(found, Sender) and not found.configured
+                and not guards.verified(found)):
+            handler = partial(throttle, handler=handler)
+        return handler
+
+    return [limits_middleware(config, guards.auth, stages)]
 
 
 def one_header(request: web.Request, name: str) -> str | None:
@@ -133,7 +149,12 @@ def _sender(request: web.Request) -> Sender | None:
     return found if isinstance(found, Sender) else None
 
 
-def limits_middleware(config: Config, auth: Authenticator) -> Middleware:
+Stages = Callable[[web.Request, Handler, "Sender | GatewayError"], Handler]
+
+
+def limits_middleware(config: Config, auth: Authenticator,
+                      stages: Stages | None = None) -> Middleware:
+    """``stages``: the guards behind this one, for the request and its sender."""
     active = 0
     uploads: dict[str, int] = {}  # client address -> bodies still arriving from it
 
@@ -154,6 +175,8 @@ def limits_middleware(config: Config, auth: Authenticator) -> Middleware:
             limit = body_limit(request, config, found)
             if len(body) > limit:
                 raise PayloadTooLarge(f"the body is {len(body)} bytes; the limit is {limit}")
+            if stages is not None:
+                handler = stages(request, handler, found)
             return await handler(request)
         finally:
             _SENDER.reset(token)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -115,6 +115,7 @@ def from_fields(fields: dict[str, str], recipients: list[str], path_recipients: 
         raise BadRequest(f"unknown field {unknown[0]!r}; fields are {', '.join(FIELDS)}",
                          code="unknown_field")
     template = _template(fields, sender, default_nick)
+    kind = template["type"]
     from_path = path_recipients.split(",") if path_recipients else []
     several = listed or len(from_path) > 1 or len(recipients) > 1
     targets = _recipients(from_path, recipients, sender.domain, several, max_recipients)
@@ -122,20 +123,20 @@ def from_fields(fields: dict[str, str], recipients: list[str], path_recipients: 
     for target in targets:
         if isinstance(target, Rejected):
             items.append(target)
-        elif template.type == "groupchat" and not jids.is_bare(target):
+        elif kind == "groupchat" and not jids.is_bare(target):
             error = BadRequest(f"a groupchat message goes to a room's bare JID, not {target!r}",
                                code="invalid_room")
             if not several:
                 raise error
             items.append(Rejected(target, error))
         else:
-            items.append(replace(template, to=target))
+            items.append(OutgoingMessage(to=target, **template))
     return MessageRequest(tuple(items), several)
 
 
-def _template(fields: dict[str, str], sender: Sender,
-              default_nick: str) -> OutgoingMessage:
-    """The message without its recipient: every field but ``to``, validated."""
+def _template(fields: dict[str, str], sender: Sender, default_nick: str) -> dict[str, Any]:
+    """The message without its recipient: every field but ``to``, validated (as the
+    keyword arguments of ``OutgoingMessage``: built once per recipient, not copied)."""
     kind = fields.get("type") or ""
     if kind and kind not in MESSAGE_TYPES:
         raise BadRequest(f"type must be one of {', '.join(MESSAGE_TYPES)}, not {kind!r}",
@@ -152,15 +153,15 @@ def _template(fields: dict[str, str], sender: Sender,
     want_receipt = check.receipt(fields["receipt"]) if fields.get("receipt") else False
     check_room_rules(kind, want_receipt)
     nick = check.nick(fields.get("nick") or default_nick or jids.local_of(sender.jid))
-    return OutgoingMessage(
-        to="", body=text, type=kind or "chat", explicit_type=bool(kind),
-        subject=fields.get("subject") or None,
-        thread=check.thread(fields["thread"]) if fields.get("thread") else None,
-        id=check.stanza_id(fields["id"]) if fields.get("id") else None,
-        lang=check.lang(fields["lang"]) if fields.get("lang") else None,
-        oob_url=url, receipt=want_receipt, nick=nick,
-        room_password=fields.get("room_password") or None,
-    )
+    return {
+        "body": text, "type": kind or "chat", "explicit_type": bool(kind),
+        "subject": fields.get("subject") or None,
+        "thread": check.thread(fields["thread"]) if fields.get("thread") else None,
+        "id": check.stanza_id(fields["id"]) if fields.get("id") else None,
+        "lang": check.lang(fields["lang"]) if fields.get("lang") else None,
+        "oob_url": url, "receipt": want_receipt, "nick": nick,
+        "room_password": fields.get("room_password") or None,
+    }
 
 
 Fields = tuple[dict[str, str], list[str], bool]  # fields, recipients, `to` was a JSON array

@@ -9,6 +9,12 @@ handles a stream in order, so one answer settles every entry up to some point:
   written), so one ``<a/>`` settles the entries it covers without a per-stanza event.
   One ``<r/>`` goes out with each write that carries stanzas not yet asked about
   (``Client`` appends it to the write), whether or not earlier ones were answered.
+  A stanza written while every request for proof is answered (the server has nothing
+  of ours to work on) goes out at once, so the server works while this process handles
+  the next HTTP requests; stanzas written while one is outstanding wait for the end of
+  the event loop's turn and share one write and one ``<r/>`` (measured with 8
+  connections: ~6 % more messages per second and a lower median latency, for more CPU
+  per message in both processes: fewer stanzas per write).
 * Otherwise an XMPP ping (XEP-0199) sent after the stanzas has been answered: the server
   can only do that after processing everything before it on the stream. While one ping
   is outstanding new stanzas wait for the next, sent as soon as the answer arrives.
@@ -103,8 +109,10 @@ class AckTracker:
     async def send(self, data: bytes, stanza_id: str) -> None:
         """Write one stanza (serialised) and wait for the server to confirm it."""
         loop = asyncio.get_running_loop()
-        self._client.send_raw(data)
         self._written += 1
+        self._client.send_raw(data)
+        if self.uses_sm and self._asked == self._handled:
+            self._client.flush()  # the server is idle: it starts now (see the module doc)
         done: asyncio.Future[None] = loop.create_future()
         entry = _Entry(self._written, stanza_id, done, loop.time())
         self._entries.append(entry)

@@ -92,8 +92,9 @@ class Client(ClientXMPP):  # type: ignore[misc]
     Once ``outbox`` is a list, everything sent in one turn of the event loop goes out in
     one write (one TLS record, one system call) at the end of that turn, in order:
     stanzas of concurrent requests and their ``<r/>`` no longer cost a write each;
-    ``before_flush`` may add to that write. Once ``on_ack`` is set, the server's XEP-0198
-    ``<a h=…/>`` answers go to it directly, without a stanza object or handler dispatch."""
+    ``before_flush`` may add to that write; ``flush`` writes at once. Once ``on_ack`` is
+    set, the server's XEP-0198 ``<a h=…/>`` answers go to it directly, without a stanza
+    object or handler dispatch."""
 
     outbox: list[bytes] | None = None
     _socket: Any = None
@@ -178,9 +179,10 @@ class Client(ClientXMPP):  # type: ignore[misc]
             return
         outbox.append(data.encode("utf-8") if isinstance(data, str) else data)
         if len(outbox) == 1:
-            self.loop.call_soon(self._flush)
+            self.loop.call_soon(self.flush)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write what the outbox holds now, not at the end of this turn of the loop."""
         outbox = self.outbox
         if not outbox:
             return
