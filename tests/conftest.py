@@ -13,13 +13,16 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
 
 from xmpp_post import config
+from xmpp_post.http.app import make_app
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.lab.redis import RedisServer
 from xmpp_post.service import Gateway
+from xmpp_post.testing import FakeRelay, Handler
 
 PASSWORD = "correct horse battery staple"
 _serial = itertools.count()
@@ -189,3 +192,28 @@ class Client:
 async def http() -> AsyncIterator[Client]:
     async with aiohttp.ClientSession() as session:
         yield Client(session)
+
+
+# The real web application in front of xmpp_post.testing.FakeRelay: HTTP-side tests that
+# start nothing.
+FakeClient = TestClient[aiohttp.web.Request, aiohttp.web.Application]
+MakeClient = Callable[..., Awaitable[tuple[FakeClient, FakeRelay]]]
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[MakeClient]:
+    """``await make_client(handler=None, **settings)``: a test client of the app for the
+    domain example.org with those settings, and its fake relay."""
+    clients: list[FakeClient] = []
+
+    async def make(handler: Handler | None = None, **settings: Any) -> tuple[FakeClient, FakeRelay]:
+        relay = FakeRelay(handler)
+        cfg = config.load({"domain": ["example.org"], **settings}, environ={})
+        client: FakeClient = TestClient(TestServer(make_app(cfg, relay)))
+        await client.start_server()
+        clients.append(client)
+        return client, relay
+
+    yield make
+    for client in clients:
+        await client.close()

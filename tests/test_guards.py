@@ -5,19 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Awaitable, Callable
 
-import aiohttp
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
-
-from xmpp_post import config
+from tests.conftest import MakeClient
 from xmpp_post.errors import LoginRefused
-from xmpp_post.http.app import make_app
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
-from xmpp_post.testing import FakeRelay
 
-Client = TestClient[aiohttp.web.Request, aiohttp.web.Application]
 PASSWORDS = {"alice@example.org": "right"}
 
 
@@ -33,29 +25,11 @@ async def checks_password(sender: Sender, message: OutgoingMessage) -> Receipt:
     return Receipt(id=f"id-{message.body}", sender=sender.jid, to=message.to, type="chat")
 
 
-MakeClient = Callable[..., Awaitable[tuple[Client, FakeRelay]]]
-
-
-@pytest.fixture
-async def make_client() -> AsyncIterator[MakeClient]:
-    clients: list[Client] = []
-
-    async def make(**settings: str) -> tuple[Client, FakeRelay]:
-        relay = FakeRelay(checks_password)
-        cfg = config.load({"domain": ["example.org"], **settings}, environ={})
-        client: Client = TestClient(TestServer(make_app(cfg, relay)))
-        await client.start_server()
-        clients.append(client)
-        return client, relay
-
-    yield make
-    for client in clients:
-        await client.close()
 
 
 async def test_throttle_refuses_guesses_before_they_reach_the_server(
         make_client: MakeClient) -> None:
-    client, relay = await make_client(auth_failure_limit="3")
+    client, relay = await make_client(checks_password, auth_failure_limit="3")
     for _ in range(3):
         resp = await client.post("/msg/bob", data="x", headers=auth("alice", "guess"))
         assert resp.status == 401 and (await resp.json())["error"] == "invalid_credentials"
@@ -68,7 +42,7 @@ async def test_throttle_refuses_guesses_before_they_reach_the_server(
 
 
 async def test_idempotent_retry_is_answered_not_sent_again(make_client: MakeClient) -> None:
-    client, relay = await make_client()
+    client, relay = await make_client(checks_password)
     headers = {**auth("alice", "right"), "Idempotency-Key": "k-1"}
     first = await client.post("/msg/bob", data="once", headers=headers)
     again = await client.post("/msg/bob", data="once", headers=headers)
@@ -83,7 +57,7 @@ async def test_idempotent_retry_is_answered_not_sent_again(make_client: MakeClie
 
 
 async def test_concurrent_duplicates_are_sent_once(make_client: MakeClient) -> None:
-    client, relay = await make_client()
+    client, relay = await make_client(checks_password)
     gate = asyncio.Event()
 
     async def slow(sender: Sender, message: OutgoingMessage) -> Receipt:
@@ -101,7 +75,7 @@ async def test_concurrent_duplicates_are_sent_once(make_client: MakeClient) -> N
 
 
 async def test_limits_refuse_beyond_the_concurrency_cap(make_client: MakeClient) -> None:
-    client, relay = await make_client(max_concurrent_requests="2")
+    client, relay = await make_client(checks_password, max_concurrent_requests="2")
     gate = asyncio.Event()
 
     async def held(sender: Sender, message: OutgoingMessage) -> Receipt:
@@ -121,7 +95,7 @@ async def test_limits_refuse_beyond_the_concurrency_cap(make_client: MakeClient)
 
 
 async def test_body_limit_and_media_type(make_client: MakeClient) -> None:
-    client, relay = await make_client(max_body="10")
+    client, relay = await make_client(checks_password, max_body="10")
     resp = await client.post("/msg/bob", data="x" * 11, headers=auth("alice", "right"))
     assert resp.status == 413
     resp = await client.post("/msg/bob", data="x", headers={**auth("alice", "right"),

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.conftest import FakeClient as Client
+from tests.conftest import MakeClient
 from tests.grants import secret_file, token_entry, toml
 from xmpp_post import config
 from xmpp_post.cli import main
@@ -25,7 +25,6 @@ from xmpp_post.model import OutgoingMessage, Rejected, Sender
 from xmpp_post.templates import TemplateSet
 from xmpp_post.testing import FakeRelay
 
-Client = TestClient[aiohttp.web.Request, aiohttp.web.Application]
 PAYLOADS = Path(__file__).parent / "payloads"
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -40,24 +39,6 @@ def headers(content_type: str = JSON, **extra: str) -> dict[str, str]:
     return {"Authorization": AUTH, "Content-Type": content_type, **extra}
 
 
-MakeClient = Callable[..., Awaitable[tuple[Client, FakeRelay]]]
-
-
-@pytest.fixture
-async def make_client() -> AsyncIterator[MakeClient]:
-    clients: list[Client] = []
-
-    async def make(**settings: Any) -> tuple[Client, FakeRelay]:
-        relay = FakeRelay()
-        cfg = config.load({"domain": ["example.org"], **settings}, environ={})
-        client: Client = TestClient(TestServer(make_app(cfg, relay)))
-        await client.start_server()
-        clients.append(client)
-        return client, relay
-
-    yield make
-    for client in clients:
-        await client.close()
 
 
 def sent(relay: FakeRelay) -> list[OutgoingMessage]:
