@@ -176,6 +176,13 @@ class Client(ClientXMPP):  # type: ignore[misc]
         outbox = self.outbox
         if outbox is None or self.transport is None:
             super().send_raw(data)
+            # While logging in and closing: a write puts Linux's TCP in its interactive
+            # mode, which delays our next ACK (up to 40 ms); a server writing with Nagle's
+            # algorithm then holds its answer until that ACK. The TLS 1.3 session ticket
+            # Prosody sends after the handshake carries no XML (so ``data_received`` does
+            # not quick-ACK it), and its answer to our stream header waited behind it:
+            # ~40 ms per login whenever logins overlapped.
+            _quick_ack(self._socket)
             return
         outbox.append(data.encode("utf-8") if isinstance(data, str) else data)
         if len(outbox) == 1:
