@@ -36,7 +36,7 @@ def basic(user: str, password: str) -> str:
     ("Basic !!!", None), ("Digest x", None),
 ])
 def test_the_token_is_found_in_bearer_and_in_basic(header: str, token: str | None) -> None:
-    assert presented_token((header,)) == token
+    assert presented_token(Presented(authorization=(header,))) == token
 
 
 def test_a_rate_allows_a_burst_then_one_per_interval() -> None:

@@ -18,8 +18,10 @@ scheme.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 from xmpp_post.errors import BadRequest, Unauthorized
@@ -35,6 +37,28 @@ class Presented:
     headers: Mapping[str, str] = field(default_factory=dict)
     query: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+
+    @cached_property
+    def basic(self) -> tuple[str, str] | None:
+        """(user, password) of an ``Authorization: Basic`` header (either may be empty),
+        decoded once for every scheme that looks; None for another scheme; raises
+        ``Unauthorized`` when it is not base64 of UTF-8 ``user:password``."""
+        return basic_pair(self.authorization[0]) if self.authorization else None
+
+
+def basic_pair(header: str) -> tuple[str, str] | None:
+    """(user, password) from an ``Authorization: Basic`` value; None for another scheme."""
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except ValueError:  # bad base64 (binascii.Error), non-ASCII text, or not UTF-8
+        raise Unauthorized("the Basic credentials are not valid base64 of UTF-8 text") from None
+    user, colon, password = decoded.partition(":")
+    if not colon:
+        raise Unauthorized("credentials must be user@domain:password")
+    return user, password
 
 
 class Scheme(Protocol):

@@ -8,29 +8,12 @@ on other servers. The password itself is checked by the XMPP server.
 
 from __future__ import annotations
 
-import base64
-
 from xmpp_post import jids
 from xmpp_post.auth import Presented
 from xmpp_post.errors import Forbidden, Unauthorized
 from xmpp_post.model import Sender
 
 REALM = 'Basic realm="xmpp-post", charset="UTF-8"'
-
-
-def basic_pair(header: str) -> tuple[str, str] | None:
-    """(user, password) from an ``Authorization: Basic`` value; None for another scheme."""
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except ValueError:  # bad base64 (binascii.Error), non-ASCII text, or not UTF-8
-        raise Unauthorized("the Basic credentials are not valid base64 of UTF-8 text") from None
-    user, colon, password = decoded.partition(":")
-    if not colon or not user or not password:
-        raise Unauthorized("credentials must be user@domain:password")
-    return user, password
 
 
 class BasicScheme:
@@ -42,11 +25,11 @@ class BasicScheme:
         self._domains = domains
 
     def authenticate(self, presented: Presented) -> Sender | None:
-        if not presented.authorization:
-            return None
-        pair = basic_pair(presented.authorization[0])
+        pair = presented.basic
         if pair is None:
             return None
+        if not pair[0] or not pair[1]:
+            raise Unauthorized("credentials must be user@domain:password")
         return self.account(*pair)
 
     def account(self, user: str, password: str) -> Sender:

@@ -16,8 +16,6 @@ Several gateway instances behind one address each allow the full rate.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import math
 import time
@@ -26,7 +24,7 @@ from collections.abc import Callable
 from xmpp_post.auth import Presented
 from xmpp_post.config.grants import TOKEN_PREFIX, Rate, Token
 from xmpp_post.config.live import LiveConfig
-from xmpp_post.errors import CredentialsRefused, RateLimited
+from xmpp_post.errors import CredentialsRefused, RateLimited, Unauthorized
 from xmpp_post.model import Scope, Sender
 
 CHALLENGE = 'Bearer realm="xmpp-post"'
@@ -37,23 +35,19 @@ def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
-def presented_token(authorization: tuple[str, ...]) -> str | None:
+def presented_token(presented: Presented) -> str | None:
     """The token in the (single) Authorization header: a Bearer credential, or an
     ``xpt_`` password of HTTP Basic. None when the header is anything else."""
-    if not authorization:
+    if not presented.authorization:
         return None
-    scheme, _, credentials = authorization[0].strip().partition(" ")
-    credentials = credentials.strip()
+    scheme, _, credentials = presented.authorization[0].strip().partition(" ")
     if scheme.lower() == "bearer":
-        return credentials
-    if scheme.lower() != "basic":
-        return None
+        return credentials.strip()
     try:
-        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+        pair = presented.basic
+    except Unauthorized:
         return None  # the Basic scheme explains what is wrong
-    _user, colon, password = decoded.partition(":")
-    return password if colon and password.startswith(TOKEN_PREFIX) else None
+    return pair[1] if pair is not None and pair[1].startswith(TOKEN_PREFIX) else None
 
 
 class RateLimits:
@@ -91,7 +85,7 @@ class TokenScheme:
         self.rates = rates if rates is not None else RateLimits()
 
     def authenticate(self, presented: Presented) -> Sender | None:
-        token = presented_token(presented.authorization)
+        token = presented_token(presented)
         if token is None:
             return None
         found = self._live.tokens.by_digest.get(token_digest(token)) if token else None
