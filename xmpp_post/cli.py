@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from xmpp_post import __version__, config, logs
+from xmpp_post import __version__, allocator, config, logs
 from xmpp_post.errors import ConfigError
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"xmpp-post: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     logs.setup(settings.log_level, settings.log_format)
+    allocator.keep_large_blocks_mapped()  # idle sessions' TLS buffers cost only what they use
     from xmpp_post.service import serve  # slixmpp and aiohttp load only when serving
 
     try:
