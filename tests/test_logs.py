@@ -192,6 +192,12 @@ def test_events_of_one_loop_turn_are_flushed_together_and_at_once_outside_a_loop
         assert stream.flushes == 1
         assert asyncio.run(turn()) == (1, 2)  # three events, one flush after the turn
         assert stream.getvalue().count("\n") == 4
+
+        async def warning() -> int:
+            logs.event(logger, "refused", logging.WARNING)
+            return stream.flushes
+
+        assert asyncio.run(warning()) == 3  # a warning is written at once
     finally:
         logger.removeHandler(handler)
 

@@ -11,7 +11,8 @@ without a ``LogRecord``; the line is the very one the formatter writes for a rec
 (both go through the formatter's ``line``), so nothing about the output changes.
 Otherwise the event goes through ``logging`` as usual. Standard error is written
 through a block buffer that is flushed at the end of each turn of the event loop (and
-at once outside it, and at exit): the lines of one turn cost one system call.
+at once outside it, at exit, and for a warning or worse): the lines of one turn cost
+one system call.
 
 One event is one line: in the text format a field value with white space, quotes, ``=``
 or any character that is not printable is written as a JSON string, control characters
@@ -230,7 +231,10 @@ class EventHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.acquire()
             try:
                 self.stream.write(text + self.terminator)
-                self._flush_soon()
+                if level >= logging.WARNING:
+                    self.flush()  # a warning is out before whatever may follow it
+                else:
+                    self._flush_soon()
             finally:
                 self.release()
         except Exception:
