@@ -3,8 +3,8 @@
 * Get-or-open runs under a per-sender lock, so concurrent first requests open one session.
 * A session is reused only by a request whose password matches the one that opened it;
   passwords are kept as keyed BLAKE2b digests (a MAC) under a key that lives only in
-  this process, compared in constant time. A request with another password opens a fresh session (the
-  server checks it); if that succeeds it replaces the old one.
+  this process, compared in constant time. A request with another password opens a
+  fresh session (the server checks it); if that succeeds it replaces the old one.
 * Idle sessions close after ``idle_timeout``; at most ``max_sessions`` are open, and the
   least recently used idle one closes to make room.
 * At most ``max_opening`` sessions are being opened (TLS, SASL) at once; more wait.
