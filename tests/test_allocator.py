@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes.util
+import ctypes
 import platform
 
 import pytest
@@ -16,6 +16,10 @@ def test_glibc_takes_the_fixed_threshold() -> None:
     assert allocator.keep_large_blocks_mapped() is True
 
 
-def test_without_a_c_library_nothing_changes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+def test_without_mallopt_nothing_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    class NoMallopt:
+        def __init__(self, name: object) -> None:
+            pass
+
+    monkeypatch.setattr(ctypes, "CDLL", NoMallopt)
     assert allocator.keep_large_blocks_mapped() is False

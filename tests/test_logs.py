@@ -4,7 +4,6 @@ filter or a foreign handler on the way), in both formats."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
@@ -160,48 +159,3 @@ def test_levels_are_respected(logger: Callable[[], logging.Logger]) -> None:
     log.setLevel(logging.ERROR)
     logs.event(log, "also quiet", level=logging.WARNING)
     assert [line.split(" ", 5)[5] for line in stream.getvalue().splitlines()] == ["loud"]
-
-
-class CountingStream(io.StringIO):
-    def __init__(self) -> None:
-        super().__init__()
-        self.flushes = 0
-
-    def flush(self) -> None:
-        self.flushes += 1
-        super().flush()
-
-
-def test_events_of_one_loop_turn_are_flushed_together_and_at_once_outside_a_loop() -> None:
-    stream = CountingStream()
-    logger = logging.getLogger("xmpp_post.test_logs.flush")
-    handler = logs.handler(stream, "text")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-
-    async def turn() -> tuple[int, int]:
-        for i in range(3):
-            logs.event(logger, "request", n=i)
-        written_before_turn_ended = stream.flushes
-        await asyncio.sleep(0)
-        return written_before_turn_ended, stream.flushes
-
-    try:
-        logs.event(logger, "outside")
-        assert stream.flushes == 1
-        assert asyncio.run(turn()) == (1, 2)  # three events, one flush after the turn
-        assert stream.getvalue().count("\n") == 4
-
-        async def warning() -> int:
-            logs.event(logger, "refused", logging.WARNING)
-            return stream.flushes
-
-        assert asyncio.run(warning()) == 3  # a warning is written at once
-    finally:
-        logger.removeHandler(handler)
-
-
-def test_buffered_standard_error_keeps_a_stream_without_a_file() -> None:
-    stream = io.StringIO()
-    assert logs._buffered(stream) is stream

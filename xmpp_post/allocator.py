@@ -5,15 +5,14 @@ past what one read decrypts). glibc serves blocks that large with ``mmap``, whos
 untouched pages cost no memory, until the first such block is freed: it then raises
 its threshold to that size and serves later ones from the heap, where pages that
 earlier blocks used are already resident. A threshold fixed at that buffer's size keeps
-every such buffer mapped, and leaves smaller blocks to the heap as before: measured,
-~97 KiB of RSS per idle pooled session became ~90 (the benchmark: ~100 to ~92).
+every such buffer mapped, and leaves smaller blocks to the heap as before (the memory
+row of ``python -m bench.run``: ~100 to ~92 KiB per idle pooled session).
 Elsewhere (another C library, or no ``mallopt``) nothing changes.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h; setting it turns the dynamic threshold off
@@ -24,11 +23,8 @@ log = logging.getLogger(__name__)
 
 def keep_large_blocks_mapped() -> bool:
     """Fix glibc's mmap threshold at ``THRESHOLD``; False where that cannot be done."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
     try:
-        mallopt = ctypes.CDLL(name).mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter runs on
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)

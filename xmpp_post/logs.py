@@ -9,10 +9,7 @@ An event costs a few µs: when every handler it would reach is one of ours (``ha
 an ``EventHandler``) and no logger on its way filters, ``event`` writes the line itself,
 without a ``LogRecord``; the line is the very one the formatter writes for a record
 (both go through the formatter's ``line``), so nothing about the output changes.
-Otherwise the event goes through ``logging`` as usual. Standard error is written
-through a block buffer that is flushed at the end of each turn of the event loop (and
-at once outside it, at exit, and for a warning or worse): the lines of one turn cost
-one system call.
+Otherwise the event goes through ``logging`` as usual.
 
 One event is one line: in the text format a field value with white space, quotes, ``=``
 or any character that is not printable is written as a JSON string, control characters
@@ -22,8 +19,6 @@ value from a request can start a line of its own that looks like another event.
 
 from __future__ import annotations
 
-import asyncio
-import io
 import json
 import logging
 import sys
@@ -200,24 +195,6 @@ class EventHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self, stream: Any, formatter: EventFormatter) -> None:
         super().__init__(stream)
         self.setFormatter(formatter)
-        self._flush_due = False
-
-    def _flush_soon(self) -> None:
-        """Inside the event loop, the lines of one turn leave in one write, at its end
-        (a write per line cost a system call per request); outside it, at once."""
-        if self._flush_due:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()
-            return
-        self._flush_due = True
-        loop.call_soon(self._flush_now)
-
-    def _flush_now(self) -> None:
-        self._flush_due = False
-        self.flush()
 
     def handle(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
@@ -231,30 +208,13 @@ class EventHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.acquire()
             try:
                 self.stream.write(text + self.terminator)
-                if level >= logging.WARNING:
-                    self.flush()  # a warning is out before whatever may follow it
-                else:
-                    self._flush_soon()
+                self.flush()
             finally:
                 self.release()
         except Exception:
             self.handleError(logging.makeLogRecord(
                 {"name": name, "levelno": level, "levelname": logging.getLevelName(level),
                  "msg": message, "created": created}))
-
-
-def _buffered(stream: Any) -> Any:
-    """``stream`` (standard error, line-buffered since Python 3.9) as a block-buffered
-    text stream on the same file, which ``EventHandler`` flushes once per turn of the
-    event loop, and ``logging`` at exit; ``stream`` itself when it has no file."""
-    try:
-        fd = stream.fileno()
-    except (AttributeError, OSError, ValueError):
-        return stream
-    raw = io.FileIO(fd, "w", closefd=False)
-    return io.TextIOWrapper(io.BufferedWriter(raw, 1 << 16),
-                            encoding=getattr(stream, "encoding", None) or "utf-8",
-                            errors="backslashreplace")
 
 
 def handler(stream: Any, fmt: str = "text") -> logging.Handler:
@@ -265,7 +225,7 @@ def handler(stream: Any, fmt: str = "text") -> logging.Handler:
 def setup(level: str, fmt: str = "text") -> None:
     """Configure the root logger; slixmpp stays at warning (it logs raw traffic below)."""
     root = logging.getLogger()
-    root.handlers[:] = [handler(_buffered(sys.stderr), fmt)]
+    root.handlers[:] = [handler(sys.stderr, fmt)]
     root.setLevel(level.upper())
     quiet()
 

@@ -39,7 +39,6 @@ from xmpp_post.xmpp.compose import entities
 log = logging.getLogger(__name__)
 
 ACK_TAG = "{urn:xmpp:sm:3}a"
-ACK_DEFER = 0.001  # seconds an open session leaves the server's segments unacknowledged
 
 
 @functools.lru_cache(maxsize=4)
@@ -99,7 +98,6 @@ class Client(ClientXMPP):  # type: ignore[misc]
 
     outbox: list[bytes] | None = None
     _socket: Any = None
-    _ack_timer: asyncio.TimerHandle | None = None
     before_flush: Callable[[list[bytes]], None] | None = None
     on_ack: Callable[[str | None], None] | None = None
 
@@ -160,34 +158,12 @@ class Client(ClientXMPP):  # type: ignore[misc]
         super().connection_made(transport, send_event)
 
     def data_received(self, data: bytes | str) -> None:
-        # Acknowledge the server's segments soon: servers that write with Nagle's
+        # Acknowledge the server's segments at once: servers that write with Nagle's
         # algorithm (Prosody's default) otherwise hold their next write until our delayed
-        # ACK (up to 40 ms): TLS 1.3 session tickets and replies while logging in, and
-        # acknowledgements <a/> of busy streams (the slowest messages' latency). While
-        # logging in, at once; once the session is open, within ACK_DEFER seconds unless a
-        # write of ours carries the ACK first (it usually does under load: an immediate
-        # ACK cost a system call and a packet each way per read, ~20 µs of the gateway's
-        # CPU and ~10 of the server's per message).
-        if self.outbox is None:
-            _quick_ack(self._socket)
-        elif self._ack_timer is None:
-            self._ack_timer = self.loop.call_later(ACK_DEFER, self._deferred_ack)
+        # ACK: TLS 1.3 session tickets and replies while logging in (~40 ms a login), and
+        # acknowledgements <a/> of busy streams (the slowest messages' latency).
+        _quick_ack(self._socket)
         super().data_received(data)
-
-    def _deferred_ack(self) -> None:
-        self._ack_timer = None
-        if self.transport is not None:
-            _quick_ack(self._socket)
-
-    def _ack_sent(self) -> None:
-        timer = self._ack_timer
-        if timer is not None:
-            timer.cancel()
-            self._ack_timer = None
-
-    def connection_lost(self, exception: Exception | None) -> None:
-        self._ack_sent()
-        super().connection_lost(exception)
 
     def _spawn_event(self, xml: Any) -> None:
         on_ack = self.on_ack
@@ -223,4 +199,3 @@ class Client(ClientXMPP):  # type: ignore[misc]
         outbox.clear()
         if self.transport is not None:
             self.transport.write(data)
-            self._ack_sent()  # the segment carries our ACK of what the server sent
