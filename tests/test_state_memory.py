@@ -1,12 +1,15 @@
-"""The in-process state (``state.memory``): the contract, and its own memory bounds."""
+"""The in-process state (``state.memory``, ``state.memory_lasting``): the contracts, and
+its own memory bounds."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.lasting_contract import LastingContract
 from tests.state_contract import StateContract, fail
 from xmpp_post.state import StoredAnswer
 from xmpp_post.state.memory import MemoryIdempotencyStore, MemoryLoginThrottle
+from xmpp_post.state.memory_lasting import MemoryKeyValue, MemoryQueues
 
 
 class MemoryHarness:
@@ -52,3 +55,29 @@ async def test_idempotency_store_is_bounded() -> None:
         assert await store.claim(("a@x", f"k{n}"), b"p") is None
         await store.finish(("a@x", f"k{n}"), StoredAnswer(201))
     assert len(store) == 2
+
+
+class MemoryLastingHarness:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def kv(self) -> MemoryKeyValue:
+        return MemoryKeyValue(clock=self.clock)
+
+    def queues(self, max_items: int = 1000) -> MemoryQueues:
+        return MemoryQueues(max_items=max_items, clock=self.clock)
+
+    async def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def lasting_harness() -> MemoryLastingHarness:
+    return MemoryLastingHarness()
+
+
+class TestMemoryLasting(LastingContract):
+    pass

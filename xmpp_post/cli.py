@@ -166,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with asyncio.Runner(loop_factory=_loop_factory(settings.uvloop)) as runner:
             runner.run(serve(settings, source=source, live=live))
+    except ConfigError as exc:  # found once serving begins: the state directory
+        print(f"xmpp-post: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except OSError as exc:
         logging.getLogger("xmpp_post").error("cannot serve: %s", exc)
         return EXIT_FAILURE

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -81,6 +82,19 @@ class Metrics:
 
     def track_open_sessions(self, count: Callable[[], float]) -> None:
         self.sessions_open.set_function(count)
+
+    def track_state(self, size: Callable[[], float], rows: Mapping[str, int]) -> None:
+        """The state database's size (read at each scrape) and its rows per kind; only a
+        gateway with a state directory has these."""
+        r = self.registry
+        state_bytes = Gauge("xmpp_post_state_bytes", "Bytes of the state database "
+                            "(--state-dir) and its write-ahead log on disk", registry=r)
+        state_bytes.set_function(size)
+        state_rows = Gauge("xmpp_post_state_rows", "Rows in the state database by kind "
+                           "(idempotency, kv, queue), as of its last upkeep", ["kind"],
+                           registry=r)
+        for kind in rows:
+            state_rows.labels(kind).set_function(partial(rows.__getitem__, kind))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,6 +10,11 @@ load keeps the running one, and says why in the log.
 
 The guards' state is this process's own (``state.memory``), or with ``redis_url`` shared
 by every instance in Redis (``state.redis``), its digests keyed by ``state_secret_file``.
+With ``state_dir``, what must survive a restart is in a SQLite database there
+(``state.sqlite``): the ``Idempotency-Key`` answers unless Redis keeps them, and the
+instance's own lasting state (``lasting``: key-value store and queues), which stays per
+instance even with Redis; without it, that lives in this process
+(``state.memory_lasting``). The login throttle is in Redis or in memory.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from xmpp_post.model import Sender
 from xmpp_post.proxy_protocol import ProxySite
 from xmpp_post.relay import Relay
 from xmpp_post.state import StateKey
+from xmpp_post.state.lasting import Lasting
+from xmpp_post.state.memory_lasting import memory_lasting
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
 from xmpp_post.xmpp.relay import XmppRelay
@@ -44,6 +51,7 @@ from xmpp_post.xmpp.session import SessionOptions, XmppSession
 
 if TYPE_CHECKING:
     from xmpp_post.state.redis import RedisState
+    from xmpp_post.state.sqlite import SqliteState
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +96,33 @@ async def _server_accepts(host: str, port: int, timeout: float) -> str | None:
 ConfigSource = Callable[[], Config]  # reads the configuration again, for a reload
 
 
-def guards_for(config: Config, relay: Relay,
-               live: LiveConfig) -> tuple[Guards, RedisState | None]:
-    """The guards with this process's state, or with the state shared in Redis."""
+def open_state(config: Config) -> SqliteState | None:
+    """The state directory's database, if one is configured (raises ``ConfigError``
+    naming ``state_dir`` when it cannot be used: in use, too open, newer, ...)."""
+    if config.state_dir is None:
+        return None
+    from xmpp_post.state.sqlite import SqliteState
+
+    return SqliteState(config.state_dir, key=config.state_secret,
+                       retry_after=config.retry_after)
+
+
+def guards_for(config: Config, relay: Relay, live: LiveConfig,
+               state: SqliteState | None = None) -> tuple[Guards, RedisState | None]:
+    """The guards with this process's state (its idempotency answers in ``state`` if
+    given), or with the state shared in Redis."""
     base = memory_guards(config, live)
-    key = StateKey(config.state_secret) if config.state_secret is not None else base.key
+    key = (StateKey(config.state_secret) if config.state_secret is not None
+           else state.key if state is not None else base.key)
     verified = relay.pool.verified if isinstance(relay, XmppRelay) else base.verified
     base = replace(base, key=key, verified=verified)
     if not config.redis_url:
+        if state is not None:
+            from xmpp_post.state.sqlite import SqliteIdempotencyStore
+
+            base = replace(base, idempotency=SqliteIdempotencyStore(
+                state, window=config.idempotency_window,
+                max_entries=config.idempotency_max_entries))
         return base, None
     from xmpp_post.state.redis import RedisIdempotencyStore, RedisLoginThrottle, RedisState
 
@@ -123,7 +150,14 @@ class Gateway:
         self.live = live if live is not None else LiveConfig(config)
         self.metrics = Metrics()
         self.relay: Relay = relay if relay is not None else xmpp_relay(config, self.metrics)
-        self.guards, self.shared = guards_for(config, self.relay, self.live)
+        self.state = open_state(config)  # the directory stays locked until stop()
+        self.lasting: Lasting = memory_lasting(retry_after=config.retry_after)
+        if self.state is not None:
+            from xmpp_post.state.sqlite import sqlite_lasting
+
+            self.lasting = sqlite_lasting(self.state)
+            self.metrics.track_state(self.state.size, self.state.rows)
+        self.guards, self.shared = guards_for(config, self.relay, self.live, self.state)
         self.app = make_app(config, self.relay, metrics=self.metrics, readiness=self.readiness,
                             degradation=self.degradation, guarded_by=self.guards,
                             live=self.live)
@@ -146,7 +180,10 @@ class Gateway:
 
     async def degradation(self) -> str | None:
         """None, or what the gateway cannot do now although it serves."""
-        return await self.shared.problem() if self.shared is not None else None
+        problems = [await self.shared.problem() if self.shared is not None else None,
+                    self.state.problem() if self.state is not None else None]
+        found = [problem for problem in problems if problem is not None]
+        return "; ".join(found) if found else None
 
     async def _close_when_draining(self, _request: web.Request,
                                    response: web.StreamResponse) -> None:
@@ -164,6 +201,8 @@ class Gateway:
         if self.config.insecure_skip_tls_verify:
             log.warning("TLS CERTIFICATE VERIFICATION IS OFF (insecure_skip_tls_verify): "
                         "anyone on the path to the XMPP server can read passwords")
+        if self.state is not None:
+            await self.state.start()
         await self.relay.start()
         # keepalive_timeout also bounds how long a client may take to send a request
         # head (aiohttp arms it when the connection opens): slow-header clients are cut.
@@ -187,7 +226,9 @@ class Gateway:
         self._serving = True
         logs.event(log, "listening", url=self.url + self.config.base_path,
                    domains=",".join(self.config.domain),
-                   state="redis" if self.shared is not None else "memory",
+                   state=("redis" if self.shared is not None
+                          else "sqlite" if self.state is not None else "memory"),
+                   state_dir=str(self.state.directory) if self.state is not None else "-",
                    proxy_protocol=self.config.proxy_protocol)
 
     async def drain(self, seconds: float, hurry: asyncio.Event | None = None) -> None:
@@ -237,6 +278,8 @@ class Gateway:
         shared, self.shared = self.shared, None
         if shared is not None:
             await shared.close()
+        if self.state is not None:
+            await self.state.close()  # idempotent
 
 
 async def serve(config: Config, *, source: ConfigSource | None = None,

@@ -36,6 +36,7 @@ __all__ = ["BY_NAME", "ENV_PREFIX", "SETTINGS", "Config", "HostPort", "Setting",
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+SYSTEMD_STATE_DIRECTORY = "STATE_DIRECTORY"  # set by systemd for StateDirectory=
 MIN_STATE_KEY = 32  # bytes of state_secret_file: as long as an HMAC-SHA256 output
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -84,6 +85,7 @@ class Config:
     redis_url: str
     redis_timeout: float
     state_secret_file: Path | None
+    state_dir: Path | None
     trusted_proxy: tuple[Network, ...]  # parsed by _validated_instances
     proxy_protocol: bool
     drain_seconds: float
@@ -110,6 +112,9 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None,
     for name, value in flags.items():
         if value is not None:
             raw[name] = value
+    if raw.get("state_dir") is None and environ.get(SYSTEMD_STATE_DIRECTORY):
+        # systemd's StateDirectory= (several are separated by colons: the first is ours)
+        raw["state_dir"] = environ[SYSTEMD_STATE_DIRECTORY].split(":")[0]
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         value = raw.get(setting.name, setting.default)

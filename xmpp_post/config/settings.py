@@ -168,6 +168,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("state_secret_file", "path", None,
             "File holding the key (at least 32 bytes) of the digests kept in the shared "
             "state; the same file on every instance; readable by the owner only.", "PATH"),
+    Setting("state_dir", "path", None,
+            "Directory of the state that survives a restart (one SQLite database): the "
+            "Idempotency-Key answers (unless redis_url keeps them), and what features such "
+            "as OMEMO and bots keep. Default: $STATE_DIRECTORY when systemd sets it "
+            "(StateDirectory=), else in memory. Refused if group or others may write to "
+            "it; one gateway per directory.", "DIR"),
     Setting("trusted_proxy", "list", None,
             "Address range (CIDR) of a proxy whose X-Forwarded-For is believed; repeat for "
             "several. The client is the right-most address not in a trusted range.", "CIDR"),
