@@ -27,8 +27,8 @@ from xmpp_post.state.sqlite import (
     SqliteKeyValue,
     SqliteQueues,
     SqliteState,
+    schema,
 )
-from xmpp_post.state.sqlite import schema
 
 ANSWER = StoredAnswer(201, b'{"id": "m1"}', "application/json", (("X-A", "1"),))
 

@@ -11,10 +11,14 @@ Success is ntfy's JSON message object, empty members left out as ntfy does::
      "content_type": "text/markdown"}
 
 ``expires`` is left out: the gateway keeps no messages (ntfy leaves it out too when it
-does not cache). An error keeps the gateway's shape, ``{"error": code, "message": text}``,
-plus ntfy's ``http`` (the status) and ``code`` (a five-digit number): ntfy's own number
-where ntfy has the same error, else one of ours, ``status * 100 + n`` with an ``n`` ntfy
-does not use; any other error is ``status * 100``.
+does not cache). So are an ``http`` action's ``headers``, which ntfy echoes: they often
+carry a credential (``Authorization``), and an answer is kept for ``Idempotency-Key``
+retries, in Redis or the state directory.
+
+An error keeps the gateway's shape, ``{"error": code, "message": text}``, plus ntfy's
+``http`` (the status) and ``code`` (a five-digit number): ntfy's own number where ntfy
+has the same error, else one of ours, ``status * 100 + n`` with an ``n`` ntfy does not
+use; any other error is ``status * 100``.
 """
 
 from __future__ import annotations
@@ -94,8 +98,6 @@ def action_object(action: Action) -> dict[str, object]:
     for name in ("url", "method"):
         if getattr(action, name):
             out[name] = getattr(action, name)
-    if action.headers:
-        out["headers"] = dict(action.headers)
     for name in ("body", "intent"):
         if getattr(action, name):
             out[name] = getattr(action, name)

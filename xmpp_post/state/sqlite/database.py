@@ -17,9 +17,10 @@ Where the work runs, so the event loop never waits on the disk:
 
 Failures: any SQLite error (the disk full, the file read-only, an I/O error) becomes
 ``StateUnavailable`` (503 ``state_unavailable`` with Retry-After) for the request that
-needed the store. Nothing is sticky: the next statement tries again, so the store
+needed the store. After a failed write, new claims are refused for ``retry_after``
+seconds (``check``), then a probe write decides; nothing else is sticky, so the store
 recovers by itself once the disk has room or the file is writable again. ``problem()``
-(for ``/readyz``) tries a small write and says what failed.
+(for ``/readyz``) says what failed, probing with a write.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from xmpp_post.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
 
+PROBE_BYTES = 64 * 1024  # written by probe(): room for a dozen requests' answers
 PURGE_BATCH = 500  # rows one purge statement removes: about a millisecond
 WAL_LIMIT = 64 * 1024 * 1024  # bytes the WAL file is cut back to once checkpointed
 _REASONS = {  # SQLite's primary error codes, as an operator would say them
@@ -106,6 +108,7 @@ class SqliteState:
                         self.path, version, schema.LATEST)
         self.rows: dict[str, int] = dict.fromkeys(KINDS.values(), 0)
         self.failure: str | None = None
+        self._failed_at = 0.0
         self._writes = 0
         self._due = asyncio.Event()
         self._thread: ThreadPoolExecutor | None = None
@@ -130,12 +133,13 @@ class SqliteState:
             self._failed(exc)
             raise StateUnavailable(f"the state store is unavailable: {reason(exc)}",
                                    retry_after=self.retry_after) from exc
+
+    def wrote(self) -> None:
+        """After a write that worked: the store works (if it failed before); ask for a
+        checkpoint once enough commits have gathered in the WAL."""
         if self.failure is not None:
             log.warning("state database %s works again", self.path)
             self.failure = None
-
-    def wrote(self) -> None:
-        """Count a commit; ask for a checkpoint once enough have gathered in the WAL."""
         self._writes += 1
         if self._writes >= self.checkpoint_every:
             self._writes = 0
@@ -148,18 +152,36 @@ class SqliteState:
         elif self.failure != why:
             log.warning("state database %s unavailable: %s (%s)", self.path, why, exc)
         self.failure = why
+        self._failed_at = time.monotonic()
+
+    def check(self) -> None:
+        """Before a new write that matters (a claim whose answer must be kept): after a
+        failed write, ``StateUnavailable`` for ``retry_after`` seconds, then a probe.
+        A full disk can take some writes and not others (space freed in the WAL is
+        reused): the pause bounds the answers lost to one per pause."""
+        if self.failure is None:
+            return
+        if time.monotonic() - self._failed_at < self.retry_after:
+            raise StateUnavailable(f"the state store is unavailable: {self.failure}",
+                                   retry_after=self.retry_after)
+        self.probe()
 
     def probe(self) -> None:
-        """A small write; ``StateUnavailable`` if it fails."""
+        """A write several times the size of a request's, ``StateUnavailable`` if it
+        fails. Larger, because a full disk can still take a write that fits in the
+        space an earlier, failed one left allocated at the end of the WAL."""
         with self.use() as db:
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)",
-                       (time.time(),))
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', zeroblob(?))",
+                       (PROBE_BYTES,))
         self.wrote()
 
     def problem(self) -> str | None:
-        """None when a small write works, else what fails (for ``/readyz``)."""
+        """None when a probe write works, else what fails (for ``/readyz``)."""
         try:
-            self.probe()
+            if self.failure is not None:
+                self.check()
+            else:
+                self.probe()
         except StateUnavailable as exc:
             return f"{exc.message} ({self.path})"
         return None
@@ -196,9 +218,10 @@ class SqliteState:
                 except StateUnavailable:
                     return removed
                 removed += gone
+                if gone:
+                    self.wrote()
                 if gone < PURGE_BATCH:
                     break
-                self.wrote()
                 await asyncio.sleep(0)
         return removed
 

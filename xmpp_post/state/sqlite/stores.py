@@ -8,10 +8,11 @@ request in progress is this process's own business (one gateway per directory): 
 claim and the duplicates waiting for it are kept in memory, as in ``state.memory``. The
 answer is committed before the response leaves, so every answer a client has seen is
 replayed after a crash or restart, within the window. When that write fails (the disk
-full, the file read-only), the answer stands but is not kept (logged), and further
-claims are refused (503) until a write works again: reads alone cannot tell. At most ``max_entries`` answers
-are kept (the oldest go first, a batch at a time); expired ones are purged by the
-upkeep and never replayed.
+full, the file read-only), the answer stands but is not kept (logged), and new claims
+are refused (503) for ``retry_after`` seconds, then until a write works again
+(``SqliteState.check``); stored answers are still replayed meanwhile. At most
+``max_entries`` answers are kept (the oldest go first, a batch at a time); expired ones
+are purged by the upkeep and never replayed.
 """
 
 from __future__ import annotations
@@ -56,11 +57,10 @@ class SqliteIdempotencyStore:
         return self._state.key.digest("sqlite idempotency", *key)
 
     async def claim(self, key: tuple[str, str], fingerprint: bytes) -> StoredAnswer | None:
-        """As ``state.IdempotencyStore``; while the last write failed, only once a write
-        works again (else 503 before anything is sent)."""
+        """As ``state.IdempotencyStore``. While the last write failed, a stored answer
+        is still replayed, but a new claim waits for a write that works (else 503,
+        before anything is sent)."""
         k = self._row_key(key)
-        if self._state.failure is not None:
-            self._state.probe()
         while True:
             pending = self._pending.get(k)
             if pending is not None:
@@ -75,6 +75,7 @@ class SqliteIdempotencyStore:
                 _same(row[0], fingerprint)
                 headers = tuple((str(n), str(v)) for n, v in json.loads(row[4]))
                 return StoredAnswer(int(row[1]), bytes(row[2]), str(row[3]), headers)
+            self._state.check()
             self._pending[k] = _Pending(fingerprint,
                                         asyncio.get_running_loop().create_future())
             return None
