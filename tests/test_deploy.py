@@ -37,7 +37,8 @@ def test_the_unit_is_hardened_restarts_and_reloads() -> None:
     lines = _unit_lines()
     for wanted in ("DynamicUser=yes", "NoNewPrivileges=yes", "ProtectSystem=strict",
                    "PrivateTmp=yes", "Restart=on-failure", "ExecReload=/bin/kill -HUP $MAINPID",
-                   "LoadCredential=state-secret:/etc/xmpp-post/state-secret"):
+                   "LoadCredential=state-secret:/etc/xmpp-post/state-secret",
+                   "StateDirectory=xmpp-post", "StateDirectoryMode=0700"):
         assert wanted in lines, wanted
     assert "--state-secret-file %d/state-secret" in UNIT.read_text()  # the credential
 

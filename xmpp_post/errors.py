@@ -20,7 +20,8 @@ The tree::
     │   └── TooManyRequests          too many failed logins (Retry-After)
     │       └── RateLimited          a token over its rate
     ├── Overloaded                   the gateway is at a limit of its own (Retry-After)
-    ├── StateUnavailable             the shared state (Redis) cannot be reached (Retry-After)
+    ├── StateUnavailable             the state (Redis, or the state directory's database)
+    │                                cannot be used (Retry-After)
     └── XmppError                    the XMPP side refused or failed; keeps XMPP's condition
         ├── LoginRefused             the server refused the credentials (SASL failure)
         ├── AccountLoginFailed       ... the password the gateway holds for an account
@@ -157,7 +158,8 @@ class Overloaded(GatewayError):
 
 
 class StateUnavailable(GatewayError):
-    """The state shared by the instances (Redis) did not answer, so a guarantee that
+    """The state shared by the instances (Redis) did not answer, or the state directory's
+    database cannot be written (the disk full, the file read-only), so a guarantee that
     depends on it (throttle, idempotency) cannot be kept; worth retrying."""
 
     code = "state_unavailable"

@@ -1,5 +1,7 @@
 """State the guards keep between requests, behind async protocols so that it can live in
-this process (``state.memory``) or be shared by several instances.
+this process (``state.memory``), survive a restart in a state directory
+(``state.sqlite``), or be shared by several instances (``state.redis``). An instance's
+own lasting state (key-value store, queues) has its protocols in ``state.lasting``.
 
 * ``IdempotencyStore``: the final answer per (sender, ``Idempotency-Key``), so a retry is
   answered, not sent again. ``claim`` then exactly one ``finish`` per owned key.

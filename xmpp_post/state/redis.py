@@ -16,6 +16,11 @@
   if Redis fails then, the answer already given stands and a warning is logged (an
   unfinished claim runs out with its lease).
 
+Only what the instances share is here: the lasting state of one instance
+(``state.lasting``: its OMEMO devices, its bots' queues) stays in its own state
+directory (``state.sqlite``) even with Redis, so these protocols have no Redis
+implementation.
+
 A duplicate of a request still in progress on another instance blocks on a Redis list
 that ``finish`` pushes to (one entry per waiter), re-checking at least every second.
 One Redis (or a Sentinel-managed primary) is assumed: the scripts touch keys of several
