@@ -22,8 +22,9 @@ import asyncio
 import contextlib
 import errno
 import os
+import sqlite3
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,23 +40,25 @@ NO_LIMIT = 1_073_741_823  # SQLite's largest max_page_count
 @dataclass
 class Fault:
     state_dir: Path
-    break_: Callable[[Gateway], None]
-    repair: Callable[[Gateway], None]
+    break_: Callable[[Gateway], Awaitable[None]]
+    repair: Callable[[Gateway], Awaitable[None]]
     reason: str  # what /readyz says
 
 
 def _page_limit(tmp_path: Path) -> Iterator[Fault]:
-    def break_(gateway: Gateway) -> None:
-        assert gateway.state is not None and gateway.state.db is not None
-        db = gateway.state.db
-        pages = db.execute("PRAGMA page_count").fetchone()[0]
-        db.execute(f"PRAGMA max_page_count = {pages}")
+    def limit(pages: int | None) -> Callable[[Gateway], Awaitable[None]]:
+        def run(db: sqlite3.Connection) -> None:  # on the connection that writes
+            at = db.execute("PRAGMA page_count").fetchone()[0] if pages is None else pages
+            db.execute(f"PRAGMA max_page_count = {at}")
 
-    def repair(gateway: Gateway) -> None:
-        assert gateway.state is not None and gateway.state.db is not None
-        gateway.state.db.execute(f"PRAGMA max_page_count = {NO_LIMIT}")
+        async def apply(gateway: Gateway) -> None:
+            assert gateway.state is not None
+            await gateway.state.write(run, solo=True, proof=False)
 
-    yield Fault(tmp_path / "state", break_, repair, "the disk is full")
+        return apply
+
+    yield Fault(tmp_path / "state", limit(None), limit(NO_LIMIT), "the disk is full")
+
 
 
 def _full_tmpfs(tmp_path: Path) -> Iterator[Fault]:
@@ -67,14 +70,14 @@ def _full_tmpfs(tmp_path: Path) -> Iterator[Fault]:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     filler = mount / "filler"
 
-    def break_(_gateway: Gateway) -> None:
+    async def break_(_gateway: Gateway) -> None:
         with filler.open("ab", buffering=0) as out:
             for size in (65536, 4096, 512, 1):
                 with contextlib.suppress(OSError):
                     while True:
                         out.write(b"\0" * size)
 
-    def repair(_gateway: Gateway) -> None:
+    async def repair(_gateway: Gateway) -> None:
         filler.unlink()
 
     try:
@@ -93,11 +96,15 @@ def _immutable(tmp_path: Path) -> Iterator[Fault]:
     state_dir = tmp_path / "state"
     files = [state_dir / "state.db", state_dir / "state.db-wal"]
 
-    def break_(_gateway: Gateway) -> None:
-        subprocess.run(["chattr", "+i", *map(str, files)], check=True)
+    async def chattr(flag: str) -> None:
+        await asyncio.to_thread(subprocess.run, ["chattr", flag, *map(str, files)],
+                                check=True)
 
-    def repair(_gateway: Gateway) -> None:
-        subprocess.run(["chattr", "-i", *map(str, files)], check=True)
+    async def break_(_gateway: Gateway) -> None:
+        await chattr("+i")
+
+    async def repair(_gateway: Gateway) -> None:
+        await chattr("-i")
 
     try:
         yield Fault(state_dir, break_, repair, "an I/O error")
@@ -132,7 +139,7 @@ async def test_the_store_failing_is_503_degraded_never_500_and_recovers(
         return reply.status, dict(reply.headers), reply.text, replayed
 
     assert (await post("before", "before"))[0] == 201
-    fault.break_(gateway)
+    await fault.break_(gateway)
     answered = []  # (key, body) answered 201 after the failure began
     for n in range(2000):
         status, headers, text, _ = await post(f"during-{n}", f"during {n}")
@@ -155,7 +162,7 @@ async def test_the_store_failing_is_503_degraded_never_500_and_recovers(
     assert plain.status == 201  # a request that needs no store is served
     sent.append("no key")
 
-    fault.repair(gateway)
+    await fault.repair(gateway)
     for _ in range(100):  # as a load balancer would: ready again within Retry-After
         async with http.session.get(gateway.url + "/readyz") as ready:
             if (await ready.json())["status"] == "ready":

@@ -181,7 +181,7 @@ class Gateway:
     async def degradation(self) -> str | None:
         """None, or what the gateway cannot do now although it serves."""
         problems = [await self.shared.problem() if self.shared is not None else None,
-                    self.state.problem() if self.state is not None else None]
+                    await self.state.problem() if self.state is not None else None]
         found = [problem for problem in problems if problem is not None]
         return "; ".join(found) if found else None
 

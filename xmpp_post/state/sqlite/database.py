@@ -3,17 +3,17 @@ schema (``schema``), the translation of SQLite's failures, and the upkeep.
 
 Where the work runs, so the event loop never waits on the disk:
 
-* The requests' statements run on the event loop's thread, each one short (one row read
-  or written: a few µs; ``bench.state_store`` measures them). The database is in WAL
-  mode with ``synchronous=NORMAL``: a commit is a write to the end of the WAL, no fsync,
-  so it survives the process being killed (the kernel holds the write); a power cut can
-  lose the last commits, never the database.
-* Checkpoints (copying the WAL into the database, with an fsync) run in one thread of
-  their own, on a connection of their own, never on the requests' connection
-  (``wal_autocheckpoint`` is off there): after ``checkpoint_every`` commits and at every
-  upkeep. SQLite releases the GIL while it writes and syncs.
-* An owned background task (``upkeep``) removes expired entries in small batches,
-  checkpoints, and counts the rows for ``/metrics``, every ``upkeep_every`` seconds.
+* Reads (a claim's lookup, a value, a queue's head) run on the event loop's thread, on
+  a connection of their own: one row, a few µs, from memory.
+* Every write runs in one thread of its own (``writer``), which commits writes that
+  queue up together; the awaiting request goes on once its write is committed. The
+  database is in WAL mode with ``synchronous=NORMAL``: a commit is a write to the end of
+  the WAL, no fsync, so it survives the process being killed (the kernel holds the
+  write); a power cut can lose the last commits, never the database.
+* Checkpoints (copying the WAL into the database, with an fsync) run in that thread too
+  (``wal_autocheckpoint`` is off): after ``checkpoint_every`` commits and at every
+  upkeep: an owned background task that also removes expired entries, a batch at a
+  time, and counts the rows for ``/metrics``, every ``upkeep_every`` seconds.
 
 Failures: any SQLite error (the disk full, the file read-only, an I/O error) becomes
 ``StateUnavailable`` (503 ``state_unavailable`` with Retry-After) for the request that
@@ -30,17 +30,19 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from xmpp_post.errors import ConfigError, StateUnavailable
 from xmpp_post.state import StateKey
 from xmpp_post.state.sqlite import files, schema
+from xmpp_post.state.sqlite.writer import Writer
 from xmpp_post.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 PROBE_BYTES = 64 * 1024  # written by probe(): room for a dozen requests' answers
 PURGE_BATCH = 500  # rows one purge statement removes: about a millisecond
 WAL_LIMIT = 64 * 1024 * 1024  # bytes the WAL file is cut back to once checkpointed
@@ -64,12 +66,18 @@ def reason(exc: BaseException) -> str:
     return _REASONS.get("_".join(name.split("_")[:2]), name or type(exc).__name__)
 
 
-def _connect(path: Path, *, thread_safe: bool = False) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=not thread_safe,
-                         cached_statements=64)
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, cached_statements=64)
     db.execute("PRAGMA busy_timeout = 100")  # only an operator's own writes can hold it
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA wal_autocheckpoint = 0")  # the writer's upkeep checkpoints
+    return db
+
+
+def _writer_connection(path: Path) -> sqlite3.Connection:
+    db = _connect(path)
+    db.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
     return db
 
 
@@ -87,56 +95,62 @@ class SqliteState:
         self.checkpoint_every = checkpoint_every
         self._lock = files.DirectoryLock(self.directory)
         self._lock.acquire()
-        self.db: sqlite3.Connection | None = None
+        self.db: sqlite3.Connection | None = None  # reads, on the event loop's thread
+        self.path = self.directory / files.DATABASE
         try:
             self.key = StateKey(key if key is not None else files.state_key(self.directory))
             self.path = files.database_file(self.directory)
             version = schema.stored_version(self.path)
             self.db = _connect(self.path)
-            self.db.execute("PRAGMA wal_autocheckpoint = 0")  # the upkeep thread's work
-            self.db.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
             self.migrated = schema.migrate(self.db, self.path, version)
         except sqlite3.Error as exc:
             self._release()
-            raise ConfigError("state_dir", f"{self.path}: cannot be opened as a "
-                                    f"state database ({exc})") from exc
+            raise ConfigError("state_dir", f"{self.path}: cannot be opened as a state "
+                              f"database ({exc})") from exc
         except BaseException:
             self._release()
             raise
         if self.migrated:
             log.warning("state database %s migrated from schema version %d to %d",
                         self.path, version, schema.LATEST)
+        self.writer = Writer(lambda: _writer_connection(self.path))
         self.rows: dict[str, int] = dict.fromkeys(KINDS.values(), 0)
+        for table, kind in KINDS.items():
+            self.rows[kind] = int(self.db.execute(
+                f"SELECT count(*) FROM {table}").fetchone()[0])
         self.failure: str | None = None
         self._failed_at = 0.0
         self._writes = 0
         self._due = asyncio.Event()
-        self._thread: ThreadPoolExecutor | None = None
         self._tasks = TaskGroup("state")
-        self._closed = False
-        self.count_rows()
+        self._started = self._closed = False
 
     # the requests' statements ------------------------------------------------------------
 
     @contextlib.contextmanager
-    def use(self) -> Iterator[sqlite3.Connection]:
-        """The connection, for statements on the event loop's thread; an SQLite error
-        becomes ``StateUnavailable``."""
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The reading connection, on the event loop's thread; an SQLite error becomes
+        ``StateUnavailable``."""
         if self.db is None:
             raise StateUnavailable("the state store is closed", retry_after=self.retry_after)
         try:
             yield self.db
         except sqlite3.Error as exc:
-            if self.db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    self.db.execute("ROLLBACK")
             self._failed(exc)
-            raise StateUnavailable(f"the state store is unavailable: {reason(exc)}",
-                                   retry_after=self.retry_after) from exc
+            raise self._unavailable(reason(exc)) from exc
 
-    def wrote(self) -> None:
-        """After a write that worked: the store works (if it failed before); ask for a
-        checkpoint once enough commits have gathered in the WAL."""
+    async def write(self, job: Callable[[sqlite3.Connection], T], *, solo: bool = False,
+                    proof: bool = True) -> T:
+        """``job(connection)`` run and committed in the writer's thread; an SQLite error
+        becomes ``StateUnavailable``. ``proof``: that it worked shows the store can be
+        written again (not so for a job that may write nothing)."""
+        try:
+            result = await self.writer.run(job, solo=solo)
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            raise self._unavailable(reason(exc)) from exc
+        if not proof:
+            return result
         if self.failure is not None:
             log.warning("state database %s works again", self.path)
             self.failure = None
@@ -144,6 +158,11 @@ class SqliteState:
         if self._writes >= self.checkpoint_every:
             self._writes = 0
             self._due.set()
+        return result
+
+    def _unavailable(self, why: str) -> StateUnavailable:
+        return StateUnavailable(f"the state store is unavailable: {why}",
+                                retry_after=self.retry_after)
 
     def _failed(self, exc: sqlite3.Error) -> None:
         why = reason(exc)
@@ -154,7 +173,7 @@ class SqliteState:
         self.failure = why
         self._failed_at = time.monotonic()
 
-    def check(self) -> None:
+    async def check(self) -> None:
         """Before a new write that matters (a claim whose answer must be kept): after a
         failed write, ``StateUnavailable`` for ``retry_after`` seconds, then a probe.
         A full disk can take some writes and not others (space freed in the WAL is
@@ -162,26 +181,24 @@ class SqliteState:
         if self.failure is None:
             return
         if time.monotonic() - self._failed_at < self.retry_after:
-            raise StateUnavailable(f"the state store is unavailable: {self.failure}",
-                                   retry_after=self.retry_after)
-        self.probe()
+            raise self._unavailable(self.failure)
+        await self.probe()
 
-    def probe(self) -> None:
-        """A write several times the size of a request's, ``StateUnavailable`` if it
+    async def probe(self) -> None:
+        """A write several times the size of a request's; ``StateUnavailable`` if it
         fails. Larger, because a full disk can still take a write that fits in the
         space an earlier, failed one left allocated at the end of the WAL."""
-        with self.use() as db:
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', zeroblob(?))",
-                       (PROBE_BYTES,))
-        self.wrote()
+        await self.write(lambda db: db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', zeroblob(?))",
+            (PROBE_BYTES,)))
 
-    def problem(self) -> str | None:
+    async def problem(self) -> str | None:
         """None when a probe write works, else what fails (for ``/readyz``)."""
         try:
             if self.failure is not None:
-                self.check()
+                await self.check()
             else:
-                self.probe()
+                await self.probe()
         except StateUnavailable as exc:
             return f"{exc.message} ({self.path})"
         return None
@@ -189,69 +206,55 @@ class SqliteState:
     # upkeep ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="xmpp-post-state")
+        if not self._started:
+            self._started = True
             self._tasks.spawn(self._upkeep(), "state upkeep")
 
     async def _upkeep(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._due.wait(), self.upkeep_every)
+                async with asyncio.timeout(self.upkeep_every):
+                    await self._due.wait()
             self._due.clear()
-            await self.purge()
-            await self.checkpoint()
-            with contextlib.suppress(StateUnavailable):
-                self.count_rows()
+            with contextlib.suppress(StateUnavailable):  # logged where it failed
+                await self.purge()
+                await self.checkpoint()
+                await self.count_rows()
 
     async def purge(self, now: float | None = None) -> int:
-        """Remove expired entries, a batch at a time, yielding to the loop in between."""
+        """Remove expired entries, a batch per write, so requests' writes go between."""
         now = time.time() if now is None else now
         removed = 0
         for table, row in EXPIRING.items():
+            statement = (f"DELETE FROM {table} WHERE ({row}) IN (SELECT {row} FROM {table} "
+                         f"WHERE expires <= ? LIMIT {PURGE_BATCH})")
+
+            def batch(db: sqlite3.Connection, statement: str = statement) -> int:
+                return int(db.execute(statement, (now,)).rowcount)
+
             while True:
-                try:
-                    with self.use() as db:
-                        gone = db.execute(
-                            f"DELETE FROM {table} WHERE ({row}) IN (SELECT {row} "
-                            f"FROM {table} WHERE expires <= ? LIMIT {PURGE_BATCH})",
-                            (now,)).rowcount
-                except StateUnavailable:
-                    return removed
+                gone = await self.write(batch, proof=False)
                 removed += gone
-                if gone:
-                    self.wrote()
                 if gone < PURGE_BATCH:
                     break
-                await asyncio.sleep(0)
         return removed
 
-    async def checkpoint(self) -> None:
-        """Copy the WAL into the database, in the upkeep thread."""
-        if self._thread is None:
-            return
-        loop = asyncio.get_running_loop()
-        try:
-            busy, logged, copied = await loop.run_in_executor(self._thread, self._checkpoint)
-        except sqlite3.Error as exc:
-            self._failed(exc)
-            return
-        if busy:
-            log.debug("checkpoint: %d of %d WAL pages copied", copied, logged)
+    async def checkpoint(self) -> tuple[int, int, int]:
+        """Copy the WAL into the database (a passive checkpoint, in the writer's thread):
+        (busy, pages in the WAL, pages copied)."""
+        def run(db: sqlite3.Connection) -> tuple[int, int, int]:
+            row = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return int(row[0]), int(row[1]), int(row[2])
 
-    _checkpointer: sqlite3.Connection | None = None
+        return await self.write(run, solo=True, proof=False)
 
-    def _checkpoint(self) -> tuple[int, int, int]:
-        """In the upkeep thread: a passive checkpoint, which never blocks the writer."""
-        if self._checkpointer is None:
-            self._checkpointer = _connect(self.path, thread_safe=True)
-        row = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return int(row[0]), int(row[1]), int(row[2])
+    async def count_rows(self) -> None:
+        """The rows of each kind, counted in the writer's thread, for ``/metrics``."""
+        def run(db: sqlite3.Connection) -> dict[str, int]:
+            return {kind: int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                    for table, kind in KINDS.items()}
 
-    def count_rows(self) -> None:
-        with self.use() as db:
-            for table, kind in KINDS.items():
-                self.rows[kind] = int(db.execute(
-                    f"SELECT count(*) FROM {table}").fetchone()[0])
+        self.rows.update(await self.write(run, solo=True, proof=False))
 
     def size(self) -> int:
         """Bytes on disk: the database and its WAL."""
@@ -262,23 +265,13 @@ class SqliteState:
         return total
 
     async def close(self) -> None:
-        """End the upkeep, checkpoint, close the database and release the directory."""
+        """End the upkeep, finish the writes, close the database, release the directory."""
         if self._closed:
             return
         self._closed = True
         await self._tasks.close()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            loop = asyncio.get_running_loop()
-            with contextlib.suppress(sqlite3.Error):
-                await loop.run_in_executor(thread, self._close_checkpointer)
-            thread.shutdown(wait=True)
+        await self.writer.close()
         self._release()
-
-    def _close_checkpointer(self) -> None:
-        checkpointer, self._checkpointer = self._checkpointer, None
-        if checkpointer is not None:
-            checkpointer.close()
 
     def _release(self) -> None:
         db, self.db = self.db, None

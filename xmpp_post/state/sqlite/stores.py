@@ -21,6 +21,7 @@ import asyncio
 import hmac
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,7 +68,7 @@ class SqliteIdempotencyStore:
                 _same(pending.fingerprint, fingerprint)
                 await asyncio.shield(pending.done)
                 continue
-            with self._state.use() as db:
+            with self._state.reading() as db:
                 row = db.execute("SELECT fingerprint, status, body, content_type, headers "
                                  "FROM answers WHERE k = ? AND expires > ?",
                                  (k, self._clock())).fetchone()
@@ -75,7 +76,7 @@ class SqliteIdempotencyStore:
                 _same(row[0], fingerprint)
                 headers = tuple((str(n), str(v)) for n, v in json.loads(row[4]))
                 return StoredAnswer(int(row[1]), bytes(row[2]), str(row[3]), headers)
-            self._state.check()
+            await self._state.check()
             self._pending[k] = _Pending(fingerprint,
                                         asyncio.get_running_loop().create_future())
             return None
@@ -87,28 +88,30 @@ class SqliteIdempotencyStore:
             return
         try:
             if answer is not None and storable(answer.status):
-                self._store(k, pending.fingerprint, answer)
+                await self._store(k, pending.fingerprint, answer)
         except StateUnavailable as exc:
             log.warning("could not record an Idempotency-Key answer (%s): a retry will be "
                         "processed afresh", exc.message)
         finally:
             pending.done.set_result(None)
 
-    def _store(self, k: bytes, fingerprint: bytes, answer: StoredAnswer) -> None:
-        with self._state.use() as db:
+    async def _store(self, k: bytes, fingerprint: bytes, answer: StoredAnswer) -> None:
+        values = (k, fingerprint, answer.status, answer.body, answer.content_type,
+                  json.dumps(answer.headers), self._clock() + self._window)
+        trim = self._state.rows["idempotency"] >= self._max_entries + self._slack
+
+        def insert(db: sqlite3.Connection) -> int:
             db.execute("INSERT OR REPLACE INTO answers (k, fingerprint, status, body, "
-                       "content_type, headers, expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (k, fingerprint, answer.status, answer.body, answer.content_type,
-                        json.dumps(answer.headers), self._clock() + self._window))
-        self._state.wrote()
-        rows = self._state.rows
-        rows["idempotency"] += 1
-        if rows["idempotency"] > self._max_entries + self._slack:
-            with self._state.use() as db:  # the oldest answers, a batch at once
-                rows["idempotency"] -= db.execute(
-                    "DELETE FROM answers WHERE id IN (SELECT id FROM answers ORDER BY id "
-                    "LIMIT max(0, (SELECT count(*) FROM answers) - ?))",
-                    (self._max_entries,)).rowcount
+                       "content_type, headers, expires) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+            if not trim:
+                return 0
+            return int(db.execute(  # the oldest answers, a batch at once
+                "DELETE FROM answers WHERE id IN (SELECT id FROM answers ORDER BY id "
+                "LIMIT max(0, (SELECT count(*) FROM answers) - ?))",
+                (self._max_entries,)).rowcount)
+
+        trimmed = await self._state.write(insert)
+        self._state.rows["idempotency"] += 1 - trimmed
 
 
 def _same(stored: bytes, fingerprint: bytes) -> None:
@@ -125,7 +128,7 @@ class SqliteKeyValue:
         self._clock = clock
 
     async def get(self, namespace: str, key: str) -> bytes | None:
-        with self._state.use() as db:
+        with self._state.reading() as db:
             row = db.execute("SELECT value FROM kv WHERE namespace = ? AND key = ? AND "
                              "(expires IS NULL OR expires > ?)",
                              (namespace, key, self._clock())).fetchone()
@@ -135,21 +138,18 @@ class SqliteKeyValue:
                   ttl: float | None = None) -> None:
         check_name("namespace", namespace)
         check_name("key", key)
-        expires = None if ttl is None else self._clock() + ttl
-        with self._state.use() as db:
-            db.execute("INSERT OR REPLACE INTO kv (namespace, key, value, expires) "
-                       "VALUES (?, ?, ?, ?)", (namespace, key, bytes(value), expires))
-        self._state.wrote()
+        row = (namespace, key, bytes(value), None if ttl is None else self._clock() + ttl)
+        await self._state.write(lambda db: db.execute(
+            "INSERT OR REPLACE INTO kv (namespace, key, value, expires) VALUES (?, ?, ?, ?)",
+            row))
 
     async def delete(self, namespace: str, key: str) -> bool:
-        with self._state.use() as db:
-            gone = db.execute("DELETE FROM kv WHERE namespace = ? AND key = ?",
-                              (namespace, key)).rowcount
-        self._state.wrote()
+        gone: int = await self._state.write(lambda db: db.execute(
+            "DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key)).rowcount)
         return gone > 0
 
     async def keys(self, namespace: str, prefix: str = "", limit: int = 1000) -> list[str]:
-        with self._state.use() as db:
+        with self._state.reading() as db:
             rows = db.execute("SELECT key FROM kv WHERE namespace = ? AND key >= ? AND "
                               "key < ? AND (expires IS NULL OR expires > ?) ORDER BY key "
                               "LIMIT ?", (namespace, prefix, prefix + _TOP if prefix else _TOP,
@@ -171,7 +171,7 @@ class SqliteQueues:
     def _length(self, queue: str) -> int:
         length = self._lengths.get(queue)
         if length is None:
-            with self._state.use() as db:
+            with self._state.reading() as db:
                 length = int(db.execute("SELECT count(*) FROM queue WHERE name = ?",
                                         (queue,)).fetchone()[0])
             self._lengths[queue] = length
@@ -183,25 +183,25 @@ class SqliteQueues:
         if length >= self._max_items:
             raise Overloaded(f"the queue {queue!r} holds {length} items already",
                              code="queue_full", retry_after=self._state.retry_after)
-        with self._state.use() as db:
-            item_id = db.execute("INSERT INTO queue (name, body, pushed) VALUES (?, ?, ?)",
-                                 (queue, bytes(body), self._clock())).lastrowid
-        self._state.wrote()
-        self._lengths[queue] = length + 1
-        assert item_id is not None
-        return int(item_id)
+        self._lengths[queue] = length + 1  # its place, before the write is awaited
+        row = (queue, bytes(body), self._clock())
+        try:
+            item_id = await self._state.write(lambda db: int(db.execute(
+                "INSERT INTO queue (name, body, pushed) VALUES (?, ?, ?)", row).lastrowid or 0))
+        except BaseException:
+            self._lengths[queue] -= 1
+            raise
+        return item_id
 
     async def peek(self, queue: str, limit: int = 1) -> list[QueueItem]:
-        with self._state.use() as db:
+        with self._state.reading() as db:
             rows = db.execute("SELECT id, body, pushed FROM queue WHERE name = ? ORDER BY id "
                               "LIMIT ?", (queue, max(0, limit))).fetchall()
         return [QueueItem(int(i), bytes(body), float(pushed)) for i, body, pushed in rows]
 
     async def ack(self, queue: str, item_id: int) -> bool:
-        with self._state.use() as db:
-            gone = db.execute("DELETE FROM queue WHERE name = ? AND id = ?",
-                              (queue, item_id)).rowcount
-        self._state.wrote()
+        gone: int = await self._state.write(lambda db: db.execute(
+            "DELETE FROM queue WHERE name = ? AND id = ?", (queue, item_id)).rowcount)
         if gone and queue in self._lengths:
             self._lengths[queue] -= gone
         return gone > 0
@@ -210,7 +210,7 @@ class SqliteQueues:
         return self._length(queue)
 
     async def oldest_age(self, queue: str) -> float | None:
-        with self._state.use() as db:
+        with self._state.reading() as db:
             row = db.execute("SELECT pushed FROM queue WHERE name = ? ORDER BY id LIMIT 1",
                              (queue,)).fetchone()
         return None if row is None else max(0.0, self._clock() - float(row[0]))

@@ -1,0 +1,197 @@
+"""What the state directory costs an idempotent request: ``python -m bench.state_store``.
+
+The gateway's HTTP side in this process, as ``bench.http_side`` runs it (fake transport,
+relay faked, the sender proven by an open session, HTTP Basic, keep-alive), with a new
+``Idempotency-Key`` on every request, so every request claims a key and its answer is
+kept: once with the answers in memory (``state.memory``), once in SQLite
+(``--state-dir``: ``state.sqlite``, the default settings: 10,000 answers kept), and,
+for reference, without the header. Prints the CPU time per request of each, median of
+the rounds (run one after the other in each round), and what SQLite adds.
+
+Then the stall: eight tasks doing ``claim`` + ``finish`` on the SQLite store alone (the
+upkeep running), then on the memory store: the wall time of each pair (a write waits for
+the writer thread) and the event loop's turns (how long the loop was busy between two
+runs of a task that only yields: what anything else on the loop would wait), median,
+99th and 99.9th percentiles and the longest, in µs.
+
+The state directory is a fresh temporary directory under ``--dir`` (default: the
+system's temporary directory); its filesystem is printed, since the cost of a write
+depends on it. Run on demand only: never as a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import dataclasses
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bench.http_side import InstantRelay, Transport
+from xmpp_post import config
+from xmpp_post.http.app import make_app, memory_guards
+from xmpp_post.http.server import GatewayRunner
+from xmpp_post.state import IdempotencyStore, StoredAnswer
+from xmpp_post.state.memory import MemoryIdempotencyStore
+from xmpp_post.state.sqlite import SqliteIdempotencyStore, SqliteState
+
+MODES = ("memory, no key", "memory", "sqlite")
+
+
+def request(key: str | None) -> bytes:
+    credentials = base64.b64encode(b"hot@example.org:pw-hot-secret").decode()
+    header = f"Idempotency-Key: {key}\r\n" if key is not None else ""
+    return (f"POST /msg/rcv@example.org HTTP/1.1\r\nHost: gateway\r\n"
+            f"Authorization: Basic {credentials}\r\nContent-Type: text/plain\r\n{header}"
+            "Content-Length: 11\r\n\r\nhello world").encode()
+
+
+def app_with(settings: config.Config, state: SqliteState | None) -> web.Application:
+    guards = dataclasses.replace(memory_guards(settings), verified=lambda sender: True)
+    if state is not None:
+        guards = dataclasses.replace(guards, key=state.key, idempotency=SqliteIdempotencyStore(
+            state, window=settings.idempotency_window,
+            max_entries=settings.idempotency_max_entries))
+    return make_app(settings, InstantRelay(), guarded_by=guards)
+
+
+async def measure(app: web.Application, requests: list[bytes], warmup: int) -> float:
+    """CPU µs per request over ``requests[warmup:]``."""
+    runner = GatewayRunner(app, access_log=None)
+    await runner.setup()
+    assert runner.server is not None
+    connection = runner.server()
+    transport = Transport()
+    connection.connection_made(transport)
+    try:
+        started = 0.0
+        for n, data in enumerate(requests):
+            if n == warmup:
+                started = time.process_time()
+            transport.answered.clear()
+            connection.data_received(data)
+            await transport.answered.wait()
+            if b" 201 " not in transport.written[-1] or b"Replayed" in transport.written[-1]:
+                raise RuntimeError(f"not a fresh 201: {transport.written[-1][:300]!r}")
+        return (time.process_time() - started) / (len(requests) - warmup) * 1e6
+    finally:
+        await runner.cleanup()
+
+
+async def one_round(mode: str, count: int, warmup: int, where: Path, serial: str) -> float:
+    settings = config.load({"domain": ["example.org"]}, environ={})
+    keyed = mode != "memory, no key"
+    requests = [request(f"bench-{serial}-{n}" if keyed else None) for n in range(count)]
+    if mode != "sqlite":
+        return await measure(app_with(settings, None), requests, warmup)
+    state = SqliteState(Path(tempfile.mkdtemp(prefix="state-", dir=where)))
+    await state.start()
+    try:
+        figure = await measure(app_with(settings, state), requests, warmup)
+        assert state.db is not None
+        kept = state.db.execute("SELECT count(*) FROM answers").fetchone()[0]
+        if kept < min(count, settings.idempotency_max_entries):
+            raise RuntimeError(f"only {kept} answers kept")
+        return figure
+    finally:
+        await state.close()
+
+
+async def stalls(calls: int, where: Path, sqlite: bool = True,
+                 workers: int = 8) -> tuple[list[float], list[float]]:
+    """With ``workers`` tasks doing claim + finish (``calls`` in all) on the SQLite store
+    (the upkeep running) or the memory store: the wall µs of each claim + finish, and the
+    event loop's turns in µs (a task that only yields measures the gaps between its
+    runs: how long the loop was busy elsewhere, the stall anything else would wait)."""
+    state = SqliteState(Path(tempfile.mkdtemp(prefix="state-", dir=where)))
+    await state.start()
+    store: IdempotencyStore = (
+        SqliteIdempotencyStore(state, window=600, max_entries=10_000) if sqlite
+        else MemoryIdempotencyStore(window=600, max_entries=10_000))
+    answer = StoredAnswer(201, b'{"id": "x1", "from": "hot@example.org", '
+                               b'"to": "rcv@example.org", "type": "chat"}')
+    latencies: list[float] = []
+    turns: list[float] = []
+    done = asyncio.Event()
+    serials = iter(range(calls))
+
+    async def worker() -> None:
+        for n in serials:
+            started = time.perf_counter()
+            await store.claim(("hot@example.org scope", f"stall-{n}"), b"f" * 32)
+            await store.finish(("hot@example.org scope", f"stall-{n}"), answer)
+            latencies.append((time.perf_counter() - started) * 1e6)
+            await asyncio.sleep(0)  # as a request would, between its steps
+
+    async def ticker() -> None:
+        while not done.is_set():
+            started = time.perf_counter()
+            await asyncio.sleep(0)
+            turns.append((time.perf_counter() - started) * 1e6)
+
+    watching = asyncio.create_task(ticker())
+    try:
+        await asyncio.gather(*(worker() for _ in range(workers)))
+    finally:
+        done.set()
+        await watching
+        await state.close()
+    return sorted(latencies), sorted(turns)
+
+
+def percentiles(values: list[float]) -> str:
+    return (f"median {statistics.median(values):5.0f}, 99th {values[int(len(values) * 0.99)]:5.0f}"
+            f", 99.9th {values[int(len(values) * 0.999)]:5.0f}, longest {values[-1]:6.0f}")
+
+
+def filesystem(path: Path) -> str:
+    best = ("?", "")
+    for line in Path("/proc/mounts").read_text().splitlines():
+        _, point, kind, *_ = line.split()
+        if str(path.resolve()).startswith(point) and len(point) >= len(best[1]):
+            best = (kind, point)
+    return f"{best[0]} at {best[1]}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=15000)
+    parser.add_argument("--warmup", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--stall-calls", type=int, default=20000)
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--no-uvloop", dest="uvloop", action="store_false")
+    args = parser.parse_args()
+    run: Any = asyncio.run
+    if args.uvloop:
+        import uvloop
+        run = uvloop.run
+    figures: dict[str, list[float]] = {mode: [] for mode in MODES}
+    for n in range(args.rounds):
+        for mode in MODES:
+            figures[mode].append(run(one_round(mode, args.requests, args.warmup, args.dir,
+                                               f"{n}")))
+    print(f"state directory on {filesystem(args.dir)}; {args.rounds} rounds of "
+          f"{args.requests - args.warmup} requests (after {args.warmup} of warm-up)")
+    median = {mode: statistics.median(values) for mode, values in figures.items()}
+    for mode in MODES:
+        label = mode if mode == "memory, no key" else f"Idempotency-Key, {mode} store"
+        print(f"  {label:34} {median[mode]:6.1f} µs of CPU per request  "
+              f"({', '.join(f'{v:.1f}' for v in figures[mode])})")
+    print(f"  SQLite adds {median['sqlite'] - median['memory']:.1f} µs per idempotent request "
+          f"to the memory store (target: under 50)")
+    print(f"{args.stall_calls} claim + finish, 8 tasks at once, µs:")
+    for name, sqlite in (("SQLite", True), ("memory", False)):
+        latencies, turns = run(stalls(args.stall_calls, args.dir, sqlite))
+        print(f"  {name:6} each claim + finish: {percentiles(latencies)}")
+        print(f"  {name:6} event loop turns:     {percentiles(turns)}")
+
+if __name__ == "__main__":
+    main()
