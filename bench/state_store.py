@@ -5,8 +5,11 @@ relay faked, the sender proven by an open session, HTTP Basic, keep-alive), with
 ``Idempotency-Key`` on every request, so every request claims a key and its answer is
 kept: once with the answers in memory (``state.memory``), once in SQLite
 (``--state-dir``: ``state.sqlite``, the default settings: 10,000 answers kept), and,
-for reference, without the header. Prints the CPU time per request of each, median of
-the rounds (run one after the other in each round), and what SQLite adds.
+for reference, without the header. Prints the CPU time per request of each (all the
+process's threads: the SQLite writer's too), median of the rounds (run one after the
+other in each round), and what SQLite adds; one request at a time (the writer commits
+each alone), then eight at a time on eight connections (it commits those that queued
+up together).
 
 Then the stall: eight tasks doing ``claim`` + ``finish`` on the SQLite store alone (the
 upkeep running), then on the memory store: the wall time of each pair (a write waits for
@@ -61,39 +64,48 @@ def app_with(settings: config.Config, state: SqliteState | None) -> web.Applicat
     return make_app(settings, InstantRelay(), guarded_by=guards)
 
 
-async def measure(app: web.Application, requests: list[bytes], warmup: int) -> float:
-    """CPU µs per request over ``requests[warmup:]``."""
+async def measure(app: web.Application, requests: list[bytes], warmup: int,
+                  connections: int = 1) -> float:
+    """CPU µs per request over ``requests[warmup:]``, fed ``connections`` at a time (one
+    to each keep-alive connection, then all their answers awaited)."""
     runner = GatewayRunner(app, access_log=None)
     await runner.setup()
     assert runner.server is not None
-    connection = runner.server()
-    transport = Transport()
-    connection.connection_made(transport)
+    pairs = []
+    for _ in range(connections):
+        connection, transport = runner.server(), Transport()
+        connection.connection_made(transport)
+        pairs.append((connection, transport))
     try:
         started = 0.0
-        for n, data in enumerate(requests):
-            if n == warmup:
-                started = time.process_time()
-            transport.answered.clear()
-            connection.data_received(data)
-            await transport.answered.wait()
-            if b" 201 " not in transport.written[-1] or b"Replayed" in transport.written[-1]:
-                raise RuntimeError(f"not a fresh 201: {transport.written[-1][:300]!r}")
-        return (time.process_time() - started) / (len(requests) - warmup) * 1e6
+        for at in range(0, len(requests) - connections + 1, connections):
+            if started == 0.0 and at >= warmup:
+                started, counted = time.process_time(), len(requests) - at
+            for (connection, transport), data in zip(pairs, requests[at:at + connections],
+                                                     strict=True):
+                transport.answered.clear()
+                connection.data_received(data)
+            for _, transport in pairs:
+                await transport.answered.wait()
+                answer = transport.written[-1]
+                if b" 201 " not in answer or b"Replayed" in answer:
+                    raise RuntimeError(f"not a fresh 201: {answer[:300]!r}")
+        return (time.process_time() - started) / counted * 1e6
     finally:
         await runner.cleanup()
 
 
-async def one_round(mode: str, count: int, warmup: int, where: Path, serial: str) -> float:
+async def one_round(mode: str, count: int, warmup: int, where: Path, serial: str,
+                    connections: int = 1) -> float:
     settings = config.load({"domain": ["example.org"]}, environ={})
     keyed = mode != "memory, no key"
     requests = [request(f"bench-{serial}-{n}" if keyed else None) for n in range(count)]
     if mode != "sqlite":
-        return await measure(app_with(settings, None), requests, warmup)
+        return await measure(app_with(settings, None), requests, warmup, connections)
     state = SqliteState(Path(tempfile.mkdtemp(prefix="state-", dir=where)))
     await state.start()
     try:
-        figure = await measure(app_with(settings, state), requests, warmup)
+        figure = await measure(app_with(settings, state), requests, warmup, connections)
         assert state.db is not None
         kept = state.db.execute("SELECT count(*) FROM answers").fetchone()[0]
         if kept < min(count, settings.idempotency_max_entries):
@@ -165,6 +177,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=15000)
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=lambda text: [int(n) for n in text.split(",")],
+                        default=[1, 8], help="requests at a time, e.g. 1,8 (default)")
     parser.add_argument("--stall-calls", type=int, default=20000)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--no-uvloop", dest="uvloop", action="store_false")
@@ -173,25 +187,29 @@ def main() -> None:
     if args.uvloop:
         import uvloop
         run = uvloop.run
-    figures: dict[str, list[float]] = {mode: [] for mode in MODES}
-    for n in range(args.rounds):
-        for mode in MODES:
-            figures[mode].append(run(one_round(mode, args.requests, args.warmup, args.dir,
-                                               f"{n}")))
     print(f"state directory on {filesystem(args.dir)}; {args.rounds} rounds of "
-          f"{args.requests - args.warmup} requests (after {args.warmup} of warm-up)")
-    median = {mode: statistics.median(values) for mode, values in figures.items()}
-    for mode in MODES:
-        label = mode if mode == "memory, no key" else f"Idempotency-Key, {mode} store"
-        print(f"  {label:34} {median[mode]:6.1f} µs of CPU per request  "
-              f"({', '.join(f'{v:.1f}' for v in figures[mode])})")
-    print(f"  SQLite adds {median['sqlite'] - median['memory']:.1f} µs per idempotent request "
-          f"to the memory store (target: under 50)")
+          f"{args.requests - args.warmup} requests (after {args.warmup} of warm-up); "
+          "µs of CPU per request, median (each round)")
+    for connections in args.connections:
+        figures: dict[str, list[float]] = {mode: [] for mode in MODES}
+        for n in range(args.rounds):
+            for mode in MODES:
+                figures[mode].append(run(one_round(mode, args.requests, args.warmup,
+                                                   args.dir, f"{n}", connections)))
+        median = {mode: statistics.median(values) for mode, values in figures.items()}
+        print(f"{connections} request{'s' if connections > 1 else ''} at a time:")
+        for mode in MODES:
+            label = mode if mode == "memory, no key" else f"Idempotency-Key, {mode} store"
+            print(f"  {label:34} {median[mode]:6.1f}  "
+                  f"({', '.join(f'{v:.1f}' for v in figures[mode])})")
+        print(f"  SQLite adds {median['sqlite'] - median['memory']:.1f} µs per idempotent "
+              "request to the memory store (target: under 50)")
     print(f"{args.stall_calls} claim + finish, 8 tasks at once, µs:")
     for name, sqlite in (("SQLite", True), ("memory", False)):
         latencies, turns = run(stalls(args.stall_calls, args.dir, sqlite))
         print(f"  {name:6} each claim + finish: {percentiles(latencies)}")
         print(f"  {name:6} event loop turns:     {percentiles(turns)}")
+
 
 if __name__ == "__main__":
     main()

@@ -17,8 +17,14 @@ from pathlib import Path
 import aiohttp
 
 from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory, basic
+from xmpp_post import config
 from xmpp_post.lab.instances import PACKAGE_ROOT, GatewayProcess
 from xmpp_post.lab.prosody import ProsodyServer, free_port
+from xmpp_post.lab.redis import RedisServer
+from xmpp_post.service import Gateway
+from xmpp_post.state.redis import RedisIdempotencyStore, RedisLoginThrottle
+from xmpp_post.state.sqlite import SqliteKeyValue
+from xmpp_post.testing import FakeRelay
 
 KEY = "Idempotency-Key"
 
@@ -166,3 +172,26 @@ async def test_the_state_files_hold_no_password_and_no_secret_header(
     for secret in (b"pw-7d1e", b"tk-93ab", basic(alice.jid, alice.password).split()[1].encode(),
                    b"secret-check", b"ntfy-check"):
         assert secret not in everything, secret
+
+
+async def test_with_redis_shared_things_stay_there_and_the_instance_keeps_its_own(
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 48)
+    secret.chmod(0o600)
+    settings = config.load({"domain": ["example.org"], "listen": "127.0.0.1:0",
+                            "redis_url": redis_server.url, "state_secret_file": str(secret),
+                            "state_dir": str(tmp_path / "state")}, environ={})
+    gateway = Gateway(settings, FakeRelay())
+    try:
+        assert isinstance(gateway.guards.idempotency, RedisIdempotencyStore)
+        assert isinstance(gateway.guards.throttle, RedisLoginThrottle)
+        assert gateway.lasting.durable and isinstance(gateway.lasting.kv, SqliteKeyValue)
+        await gateway.lasting.kv.put("omemo", "device", b"1")
+    finally:
+        await gateway.stop()
+    gateway = Gateway(settings, FakeRelay())  # the directory was released, its data kept
+    try:
+        assert await gateway.lasting.kv.get("omemo", "device") == b"1"
+    finally:
+        await gateway.stop()

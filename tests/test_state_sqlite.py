@@ -10,7 +10,8 @@ import hashlib
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from tests.faults import eventually
 from tests.lasting_contract import LastingContract
 from tests.state_contract import StateContract
 from xmpp_post import __version__
-from xmpp_post.errors import ConfigError
+from xmpp_post.errors import ConfigError, StateUnavailable
 from xmpp_post.state import StateKey, StoredAnswer
 from xmpp_post.state.memory import MemoryLoginThrottle
 from xmpp_post.state.sqlite import (
@@ -276,3 +277,63 @@ def test_systemd_state_directory_is_the_default(tmp_path: Path) -> None:
     flag = {**base, "state_dir": str(tmp_path / "d")}
     assert config.load(flag, environ=ours).state_dir == tmp_path / "d"
     assert config.load(base, environ={}).state_dir is None
+
+
+async def test_writes_queued_together_commit_together_and_fail_alone(tmp_path: Path) -> None:
+    state = SqliteState(tmp_path / "state")
+    try:
+        gate = threading.Event()
+
+        def hold(db: sqlite3.Connection) -> None:
+            gate.wait(5)  # the writer is busy: what follows queues up
+
+        def put(n: int) -> Callable[[sqlite3.Connection], int]:
+            def job(db: sqlite3.Connection) -> int:
+                db.execute("INSERT INTO kv (namespace, key, value) VALUES ('t', ?, x'00')",
+                           (f"k{n}",))
+                if n == 2:
+                    raise sqlite3.IntegrityError("this one fails")
+                return n
+            return job
+
+        held = asyncio.create_task(state.write(hold))
+        await asyncio.sleep(0.05)
+        queued = [asyncio.create_task(state.write(put(n))) for n in range(4)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await held
+        results = await asyncio.gather(*queued, return_exceptions=True)
+        assert results[:2] == [0, 1] and results[3] == 3
+        assert isinstance(results[2], StateUnavailable)
+        assert await SqliteKeyValue(state).keys("t") == ["k0", "k1", "k3"]  # k2 undone
+        assert state.failure is None  # the later writes worked
+    finally:
+        await state.close()
+    assert not (tmp_path / "state" / "state.db-wal").exists()  # checkpointed at close
+
+
+async def test_a_full_queue_counts_pushes_in_flight(tmp_path: Path) -> None:
+    state = SqliteState(tmp_path / "state")
+    try:
+        queues = SqliteQueues(state, max_items=3)
+        pushes = await asyncio.gather(*(queues.push("q", b"x") for _ in range(5)),
+                                      return_exceptions=True)
+        assert sum(isinstance(p, int) for p in pushes) == 3
+        assert await queues.length("q") == 3 and len(await queues.peek("q", 10)) == 3
+    finally:
+        await state.close()
+
+
+async def test_a_feature_that_needs_lasting_state_names_the_setting(tmp_path: Path) -> None:
+    from xmpp_post.state.lasting import require_lasting
+    from xmpp_post.state.memory_lasting import memory_lasting
+    from xmpp_post.state.sqlite import sqlite_lasting
+
+    with pytest.raises(ConfigError) as caught:
+        require_lasting(memory_lasting(), "OMEMO")
+    assert caught.value.setting == "state_dir" and "--state-dir" in caught.value.problem
+    state = SqliteState(tmp_path / "state")
+    try:
+        require_lasting(sqlite_lasting(state), "OMEMO")
+    finally:
+        await state.close()

@@ -270,12 +270,17 @@ class SqliteState:
             return
         self._closed = True
         await self._tasks.close()
-        await self.writer.close()
-        self._release()
+        self._close_reader()
+        await self.writer.close()  # the last connection: it checkpoints, in its thread
+        self._lock.release()
 
-    def _release(self) -> None:
+    def _close_reader(self) -> None:
         db, self.db = self.db, None
         if db is not None:
             with contextlib.suppress(sqlite3.Error):
-                db.close()  # the last connection checkpoints and removes the WAL
+                db.close()
+
+    def _release(self) -> None:
+        """Undo a construction that failed (no writer yet)."""
+        self._close_reader()
         self._lock.release()
