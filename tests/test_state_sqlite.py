@@ -337,3 +337,24 @@ async def test_a_feature_that_needs_lasting_state_names_the_setting(tmp_path: Pa
         require_lasting(sqlite_lasting(state), "OMEMO")
     finally:
         await state.close()
+
+
+async def test_a_duplicate_arriving_while_the_answer_is_written_gets_it(
+        tmp_path: Path) -> None:
+    state = SqliteState(tmp_path / "state")
+    try:
+        store = SqliteIdempotencyStore(state, window=600, max_entries=100)
+        gate = threading.Event()
+        assert await store.claim(("a@x", "k"), b"fp") is None
+        held = asyncio.create_task(state.write(lambda db: gate.wait(5)))
+        finishing = asyncio.create_task(store.finish(("a@x", "k"), ANSWER))
+        await asyncio.sleep(0.05)  # the answer waits behind the held write
+        duplicate = asyncio.create_task(store.claim(("a@x", "k"), b"fp"))
+        await asyncio.sleep(0.05)
+        assert not duplicate.done()  # not a new owner: it waits for the answer
+        gate.set()
+        await held
+        await finishing
+        assert await asyncio.wait_for(duplicate, 5) == ANSWER
+    finally:
+        await state.close()

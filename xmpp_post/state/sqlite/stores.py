@@ -76,23 +76,26 @@ class SqliteIdempotencyStore:
                 _same(row[0], fingerprint)
                 headers = tuple((str(n), str(v)) for n, v in json.loads(row[4]))
                 return StoredAnswer(int(row[1]), bytes(row[2]), str(row[3]), headers)
-            await self._state.check()
+            if self._state.failure is not None:
+                await self._state.check()  # 503 unless a write works again
+                continue  # another claim may have come in meanwhile
             self._pending[k] = _Pending(fingerprint,
                                         asyncio.get_running_loop().create_future())
             return None
 
     async def finish(self, key: tuple[str, str], answer: StoredAnswer | None) -> None:
         k = self._row_key(key)
-        pending = self._pending.pop(k, None)
-        if pending is None:
+        pending = self._pending.get(k)
+        if pending is None or pending.done.done():
             return
-        try:
+        try:  # still pending while it is written: a duplicate waits, then reads it
             if answer is not None and storable(answer.status):
                 await self._store(k, pending.fingerprint, answer)
         except StateUnavailable as exc:
             log.warning("could not record an Idempotency-Key answer (%s): a retry will be "
                         "processed afresh", exc.message)
         finally:
+            del self._pending[k]
             pending.done.set_result(None)
 
     async def _store(self, k: bytes, fingerprint: bytes, answer: StoredAnswer) -> None:
