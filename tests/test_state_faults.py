@@ -47,13 +47,13 @@ class Fault:
 
 def _page_limit(tmp_path: Path) -> Iterator[Fault]:
     def limit(pages: int | None) -> Callable[[Gateway], Awaitable[None]]:
-        def run(db: sqlite3.Connection) -> None:  # on the connection that writes
+        def run(db: sqlite3.Connection) -> None:  # on the connection requests write on
             at = db.execute("PRAGMA page_count").fetchone()[0] if pages is None else pages
             db.execute(f"PRAGMA max_page_count = {at}")
 
         async def apply(gateway: Gateway) -> None:
             assert gateway.state is not None
-            await gateway.state.write(run, solo=True, proof=False)
+            gateway.state.write(run, proof=False)
 
         return apply
 

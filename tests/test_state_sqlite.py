@@ -20,7 +20,7 @@ from tests.faults import eventually
 from tests.lasting_contract import LastingContract
 from tests.state_contract import StateContract
 from xmpp_post import __version__
-from xmpp_post.errors import ConfigError, StateUnavailable
+from xmpp_post.errors import ConfigError
 from xmpp_post.state import StateKey, StoredAnswer
 from xmpp_post.state.memory import MemoryLoginThrottle
 from xmpp_post.state.sqlite import (
@@ -279,37 +279,33 @@ def test_systemd_state_directory_is_the_default(tmp_path: Path) -> None:
     assert config.load(base, environ={}).state_dir is None
 
 
-async def test_writes_queued_together_commit_together_and_fail_alone(tmp_path: Path) -> None:
-    state = SqliteState(tmp_path / "state")
+async def test_checkpoints_run_off_the_event_loop_and_close_empties_the_wal(
+        tmp_path: Path) -> None:
+    state = SqliteState(tmp_path / "state", checkpoint_every=50)
+    seen: list[str] = []
+    run_in_thread = state.in_thread
+
+    async def watched(job: Callable[[sqlite3.Connection], object]) -> object:
+        def spy(db: sqlite3.Connection) -> object:
+            seen.append(threading.current_thread().name)
+            return job(db)
+        return await run_in_thread(spy)
+
+    state.in_thread = watched  # type: ignore[assignment, method-assign]
     try:
-        gate = threading.Event()
-
-        def hold(db: sqlite3.Connection) -> None:
-            gate.wait(5)  # the writer is busy: what follows queues up
-
-        def put(n: int) -> Callable[[sqlite3.Connection], int]:
-            def job(db: sqlite3.Connection) -> int:
-                db.execute("INSERT INTO kv (namespace, key, value) VALUES ('t', ?, x'00')",
-                           (f"k{n}",))
-                if n == 2:
-                    raise sqlite3.IntegrityError("this one fails")
-                return n
-            return job
-
-        held = asyncio.create_task(state.write(hold))
-        await asyncio.sleep(0.05)
-        queued = [asyncio.create_task(state.write(put(n))) for n in range(4)]
-        await asyncio.sleep(0.05)
-        gate.set()
-        await held
-        results = await asyncio.gather(*queued, return_exceptions=True)
-        assert results[:2] == [0, 1] and results[3] == 3
-        assert isinstance(results[2], StateUnavailable)
-        assert await SqliteKeyValue(state).keys("t") == ["k0", "k1", "k3"]  # k2 undone
-        assert state.failure is None  # the later writes worked
+        await state.start()
+        kv = SqliteKeyValue(state)
+        for n in range(120):
+            await kv.put("t", f"k{n}", b"v" * 100)
+        wal = tmp_path / "state" / "state.db-wal"
+        await eventually(lambda: len(seen) >= 2)  # a checkpoint and a count
+        assert all(name.startswith("xmpp-post-state") for name in seen), seen
+        assert wal.exists()
+        busy, logged, copied = await state.checkpoint()
+        assert busy == 0 and copied == logged
     finally:
         await state.close()
-    assert not (tmp_path / "state" / "state.db-wal").exists()  # checkpointed at close
+    assert not wal.exists()  # the last connection checkpointed and removed it
 
 
 async def test_a_full_queue_counts_pushes_in_flight(tmp_path: Path) -> None:
@@ -335,26 +331,5 @@ async def test_a_feature_that_needs_lasting_state_names_the_setting(tmp_path: Pa
     state = SqliteState(tmp_path / "state")
     try:
         require_lasting(sqlite_lasting(state), "OMEMO")
-    finally:
-        await state.close()
-
-
-async def test_a_duplicate_arriving_while_the_answer_is_written_gets_it(
-        tmp_path: Path) -> None:
-    state = SqliteState(tmp_path / "state")
-    try:
-        store = SqliteIdempotencyStore(state, window=600, max_entries=100)
-        gate = threading.Event()
-        assert await store.claim(("a@x", "k"), b"fp") is None
-        held = asyncio.create_task(state.write(lambda db: gate.wait(5)))
-        finishing = asyncio.create_task(store.finish(("a@x", "k"), ANSWER))
-        await asyncio.sleep(0.05)  # the answer waits behind the held write
-        duplicate = asyncio.create_task(store.claim(("a@x", "k"), b"fp"))
-        await asyncio.sleep(0.05)
-        assert not duplicate.done()  # not a new owner: it waits for the answer
-        gate.set()
-        await held
-        await finishing
-        assert await asyncio.wait_for(duplicate, 5) == ANSWER
     finally:
         await state.close()

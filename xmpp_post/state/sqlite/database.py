@@ -1,19 +1,22 @@
 """``SqliteState``: one state directory open (``files``), its database at the latest
 schema (``schema``), the translation of SQLite's failures, and the upkeep.
 
-Where the work runs, so the event loop never waits on the disk:
+Where the work runs, so the event loop never waits long on the disk:
 
-* Reads (a claim's lookup, a value, a queue's head) run on the event loop's thread, on
-  a connection of their own: one row, a few µs, from memory.
-* Every write runs in one thread of its own (``writer``), which commits writes that
-  queue up together; the awaiting request goes on once its write is committed. The
-  database is in WAL mode with ``synchronous=NORMAL``: a commit is a write to the end of
-  the WAL, no fsync, so it survives the process being killed (the kernel holds the
-  write); a power cut can lose the last commits, never the database.
-* Checkpoints (copying the WAL into the database, with an fsync) run in that thread too
-  (``wal_autocheckpoint`` is off): after ``checkpoint_every`` commits and at every
-  upkeep: an owned background task that also removes expired entries, a batch at a
-  time, and counts the rows for ``/metrics``, every ``upkeep_every`` seconds.
+* The requests' statements (a claim's lookup, an answer, a value, a queue item) run on
+  the event loop's thread, each one row: a few tens of µs, the write a commit to the
+  end of the WAL without fsync (``synchronous=NORMAL``), which survives the process being
+  killed (the kernel holds the write); a power cut can lose the last commits, never the
+  database. ``bench.state_store`` measures them, and what one writer thread would cost
+  instead: the hand-over to it and back doubled the cost, for waits on the disk that
+  are rare (about one write in a thousand on a busy shared disk, for 1 to 12 ms).
+* What takes long runs in one thread of its own, on a connection of its own:
+  checkpoints (copying the WAL into the database, with an fsync; ``wal_autocheckpoint``
+  is off on the loop's connection) after ``checkpoint_every`` commits and at every
+  upkeep, and the row counts for ``/metrics``. SQLite releases the GIL while it reads,
+  writes and syncs, and a passive checkpoint never blocks the writer.
+* An owned background task (``upkeep``) runs those, and removes expired entries a batch
+  at a time (yielding to the loop between batches), every ``upkeep_every`` seconds.
 
 Failures: any SQLite error (the disk full, the file read-only, an I/O error) becomes
 ``StateUnavailable`` (503 ``state_unavailable`` with Retry-After) for the request that
@@ -29,15 +32,16 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 from xmpp_post.errors import ConfigError, StateUnavailable
 from xmpp_post.state import StateKey
 from xmpp_post.state.sqlite import files, schema
-from xmpp_post.state.sqlite.writer import Writer
 from xmpp_post.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
@@ -71,12 +75,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA busy_timeout = 100")  # only an operator's own writes can hold it
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("PRAGMA wal_autocheckpoint = 0")  # the writer's upkeep checkpoints
-    return db
-
-
-def _writer_connection(path: Path) -> sqlite3.Connection:
-    db = _connect(path)
+    db.execute("PRAGMA wal_autocheckpoint = 0")  # the upkeep thread checkpoints
     db.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
     return db
 
@@ -95,7 +94,7 @@ class SqliteState:
         self.checkpoint_every = checkpoint_every
         self._lock = files.DirectoryLock(self.directory)
         self._lock.acquire()
-        self.db: sqlite3.Connection | None = None  # reads, on the event loop's thread
+        self.db: sqlite3.Connection | None = None  # the event loop's own
         self.path = self.directory / files.DATABASE
         try:
             self.key = StateKey(key if key is not None else files.state_key(self.directory))
@@ -113,11 +112,17 @@ class SqliteState:
         if self.migrated:
             log.warning("state database %s migrated from schema version %d to %d",
                         self.path, version, schema.LATEST)
-        self.writer = Writer(lambda: _writer_connection(self.path))
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="xmpp-post-state")
+        self._local = threading.local()  # the upkeep thread's connection
         self.rows: dict[str, int] = dict.fromkeys(KINDS.values(), 0)
         for table, kind in KINDS.items():
             self.rows[kind] = int(self.db.execute(
                 f"SELECT count(*) FROM {table}").fetchone()[0])
+        # The answers' keys and expiry times, oldest first (``stores``).
+        self.answers_kept: dict[bytes, float] = {
+            bytes(k): float(expires) for k, expires in self.db.execute(
+                "SELECT k, expires FROM answers WHERE expires > ? ORDER BY id",
+                (time.time(),))}
         self.failure: str | None = None
         self._failed_at = 0.0
         self._writes = 0
@@ -129,8 +134,8 @@ class SqliteState:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
-        """The reading connection, on the event loop's thread; an SQLite error becomes
-        ``StateUnavailable``."""
+        """The connection, for a read on the event loop's thread; an SQLite error
+        becomes ``StateUnavailable``."""
         if self.db is None:
             raise StateUnavailable("the state store is closed", retry_after=self.retry_after)
         try:
@@ -139,14 +144,21 @@ class SqliteState:
             self._failed(exc)
             raise self._unavailable(reason(exc)) from exc
 
-    async def write(self, job: Callable[[sqlite3.Connection], T], *, solo: bool = False,
-                    proof: bool = True) -> T:
-        """``job(connection)`` run and committed in the writer's thread; an SQLite error
-        becomes ``StateUnavailable``. ``proof``: that it worked shows the store can be
-        written again (not so for a job that may write nothing)."""
+    def write(self, job: Callable[[sqlite3.Connection], T], *, proof: bool = True) -> T:
+        """``job(connection)``, committed, on the event loop's thread (one short
+        statement or a few: a single statement commits as it runs; several in one
+        transaction); an SQLite error becomes ``StateUnavailable``. ``proof``: that it
+        worked shows the store can be written again (not so for a job that may write
+        nothing)."""
+        db = self.db
+        if db is None:
+            raise StateUnavailable("the state store is closed", retry_after=self.retry_after)
         try:
-            result = await self.writer.run(job, solo=solo)
+            result = job(db)
         except sqlite3.Error as exc:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")  # a job that failed half-way
             self._failed(exc)
             raise self._unavailable(reason(exc)) from exc
         if not proof:
@@ -159,6 +171,20 @@ class SqliteState:
             self._writes = 0
             self._due.set()
         return result
+
+    async def in_thread(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """``job`` on the upkeep thread's own connection (for what takes long)."""
+        def run() -> T:
+            db = getattr(self._local, "db", None)
+            if db is None:
+                db = self._local.db = _connect(self.path)
+            return job(db)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            raise self._unavailable(reason(exc)) from exc
 
     def _unavailable(self, why: str) -> StateUnavailable:
         return StateUnavailable(f"the state store is unavailable: {why}",
@@ -173,7 +199,7 @@ class SqliteState:
         self.failure = why
         self._failed_at = time.monotonic()
 
-    async def check(self) -> None:
+    def check(self) -> None:
         """Before a new write that matters (a claim whose answer must be kept): after a
         failed write, ``StateUnavailable`` for ``retry_after`` seconds, then a probe.
         A full disk can take some writes and not others (space freed in the WAL is
@@ -182,13 +208,13 @@ class SqliteState:
             return
         if time.monotonic() - self._failed_at < self.retry_after:
             raise self._unavailable(self.failure)
-        await self.probe()
+        self.probe()
 
-    async def probe(self) -> None:
+    def probe(self) -> None:
         """A write several times the size of a request's; ``StateUnavailable`` if it
         fails. Larger, because a full disk can still take a write that fits in the
         space an earlier, failed one left allocated at the end of the WAL."""
-        await self.write(lambda db: db.execute(
+        self.write(lambda db: db.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', zeroblob(?))",
             (PROBE_BYTES,)))
 
@@ -196,9 +222,9 @@ class SqliteState:
         """None when a probe write works, else what fails (for ``/readyz``)."""
         try:
             if self.failure is not None:
-                await self.check()
+                self.check()
             else:
-                await self.probe()
+                self.probe()
         except StateUnavailable as exc:
             return f"{exc.message} ({self.path})"
         return None
@@ -222,7 +248,7 @@ class SqliteState:
                 await self.count_rows()
 
     async def purge(self, now: float | None = None) -> int:
-        """Remove expired entries, a batch per write, so requests' writes go between."""
+        """Remove expired entries, a batch at a time, yielding to the loop between."""
         now = time.time() if now is None else now
         removed = 0
         for table, row in EXPIRING.items():
@@ -233,28 +259,32 @@ class SqliteState:
                 return int(db.execute(statement, (now,)).rowcount)
 
             while True:
-                gone = await self.write(batch, proof=False)
+                gone = self.write(batch, proof=False)
                 removed += gone
                 if gone < PURGE_BATCH:
                     break
+                await asyncio.sleep(0)
+        kept = self.answers_kept
+        while kept and next(iter(kept.values())) <= now:
+            del kept[next(iter(kept))]
         return removed
 
     async def checkpoint(self) -> tuple[int, int, int]:
-        """Copy the WAL into the database (a passive checkpoint, in the writer's thread):
+        """Copy the WAL into the database (a passive checkpoint, in the upkeep thread):
         (busy, pages in the WAL, pages copied)."""
         def run(db: sqlite3.Connection) -> tuple[int, int, int]:
             row = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             return int(row[0]), int(row[1]), int(row[2])
 
-        return await self.write(run, solo=True, proof=False)
+        return await self.in_thread(run)
 
     async def count_rows(self) -> None:
-        """The rows of each kind, counted in the writer's thread, for ``/metrics``."""
+        """The rows of each kind, counted in the upkeep thread, for ``/metrics``."""
         def run(db: sqlite3.Connection) -> dict[str, int]:
             return {kind: int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
                     for table, kind in KINDS.items()}
 
-        self.rows.update(await self.write(run, solo=True, proof=False))
+        self.rows.update(await self.in_thread(run))
 
     def size(self) -> int:
         """Bytes on disk: the database and its WAL."""
@@ -265,22 +295,31 @@ class SqliteState:
         return total
 
     async def close(self) -> None:
-        """End the upkeep, finish the writes, close the database, release the directory."""
+        """End the upkeep, close the database, release the directory."""
         if self._closed:
             return
         self._closed = True
         await self._tasks.close()
-        self._close_reader()
-        await self.writer.close()  # the last connection: it checkpoints, in its thread
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._close_thread_connection)
+        self._thread.shutdown()
+        db, self.db = self.db, None
+        if db is not None:  # the last connection: it checkpoints (shutting down, so here)
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
         self._lock.release()
 
-    def _close_reader(self) -> None:
-        db, self.db = self.db, None
+    def _close_thread_connection(self) -> None:
+        db = getattr(self._local, "db", None)
         if db is not None:
+            self._local.db = None
             with contextlib.suppress(sqlite3.Error):
                 db.close()
 
     def _release(self) -> None:
-        """Undo a construction that failed (no writer yet)."""
-        self._close_reader()
+        """Undo a construction that failed."""
+        db, self.db = self.db, None
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
         self._lock.release()

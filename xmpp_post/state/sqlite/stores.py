@@ -3,7 +3,10 @@
 memory ones (``state.memory``, ``state.memory_lasting``) and the same contract tests.
 
 Idempotency: only finished answers are written, under a ``StateKey`` digest of (sender
-scope, ``Idempotency-Key``); the sender's JID, the key and the password never are. A
+scope, ``Idempotency-Key``); the sender's JID, the key and the password never are. The
+digests of the answers kept, and when each expires, are also in memory
+(``SqliteState.answers_kept``, read at start: this process is the database's only
+writer), so a new key, the usual case, is claimed without reading the database. A
 request in progress is this process's own business (one gateway per directory): its
 claim and the duplicates waiting for it are kept in memory, as in ``state.memory``. The
 answer is committed before the response leaves, so every answer a client has seen is
@@ -68,17 +71,18 @@ class SqliteIdempotencyStore:
                 _same(pending.fingerprint, fingerprint)
                 await asyncio.shield(pending.done)
                 continue
-            with self._state.reading() as db:
-                row = db.execute("SELECT fingerprint, status, body, content_type, headers "
-                                 "FROM answers WHERE k = ? AND expires > ?",
-                                 (k, self._clock())).fetchone()
+            now = self._clock()
+            row = None
+            if self._state.answers_kept.get(k, now) > now:  # else not in the database
+                with self._state.reading() as db:
+                    row = db.execute("SELECT fingerprint, status, body, content_type, "
+                                     "headers FROM answers WHERE k = ? AND expires > ?",
+                                     (k, now)).fetchone()
             if row is not None:
                 _same(row[0], fingerprint)
                 headers = tuple((str(n), str(v)) for n, v in json.loads(row[4]))
                 return StoredAnswer(int(row[1]), bytes(row[2]), str(row[3]), headers)
-            if self._state.failure is not None:
-                await self._state.check()  # 503 unless a write works again
-                continue  # another claim may have come in meanwhile
+            self._state.check()  # after a failed write: 503 unless a write works again
             self._pending[k] = _Pending(fingerprint,
                                         asyncio.get_running_loop().create_future())
             return None
@@ -88,9 +92,9 @@ class SqliteIdempotencyStore:
         pending = self._pending.get(k)
         if pending is None or pending.done.done():
             return
-        try:  # still pending while it is written: a duplicate waits, then reads it
+        try:
             if answer is not None and storable(answer.status):
-                await self._store(k, pending.fingerprint, answer)
+                self._store(k, pending.fingerprint, answer)
         except StateUnavailable as exc:
             log.warning("could not record an Idempotency-Key answer (%s): a retry will be "
                         "processed afresh", exc.message)
@@ -98,9 +102,10 @@ class SqliteIdempotencyStore:
             del self._pending[k]
             pending.done.set_result(None)
 
-    async def _store(self, k: bytes, fingerprint: bytes, answer: StoredAnswer) -> None:
+    def _store(self, k: bytes, fingerprint: bytes, answer: StoredAnswer) -> None:
+        expires = self._clock() + self._window
         values = (k, fingerprint, answer.status, answer.body, answer.content_type,
-                  json.dumps(answer.headers), self._clock() + self._window)
+                  json.dumps(answer.headers) if answer.headers else "[]", expires)
         trim = self._state.rows["idempotency"] >= self._max_entries + self._slack
 
         def insert(db: sqlite3.Connection) -> int:
@@ -113,8 +118,13 @@ class SqliteIdempotencyStore:
                 "LIMIT max(0, (SELECT count(*) FROM answers) - ?))",
                 (self._max_entries,)).rowcount)
 
-        trimmed = await self._state.write(insert)
+        trimmed = self._state.write(insert)
         self._state.rows["idempotency"] += 1 - trimmed
+        kept = self._state.answers_kept
+        kept.pop(k, None)
+        kept[k] = expires  # at the end: the order of the rows' ids
+        for _ in range(min(trimmed, len(kept))):
+            del kept[next(iter(kept))]
 
 
 def _same(stored: bytes, fingerprint: bytes) -> None:
@@ -142,12 +152,12 @@ class SqliteKeyValue:
         check_name("namespace", namespace)
         check_name("key", key)
         row = (namespace, key, bytes(value), None if ttl is None else self._clock() + ttl)
-        await self._state.write(lambda db: db.execute(
+        self._state.write(lambda db: db.execute(
             "INSERT OR REPLACE INTO kv (namespace, key, value, expires) VALUES (?, ?, ?, ?)",
             row))
 
     async def delete(self, namespace: str, key: str) -> bool:
-        gone: int = await self._state.write(lambda db: db.execute(
+        gone: int = self._state.write(lambda db: db.execute(
             "DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key)).rowcount)
         return gone > 0
 
@@ -189,7 +199,7 @@ class SqliteQueues:
         self._lengths[queue] = length + 1  # its place, before the write is awaited
         row = (queue, bytes(body), self._clock())
         try:
-            item_id = await self._state.write(lambda db: int(db.execute(
+            item_id = self._state.write(lambda db: int(db.execute(
                 "INSERT INTO queue (name, body, pushed) VALUES (?, ?, ?)", row).lastrowid or 0))
         except BaseException:
             self._lengths[queue] -= 1
@@ -203,7 +213,7 @@ class SqliteQueues:
         return [QueueItem(int(i), bytes(body), float(pushed)) for i, body, pushed in rows]
 
     async def ack(self, queue: str, item_id: int) -> bool:
-        gone: int = await self._state.write(lambda db: db.execute(
+        gone: int = self._state.write(lambda db: db.execute(
             "DELETE FROM queue WHERE name = ? AND id = ?", (queue, item_id)).rowcount)
         if gone and queue in self._lengths:
             self._lengths[queue] -= gone
