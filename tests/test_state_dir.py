@@ -134,7 +134,7 @@ async def test_metrics_report_the_size_and_rows_and_readyz_is_ready(
                                 headers={KEY: f"metrics-{n}"})
         assert reply.status == 201
     assert gateway.state is not None
-    await gateway.state.count_rows()  # as the upkeep does
+    await gateway.state.upkeep.count_rows()  # as the upkeep does
     async with http.session.get(gateway.url + "/metrics") as got:
         text = await got.text()
     lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith(

@@ -283,7 +283,7 @@ async def test_checkpoints_run_off_the_event_loop_and_close_empties_the_wal(
         tmp_path: Path) -> None:
     state = SqliteState(tmp_path / "state", checkpoint_every=50)
     seen: list[str] = []
-    run_in_thread = state.in_thread
+    run_in_thread = state.upkeep.in_thread
 
     async def watched(job: Callable[[sqlite3.Connection], object]) -> object:
         def spy(db: sqlite3.Connection) -> object:
@@ -291,7 +291,7 @@ async def test_checkpoints_run_off_the_event_loop_and_close_empties_the_wal(
             return job(db)
         return await run_in_thread(spy)
 
-    state.in_thread = watched  # type: ignore[assignment, method-assign]
+    state.upkeep.in_thread = watched  # type: ignore[assignment, method-assign]
     try:
         await state.start()
         kv = SqliteKeyValue(state)
@@ -301,7 +301,7 @@ async def test_checkpoints_run_off_the_event_loop_and_close_empties_the_wal(
         await eventually(lambda: len(seen) >= 2)  # a checkpoint and a count
         assert all(name.startswith("xmpp-post-state") for name in seen), seen
         assert wal.exists()
-        busy, logged, copied = await state.checkpoint()
+        busy, logged, copied = await state.upkeep.checkpoint()
         assert busy == 0 and copied == logged
     finally:
         await state.close()
@@ -331,5 +331,32 @@ async def test_a_feature_that_needs_lasting_state_names_the_setting(tmp_path: Pa
     state = SqliteState(tmp_path / "state")
     try:
         require_lasting(sqlite_lasting(state), "OMEMO")
+    finally:
+        await state.close()
+
+
+async def test_writes_of_one_turn_commit_together_and_fail_alone(tmp_path: Path) -> None:
+    state = SqliteState(tmp_path / "state")
+    statements: list[str] = []
+    try:
+        assert state.db is not None
+        state.db.set_trace_callback(statements.append)
+
+        def put(n: int) -> Callable[[sqlite3.Connection], int]:
+            def job(db: sqlite3.Connection) -> int:
+                db.execute("INSERT INTO kv (namespace, key, value) VALUES ('t', ?, x'00')",
+                           (f"k{n}",))
+                if n == 2:
+                    raise ValueError("this one fails")
+                return n
+            return job
+
+        together = await asyncio.gather(*(state.write_soon(put(n)) for n in range(2)))
+        assert together == [0, 1]
+        assert statements.count("BEGIN IMMEDIATE") == 1 and statements.count("COMMIT") == 1
+        results = await asyncio.gather(*(state.write_soon(put(n)) for n in range(2, 5)),
+                                       return_exceptions=True)
+        assert isinstance(results[0], ValueError) and results[1:] == [3, 4]
+        assert await SqliteKeyValue(state).keys("t") == ["k0", "k1", "k3", "k4"]
     finally:
         await state.close()

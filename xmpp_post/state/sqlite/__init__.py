@@ -5,9 +5,12 @@ in a state directory (``--state-dir``), for one gateway instance.
   rules they are held to: the directory refused when group or others may write to it,
   the database 0600, one gateway per directory.
 * ``schema``: the schema's version table and the migrations; a newer database refused.
-* ``database``: ``SqliteState``, the open database: where its statements run (short
-  ones on the event loop, checkpoints in a thread of their own), failures translated
-  into ``StateUnavailable``, the background upkeep (expiry, checkpoints, row counts).
+* ``connection``: how the database is opened (WAL, ``synchronous=NORMAL``, no automatic
+  checkpoints) and SQLite's failures in words.
+* ``database``: ``SqliteState``, the open database: the requests' reads and writes on
+  the event loop (writes of one turn committed together), failures translated into
+  ``StateUnavailable``, the pause after a failed write.
+* ``upkeep``: the owned background task and its thread: expiry, checkpoints, row counts.
 * ``stores``: ``SqliteIdempotencyStore``, ``SqliteKeyValue``, ``SqliteQueues``.
 
 What is kept: the final answers to ``Idempotency-Key`` requests (status, body, media

@@ -3,20 +3,19 @@ schema (``schema``), the translation of SQLite's failures, and the upkeep.
 
 Where the work runs, so the event loop never waits long on the disk:
 
-* The requests' statements (a claim's lookup, an answer, a value, a queue item) run on
-  the event loop's thread, each one row: a few tens of µs, the write a commit to the
-  end of the WAL without fsync (``synchronous=NORMAL``), which survives the process being
-  killed (the kernel holds the write); a power cut can lose the last commits, never the
-  database. ``bench.state_store`` measures them, and what one writer thread would cost
-  instead: the hand-over to it and back doubled the cost, for waits on the disk that
-  are rare (about one write in a thousand on a busy shared disk, for 1 to 12 ms).
-* What takes long runs in one thread of its own, on a connection of its own:
-  checkpoints (copying the WAL into the database, with an fsync; ``wal_autocheckpoint``
-  is off on the loop's connection) after ``checkpoint_every`` commits and at every
-  upkeep, and the row counts for ``/metrics``. SQLite releases the GIL while it reads,
-  writes and syncs, and a passive checkpoint never blocks the writer.
-* An owned background task (``upkeep``) runs those, and removes expired entries a batch
-  at a time (yielding to the loop between batches), every ``upkeep_every`` seconds.
+* The requests' statements (an answer's lookup and its write, a value, a queue item)
+  run on the event loop's thread, each a row or a few: a read from memory, or a commit
+  to the end of the WAL without fsync (``synchronous=NORMAL``), which survives the
+  process being killed (the kernel holds the write); a power cut can lose the last
+  commits, never the database. An answer's write waits for the end of the loop's turn
+  (``write_soon``) and is committed with the others queued in that turn, in one
+  transaction. ``bench.state_store`` measures them (about 50 µs for a commit alone,
+  the caches cold after a request's handling; a few µs each when eight share one), and
+  the loop's turns around them. A writer thread was measured too: handing each write
+  to it and back cost more than the write, for waits on the disk that were rare (about
+  one write in a thousand on a busy shared disk, for 1 to 12 ms).
+* What takes long (checkpoints, with their fsync; row counts) runs in the upkeep's
+  thread, and expired entries are removed in batches (``upkeep``).
 
 Failures: any SQLite error (the disk full, the file read-only, an I/O error) becomes
 ``StateUnavailable`` (503 ``state_unavailable`` with Retry-After) for the request that
@@ -32,52 +31,32 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from xmpp_post.errors import ConfigError, StateUnavailable
 from xmpp_post.state import StateKey
 from xmpp_post.state.sqlite import files, schema
-from xmpp_post.tasks import TaskGroup
+from xmpp_post.state.sqlite.connection import KINDS, connect, reason
+from xmpp_post.state.sqlite.upkeep import Upkeep
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 PROBE_BYTES = 64 * 1024  # written by probe(): room for a dozen requests' answers
-PURGE_BATCH = 500  # rows one purge statement removes: about a millisecond
-WAL_LIMIT = 64 * 1024 * 1024  # bytes the WAL file is cut back to once checkpointed
-_REASONS = {  # SQLite's primary error codes, as an operator would say them
-    "SQLITE_FULL": "the disk is full",
-    "SQLITE_READONLY": "the database is read-only",
-    "SQLITE_IOERR": "an I/O error",
-    "SQLITE_BUSY": "the database is busy",
-    "SQLITE_LOCKED": "the database is busy",
-    "SQLITE_CORRUPT": "the database is corrupt",
-    "SQLITE_CANTOPEN": "a file of the database cannot be opened",
-    "SQLITE_NOTADB": "the file is not a database",
-}
-# Tables whose rows expire (``expires``), with the columns that name a row.
-EXPIRING = {"answers": "id", "kv": "namespace, key"}
-KINDS = {"answers": "idempotency", "kv": "kv", "queue": "queue"}
-
-
-def reason(exc: BaseException) -> str:
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    return _REASONS.get("_".join(name.split("_")[:2]), name or type(exc).__name__)
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, cached_statements=64)
-    db.execute("PRAGMA busy_timeout = 100")  # only an operator's own writes can hold it
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("PRAGMA wal_autocheckpoint = 0")  # the upkeep thread checkpoints
-    db.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
-    return db
+def _alone(job: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+    """``job`` in a transaction of its own: undone whole if it fails."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = job(db)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return result
 
 
 class SqliteState:
@@ -100,7 +79,7 @@ class SqliteState:
             self.key = StateKey(key if key is not None else files.state_key(self.directory))
             self.path = files.database_file(self.directory)
             version = schema.stored_version(self.path)
-            self.db = _connect(self.path)
+            self.db = connect(self.path)
             self.migrated = schema.migrate(self.db, self.path, version)
         except sqlite3.Error as exc:
             self._release()
@@ -112,8 +91,6 @@ class SqliteState:
         if self.migrated:
             log.warning("state database %s migrated from schema version %d to %d",
                         self.path, version, schema.LATEST)
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="xmpp-post-state")
-        self._local = threading.local()  # the upkeep thread's connection
         self.rows: dict[str, int] = dict.fromkeys(KINDS.values(), 0)
         for table, kind in KINDS.items():
             self.rows[kind] = int(self.db.execute(
@@ -126,9 +103,10 @@ class SqliteState:
         self.failure: str | None = None
         self._failed_at = 0.0
         self._writes = 0
-        self._due = asyncio.Event()
-        self._tasks = TaskGroup("state")
-        self._started = self._closed = False
+        self._queued: list[tuple[Callable[[sqlite3.Connection], Any],
+                                 asyncio.Future[Any]]] = []
+        self.upkeep = Upkeep(self, upkeep_every)
+        self._closed = False
 
     # the requests' statements ------------------------------------------------------------
 
@@ -141,8 +119,8 @@ class SqliteState:
         try:
             yield self.db
         except sqlite3.Error as exc:
-            self._failed(exc)
-            raise self._unavailable(reason(exc)) from exc
+            self.failed(exc)
+            raise self.unavailable(reason(exc)) from exc
 
     def write(self, job: Callable[[sqlite3.Connection], T], *, proof: bool = True) -> T:
         """``job(connection)``, committed, on the event loop's thread (one short
@@ -159,38 +137,68 @@ class SqliteState:
             if db.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     db.execute("ROLLBACK")  # a job that failed half-way
-            self._failed(exc)
-            raise self._unavailable(reason(exc)) from exc
-        if not proof:
-            return result
+            self.failed(exc)
+            raise self.unavailable(reason(exc)) from exc
+        if proof:
+            self._worked(1)
+        return result
+
+    def _worked(self, commits: int) -> None:
+        """Writes worked: the store works (if it failed before); a checkpoint is due
+        once enough commits have gathered in the WAL."""
         if self.failure is not None:
             log.warning("state database %s works again", self.path)
             self.failure = None
-        self._writes += 1
+        self._writes += commits
         if self._writes >= self.checkpoint_every:
             self._writes = 0
-            self._due.set()
-        return result
+            self.upkeep.due()
 
-    async def in_thread(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        """``job`` on the upkeep thread's own connection (for what takes long)."""
-        def run() -> T:
-            db = getattr(self._local, "db", None)
-            if db is None:
-                db = self._local.db = _connect(self.path)
-            return job(db)
+    async def write_soon(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """``job``, committed at the end of this turn of the event loop together with
+        the other writes queued in it, in one transaction: concurrent requests share
+        the fixed cost of a commit. As ``write`` otherwise."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queued.append((job, future))
+        if len(self._queued) == 1:
+            loop.call_soon(self._commit_queued)
+        return await future
 
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, run)
-        except sqlite3.Error as exc:
-            self._failed(exc)
-            raise self._unavailable(reason(exc)) from exc
+    def _commit_queued(self) -> None:
+        queued, self._queued = self._queued, []
+        db = self.db
+        if len(queued) > 1 and db is not None:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                results = [job(db) for job, _ in queued]
+                db.execute("COMMIT")
+            except Exception:  # each again alone: which failed, and why
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+            else:
+                self._worked(1)
+                for (_, future), result in zip(queued, results, strict=True):
+                    if not future.done():  # else its awaiter was cancelled
+                        future.set_result(result)
+                return
+        for job, future in queued:
+            try:
+                result = self.write(job if len(queued) == 1 else partial(_alone, job))
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                if not future.done():
+                    future.set_result(result)
 
-    def _unavailable(self, why: str) -> StateUnavailable:
+    def unavailable(self, why: str) -> StateUnavailable:
         return StateUnavailable(f"the state store is unavailable: {why}",
                                 retry_after=self.retry_after)
 
-    def _failed(self, exc: sqlite3.Error) -> None:
+    def failed(self, exc: sqlite3.Error) -> None:
+        """Note a failure (logged when it is new); claims pause (``check``)."""
         why = reason(exc)
         if why == "the database is corrupt":
             log.error("state database %s: %s", self.path, exc)
@@ -207,7 +215,7 @@ class SqliteState:
         if self.failure is None:
             return
         if time.monotonic() - self._failed_at < self.retry_after:
-            raise self._unavailable(self.failure)
+            raise self.unavailable(self.failure)
         self.probe()
 
     def probe(self) -> None:
@@ -232,59 +240,8 @@ class SqliteState:
     # upkeep ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if not self._started:
-            self._started = True
-            self._tasks.spawn(self._upkeep(), "state upkeep")
-
-    async def _upkeep(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.upkeep_every):
-                    await self._due.wait()
-            self._due.clear()
-            with contextlib.suppress(StateUnavailable):  # logged where it failed
-                await self.purge()
-                await self.checkpoint()
-                await self.count_rows()
-
-    async def purge(self, now: float | None = None) -> int:
-        """Remove expired entries, a batch at a time, yielding to the loop between."""
-        now = time.time() if now is None else now
-        removed = 0
-        for table, row in EXPIRING.items():
-            statement = (f"DELETE FROM {table} WHERE ({row}) IN (SELECT {row} FROM {table} "
-                         f"WHERE expires <= ? LIMIT {PURGE_BATCH})")
-
-            def batch(db: sqlite3.Connection, statement: str = statement) -> int:
-                return int(db.execute(statement, (now,)).rowcount)
-
-            while True:
-                gone = self.write(batch, proof=False)
-                removed += gone
-                if gone < PURGE_BATCH:
-                    break
-                await asyncio.sleep(0)
-        kept = self.answers_kept
-        while kept and next(iter(kept.values())) <= now:
-            del kept[next(iter(kept))]
-        return removed
-
-    async def checkpoint(self) -> tuple[int, int, int]:
-        """Copy the WAL into the database (a passive checkpoint, in the upkeep thread):
-        (busy, pages in the WAL, pages copied)."""
-        def run(db: sqlite3.Connection) -> tuple[int, int, int]:
-            row = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            return int(row[0]), int(row[1]), int(row[2])
-
-        return await self.in_thread(run)
-
-    async def count_rows(self) -> None:
-        """The rows of each kind, counted in the upkeep thread, for ``/metrics``."""
-        def run(db: sqlite3.Connection) -> dict[str, int]:
-            return {kind: int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-                    for table, kind in KINDS.items()}
-
-        self.rows.update(await self.in_thread(run))
+        """Begin the upkeep (expiry, checkpoints, row counts)."""
+        await self.upkeep.start()
 
     def size(self) -> int:
         """Bytes on disk: the database and its WAL."""
@@ -299,22 +256,14 @@ class SqliteState:
         if self._closed:
             return
         self._closed = True
-        await self._tasks.close()
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._close_thread_connection)
-        self._thread.shutdown()
+        if self._queued:
+            self._commit_queued()
+        await self.upkeep.close()
         db, self.db = self.db, None
         if db is not None:  # the last connection: it checkpoints (shutting down, so here)
             with contextlib.suppress(sqlite3.Error):
                 db.close()
         self._lock.release()
-
-    def _close_thread_connection(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            self._local.db = None
-            with contextlib.suppress(sqlite3.Error):
-                db.close()
 
     def _release(self) -> None:
         """Undo a construction that failed."""

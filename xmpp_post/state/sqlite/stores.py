@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from xmpp_post.errors import Overloaded, StateUnavailable, Unprocessable
 from xmpp_post.state import StoredAnswer, storable
 from xmpp_post.state.lasting import Lasting, QueueItem, check_name
-from xmpp_post.state.sqlite.database import PURGE_BATCH, SqliteState
+from xmpp_post.state.sqlite.database import SqliteState
+from xmpp_post.state.sqlite.upkeep import PURGE_BATCH
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +93,9 @@ class SqliteIdempotencyStore:
         pending = self._pending.get(k)
         if pending is None or pending.done.done():
             return
-        try:
+        try:  # still pending while it is written: a duplicate waits, then reads it
             if answer is not None and storable(answer.status):
-                self._store(k, pending.fingerprint, answer)
+                await self._store(k, pending.fingerprint, answer)
         except StateUnavailable as exc:
             log.warning("could not record an Idempotency-Key answer (%s): a retry will be "
                         "processed afresh", exc.message)
@@ -102,7 +103,7 @@ class SqliteIdempotencyStore:
             del self._pending[k]
             pending.done.set_result(None)
 
-    def _store(self, k: bytes, fingerprint: bytes, answer: StoredAnswer) -> None:
+    async def _store(self, k: bytes, fingerprint: bytes, answer: StoredAnswer) -> None:
         expires = self._clock() + self._window
         values = (k, fingerprint, answer.status, answer.body, answer.content_type,
                   json.dumps(answer.headers) if answer.headers else "[]", expires)
@@ -118,7 +119,7 @@ class SqliteIdempotencyStore:
                 "LIMIT max(0, (SELECT count(*) FROM answers) - ?))",
                 (self._max_entries,)).rowcount)
 
-        trimmed = self._state.write(insert)
+        trimmed = await self._state.write_soon(insert)
         self._state.rows["idempotency"] += 1 - trimmed
         kept = self._state.answers_kept
         kept.pop(k, None)
