@@ -360,3 +360,31 @@ async def test_writes_of_one_turn_commit_together_and_fail_alone(tmp_path: Path)
         assert await SqliteKeyValue(state).keys("t") == ["k0", "k1", "k3", "k4"]
     finally:
         await state.close()
+
+
+async def test_an_online_backup_restores_the_answers(tmp_path: Path) -> None:
+    """What ``sqlite3 DIR/state.db '.backup FILE'`` does, while the gateway writes."""
+    state = SqliteState(tmp_path / "state")
+    store = SqliteIdempotencyStore(state, window=600, max_entries=100)
+    try:
+        assert await store.claim(("a@x", "k"), b"fp") is None
+        await store.finish(("a@x", "k"), ANSWER)
+        source = sqlite3.connect(tmp_path / "state" / "state.db")
+        copy = sqlite3.connect(tmp_path / "backup.db")
+        source.backup(copy)  # the gateway keeps its connections and its lock meanwhile
+        source.close()
+        copy.close()
+        assert await store.claim(("a@x", "k2"), b"fp") is None  # still writing
+        await store.finish(("a@x", "k2"), ANSWER)
+    finally:
+        await state.close()
+    restored = tmp_path / "restored"
+    restored.mkdir(mode=0o700)
+    (tmp_path / "backup.db").rename(restored / "state.db")
+    (tmp_path / "state" / "state.key").rename(restored / "state.key")
+    again = SqliteState(restored)
+    try:
+        store = SqliteIdempotencyStore(again, window=600, max_entries=100)
+        assert await store.claim(("a@x", "k"), b"fp") == ANSWER
+    finally:
+        await again.close()

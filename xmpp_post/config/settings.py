@@ -173,7 +173,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Idempotency-Key answers (unless redis_url keeps them), and what features such "
             "as OMEMO and bots keep. Default: $STATE_DIRECTORY when systemd sets it "
             "(StateDirectory=), else in memory. Refused if group or others may write to "
-            "it; one gateway per directory.", "DIR"),
+            "it; one gateway per directory. Back it up while running with sqlite3 "
+            "DIR/state.db '.backup FILE' (and DIR/state.key), or copy it while stopped.",
+            "DIR"),
     Setting("trusted_proxy", "list", None,
             "Address range (CIDR) of a proxy whose X-Forwarded-For is believed; repeat for "
             "several. The client is the right-most address not in a trusted range.", "CIDR"),

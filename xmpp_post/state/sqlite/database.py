@@ -88,7 +88,10 @@ class SqliteState:
         except BaseException:
             self._release()
             raise
-        if self.migrated:
+        if version == 0:
+            log.info("state database %s created (schema version %d)", self.path,
+                     schema.LATEST)
+        elif self.migrated:
             log.warning("state database %s migrated from schema version %d to %d",
                         self.path, version, schema.LATEST)
         self.rows: dict[str, int] = dict.fromkeys(KINDS.values(), 0)
