@@ -90,6 +90,9 @@ class DirectoryLock:
         if fd is not None:
             os.close(fd)  # closing the last descriptor releases the flock
 
+    def __del__(self) -> None:  # a gateway that failed to start, never stopped
+        self.release()
+
 
 def _read_small(fd: int) -> str:
     try:
