@@ -152,7 +152,7 @@ async def test_redis_gone_refuses_decisions_and_recovers_by_itself() -> None:
             assert "unavailable" in (await state.problem() or "")
             with pytest.raises(StateUnavailable) as caught:
                 await store.claim(("d@x", "k2"), b"fp")
-            assert caught.value.headers["Retry-After"] == "7"
+            assert caught.value.retry_after == 7
             with pytest.raises(StateUnavailable):
                 await throttle.begin("d@x", "10.0.0.1", b"p")
             await store.finish(("d@x", "k1"), ANSWER)  # logged, not raised

@@ -68,7 +68,7 @@ from xmpp_post.errors import (
 )
 from xmpp_post.http.clients import client_address
 from xmpp_post.http.context import VERIFIED, error_shape, note, sends
-from xmpp_post.http.errors import render_error, status_of
+from xmpp_post.http.errors import headers_of, render_error, status_of
 from xmpp_post.http.templated import TEMPLATE_PARAMETER
 from xmpp_post.model import Sender
 from xmpp_post.state import IdempotencyStore, LoginThrottle, StateKey, StoredAnswer, storable
@@ -332,7 +332,7 @@ def idempotency_middleware(guards: Guards) -> Middleware:
                 rendered = render_error(error, shape=error_shape(request))
                 assert isinstance(rendered.body, bytes)
                 answer = StoredAnswer(rendered.status, rendered.body, rendered.content_type,
-                                      tuple(error.headers.items()))
+                                      tuple(headers_of(error).items()))
             raise
         finally:
             await store.finish(key, answer)
