@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -75,13 +76,52 @@ def test_unknown_key_in_file(tmp_path: Path) -> None:
     assert exc.value.setting == "pasword"
 
 
-def test_every_setting_is_documented_in_readme_and_help() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_every_setting_is_documented_in_the_reference_and_the_example() -> None:
+    reference = (ROOT / "docs" / "reference" / "configuration.md").read_text()
     example = config.example_toml()
     for setting in config.SETTINGS:
-        assert f"`{setting.flag}`" in readme, setting.name
-        assert setting.env in readme, setting.name
+        assert f"`{setting.flag}" in reference, setting.name
+        assert setting.env in reference, setting.name
         assert setting.env in example and setting.help.split()[0] in example
+
+
+# The type of a Config field for each kind of setting (and for a default of None).
+KIND_TYPES = {"str": "str", "int": "int", "float": "float", "bool": "bool",
+              "list": "tuple[str, ...]", "size": "int", "hostport": "HostPort",
+              "path": "Path"}
+
+
+def test_config_fields_agree_with_the_settings_table() -> None:
+    """Config repeats the table's names so that mypy knows each field's type: the two
+    must name the same settings, in the same order, with matching types."""
+    fields = [f for f in dataclasses.fields(config.Config)
+              if f.name not in ("sections", "state_secret")]
+    assert [f.name for f in fields] == [s.name for s in config.SETTINGS]
+    for field, setting in zip(fields, config.SETTINGS, strict=True):
+        expected = KIND_TYPES[setting.kind]
+        if setting.default is None and setting.kind in ("hostport", "path"):
+            expected += " | None"  # unset; a text setting unset is ""
+        if setting.name == "trusted_proxy":
+            expected = "tuple[Network, ...]"  # parsed into address ranges
+        assert field.type == expected, setting.name
+
+
+def test_every_limit_of_the_table_is_enforced() -> None:
+    checked = 0
+    for setting in config.SETTINGS:
+        if setting.above is not None:
+            bad: object = setting.above
+        elif setting.minimum is not None:
+            bad = setting.minimum - 1
+        elif setting.choices:
+            bad = "none-of-these"
+        else:
+            continue
+        with pytest.raises(ConfigError) as exc:
+            config.load({"domain": ["a.example"], setting.name: str(bad)}, environ={})
+        assert exc.value.setting == setting.name and "must be" in exc.value.problem
+        checked += 1
+    assert checked >= 25
 
 
 def test_bad_configuration_exits_non_zero_naming_the_setting(

@@ -112,7 +112,7 @@ def _entry(where: str, entry: object, keys: tuple[str, ...]) -> Mapping[str, Any
     for secret in ("secret", "password", "token"):
         if secret in entry:
             raise ConfigError(where, f"a {secret} written in the configuration is refused; "
-                              "see the README (tokens are kept as their sha256, secrets "
+                              "see docs/tokens.md (tokens are kept as their sha256, secrets "
                               "in a secret_file)")
     unknown = sorted(set(entry) - set(keys))
     if unknown:

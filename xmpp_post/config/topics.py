@@ -30,15 +30,12 @@ SECTION = register(Section(
     "topics", "ntfy topics and the JIDs (users or rooms) they go to: name = [JIDs]", _parse))
 
 
-def check(base_path: str, ntfy: bool, max_text: int,
-          topics: Mapping[str, tuple[str, ...]] | None) -> None:
+def check(base_path: str, ntfy: bool, topics: Mapping[str, tuple[str, ...]] | None) -> None:
     """Raise ``ConfigError`` when ntfy publishing cannot be served as configured."""
     if ntfy and base_path == "/":
         raise ConfigError("ntfy", "ntfy publishing is served at the root of the listener, "
                                   "which base_path / takes: set another base_path (such as "
                                   "/msg), or ntfy = false (--no-ntfy)")
-    if max_text < 1:
-        raise ConfigError("ntfy_max_text", "must be at least 1 byte")
     reserved = reserved_names(base_path)
     for name in topics or {}:
         if name.lower() in reserved:

@@ -22,7 +22,7 @@ class ErrorCode:
     also: tuple[int, ...] = ()  # other statuses of the same code; the meaning says when
 
 
-_WAIT = " (503 with Retry-After when the server says to wait: a retry later may succeed)"
+_WAIT = " 503, with Retry-After, when the server says to wait (a retry later may succeed)."
 
 ERROR_CODES: tuple[ErrorCode, ...] = (
     # 400: the request is malformed; the same request gets the same answer.
