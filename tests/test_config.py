@@ -154,3 +154,33 @@ def test_uvloop_is_the_default_and_no_uvloop_turns_it_off() -> None:
     assert cli._loop_factory(False) is None
     uvloop = pytest.importorskip("uvloop")
     assert cli._loop_factory(True) is uvloop.new_event_loop
+
+
+def test_every_boolean_has_a_no_form_that_wins_over_the_environment() -> None:
+    from xmpp_post import cli
+
+    parser = cli._parser()
+    for setting in config.SETTINGS:
+        if setting.kind != "bool":
+            continue
+        name = setting.flag[2:]
+        on = parser.parse_args(["serve", "--domain", "a.example", f"--{name}"])
+        off = parser.parse_args(["serve", "--domain", "a.example", f"--no-{name}"])
+        assert (getattr(on, setting.name), getattr(off, setting.name)) == (True, False)
+    flags = {"domain": ["a.example"], "direct_tls": False, "proxy_protocol": False}
+    environ = {"XMPP_POST_DIRECT_TLS": "true", "XMPP_POST_PROXY_PROTOCOL": "1"}
+    cfg = config.load(flags, environ=environ)
+    assert (cfg.direct_tls, cfg.proxy_protocol) == (False, False)
+
+
+def test_serve_help_groups_the_options_as_the_table_does() -> None:
+    from xmpp_post import cli
+
+    text = cli.parsers()["xmpp-post serve"].format_help()
+    positions = [text.index(f"\n{group.title}:\n") for group in config.GROUPS]
+    assert positions == sorted(positions)
+    for group, start in zip(config.GROUPS, positions, strict=True):
+        following = [p for p in positions if p > start]
+        section = text[start:following[0] if following else len(text)]
+        for setting in group.settings:
+            assert setting.flag in section, (group.title, setting.name)
