@@ -168,9 +168,7 @@ class XmppSession:
     def _release(self) -> None:
         """Stop the tasks this session owns: slixmpp's send loop and any ping barrier.
         A session is never reconnected, so nothing may outlive its stream."""
-        sender = self._client._run_out_filters
-        if sender is not None and not sender.done():
-            sender.cancel()
+        self._client.stop_send_loop()
         self._acks.release()
 
     # sending ---------------------------------------------------------------------------
