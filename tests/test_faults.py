@@ -114,7 +114,7 @@ async def test_clean_server_restart_is_503_then_the_session_reopens(
     alice, bob = register(server, "alice"), register(server, "bob")
     async with gateway_for(server) as gateway:
         assert (await http.post(gateway, "/msg/bob", "before", sender=alice)).status == 201
-        pool = gateway.relay.pool  # type: ignore[attr-defined]
+        pool = gateway.pool
         server.stop()
         await eventually(lambda: pool.open_sessions == 0)
         reply = await http.post(gateway, "/msg/bob", "during", sender=alice)
@@ -134,7 +134,7 @@ async def test_resource_conflict_ends_the_session_and_the_next_request_reopens(
     assert (await http.post(gateway, f"/msg/{bob.local}", "one", sender=alice)).status == 201
     first = await inbox.next()
     resource = first.sender.partition("/")[2]
-    pool = gateway.relay.pool  # type: ignore[attr-defined]
+    pool = gateway.pool
     await receiver(alice, resource=resource)  # Prosody kicks the gateway: <conflict/>
     await eventually(lambda: pool.open_sessions == 0)
     assert (await http.post(gateway, f"/msg/{bob.local}", "two", sender=alice)).status == 201

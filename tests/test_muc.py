@@ -15,8 +15,10 @@ from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.model import Sender
 from xmpp_post.service import Gateway
+from xmpp_post.testing import ManualClock
 from xmpp_post.xmpp import rooms as rooms_module
 from xmpp_post.xmpp.rooms import RoomMemberships
+from xmpp_post.xmpp.session import XmppSession
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
@@ -239,9 +241,12 @@ async def test_a_room_created_by_the_join_is_destroyed_and_404(
 
 
 async def test_a_session_stays_in_a_bounded_number_of_rooms(
-        gateway: Gateway, http: Client, account: AccountFactory, receiver: ReceiverFactory,
-        prosody: ProsodyServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        start_gateway: GatewayFactory, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory, prosody: ProsodyServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rooms_module, "MAX_ROOMS", 2)
+    clock = ManualClock()
+    gateway = await start_gateway(clock=clock, idle_timeout="7200")
     owner = await receiver(account("owner"))
     names = [new_room(prosody) for _ in range(3)]
     for room in names:
@@ -249,11 +254,10 @@ async def test_a_session_stays_in_a_bounded_number_of_rooms(
     alice = account("alice")
     for room in names[:2]:
         assert (await http.post(gateway, f"/msg/{room}", "hi", sender=alice)).status == 201
-    session = await gateway.relay.pool.session_for(  # type: ignore[attr-defined]
-        Sender(alice.jid, alice.password))
-    memberships = session._rooms
-    memberships._joined[names[0]].used -= 3600  # the first room has long been quiet
+    clock.advance(3600)  # both rooms have long been quiet
     assert (await http.post(gateway, f"/msg/{names[2]}", "hi", sender=alice)).status == 201
-    assert set(memberships.rooms) == {names[1], names[2]}
+    session = await gateway.pool.session_for(Sender(alice.jid, alice.password))
+    assert isinstance(session, XmppSession) and gateway.pool.opened_total == 1
+    assert set(session.rooms) == {names[1], names[2]}  # it left the least recently used
     # The owner sees the gateway leave the least recently used room.
     await eventually(lambda: (alice.local, "unavailable") in owner.occupant_presences(names[0]))

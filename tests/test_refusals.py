@@ -51,7 +51,7 @@ async def test_a_message_to_an_account_that_does_not_exist_is_404_and_the_sessio
     assert (await http.post(gateway, f"/msg/{bob.local}", "still here",
                             sender=alice)).status == 201
     assert (await inbox.next()).body == "still here"
-    assert gateway.relay.pool.opened_total == 1  # type: ignore[attr-defined]
+    assert gateway.pool.opened_total == 1
     text = await metrics_of(http, gateway)
     assert metric(text, "xmpp_post_refusals_total", condition="service-unavailable",
                   when="answer") == 1
