@@ -160,7 +160,10 @@ async def test_policy_violation_is_a_clear_503_and_the_session_reopens(
             assert "policy-violation" in reply.json["message"]
         assert (await http.post(gateway, "/msg/bob", "small again",
                                 sender=alice)).status == 201
-    assert bob
+    # bob was offline: the server stored both messages it accepted, and not the other
+    # (it would be second).
+    async with Receiver(bob.jid, bob.password, server.c2s_port, server.cert_file) as inbox:
+        assert [m.body for m in await inbox.collect(2)] == ["small", "small again"]
 
 
 # graceful shutdown ----------------------------------------------------------------------

@@ -267,7 +267,10 @@ async def test_password_changed_on_the_server_ends_the_gateway_session_at_once(
         reply = await http.post(gateway, "/msg/bob", "new password", user=alice.jid,
                                 password="a new password")
         assert reply.status == 201, reply.text
-    assert bob
+    # bob was offline: the server stored what was answered 201, and not the message
+    # refused 401 (it would be second).
+    async with Receiver(bob.jid, bob.password, server.c2s_port, server.cert_file) as inbox:
+        assert [m.body for m in await inbox.collect(2)] == ["before", "new password"]
 
 
 async def test_a_busy_session_is_reauthenticated_after_the_idle_timeout(
