@@ -6,6 +6,7 @@ import base64
 import itertools
 import json
 import shutil
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,8 +108,9 @@ GatewayFactory = Callable[..., Awaitable[Gateway]]
 async def start_gateway(prosody: ProsodyServer) -> AsyncIterator[GatewayFactory]:
     started: list[Gateway] = []
 
-    async def start(**overrides: Any) -> Gateway:
-        gateway = Gateway(gateway_config(prosody, **overrides))
+    async def start(clock: Callable[[], float] = time.monotonic, **overrides: Any) -> Gateway:
+        """A gateway with these settings; ``clock`` times its idle sessions and rooms."""
+        gateway = Gateway(gateway_config(prosody, **overrides), clock=clock)
         await gateway.start()
         started.append(gateway)
         return gateway

@@ -181,11 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(settings.log_level, settings.log_format)
     allocator.keep_large_blocks_mapped()  # idle sessions' TLS buffers cost only what they use
     from xmpp_post.service import serve  # slixmpp and aiohttp load only when serving
+    from xmpp_post.xmpp.compat import SlixmppIncompatible
 
     try:
         with asyncio.Runner(loop_factory=_loop_factory(settings.uvloop)) as runner:
             runner.run(serve(settings, source=source, live=live))
-    except OSError as exc:
+    except (OSError, SlixmppIncompatible) as exc:
         logging.getLogger("xmpp_post").error("cannot serve: %s", exc)
         return EXIT_FAILURE
     return EXIT_OK

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -59,16 +60,19 @@ def session_options(config: Config) -> SessionOptions:
     )
 
 
-def xmpp_relay(config: Config, metrics: Metrics | None = None) -> XmppRelay:
+def xmpp_relay(config: Config, metrics: Metrics | None = None,
+               clock: Callable[[], float] = time.monotonic) -> XmppRelay:
+    """The real relay; ``clock`` times idle sessions and rooms (tests inject one)."""
     options = session_options(config)
     directory = ServiceDirectory()  # which domains are group chat services, for all senders
 
     def factory(sender: Sender) -> XmppSession:
-        return XmppSession(sender, options, directory, metrics)
+        return XmppSession(sender, options, directory, metrics, clock=clock)
 
     pool = SessionPool(factory, idle_timeout=config.idle_timeout,
                        max_sessions=config.max_sessions, retry_after=config.retry_after,
-                       max_opening=config.max_concurrent_opens, metrics=metrics)
+                       max_opening=config.max_concurrent_opens, metrics=metrics,
+                       clock=clock)
     if metrics is not None:
         metrics.track_open_sessions(lambda: pool.open_sessions)
     return XmppRelay(pool, request_timeout=config.request_timeout,
@@ -113,16 +117,19 @@ def guards_for(config: Config, relay: Relay,
 
 class Gateway:
     """One running xmpp-post: its relay and its HTTP listener. ``source`` reads the
-    configuration again for ``reload()`` (the command line passes its file and flags)."""
+    configuration again for ``reload()`` (the command line passes its file and flags);
+    ``clock`` times the XMPP relay's idle sessions and rooms (tests inject one)."""
 
     def __init__(self, config: Config, relay: Relay | None = None, *,
-                 source: ConfigSource | None = None, live: LiveConfig | None = None) -> None:
+                 source: ConfigSource | None = None, live: LiveConfig | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         logs.quiet()
         self.config = config
         self.source = source
         self.live = live if live is not None else LiveConfig(config)
         self.metrics = Metrics()
-        self.relay: Relay = relay if relay is not None else xmpp_relay(config, self.metrics)
+        self.relay: Relay = (relay if relay is not None
+                             else xmpp_relay(config, self.metrics, clock))
         self.guards, self.shared = guards_for(config, self.relay, self.live)
         self.app = make_app(config, self.relay, metrics=self.metrics, readiness=self.readiness,
                             degradation=self.degradation, guarded_by=self.guards,
@@ -153,6 +160,19 @@ class Gateway:
         if self.draining:  # clients connected directly reconnect elsewhere
             response.force_close()
             response.headers["Connection"] = "close"
+
+    @property
+    def xmpp_relay(self) -> XmppRelay:
+        """The relay, as the XMPP relay it is unless another was given (then TypeError)."""
+        if not isinstance(self.relay, XmppRelay):
+            raise TypeError(f"this gateway relays through {type(self.relay).__name__}, "
+                            "not XmppRelay")
+        return self.relay
+
+    @property
+    def pool(self) -> SessionPool:
+        """The XMPP sessions of the relay (``xmpp_relay``'s pool)."""
+        return self.xmpp_relay.pool
 
     @property
     def url(self) -> str:
