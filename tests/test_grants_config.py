@@ -164,6 +164,7 @@ def test_a_standard_webhooks_secret_is_decoded(tmp_path: Path) -> None:
     ({"verify": "standard-webhooks"}, "webhooks.gh.secret_file", "whsec_"),
     ({"secret": "s3cret"}, "webhooks.gh", "refused"),
     ({"max_age": 0}, "webhooks.gh.max_age", "at least 1"),
+    ({"max_age": 601, "verify": "grafana"}, "webhooks.gh.max_age", "idempotency_window"),
     ({"account": "b@example.org"}, "webhooks.gh.account", "[accounts]"),
 ])
 def test_bad_webhooks_name_the_entry(tmp_path: Path, entry: dict[str, Any], setting: str,
