@@ -169,11 +169,13 @@ SETTINGS: tuple[Setting, ...] = (
             "File holding the key (at least 32 bytes) of the digests kept in the shared "
             "state; the same file on every instance; readable by the owner only.", "PATH"),
     Setting("trusted_proxy", "list", None,
-            "Address range (CIDR) of a proxy whose X-Forwarded-For is believed; repeat for "
-            "several. The client is the right-most address not in a trusted range.", "CIDR"),
+            "Address range (CIDR) of a proxy whose X-Forwarded-For is believed (and, with "
+            "proxy_protocol, who may send the PROXY header); repeat for several. The "
+            "client is the right-most address not in a trusted range.", "CIDR"),
     Setting("proxy_protocol", "bool", False,
             "Expect HAProxy's PROXY protocol (v1 or v2) at the start of every connection; "
-            "the client address is taken from it. Connections without it are refused."),
+            "the client address is taken from it. Needs trusted_proxy: a connection from "
+            "another peer, or without the header, is closed unanswered."),
     Setting("drain_seconds", "float", 0.0,
             "On SIGTERM, seconds during which /readyz answers 503 (so a load balancer "
             "moves new requests away) before the listener closes.", "SECONDS"),
