@@ -189,6 +189,21 @@ def test_each_scheme_names_the_delivery_by_its_own_id_only(
     assert sender is not None and sender.webhook and sender.delivery == delivery
 
 
+def test_a_standard_webhooks_id_is_named_as_signed(live: tuple[LiveConfig, str]) -> None:
+    """A byte that is not UTF-8 is signed as its backslashed spelling: both spellings
+    are one delivery, not two."""
+    ts = str(int(NOW))
+    found = set()
+    for given in ("msg_\udc80", "msg_\\udc80"):  # as aiohttp decodes 0x80; the text
+        headers = {"webhook-id": given, "webhook-timestamp": ts,
+                   "webhook-signature": standard_signature(KEY, "msg_\\udc80", ts, BODY)}
+        sender = WebhookScheme(live[0], clock=lambda: NOW).authenticate(
+            presented("standard-webhooks", headers))
+        assert sender is not None
+        found.add(sender.delivery)
+    assert found == {"msg_\\udc80"}
+
+
 def test_a_grafana_delivery_without_its_timestamp_has_no_id(
         live: tuple[LiveConfig, str]) -> None:
     headers = {"X-Grafana-Alerting-Signature": hex_hmac("gr", BODY), **EVERY_ID}

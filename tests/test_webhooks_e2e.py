@@ -24,6 +24,7 @@ from xmpp_post.service import Gateway
 SECRETS = {"github": "gh-s3cret-4711", "gitea": "gt-s3cret-4712", "gitlab": "gl-s3cret-4713",
            "grafana": "gr-s3cret-4714"}
 STANDARD_KEY = b"standard webhooks key 0123456789"
+ECHO_KEY = b"the echo webhook's own key 01234"
 TITLE = "Kettle is on fire"
 ISSUE = {"action": "opened", "issue": {"number": 7, "title": TITLE,
                                        "html_url": "https://forge.example/i/7"},
@@ -63,7 +64,8 @@ async def hooks(prosody: ProsodyServer, account: AccountFactory, receiver: Recei
     webhooks["standard"] = {"account": bot.jid, "to": [bob.jid], "verify": "standard-webhooks",
                             "template": "grafana",
                             "secret_file": str(secret_file(tmp_path, "std", std_secret))}
-    webhooks["echo"] = webhooks["standard"] | {"template": "echo"}
+    webhooks["echo"] = webhooks["standard"] | {"template": "echo", "secret_file": str(
+        secret_file(tmp_path, "echo", "whsec_" + base64.b64encode(ECHO_KEY).decode()))}
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "echo.j2").write_text(ECHO)
     path = tmp_path / "gw.toml"
@@ -284,7 +286,7 @@ async def test_a_template_sees_no_header_a_replay_could_add(
     """Only the headers the scheme's tool sends with every delivery reach the template
     (here standard-webhooks': its signed id and time); an added one changes nothing."""
     body = json.dumps(GRAFANA).encode()
-    signed = delivery("standard-webhooks", body) | {
+    signed = delivery("standard-webhooks", body, secret=ECHO_KEY.decode()) | {
         "X-Note": "call +1-555-0100 now", "User-Agent": "mallory", "X-GitHub-Event": "push"}
     status, _ = await post(http, hooks, "echo", body, signed)
     assert status == 201

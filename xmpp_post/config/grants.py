@@ -259,6 +259,16 @@ def check_tokens(tokens: Tokens, config: Config) -> None:
 
 def check_webhooks(hooks: Mapping[str, Webhook], config: Config) -> None:
     _check_accounts("webhooks", hooks, config)
+    # No signature covers the webhook's name: a delivery to one webhook would pass as a
+    # delivery to another that knows the same secret (its recipients, its template).
+    owners: dict[bytes, str] = {}
+    for name, hook in hooks.items():
+        for secret in hook.secrets:
+            other = owners.setdefault(secret, name)
+            if other != name:
+                raise ConfigError(f"webhooks.{name}.secret_file", f"holds a secret of "
+                                  f"webhooks.{other}: a delivery to one could be replayed "
+                                  "to the other; give each webhook its own secret")
     for name, hook in hooks.items():
         # A timed delivery is a duplicate while its signature is fresh: its id must be
         # remembered (idempotency_window) that long, or a late replay is sent again.
