@@ -56,6 +56,13 @@ def test_document_describes_every_route_and_field() -> None:
     assert set(body[request.JSON]["schema"]["properties"]) == set(request.FIELDS)
 
 
+def test_a_signed_webhook_takes_nothing_but_its_name_and_body() -> None:
+    hook = openapi.document(config.load({"domain": ["example.org"]},
+                                        environ={}))["paths"]["/hooks/{name}"]["post"]
+    assert [(p["in"], p["name"]) for p in hook["parameters"]] == [("path", "name")]
+    assert "query_not_allowed" in hook["description"] and "400" in hook["responses"]
+
+
 @pytest.fixture(scope="module")
 def served(prosody: ProsodyServer, tmp_path_factory: pytest.TempPathFactory,
            ) -> Iterator[tuple[str, str]]:

@@ -31,6 +31,7 @@ from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig, load_templates
 from xmpp_post.errors import ConfigError
 from xmpp_post.http.app import make_app, memory_guards
+from xmpp_post.http.clients import TrustedProxies
 from xmpp_post.http.guards import Guards
 from xmpp_post.http.server import GatewayRunner
 from xmpp_post.metrics import Metrics
@@ -195,8 +196,10 @@ class Gateway:
                                      max_field_size=self.config.max_header_size)
         await self._runner.setup()
         host, port = self.config.listen.host, self.config.listen.port
+        trusted = TrustedProxies(self.config.trusted_proxy).trusted
         site: web.BaseSite = (ProxySite(self._runner, host, port,
-                                        header_timeout=self.config.client_timeout)
+                                        header_timeout=self.config.client_timeout,
+                                        trusted=trusted)
                               if self.config.proxy_protocol else
                               web.TCPSite(self._runner, host, port))
         await site.start()

@@ -228,6 +228,11 @@ def _validated_instances(cfg: Config) -> Config:
         except ValueError:
             raise ConfigError("trusted_proxy", f"{text!r} is not an address range "
                                                "such as 10.0.0.0/8 or ::1/128") from None
+    if cfg.proxy_protocol and not networks:
+        raise ConfigError("trusted_proxy", "is required with proxy_protocol: the address "
+                          "range of the proxy that sends the PROXY header (e.g. "
+                          "10.0.0.2/32); whoever could send one would choose the client "
+                          "address the throttle counts by")
     return replace(cfg, state_secret=secret, trusted_proxy=tuple(networks))
 
 

@@ -207,13 +207,14 @@ GROUPS: tuple[Group, ...] = (
                 "part of it), the same on every instance, readable by its owner only. "
                 "Default: a random key per process.", "PATH"),
         Setting("trusted_proxy", "list", None,
-                "Address range (CIDR) of a proxy whose X-Forwarded-For is believed; repeat "
-                "for several. The client is the right-most address not in a trusted range; "
-                "a peer outside the ranges is never believed.", "CIDR"),
+                "Address range (CIDR) of a proxy whose X-Forwarded-For is believed (and, with "
+                "proxy_protocol, who may send the PROXY header); repeat for several. The "
+                "client is the right-most address not in a trusted range; a peer outside "
+                "the ranges is never believed.", "CIDR"),
         Setting("proxy_protocol", "bool", False,
                 "Expect HAProxy's PROXY protocol (v1 or v2) at the start of every "
-                "connection; the client address is taken from it. Connections without it "
-                "are closed."),
+                "connection; the client address is taken from it. Needs trusted_proxy: a "
+                "connection from another peer, or without the header, is closed unanswered."),
         _seconds("drain_seconds", 0.0,
                  "On SIGTERM, seconds during which /readyz answers 503 (so a load balancer "
                  "moves new requests away) while requests are still served, before the "

@@ -72,6 +72,9 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
               "arrived."),
     ErrorCode("malformed_request", 400, "The request is not valid HTTP/1.1 (bare \\n line "
               "endings, a malformed request line); the connection is closed."),
+    ErrorCode("query_not_allowed", 400, "A signed webhook (/hooks/NAME) came with a query "
+              "string, which no signature covers: what it sends comes from the "
+              "configuration and the signed body only."),
     ErrorCode("unsupported_field", 400, "ntfy: a parameter the gateway cannot honour "
               "(delay, email, call, template): refused, never dropped."),
     ErrorCode("invalid_topic", 400, "ntfy: no topic, or one that is not 1 to 64 of A-Z a-z "

@@ -26,7 +26,10 @@
    (a ``state.IdempotencyStore``). Without that header, a tool's own delivery id
    (``X-GitHub-Delivery``, ``X-Gitea-Delivery``, ``X-Forgejo-Delivery``,
    ``X-Gitlab-Event-UUID``, ``webhook-id``) is the key, scoped to the path and query as
-   well: GitLab gives every hook fired for one event the same id. With HTTP Basic, keys
+   well: GitLab gives every hook fired for one event the same id. A signed webhook
+   (``POST /hooks/NAME``) is keyed by its scheme's id of the delivery only
+   (``Sender.delivery``, scoped to the webhook): neither ``Idempotency-Key`` nor another
+   id header can make a replay of a signed id new. With HTTP Basic, keys
    are scoped to the sender and the password it presented, and only an answer given
    once the XMPP server had accepted that password is stored (``VERIFIED``): a stranger
    guessing a password can neither read the owner's answers nor store one under the
@@ -107,7 +110,7 @@ def middlewares(config: Config, guards: Guards) -> list[Middleware]:
     idempotent = idempotency_middleware(guards)
 
     def stages(request: web.Request, handler: Handler, found: Sender | GatewayError) -> Handler:
-        if IDEMPOTENCY_HEADER in request.headers or delivery_id(request.headers) is not None:
+        if _deduplicated(request, found):
             handler = partial(idempotent, handler=handler)
         if isinstance(found, CredentialsRefused) or (
                 isinstance(found, Sender) and not found.configured
@@ -116,6 +119,12 @@ def middlewares(config: Config, guards: Guards) -> list[Middleware]:
         return handler
 
     return [limits_middleware(config, guards.auth, stages)]
+
+
+def _deduplicated(request: web.Request, found: Sender | GatewayError) -> bool:
+    if isinstance(found, Sender) and found.webhook:
+        return found.delivery is not None
+    return IDEMPOTENCY_HEADER in request.headers or delivery_id(request.headers) is not None
 
 
 def one_header(request: web.Request, name: str) -> str | None:
@@ -131,7 +140,7 @@ def one_header(request: web.Request, name: str) -> str | None:
 def presented(request: web.Request, body: bytes = b"") -> Presented:
     return Presented(authorization=tuple(request.headers.getall("Authorization", ())),
                      path=request.path, headers=request.headers, query=request.query,
-                     body=body)
+                     body=body, query_string=request.query_string)
 
 
 def sender_of(request: web.Request) -> Sender:
@@ -294,15 +303,14 @@ def idempotency_middleware(guards: Guards) -> Middleware:
     async def idempotent(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not sends(request):
             return await handler(request)
-        value = one_header(request, IDEMPOTENCY_HEADER)
-        if value is not None:
+        sender = _sender(request)
+        if sender is not None and sender.webhook:
+            value = sender.delivery  # the scheme's own id: nothing else
+        elif (value := one_header(request, IDEMPOTENCY_HEADER)) is not None:
             validate_key(value)
         elif (delivery := delivery_id(request.headers)) is not None:
             value = f"{delivery} {request.path_qs}"  # one GitLab event id, several hooks
-        else:
-            return await handler(request)
-        sender = _sender(request)
-        if sender is None:
+        if sender is None or value is None:
             return await handler(request)
         body = await request.read()
         fingerprint = guards.key.digest(
