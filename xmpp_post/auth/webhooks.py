@@ -194,7 +194,7 @@ class WebhookScheme:
         if name is None:
             return None
         hook = self._live.webhooks.get(name)
-        if hook is None:
+        if hook is None or hook.verify not in VERIFIERS:  # a webhook URL has no name here
             raise NotFound("no webhook of that name is configured", code="webhook_not_found")
         subject = f"webhook:{hook.name}"
         try:
