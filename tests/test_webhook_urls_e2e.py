@@ -1,8 +1,9 @@
 """Webhook URLs end to end, against the real Prosody, with real clients: curl posting
 Slack's JSON and a form's ``payload``, Apprise's ``mmost://``; the payload's channel; a
-wrong secret (404, throttled); adding, rotating and revoking by reload; and the secret
-in no log line, metric or answer after all of them. (A real Alertmanager's
-``slack_configs`` is in test_alertmanager.py.)"""
+wrong secret (404, throttled); adding, rotating and revoking by reload; the secret in no
+log line, metric or answer after all of them, nor in the access log of the HAProxy that
+deploy/haproxy.cfg configures. (A real Alertmanager's ``slack_configs`` is in
+test_alertmanager.py.)"""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +22,10 @@ import apprise
 import pytest
 
 from tests.conftest import Account, AccountFactory, Client, ReceiverFactory
-from tests.faults import client_from
+from tests.faults import client_from, eventually
 from tests.grants import gateway_from, metric, secret_file, toml
 from xmpp_post.auth.webhook_urls import new_secret
+from xmpp_post.lab.haproxy import HaproxyServer
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.service import Gateway
@@ -202,3 +205,33 @@ async def test_reload_adds_rotates_and_revokes(urls: Urls, http: Client) -> None
     assert (await send(old, "revoked"), await send(new, "still")) == (404, 200)
     assert [m.body for m in await urls.bob_inbox.collect(3)] == ["old", "new", "still"]
     assert urls.bob_inbox.pending() == []
+
+
+HAPROXY_CFG = Path(__file__).parent.parent / "deploy" / "haproxy.cfg"
+
+
+async def test_haproxy_logs_the_url_cut_before_its_secret(urls: Urls, http: Client) -> None:
+    haproxy = HaproxyServer(HAPROXY_CFG.read_text(), [("gw1", "127.0.0.1", urls.gateway.port)],
+                            forwardfor=True)
+    guess = new_secret()
+    try:
+        await asyncio.to_thread(haproxy.start)
+        await asyncio.to_thread(haproxy.wait_for, {"gw1": "UP"})
+        for secret, status in ((urls.secret, 200), (guess, 404)):
+            reply = await http.request("POST", f"{haproxy.url}/hooks/{secret}",
+                                       data=json.dumps({"text": "through HAProxy"}),
+                                       headers={"Content-Type": "application/json"})
+            assert reply.status == status, reply.text
+        reply = await http.request("POST", f"{haproxy.url}/msg/x?auth=c2VjcmV0", data="x")
+        assert reply.status == 401
+
+        def posts() -> list[str]:
+            return re.findall(r'"POST [^"]*"', haproxy.log_file.read_text())
+
+        await eventually(lambda: len(posts()) == 3)  # written as each request ends
+        logged = posts()
+    finally:
+        await asyncio.to_thread(haproxy.close)
+    assert logged == [f'"POST /hooks/{urls.secret[:8]}... HTTP/1.1"',
+                       f'"POST /hooks/{guess[:8]}... HTTP/1.1"', '"POST /msg/x HTTP/1.1"']
+    assert (await urls.bob_inbox.next()).body == "through HAProxy"
