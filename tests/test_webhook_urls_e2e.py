@@ -118,7 +118,9 @@ async def test_curl_posts_slack_json_and_a_form_and_gets_ok(urls: Urls,
     metrics = (await http.request("GET", urls.gateway.url + "/metrics")).text
     assert metric(metrics, "xmpp_post_credential_requests_total", kind="webhook",
                   name="kuma") == 3
-    assert urls.secret not in metrics
+    described = (await http.request("GET", urls.gateway.url + "/openapi.json")).text
+    assert "/hooks/xph_{secret}" in json.loads(described)["paths"]
+    assert urls.secret not in metrics + described
 
 
 async def test_the_channel_picks_one_of_to_and_nothing_else(urls: Urls, http: Client) -> None:
