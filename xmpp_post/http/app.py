@@ -20,7 +20,6 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -112,14 +111,14 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         metrics = request.app[METRICS]
         metrics.count_request(route_name, method, response.status)
         metrics.count_credential(notes.get("via"), response.status)
-        # A webhook URL's log line says which URL, cut before its secret.
-        url: dict[str, Any] = ({"path": loggable_path(request.path)}
-                               if route_name == webhook_urls.ROUTE else {})
-        logs.event(log, "request", method=method, route=route_name,
+        # A webhook URL's line names the URL, its secret cut after a few characters.
+        logged_route = (route_name if route_name != webhook_urls.ROUTE
+                        else loggable_path(request.path))
+        logs.event(log, "request", method=method, route=logged_route,
                    status=response.status, ms=round((time.perf_counter() - started) * 1000, 2),
                    sender=notes.get("sender", "-"), via=notes.get("via", "-"),
                    error=notes.get("error", "-"),
-                   peer=request.remote, **url)
+                   peer=request.remote)
         return response
     finally:
         logs.REQUEST_ID.reset(token)
