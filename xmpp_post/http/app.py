@@ -3,7 +3,8 @@
 ``POST <base>`` and ``POST <base>/<recipient>[,<recipient>…]`` send a message as the
 authenticated user (``messages``; with ``?template=NAME``, the message a template makes
 of a tool's own payload: ``templated``); ``POST /hooks/NAME`` a signed webhook's
-(``hooks``), and ntfy's publish routes at the root (``ntfy``) unless turned off;
+(``hooks``), ``POST /hooks/xph_…`` a webhook URL's (``webhook_urls``), and ntfy's
+publish routes at the root (``ntfy``) unless turned off;
 ``GET /healthz`` reports liveness, ``/readyz``
 readiness, ``/metrics`` Prometheus metrics and ``/openapi.json`` the API. Every error,
 ours or aiohttp's, leaves through ``errors.render_error`` in one JSON shape; every
@@ -27,11 +28,12 @@ from xmpp_post.auth import Authenticator
 from xmpp_post.auth.basic import BasicScheme
 from xmpp_post.auth.query_param import QueryParamScheme
 from xmpp_post.auth.tokens import TokenScheme
+from xmpp_post.auth.webhook_urls import WebhookUrlScheme, loggable_path
 from xmpp_post.auth.webhooks import WebhookScheme
 from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig
 from xmpp_post.errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge
-from xmpp_post.http import guards, hooks, ntfy, openapi
+from xmpp_post.http import guards, hooks, ntfy, openapi, webhook_urls
 from xmpp_post.http.clients import TrustedProxies, forwarded_middleware
 from xmpp_post.http.context import (
     AUTH,
@@ -99,7 +101,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
             response = _error_response(request, _translate(exc))
         except Exception:
             log.exception("unexpected error handling %s %s", logs.escape(request.method),
-                          logs.escape(request.path))
+                          logs.escape(loggable_path(request.path)))
             response = _error_response(request,
                                        GatewayError("the gateway failed unexpectedly"))
         response.headers[REQUEST_ID_HEADER] = request_id
@@ -109,7 +111,10 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         metrics = request.app[METRICS]
         metrics.count_request(route_name, method, response.status)
         metrics.count_credential(notes.get("via"), response.status)
-        logs.event(log, "request", method=method, route=route_name,
+        # A webhook URL's line names the URL, its secret cut after a few characters.
+        logged_route = (route_name if route_name != webhook_urls.ROUTE
+                        else loggable_path(request.path))
+        logs.event(log, "request", method=method, route=logged_route,
                    status=response.status, ms=round((time.perf_counter() - started) * 1000, 2),
                    sender=notes.get("sender", "-"), via=notes.get("via", "-"),
                    error=notes.get("error", "-"),
@@ -163,11 +168,12 @@ async def _always_ready() -> str | None:
 
 
 def authenticator(config: Config, live: LiveConfig) -> Authenticator:
-    """Signed webhooks, ntfy's ``?auth=`` (checked by the header schemes), tokens, then
-    HTTP Basic (see ``xmpp_post.auth``)."""
+    """Webhook URLs, signed webhooks, ntfy's ``?auth=`` (checked by the header schemes),
+    tokens, then HTTP Basic (see ``xmpp_post.auth``)."""
     tokens, basic = TokenScheme(live), BasicScheme(config.domain)
-    return Authenticator([WebhookScheme(live), QueryParamScheme([tokens, basic]), tokens,
-                          basic], challenge_order=[basic, tokens])
+    return Authenticator([WebhookUrlScheme(live), WebhookScheme(live),
+                          QueryParamScheme([tokens, basic]), tokens, basic],
+                         challenge_order=[basic, tokens])
 
 
 def memory_guards(config: Config, live: LiveConfig | None = None) -> guards.Guards:
@@ -207,7 +213,9 @@ def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
     app[DEGRADATION] = degradation
     app[SENDING] = set()
     app[ERROR_SHAPES] = {}
-    app[SENDING].add(app.router.add_post(hooks.ROUTE, hooks.post_hook))  # before a base "/"
+    # Before a base "/", and the secret URLs before the names they would match.
+    app[SENDING].add(app.router.add_post(webhook_urls.ROUTE, webhook_urls.post_webhook_url))
+    app[SENDING].add(app.router.add_post(hooks.ROUTE, hooks.post_hook))
     base = config.base_path.rstrip("/")
     for path in (base or "/", base + r"/{recipient:[\s\S]*}"):
         app[SENDING].add(app.router.add_post(path, post_message))

@@ -21,14 +21,14 @@ from xmpp_post.ntfy.topics import reserved_names
 ERROR_STATUSES = {
     "400": "Malformed input: bad JSON or form, invalid JID, unknown type or field, "
            "characters XML cannot carry, a path that is not UTF-8, two Authorization "
-           "headers, a request that is not valid HTTP/1.1",
+           "headers, a query string on a webhook URL, a request that is not valid HTTP/1.1",
     "401": "Missing or malformed credentials, the XMPP server rejected them, an unknown or "
            "revoked token, or a webhook delivery's signature is missing, wrong or stale",
     "403": "The sender's domain is not served by this gateway, a room or the server refused "
            "the message, or a token may not send to that recipient or with that template",
-    "404": "No such room, webhook or template; or the server refused the message for its "
-           "recipient (no such account, blocked, offline storage full: servers do not say "
-           "which)",
+    "404": "No such room, webhook (name or URL) or template; or the server refused the "
+           "message for its recipient (no such account, blocked, offline storage full: "
+           "servers do not say which)",
     "408": "The client sent its request too slowly",
     "410": "The recipient's address is no longer in use",
     "413": "The body, or the stanza it would make, is larger than the configured limit",
@@ -214,6 +214,31 @@ def _hook() -> dict[str, Any]:
     }
 
 
+def _hook_url() -> dict[str, Any]:
+    json_or_form = {"schema": {"type": "object"}}
+    ok = {"description": "Sent (Slack's and Mattermost's answer)",
+          "content": {"text/plain": {"schema": {"type": "string"}}}}
+    return {
+        "summary": "A webhook URL's delivery (Slack or Mattermost JSON), rendered by its "
+                   "template; the URL is the secret",
+        "operationId": "hookUrl",
+        "parameters": [{"name": "secret", "in": "path", "required": True,
+                        "schema": {"type": "string", "minLength": 1},
+                        "description": "What follows xph_ in the URL that 'xmpp-post "
+                                       "webhook create' printed"}],
+        "requestBody": {"required": True, "content": {request.JSON: json_or_form,
+                                                      request.FORM: json_or_form}},
+        "responses": {
+            "200": ok,
+            "204": {"description": "Sent (a template whose tool wants no body)"},
+            "207": {"description": "One outcome per recipient; some failed",
+                    "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Results"}}}},
+            **_error_responses(),
+        },
+    }
+
+
 def _options() -> dict[str, Any]:
     return {"summary": "What the endpoint accepts",
             "responses": {"200": {"description": "Allowed methods and content types",
@@ -254,6 +279,7 @@ def _document(config: Config, templates: Mapping[str, str]) -> dict[str, Any]:
             base + "/{recipient}": {"parameters": [RECIPIENT],
                                     "post": _post(True, templates),
                                     "options": _options()},
+            "/hooks/xph_{secret}": {"post": _hook_url()},
             "/hooks/{name}": {"post": _hook()},
             "/healthz": _get("The process is alive", "application/json", status),
             "/readyz": _get("The gateway can serve (status ready, or degraded when the "
