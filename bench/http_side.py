@@ -23,6 +23,8 @@ from typing import Any
 from aiohttp import web
 
 from xmpp_post import config
+from xmpp_post.errors import UploadUnavailable
+from xmpp_post.files import FileToSend, UploadedFile
 from xmpp_post.http.app import make_app, memory_guards
 from xmpp_post.http.server import GatewayRunner
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
@@ -35,6 +37,12 @@ class InstantRelay:
 
     async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
         return Receipt(id="x1", sender=sender.jid, to=message.to, type=message.type)
+
+    async def upload(self, sender: Sender, file: FileToSend) -> UploadedFile:
+        raise UploadUnavailable("this benchmark sends no files")
+
+    def known_file_limit(self, domain: str) -> int | None:
+        return None
 
     async def start(self) -> None:
         pass

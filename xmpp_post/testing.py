@@ -5,7 +5,10 @@ with what ``handler`` returns or raises: tests of routing, parsing, authenticati
 the guards run against the real web application with nothing faked but the XMPP side.
 It accepts every password: an error it raises is ``verified`` unless it is a
 ``LoginRefused``, as the real relay marks errors raised once a session is open.
-End-to-end behaviour is still proven against a real server.
+End-to-end behaviour is still proven against a real server. Files (``upload``) are
+read while the request still has them, their digest kept in ``uploaded``, and given a
+URL on ``upload.example.org``; ``upload_fail`` is raised by every upload while set, and
+``file_limit`` is the limit ``known_file_limit`` reports for every domain.
 
 ``ManualClock`` stands in for ``time.monotonic`` where the pool and rooms take a
 ``clock``: time moves only when a test says so, instead of the test sleeping.
@@ -14,13 +17,29 @@ End-to-end behaviour is still proven against a real server.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import quote
 
 from xmpp_post.errors import GatewayError, LoginRefused
+from xmpp_post.files import FileToSend, UploadedFile
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
 
 Handler = Callable[[Sender, OutgoingMessage], Awaitable[Receipt]]
+
+
+@dataclass(frozen=True)
+class FakeUpload:
+    """A file ``FakeRelay`` was asked to upload: who sent it, as what, its SHA-256."""
+
+    sender: str
+    name: str
+    size: int
+    content_type: str
+    sha256: str
+    url: str
 
 
 class FakeRelay:
@@ -37,6 +56,9 @@ class FakeRelay:
         self.delivered = asyncio.Event()
         self.started = self.stopped = False
         self._ids = itertools.count(1)
+        self.uploaded: list[FakeUpload] = []
+        self.upload_fail: Exception | None = None
+        self.file_limit: int | None = None
 
     async def wait_calls(self, count: int) -> None:
         """Return once ``count`` deliveries have begun (an event, not a poll)."""
@@ -60,11 +82,33 @@ class FakeRelay:
         self.delivered.set()
         return receipt
 
+    async def upload(self, sender: Sender, file: FileToSend) -> UploadedFile:
+        try:
+            if self.upload_fail is not None:
+                raise self.upload_fail
+        except GatewayError as error:
+            error.verified = not isinstance(error, LoginRefused)
+            raise
+        digest = await asyncio.to_thread(_sha256, file)
+        url = (f"https://upload.example.org/{len(self.uploaded) + 1}/"
+               f"{quote(file.name, safe='')}")
+        self.uploaded.append(FakeUpload(sender.jid, file.name, file.size, file.content_type,
+                                        digest, url))
+        return UploadedFile(file.name, file.size, file.content_type, url)
+
+    def known_file_limit(self, _domain: str) -> int | None:
+        return self.file_limit
+
     async def start(self) -> None:
         self.started = True
 
     async def stop(self) -> None:
         self.stopped = True
+
+
+def _sha256(file: FileToSend) -> str:
+    with file.path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 class ManualClock:

@@ -46,12 +46,15 @@ from xmpp_post.http.context import (
     READINESS,
     RELAY,
     SENDING,
+    SPOOL,
+    UPLOAD_ROUTES,
     Readiness,
     error_shape,
     note,
 )
 from xmpp_post.http.errors import HttpStatusError, render_error, status_of
 from xmpp_post.http.messages import options, post_message
+from xmpp_post.http.spool import SpoolDir
 from xmpp_post.metrics import CONTENT_TYPE, Metrics
 from xmpp_post.relay import Relay
 from xmpp_post.state import StateKey
@@ -189,13 +192,24 @@ def memory_guards(config: Config, live: LiveConfig | None = None) -> guards.Guar
         key=StateKey())
 
 
+async def _open_spool(app: web.Application) -> None:
+    app[SPOOL].open()
+
+
+async def _close_spool(app: web.Application) -> None:
+    app[SPOOL].close()
+
+
 def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
              readiness: Readiness = _always_ready, degradation: Readiness = _always_ready,
              guarded_by: guards.Guards | None = None,
-             live: LiveConfig | None = None) -> web.Application:
+             live: LiveConfig | None = None, spool: SpoolDir | None = None,
+             ) -> web.Application:
     """The aiohttp application; the caller owns the relay's start and stop. ``live`` is
     the running configuration a reload swaps (the guards' schemes must read the same).
-    ``degradation``: None, or what the gateway cannot do now though it serves (/readyz)."""
+    ``degradation``: None, or what the gateway cannot do now though it serves (/readyz).
+    ``spool``: where files wait (by default in ``spool_dir``), opened when the
+    application starts (removing what dead processes left there), closed when it stops."""
     live = live if live is not None else LiveConfig(config)
     state = guarded_by if guarded_by is not None else memory_guards(config, live)
     forwarding = ([forwarded_middleware(TrustedProxies(config.trusted_proxy))]
@@ -213,12 +227,18 @@ def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
     app[DEGRADATION] = degradation
     app[SENDING] = set()
     app[ERROR_SHAPES] = {}
+    app[UPLOAD_ROUTES] = {}
+    app[SPOOL] = spool if spool is not None else SpoolDir(config.spool_dir)
+    app.on_startup.append(_open_spool)
+    app.on_cleanup.append(_close_spool)
     # Before a base "/", and the secret URLs before the names they would match.
     app[SENDING].add(app.router.add_post(webhook_urls.ROUTE, webhook_urls.post_webhook_url))
     app[SENDING].add(app.router.add_post(hooks.ROUTE, hooks.post_hook))
     base = config.base_path.rstrip("/")
     for path in (base or "/", base + r"/{recipient:[\s\S]*}"):
-        app[SENDING].add(app.router.add_post(path, post_message))
+        route = app.router.add_post(path, post_message)
+        app[SENDING].add(route)
+        app[UPLOAD_ROUTES][route] = "form"  # as multipart/form-data
         app.router.add_route("OPTIONS", path, options)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -1,8 +1,9 @@
 """What the HTTP side keeps per application (app keys) and per request (log notes).
 
-Routes are marked in two app-wide tables: ``SENDING``, the routes that send messages
-(the guards apply to these, whatever their method), and ``ERROR_SHAPES``, the resources
-whose errors carry members of their own (ntfy's ``http`` and ``code``).
+Routes are marked in app-wide tables: ``SENDING``, the routes that send messages
+(the guards apply to these, whatever their method), ``UPLOAD_ROUTES``, those of them
+whose body may carry files (``uploads``: ``form`` or ``body``), and ``ERROR_SHAPES``, the
+resources whose errors carry members of their own (ntfy's ``http`` and ``code``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from xmpp_post.auth import Authenticator
 from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig
 from xmpp_post.errors import GatewayError
+from xmpp_post.http.spool import SpoolDir
 from xmpp_post.metrics import Metrics
 from xmpp_post.relay import Relay
 
@@ -31,6 +33,8 @@ READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 LIVE = web.AppKey("live", LiveConfig)  # what a reload swaps: accounts, tokens, templates…
 SENDING: web.AppKey[set[AbstractRoute]] = web.AppKey("sending")
 ERROR_SHAPES: web.AppKey[dict[AbstractResource, ErrorShape]] = web.AppKey("error_shapes")
+UPLOAD_ROUTES: web.AppKey[dict[AbstractRoute, str]] = web.AppKey("upload_routes")
+SPOOL = web.AppKey("spool", SpoolDir)  # where the files of requests wait
 DEGRADATION: web.AppKey[Readiness] = web.AppKey("degradation")  # None, or what fails
 
 # Set on a request once the XMPP server has accepted its sender's password (a message was

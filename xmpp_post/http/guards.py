@@ -44,8 +44,9 @@ Only routes that send messages are guarded (``context.SENDING``: ``POST <base>``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
@@ -70,9 +71,10 @@ from xmpp_post.errors import (
     TooManyRequests,
 )
 from xmpp_post.http.clients import client_address
-from xmpp_post.http.context import VERIFIED, error_shape, note, sends
+from xmpp_post.http.context import SPOOL, VERIFIED, error_shape, note, sends
 from xmpp_post.http.errors import headers_of, render_error, status_of
 from xmpp_post.http.templated import TEMPLATE_PARAMETER
+from xmpp_post.http.uploads import SPOOLED, spool, upload_kind
 from xmpp_post.model import Sender
 from xmpp_post.state import IdempotencyStore, LoginThrottle, StateKey, StoredAnswer, storable
 
@@ -167,29 +169,47 @@ def limits_middleware(config: Config, auth: Authenticator,
     active = 0
     uploads: dict[str, int] = {}  # client address -> bodies still arriving from it
 
-    @web.middleware
-    async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def handled(request: web.Request, handler: Handler, found: Sender | GatewayError,
+                      body_size: int | None = None) -> web.StreamResponse:
         nonlocal active
-        if not sends(request):
-            return await handler(request)
-        body = await _read_body(request, config, uploads)  # before taking a delivery slot
         if active >= config.max_concurrent_requests:
             raise Overloaded(f"the gateway is already handling {active} requests",
                              retry_after=config.retry_after)
         active += 1
-        token = _SENDER.set(None)
+        token = _SENDER.set(found)
         try:
-            found = _authenticate(auth, presented(request, body))
-            _SENDER.set(found)
             limit = body_limit(request, config, found)
-            if len(body) > limit:
-                raise PayloadTooLarge(f"the body is {len(body)} bytes; the limit is {limit}")
+            if body_size is not None and body_size > limit:
+                raise PayloadTooLarge(f"the body is {body_size} bytes; the limit is {limit}")
             if stages is not None:
                 handler = stages(request, handler, found)
             return await handler(request)
         finally:
             _SENDER.reset(token)
             active -= 1
+
+    @web.middleware
+    async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not sends(request):
+            return await handler(request)
+        kind = upload_kind(request)
+        if kind is None:
+            body = await _read_body(request, config, uploads)  # before taking a delivery slot
+            found = _authenticate(auth, presented(request, body))
+            return await handled(request, handler, found, len(body))
+        # A body that may carry files: its sender first (no file is read for nobody),
+        # then the body, spooled to disk as it arrives, before taking a delivery slot.
+        found = _authenticate(auth, presented(request))
+        folder = None
+        try:
+            if isinstance(found, Sender):
+                folder = request.app[SPOOL].request_folder()
+                with _arriving(request, config, uploads):
+                    request[SPOOLED] = await spool(request, kind, folder, config, found)
+            return await handled(request, handler, found)
+        finally:
+            if folder is not None:
+                await folder.remove()
 
     return limits
 
@@ -215,6 +235,27 @@ def body_limit(request: web.Request, config: Config, found: Sender | GatewayErro
     return config.max_template_body if templated else config.max_body
 
 
+@contextlib.contextmanager
+def _arriving(request: web.Request, config: Config, uploads: dict[str, int]) -> Iterator[None]:
+    """Count the body as arriving from its client's address while the block runs
+    (unless it has arrived whole already); 429 when that address has too many."""
+    address = client_address(request)
+    if request.content.is_eof():
+        yield
+        return
+    if uploads.get(address, 0) >= config.max_uploads_per_address:
+        raise TooManyRequests(f"{uploads[address]} requests from this address are still "
+                              "sending their body", code="too_many_uploads",
+                              retry_after=config.retry_after)
+    uploads[address] = uploads.get(address, 0) + 1
+    try:
+        yield
+    finally:
+        uploads[address] -= 1
+        if not uploads[address]:
+            del uploads[address]
+
+
 async def _read_body(request: web.Request, config: Config, uploads: dict[str, int]) -> bytes:
     """Read the body into the request (later reads return it) within client_timeout and
     the largest limit of any request (``body_limit`` is checked once it is known who
@@ -226,18 +267,12 @@ async def _read_body(request: web.Request, config: Config, uploads: dict[str, in
         raise PayloadTooLarge(f"the body is {request.content_length} bytes; "
                               f"the limit is {limit}")
     address = client_address(request)
-    waiting = not request.content.is_eof()  # else it has arrived whole already
-    if waiting:
-        if uploads.get(address, 0) >= config.max_uploads_per_address:
-            raise TooManyRequests(f"{uploads[address]} requests from this address are still "
-                                  "sending their body", code="too_many_uploads",
-                                  retry_after=config.retry_after)
-        uploads[address] = uploads.get(address, 0) + 1
     try:
-        if request.content.is_eof():  # all of it is here already: no timer needed
-            return await request.read()
-        async with asyncio.timeout(config.client_timeout):
-            return await request.read()
+        with _arriving(request, config, uploads):
+            if request.content.is_eof():  # all of it is here already: no timer needed
+                return await request.read()
+            async with asyncio.timeout(config.client_timeout):
+                return await request.read()
     except TimeoutError:
         log.warning("client %s sent its body too slowly; cut off", logs.escape(address))
         raise RequestTimeout(f"the body did not arrive within {config.client_timeout:g} s",
@@ -247,11 +282,6 @@ async def _read_body(request: web.Request, config: Config, uploads: dict[str, in
             from None
     except ConnectionError:  # the client went away mid-body: not the gateway's failure
         raise ClientGone("the client disconnected before its body arrived") from None
-    finally:
-        if waiting:
-            uploads[address] -= 1
-            if not uploads[address]:
-                del uploads[address]
 
 
 def throttle_middleware(guards: Guards) -> Middleware:
@@ -312,7 +342,8 @@ def idempotency_middleware(guards: Guards) -> Middleware:
             value = f"{delivery} {request.path_qs}"  # one GitLab event id, several hooks
         if sender is None or value is None:
             return await handler(request)
-        body = await request.read()
+        spooled = request.get(SPOOLED)  # a body with files: the digest of its parts
+        body = spooled.digest if spooled is not None else await request.read()
         fingerprint = guards.key.digest(
             request.method, request.path, request.query_string,
             request.headers.get("Content-Type", ""), body, sender.password)

@@ -13,6 +13,7 @@ from typing import Any
 
 from xmpp_post import __version__
 from xmpp_post.config import Config
+from xmpp_post.files import MAX_FILES
 from xmpp_post.http import ntfy_openapi
 from xmpp_post.http import payload as request
 from xmpp_post.model import MESSAGE_TYPES
@@ -31,16 +32,19 @@ ERROR_STATUSES = {
            "servers do not say which)",
     "408": "The client sent its request too slowly",
     "410": "The recipient's address is no longer in use",
-    "413": "The body, or the stanza it would make, is larger than the configured limit",
+    "413": "The body, or the stanza it would make, is larger than the configured limit; "
+           "a file is larger than max_file_size or the sender's server takes "
+           "(file_too_large)",
     "415": "Unsupported Content-Type or charset",
     "417": "An Expect header other than 100-continue",
     "422": "No recipient or no text, a template failed on the payload or made no text, or "
            "an Idempotency-Key reused for another request",
     "429": "Too many failed logins, or bodies still arriving, for this address or account, "
-           "or a token over its rate; retry after Retry-After",
+           "a token over its rate, or the sender's upload quota; retry after Retry-After",
     "431": "A request line or header field is too long",
-    "502": "The XMPP server refused the message, or the password the gateway holds for one "
-           "of its accounts",
+    "501": "The sender's XMPP server offers no file upload (XEP-0363)",
+    "502": "The XMPP server refused the message, a file's upload slot, or the password the "
+           "gateway holds for one of its accounts; or a file's upload failed",
     "503": "The XMPP server is unreachable or refused the session, the recipient's server "
            "cannot take the message now, or the shared state (Redis) is unavailable "
            "(state_unavailable); retry after Retry-After",
@@ -92,6 +96,16 @@ def _fields_schema(json_body: bool) -> dict[str, Any]:
     properties["to"] = {"oneOf": [_TO, {"type": "array", "items": _TO}]}
     properties["receipt"] = _BOOL_TEXT
     return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+def _form_data_schema() -> dict[str, Any]:
+    schema = _fields_schema(False)
+    schema["properties"]["file"] = {
+        "type": "array", "maxItems": MAX_FILES,
+        "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+        "description": "Every part named file is a file: uploaded to the sender's server "
+                       "(XEP-0363) and sent, after the text, as a message of its URL"}
+    return schema
 
 
 def _template_parameter(templates: Mapping[str, str]) -> dict[str, Any]:
@@ -160,6 +174,7 @@ def _post(with_recipient: bool, templates: Mapping[str, str]) -> dict[str, Any]:
             request.TEXT: {"schema": {"type": "string"}},
             request.FORM: {"schema": _fields_schema(False)},
             request.JSON: {"schema": _fields_schema(True)},
+            request.FORM_DATA: {"schema": _form_data_schema()},
         }},
         "responses": {
             "201": {"description": "The XMPP server acknowledged the message (or, with several "
@@ -174,6 +189,14 @@ def _post(with_recipient: bool, templates: Mapping[str, str]) -> dict[str, Any]:
     }
     return operation
 
+
+FILES = {"type": "array", "description": "The files sent (multipart/form-data), each "
+         "uploaded once", "items": {"type": "object",
+                                    "required": ["name", "size", "content_type", "url"],
+                                    "properties": {"name": {"type": "string"},
+                                                   "size": {"type": "integer"},
+                                                   "content_type": {"type": "string"},
+                                                   "url": {"type": "string"}}}}
 
 RECIPIENT = {"name": "recipient", "in": "path", "required": True,
              "schema": {"type": "string", "minLength": 1},
@@ -304,10 +327,12 @@ def _document(config: Config, templates: Mapping[str, str]) -> dict[str, Any]:
                                            "type": {"type": "string"},
                                            "nick": {"type": "string"},
                                            "receipt": {"type": "string",
-                                                       "enum": ["received", "timeout"]}}},
+                                                       "enum": ["received", "timeout"]},
+                                           "files": FILES}},
                 "Results": {"type": "object", "required": ["results"], "properties": {
                     "results": {"type": "array", "items": {"type": "object",
-                                                           "required": ["to", "status"]}}}},
+                                                           "required": ["to", "status"]}},
+                    "files": FILES}},
                 "Error": {"type": "object", "required": ["error", "message"],
                           "additionalProperties": False,
                           "properties": {"error": {"type": "string"},
