@@ -41,6 +41,11 @@ _SEPARATORS = re.compile(r"[/\\]")
 _TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}"
 _MEDIA_TYPE = re.compile(f"{_TOKEN}/{_TOKEN}")
 _CHARSET = re.compile(r"""charset\s*=\s*"?([A-Za-z0-9._-]{1,40})"?""", re.IGNORECASE)
+# Common names whose type Python's table lacks (where /etc/mime.types does not add them).
+_MORE_TYPES = {".log": "text/plain", ".yml": "application/yaml", ".yaml": "application/yaml",
+               ".toml": "application/toml", ".gz": "application/gzip"}
+_COMPRESSED = {"gzip": "application/gzip", "bzip2": "application/x-bzip2",
+               "xz": "application/x-xz", "br": "application/x-brotli"}
 # Types that say how a request was sent, never what a file is (curl -d sends the form type).
 _NOT_A_FILE_TYPE = ("application/x-www-form-urlencoded", "multipart/")
 
@@ -93,7 +98,7 @@ class Uploader(Protocol):
 
 def safe_name(raw: str | None, fallback: str = FALLBACK_NAME) -> str:
     """A file name fit for the upload service and the recipients' clients."""
-    name = (raw or "")[:4 * MAX_NAME]  # bounded before any work on it
+    name = (raw or "")[-4 * MAX_NAME:]  # bounded before any work (its end matters)
     name = _SEPARATORS.split(unicodedata.normalize("NFC", name))[-1]
     name = _UNSAFE.sub("", name).strip().lstrip(".").strip()
     if not name:
@@ -115,7 +120,11 @@ def content_type_for(name: str, given: str | None) -> str:
             and not media.startswith(_NOT_A_FILE_TYPE)):
         charset = _CHARSET.search(parameters)
         return f"{media}; charset={charset.group(1).lower()}" if charset else media
-    guessed, _encoding = mimetypes.guess_type(name, strict=False)
+    guessed, encoding = mimetypes.guess_type(name, strict=False)
+    if encoding is not None:  # report.tar.gz is gzip's bytes, whatever is inside
+        guessed = _COMPRESSED.get(encoding, GENERIC_TYPE)
+    if guessed is None:
+        guessed = _MORE_TYPES.get(name[name.rfind("."):].lower()) if "." in name else None
     return guessed or GENERIC_TYPE
 
 

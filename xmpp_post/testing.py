@@ -8,7 +8,8 @@ It accepts every password: an error it raises is ``verified`` unless it is a
 End-to-end behaviour is still proven against a real server. Files (``upload``) are
 read while the request still has them, their digest kept in ``uploaded``, and given a
 URL on ``upload.example.org``; ``upload_fail`` is raised by every upload while set, and
-``file_limit`` is the limit ``known_file_limit`` reports for every domain.
+``file_limit`` is the limit ``known_file_limit`` reports for every domain (a larger file
+is refused 413, as the sender's server's limit is).
 
 ``ManualClock`` stands in for ``time.monotonic`` where the pool and rooms take a
 ``clock``: time moves only when a test says so, instead of the test sleeping.
@@ -23,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from xmpp_post.errors import GatewayError, LoginRefused
+from xmpp_post.errors import FileTooLarge, GatewayError, LoginRefused
 from xmpp_post.files import FileToSend, UploadedFile
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
 
@@ -86,6 +87,9 @@ class FakeRelay:
         try:
             if self.upload_fail is not None:
                 raise self.upload_fail
+            if self.file_limit is not None and file.size > self.file_limit:
+                raise FileTooLarge(f"the sender's server takes files of at most "
+                                   f"{self.file_limit} bytes")
         except GatewayError as error:
             error.verified = not isinstance(error, LoginRefused)
             raise

@@ -24,6 +24,7 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -49,6 +50,7 @@ class SpoolDir:
         self.folder: Path | None = None
         self._lock: IO[bytes] | None = None
         self.swept = 0  # folders of dead processes removed at open
+        self._changed = asyncio.Event()  # set, and replaced, when a request folder comes or goes
 
     def open(self) -> None:
         if self.folder is not None:
@@ -101,7 +103,17 @@ class SpoolDir:
         if self.folder is None:
             self.open()
         assert self.folder is not None
-        return RequestFolder(self.folder)
+        return RequestFolder(self.folder, self._change)
+
+    def _change(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_until(self, done: Callable[[], bool]) -> None:
+        """Return once ``done()`` is true, checking it each time a request's folder is
+        made or removed (what tests and benchmarks wait on, instead of polling)."""
+        while not done():
+            await self._changed.wait()
 
     def __len__(self) -> int:
         """Request folders there are now (a test's and a benchmark's view)."""
@@ -114,20 +126,23 @@ class RequestFolder:
     """One request's files, in a folder made when the first file is (a body that turns
     out to be text costs no folder); ``remove()`` once the request is answered."""
 
-    def __init__(self, parent: Path) -> None:
+    def __init__(self, parent: Path, changed: Callable[[], None] = lambda: None) -> None:
         self._parent = parent
+        self._changed = changed
         self.path: Path | None = None
         self._count = 0
 
     def new_path(self) -> Path:
         if self.path is None:
             self.path = Path(tempfile.mkdtemp(prefix="r", dir=self._parent))
+            self._changed()
         self._count += 1
         return self.path / f"f{self._count}"
 
     async def remove(self) -> None:
         if self.path is not None:
             await asyncio.to_thread(shutil.rmtree, self.path, True)
+            self._changed()
 
 
 class SpoolWriter:
