@@ -91,7 +91,8 @@ class ProsodyServer:
     direct TLS (XEP-0368) on ``direct_tls_port``. ``file_share`` adds the XEP-0363
     upload service ``upload.<domain>`` on HTTPS at ``https_port`` (``file_share``
     module), taking files of ``file_share_limit`` bytes and ``file_share_quota`` bytes
-    per user and day (default: ten files' worth).
+    per user and day (default: ten files' worth); ``file_share_trusted=False`` serves
+    it with a certificate of its own that nobody trusts.
     """
 
     domain: str = "localhost"
@@ -112,6 +113,7 @@ class ProsodyServer:
     file_share: bool = True
     file_share_limit: int = 10 * 1024 * 1024
     file_share_quota: int | None = None
+    file_share_trusted: bool = True
     https_port: int = 0
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _owns_workdir: bool = field(default=False, repr=False)
@@ -159,6 +161,8 @@ class ProsodyServer:
         make_certificate(certs, self.cert_names or [self.domain, self.muc_domain,
                                                     self.upload_domain],
                          file_name=self.domain, expired=self.cert_expired)
+        if not self.file_share_trusted:
+            make_certificate(certs, [self.domain], file_name="https-untrusted")
         self.config_file.write_text(self._config_text())
         self._give_to_prosody_user()
 
@@ -192,8 +196,8 @@ class ProsodyServer:
             "s2s_ports = { }",
             f"http_ports = {{ {self.http_port} }}",
             'http_interfaces = { "127.0.0.1" }',
-            *(file_share.https_lines(self.https_port, crt, key) if self.file_share
-              else ["https_ports = { }"]),
+            *(file_share.https_lines(self.https_port, *self._https_certificate())
+              if self.file_share else ["https_ports = { }"]),
             f"c2s_require_encryption = {'true' if self.tls else 'false'}",
             "allow_unencrypted_plain_auth = " + ("false" if self.tls else "true"),
             'authentication = "internal_hashed"',
@@ -216,6 +220,12 @@ class ProsodyServer:
             lines += file_share.config_lines(self.domain, self.https_port, ssl,
                                              self.file_share_limit, self.file_share_quota)
         return "\n".join(lines) + "\n"
+
+    def _https_certificate(self) -> tuple[Path, Path]:
+        crt = self.cert_file
+        if not self.file_share_trusted:
+            crt = crt.with_name("https-untrusted.crt")
+        return crt, crt.with_suffix(".key")
 
     def _give_to_prosody_user(self) -> None:
         if os.geteuid() != 0:
