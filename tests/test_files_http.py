@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FakeClient, MakeClient
-from xmpp_post.errors import UploadFailed
+from xmpp_post.errors import LoginRefused, UploadFailed
 from xmpp_post.http.context import SPOOL
 from xmpp_post.testing import FakeRelay
 
@@ -187,6 +187,11 @@ async def test_a_retry_with_the_same_key_uploads_nothing_again(
     assert await first.json() == await again.json()
     assert again.headers["Idempotent-Replayed"] == "true"
     assert len(relay.uploaded) == 1 and len(relay.sent) == 1
+    # curl picks a new boundary for each try: the same request all the same
+    again = await client.post("/msg/bob", data=body.replace(BOUNDARY.encode(), b"other-b"),
+                              headers={**key, "Content-Type":
+                                       "multipart/form-data; boundary=other-b"})
+    assert again.status == 201 and again.headers["Idempotent-Replayed"] == "true"
     other = await client.post("/msg/bob", data=form(("file", PNG[:-1], {"filename":
                                                                           "graph.png"})),
                               headers=key)
@@ -194,6 +199,21 @@ async def test_a_retry_with_the_same_key_uploads_nothing_again(
     metrics = await (await client.get("/metrics")).text()
     assert 'xmpp_post_uploads_total{outcome="uploaded"} 1.0' in metrics
     assert f'xmpp_post_upload_bytes_total{{outcome="uploaded"}} {float(len(PNG))}' in metrics
+
+
+async def test_a_tools_delivery_id_covers_files_and_a_refused_login_is_401(
+        files: tuple[FakeClient, FakeRelay]) -> None:
+    client, relay = files
+    body = form(("body", b"release 1.2", {}), ("file", b"notes", {"filename": "notes.md"}))
+    headers = {**FORM_HEADERS, "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958"}
+    first = await client.post("/msg/bob", data=body, headers=headers)
+    again = await client.post("/msg/bob", data=body, headers=headers)
+    assert first.status == again.status == 201 and len(relay.uploaded) == 1
+    assert again.headers["Idempotent-Replayed"] == "true"
+    relay.upload_fail = LoginRefused("not authorized", condition="not-authorized")
+    refused = await client.post("/msg/bob", data=body, headers=FORM_HEADERS)
+    assert refused.status == 401 and (await refused.json())["error"] == "invalid_credentials"
+    assert len(relay.sent) == 2 and spooled(client) == 0
 
 
 async def test_a_template_does_not_take_multipart(files: tuple[FakeClient, FakeRelay]) -> None:

@@ -10,7 +10,11 @@
    meant for delivering messages. A slow request head is cut off by aiohttp's
    keep-alive timer, which ``service`` sets to ``client_timeout``. The request is
    authenticated here, once, over its body (a webhook's signature covers it);
-   ``sender_of`` hands the result to the others.
+   ``sender_of`` hands the result to the others. A body that may carry files
+   (``uploads.upload_kind``: multipart/form-data, ntfy's topic bodies) is authenticated
+   first, then (for a sender only) read into the spool as it arrives, counted against
+   ``max_uploads_per_address`` all the while, within ``max_file_size``; its spool goes
+   once the request is answered, whatever happened.
 2. ``throttle``: failed logins are counted and further guesses refused with 429
    before they reach the XMPP server (a ``state.LoginThrottle``), per real client
    address (``clients.client_address``); logins in flight count too, so concurrent
@@ -33,7 +37,9 @@
    are scoped to the sender and the password it presented, and only an answer given
    once the XMPP server had accepted that password is stored (``VERIFIED``): a stranger
    guessing a password can neither read the owner's answers nor store one under the
-   owner's key. A token or webhook the gateway has checked itself.
+   owner's key. A token or webhook the gateway has checked itself. A body with files is
+   fingerprinted by the digest of its parts (``uploads``) and its media type, not the
+   boundary: a retry uploads nothing twice.
 
 Only routes that send messages are guarded (``context.SENDING``: ``POST <base>``,
 ``POST /hooks/NAME``, and ntfy's publish routes whatever their method); errors leave as
@@ -342,11 +348,15 @@ def idempotency_middleware(guards: Guards) -> Middleware:
             value = f"{delivery} {request.path_qs}"  # one GitLab event id, several hooks
         if sender is None or value is None:
             return await handler(request)
-        spooled = request.get(SPOOLED)  # a body with files: the digest of its parts
-        body = spooled.digest if spooled is not None else await request.read()
-        fingerprint = guards.key.digest(
-            request.method, request.path, request.query_string,
-            request.headers.get("Content-Type", ""), body, sender.password)
+        spooled = request.get(SPOOLED)
+        if spooled is not None:  # a body with files: the digest of its parts, and its
+            # media type without the boundary a client picks anew for each try
+            body, content_type = spooled.digest, request.content_type
+        else:
+            body = await request.read()
+            content_type = request.headers.get("Content-Type", "")
+        fingerprint = guards.key.digest(request.method, request.path, request.query_string,
+                                        content_type, body, sender.password)
         if sender.configured:  # the gateway checked the token or signature itself
             key = (sender.via, value)
         else:  # scoped to the password presented: another never meets these answers
