@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import FakeClient, MakeClient
 from xmpp_post.errors import LoginRefused, UploadFailed
@@ -302,3 +304,26 @@ async def test_a_stalled_upload_is_cut_off(make_client: MakeClient, tmp_path: Pa
     writer.close()
     assert answer.startswith(b"HTTP/1.1 408") and b"client_too_slow" in answer
     assert spooled(client) == 0 and relay.uploaded == []
+
+
+# anything at all -------------------------------------------------------------------------
+
+_PIECES = st.sampled_from([
+    f"--{BOUNDARY}\r\n".encode(), f"--{BOUNDARY}--\r\n".encode(), b"\r\n",
+    b'Content-Disposition: form-data; name="file"; filename="a.bin"\r\n',
+    b'Content-Disposition: form-data; name="body"\r\n', b"Content-Disposition: x\r\n",
+    b"Content-Type: text/plain\r\n", b"Content-Length: 3\r\n",
+    b"Content-Transfer-Encoding: quoted-printable\r\n", b"\xff\xfe\x00", b"x" * 300,
+    b'Content-Disposition: form-data; name="to"\r\n\r\ncarol\r\n'])
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(st.one_of(_PIECES, st.binary(max_size=40)), max_size=12))
+async def test_any_multipart_body_is_answered_without_a_5xx(
+        files: tuple[FakeClient, FakeRelay], pieces: list[bytes]) -> None:
+    client, _ = files
+    resp = await client.post("/msg/bob", data=b"".join(pieces), headers=FORM_HEADERS)
+    assert resp.status < 500, await resp.text()
+    assert set(await resp.json()) >= {"error", "message"} or resp.status == 201
+    assert spooled(client) == 0
