@@ -1,5 +1,9 @@
 """The seam between the HTTP side and the XMPP side: ``deliver(sender, message)``.
 
+``login(sender)`` asks only whether the XMPP server accepts the sender's password (it
+opens, or reuses, the session a delivery then uses): the guards call it before any other
+work is done for a sender the gateway cannot vouch for (``http.guards``).
+
 The HTTP side knows only the ``Relay`` protocol, so each side can be tested with the
 other faked (``xmpp_post.testing.FakeRelay``); ``xmpp.relay.XmppRelay`` is the real one.
 ``deliver_each`` sends one request's messages to several recipients concurrently and
@@ -20,6 +24,12 @@ class Relay(Protocol):
     async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
         """Send ``message`` as ``sender``; return once the XMPP server has it, or raise
         the ``GatewayError`` that says why not."""
+        ...
+
+    async def login(self, sender: Sender) -> None:
+        """Return once the XMPP server has accepted ``sender``'s password (an open session
+        that proved it will do), sending nothing; raise ``LoginRefused`` if the server
+        refused it, or the ``GatewayError`` that says why it could not be asked."""
         ...
 
     async def start(self) -> None: ...

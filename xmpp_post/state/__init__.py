@@ -59,7 +59,10 @@ class LoginThrottle(Protocol):
     async def end(self, account: str, address: str, proof: bytes,
                   outcome: LoginOutcome) -> None:
         """How the attempt went: the server refused the credentials, accepted them, or
-        could not tell (unreachable, timed out). Called once per ``begin`` that passed."""
+        could not tell (unreachable, timed out). Called once per ``begin`` that passed.
+        ``succeeded`` makes ``proof`` the account's accepted password: the caller reports
+        it only for a login the XMPP server accepted, never for a request that merely
+        answered 2xx."""
         ...
 
 

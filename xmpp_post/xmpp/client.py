@@ -6,6 +6,8 @@
   30 ms of CPU per login at 10,000 iterations). The server still checks the proof.
 * Text is escaped for XML by a regular expression (slixmpp's own escaping, patched
   process-wide like SCRAM's Hi(), goes one generator step per character).
+* A password SASLprep (RFC 4013) refuses is known before connecting (``sasl_usable``):
+  slixmpp would log an error and drop the stream in the middle of the login.
 * Writes of one event-loop turn are coalesced into one TLS record once logged in; TCP
   quick ACKs of what the server writes; no roster and no unused stream-feature plugins.
 
@@ -30,7 +32,9 @@ from typing import Any
 
 from slixmpp import ClientXMPP
 from slixmpp.features.feature_mechanisms.stanza import Challenge
+from slixmpp.util.sasl.client import saslprep
 from slixmpp.util.sasl.mechanisms import SCRAM
+from slixmpp.util.stringprep_profiles import StringPrepError
 from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import MatchXPath
 
@@ -49,6 +53,16 @@ def tls_context(ca_file: Path | None, insecure: bool) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def sasl_usable(password: str) -> bool:
+    """Whether SASL can present ``password``: it passes SASLprep (no control characters,
+    no unassigned or prohibited code points), as every mechanism requires."""
+    try:
+        saslprep(password)
+    except StringPrepError:
+        return False
+    return True
 
 
 def _scram_hi(self: Any, text: bytes, salt: bytes, iterations: int) -> bytes:
