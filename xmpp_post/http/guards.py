@@ -34,7 +34,9 @@
    are scoped to the sender and the password it presented, and only an answer given
    once the XMPP server had accepted that password is stored (``VERIFIED``): a stranger
    guessing a password can neither read the owner's answers nor store one under the
-   owner's key. A token or webhook the gateway has checked itself.
+   owner's key. A token or webhook the gateway has checked itself. Only the headers
+   the gateway stores itself are replayed (``state.REPLAYED_HEADERS``), whatever a
+   shared store hands back.
 
 Only routes that send messages are guarded (``context.SENDING``: ``POST <base>``,
 ``POST /hooks/NAME``, and ntfy's publish routes whatever their method); errors leave as
@@ -81,6 +83,7 @@ from xmpp_post.state import (
     LoginThrottle,
     StateKey,
     StoredAnswer,
+    replayed,
     storable,
 )
 
@@ -328,7 +331,7 @@ def idempotency_middleware(guards: Guards) -> Middleware:
         if stored is not None:
             return web.Response(body=stored.body, status=stored.status,
                                 content_type=stored.content_type,
-                                headers={**dict(stored.headers),
+                                headers={**stored.replayed_headers(),
                                          "Idempotent-Replayed": "true"})
         answer: StoredAnswer | None = None
         try:
@@ -343,7 +346,7 @@ def idempotency_middleware(guards: Guards) -> Middleware:
                 rendered = render_error(error, shape=error_shape(request))
                 assert isinstance(rendered.body, bytes)
                 answer = StoredAnswer(rendered.status, rendered.body, rendered.content_type,
-                                      tuple(error.headers.items()))
+                                      tuple(replayed(error.headers.items()).items()))
             raise
         finally:
             await store.finish(key, answer)

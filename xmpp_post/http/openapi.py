@@ -43,7 +43,8 @@ ERROR_STATUSES = {
            "of its accounts",
     "503": "The XMPP server is unreachable or refused the session, the recipient's server "
            "cannot take the message now, or the shared state (Redis) is unavailable "
-           "(state_unavailable); retry after Retry-After",
+           "(state_unavailable) or holds an unreadable answer for the Idempotency-Key "
+           "(stored_answer_unreadable); retry after Retry-After",
     "504": "The XMPP server did not acknowledge the message in time",
 }
 # Request headers the API reads besides Authorization (fuzzed from this description).
