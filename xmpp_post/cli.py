@@ -73,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--template", metavar="NAME",
                         help="the template every request is rendered with")
     create.add_argument("--rate", metavar="N/minute",
-                        help="most requests per second, minute or hour (N/second, ...)")
+                        help="most messages (one per recipient) per second, minute or "
+                             "hour (N/second, ...)")
     _template_parser(commands)
     return parser
 

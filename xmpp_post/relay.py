@@ -8,7 +8,8 @@ The HTTP side knows only the ``Relay`` protocol, so each side can be tested with
 other faked (``xmpp_post.testing.FakeRelay``); ``xmpp.relay.XmppRelay`` is the real one.
 ``deliver_each`` sends one request's messages to several recipients concurrently and
 collects an outcome each, once the sender's scope allows every recipient (a token
-limited to some recipients sends nothing when any other is named: 403).
+limited to some recipients sends nothing when any other is named: 403) and its rate
+allows every message (else nothing is sent: 429).
 """
 
 from __future__ import annotations
@@ -42,9 +43,12 @@ async def deliver_each(relay: Relay, sender: Sender,
     """Deliver every message concurrently; a failure is that recipient's ``Rejected``,
     except a refused login: that is the sender's failure, not a recipient's, and is
     raised (so the login throttle counts it, however many recipients were named).
-    Raises ``Forbidden`` (nothing sent) when the sender's scope excludes a recipient."""
-    sender.scope.check_recipients([item.to for item in items
-                                   if isinstance(item, OutgoingMessage)])
+    Raises ``Forbidden`` (nothing sent) when the sender's scope excludes a recipient, and
+    ``RateLimited`` (nothing sent) when the messages would exceed its rate: a rate
+    counts messages, one per recipient, not requests."""
+    targets = [item.to for item in items if isinstance(item, OutgoingMessage)]
+    sender.scope.check_recipients(targets)
+    sender.scope.take(len(targets))
 
     async def one(item: OutgoingMessage | Rejected) -> Outcome:
         if isinstance(item, Rejected):
