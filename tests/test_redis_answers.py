@@ -15,10 +15,10 @@ import pytest
 
 from tests.cluster import secret_file
 from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory
-from xmpp_post.errors import StateUnavailable
+from xmpp_post.errors import StateUnavailable, TooManyRequests
 from xmpp_post.lab.redis import RedisServer
 from xmpp_post.state import StateKey, StoredAnswer
-from xmpp_post.state.redis import RedisIdempotencyStore, RedisState
+from xmpp_post.state.redis import RedisIdempotencyStore, RedisLoginThrottle, RedisState
 
 KEY = ("alice@x", "k1")
 
@@ -95,6 +95,31 @@ async def test_a_stored_header_outside_the_allow_list_is_read_but_never_replayed
                             encoded(headers=(("Set-Cookie", "a=b"), ("retry-after", "3"))))
     answer = await store.claim(KEY, b"fp")
     assert answer is not None and answer.replayed_headers() == {"retry-after": "3"}
+
+
+async def test_failure_times_from_the_future_never_lock_beyond_the_window(
+        state: RedisState) -> None:
+    throttle = RedisLoginThrottle(state, window=60, pair_limit=1, address_limit=100,
+                                  account_limit=100)
+    pair = state.name("fail-pair", "a@x", "10.9.9.9")
+    await state.client.zadd(pair, {"forged": 10**15})
+    await state.client.pexpire(pair, 60_000)
+    with pytest.raises(TooManyRequests) as caught:
+        await throttle.begin("a@x", "10.9.9.9", b"p")
+    assert 1 <= int(caught.value.headers["Retry-After"]) <= 60
+
+
+async def test_keys_of_the_wrong_type_are_state_errors_not_500s(state: RedisState) -> None:
+    store = RedisIdempotencyStore(state, window=60, lease=30)
+    throttle = RedisLoginThrottle(state, window=60, pair_limit=5, address_limit=5,
+                                  account_limit=5)
+    await state.client.set(state.name("idem", *KEY), b"a string", px=60_000)
+    await state.client.hset(state.name("good", "a@x"), "x", "y")  # type: ignore[misc]
+    await state.client.pexpire(state.name("good", "a@x"), 60_000)
+    with pytest.raises(StateUnavailable):
+        await store.claim(KEY, b"fp")
+    with pytest.raises(StateUnavailable):
+        await throttle.begin("a@x", "10.9.9.9", b"p")
 
 
 # end to end: a gateway on Redis, the real Prosody -------------------------------------

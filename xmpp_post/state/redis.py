@@ -175,7 +175,7 @@ class RedisIdempotencyStore:
                     raise self._unreadable(entry, str(exc), int(reply[2])) from None
             # In progress elsewhere: wait to be woken by its finish, or re-check. A claim
             # outlives its lease only when its entry has no expiry: not one we wrote.
-            if int(reply[1]) < 0 or loop.time() > give_up:
+            if verdict != b"pending" or int(reply[1]) < 0 or loop.time() > give_up:
                 raise self._unreadable(entry, "a claim that never runs out", int(reply[1]))
             left = max(int(reply[1]), 10) / 1000
             wait = max(0.01, min(left, 1.0, self._state.timeout / 2))
@@ -225,12 +225,13 @@ class RedisLoginThrottle:
         return keys + [k + ":n" for k in keys[:3]]
 
     async def begin(self, account: str, address: str, proof: bytes) -> None:
-        wait_ms = await self._state.run(
-            "BEGIN", self._keys(account, address), [*self._limits, proof, self._lease_ms])
-        if int(wait_ms) > 0:
+        wait_ms = int(await self._state.run(
+            "BEGIN", self._keys(account, address), [*self._limits, proof, self._lease_ms]))
+        if wait_ms > 0:  # never longer than the window, whatever times Redis holds
+            wait_ms = min(wait_ms, self._limits[0])
             raise TooManyRequests("too many failed logins; try again later",
                                   code="too_many_failed_logins",
-                                  retry_after=max(1, math.ceil(int(wait_ms) / 1000)))
+                                  retry_after=max(1, math.ceil(wait_ms / 1000)))
 
     async def end(self, account: str, address: str, proof: bytes,
                   outcome: LoginOutcome) -> None:
