@@ -129,3 +129,15 @@ async def test_a_password_sasl_cannot_carry_is_a_failed_login_without_a_connecti
         assert reply.status == 429, reply.text
     assert connections(prosody) == before
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_logging_in_first_costs_no_second_login(
+        gateway: Gateway, http: Client, account: AccountFactory, prosody: ProsodyServer,
+        receiver: ReceiverFactory) -> None:
+    alice, bob, carol = account("alice"), account("bob"), account("carol")
+    inboxes = [await receiver(bob), await receiver(carol)]
+    before = connections(prosody)
+    reply = await http.post(gateway, f"/msg/{bob.local},{carol.local}", "hello", sender=alice)
+    assert reply.status == 201, reply.text
+    assert [(await inbox.next()).body for inbox in inboxes] == ["hello", "hello"]
+    assert connections(prosody) == before + 1  # the login's session delivered both
