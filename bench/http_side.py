@@ -36,6 +36,9 @@ class InstantRelay:
     async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
         return Receipt(id="x1", sender=sender.jid, to=message.to, type=message.type)
 
+    async def login(self, sender: Sender) -> None:
+        pass
+
     async def start(self) -> None:
         pass
 

@@ -4,7 +4,8 @@
 with what ``handler`` returns or raises: tests of routing, parsing, authentication and
 the guards run against the real web application with nothing faked but the XMPP side.
 It accepts every password: an error it raises is ``verified`` unless it is a
-``LoginRefused``, as the real relay marks errors raised once a session is open.
+``LoginRefused``, as the real relay marks errors raised once a session is open; its
+``login`` refuses only while ``fail`` is a ``LoginRefused``.
 End-to-end behaviour is still proven against a real server.
 
 ``ManualClock`` stands in for ``time.monotonic`` where the pool and rooms take a
@@ -33,6 +34,7 @@ class FakeRelay:
         self.fail: Exception | None = None
         self.handler = handler
         self.calls = 0
+        self.logins = 0
         self._called = asyncio.Condition()
         self.delivered = asyncio.Event()
         self.started = self.stopped = False
@@ -59,6 +61,12 @@ class FakeRelay:
         self.sent.append((sender, message))
         self.delivered.set()
         return receipt
+
+    async def login(self, sender: Sender) -> None:
+        """Accept the password, unless ``fail`` is a ``LoginRefused`` (then raise it)."""
+        self.logins += 1
+        if isinstance(self.fail, LoginRefused):
+            raise self.fail
 
     async def start(self) -> None:
         self.started = True

@@ -14,7 +14,11 @@
 2. ``throttle``: failed logins are counted and further guesses refused with 429
    before they reach the XMPP server (a ``state.LoginThrottle``), per real client
    address (``clients.client_address``); logins in flight count too, so concurrent
-   guesses do not all get through. Credentials the
+   guesses do not all get through. A sender whose password is not yet proven is
+   logged in first (``Relay.login``), before any other work is done for the request
+   (parsing, rendering a template): the outcome recorded is the XMPP server's answer to
+   that login alone (``failed``: refused; ``succeeded``: accepted, and then only; else
+   ``unknown``), whatever the request goes on to do. Credentials the
    gateway refuses itself (an unknown token, a bad webhook signature) count as failed
    logins of the client address under a subject of their own (``token``,
    ``webhook:NAME``). A valid token or webhook is not throttled: the gateway checked it,
@@ -33,7 +37,9 @@
    are scoped to the sender and the password it presented, and only an answer given
    once the XMPP server had accepted that password is stored (``VERIFIED``): a stranger
    guessing a password can neither read the owner's answers nor store one under the
-   owner's key. A token or webhook the gateway has checked itself.
+   owner's key. A token or webhook the gateway has checked itself. Only the headers
+   the gateway stores itself are replayed (``state.REPLAYED_HEADERS``), whatever a
+   shared store hands back.
 
 Only routes that send messages are guarded (``context.SENDING``: ``POST <base>``,
 ``POST /hooks/NAME``, and ntfy's publish routes whatever their method); errors leave as
@@ -70,11 +76,19 @@ from xmpp_post.errors import (
     TooManyRequests,
 )
 from xmpp_post.http.clients import client_address
-from xmpp_post.http.context import VERIFIED, error_shape, note, sends
+from xmpp_post.http.context import RELAY, VERIFIED, error_shape, note, sends
 from xmpp_post.http.errors import headers_of, render_error, status_of
 from xmpp_post.http.templated import TEMPLATE_PARAMETER
 from xmpp_post.model import Sender
-from xmpp_post.state import IdempotencyStore, LoginThrottle, StateKey, StoredAnswer, storable
+from xmpp_post.state import (
+    IdempotencyStore,
+    LoginOutcome,
+    LoginThrottle,
+    StateKey,
+    StoredAnswer,
+    replayed,
+    storable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -273,18 +287,18 @@ def throttle_middleware(guards: Guards) -> Middleware:
             return await handler(request)
         proof = guards.key.digest("login", sender.jid, sender.password)
         await throttle.begin(sender.jid, address, proof)
+        outcome: LoginOutcome = "unknown"
         try:
-            response = await handler(request)
+            await request.app[RELAY].login(sender)  # before any work is spent on the request
+            outcome = "succeeded"  # the one outcome that vouches for the password
+            request[VERIFIED] = True
+            return await handler(request)
         except LoginRefused:
             log.warning("failed login for %s from %s", sender.jid, logs.escape(address))
-            await throttle.end(sender.jid, address, proof, "failed")
+            outcome = "failed"
             raise
-        except BaseException:
-            await throttle.end(sender.jid, address, proof, "unknown")
-            raise
-        await throttle.end(sender.jid, address, proof,
-                           "succeeded" if 200 <= response.status < 300 else "unknown")
-        return response
+        finally:
+            await throttle.end(sender.jid, address, proof, outcome)
 
     return login_throttle
 
@@ -325,7 +339,7 @@ def idempotency_middleware(guards: Guards) -> Middleware:
         if stored is not None:
             return web.Response(body=stored.body, status=stored.status,
                                 content_type=stored.content_type,
-                                headers={**dict(stored.headers),
+                                headers={**stored.replayed_headers(),
                                          "Idempotent-Replayed": "true"})
         answer: StoredAnswer | None = None
         try:
@@ -340,7 +354,7 @@ def idempotency_middleware(guards: Guards) -> Middleware:
                 rendered = render_error(error, shape=error_shape(request))
                 assert isinstance(rendered.body, bytes)
                 answer = StoredAnswer(rendered.status, rendered.body, rendered.content_type,
-                                      tuple(headers_of(error).items()))
+                                      tuple(replayed(headers_of(error).items()).items()))
             raise
         finally:
             await store.finish(key, answer)
