@@ -1,5 +1,9 @@
 """The seam between the HTTP side and the XMPP side: ``deliver(sender, message)``.
 
+Besides delivering, a relay proves a sender's password without sending (``login``: a
+template rendered for the web page is authenticated like a send), shows the stanza a
+message would be (``preview``) and lists its open sessions (``sessions``).
+
 The HTTP side knows only the ``Relay`` protocol, so each side can be tested with the
 other faked (``xmpp_post.testing.FakeRelay``); ``xmpp.relay.XmppRelay`` is the real one.
 ``deliver_each`` sends one request's messages to several recipients concurrently and
@@ -13,13 +17,28 @@ import asyncio
 from typing import Protocol
 
 from xmpp_post.errors import GatewayError, LoginRefused
-from xmpp_post.model import Outcome, OutgoingMessage, Receipt, Rejected, Sender
+from xmpp_post.model import Outcome, OutgoingMessage, Receipt, Rejected, Sender, SessionInfo
 
 
 class Relay(Protocol):
     async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
         """Send ``message`` as ``sender``; return once the XMPP server has it, or raise
         the ``GatewayError`` that says why not."""
+        ...
+
+    async def login(self, sender: Sender) -> None:
+        """Return once the XMPP server has accepted ``sender``'s password (an open session
+        of theirs proves it, else a fresh login does), or raise the ``GatewayError`` that
+        says why not (``LoginRefused``, ``XmppUnavailable``); nothing is sent."""
+        ...
+
+    def preview(self, message: OutgoingMessage) -> str:
+        """The ``<message/>`` that delivering ``message`` would write, as text (its type
+        as given: the type a room's message takes is decided when it is sent)."""
+        ...
+
+    def sessions(self) -> list[SessionInfo]:
+        """The XMPP sessions open now, most recently used last."""
         ...
 
     async def start(self) -> None: ...
