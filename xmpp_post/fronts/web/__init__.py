@@ -4,8 +4,8 @@
 
 * with ``web`` on (``--no-web`` turns it off): ``GET <base>/``, the page, and
   ``GET <base>/static/NAME``, its files (plain HTML, CSS and JavaScript shipped in the
-  package: no build step, nothing from another site); ``GET <base>`` and, when the base
-  path is another, ``GET /`` redirect to the page. ``GET /web/capabilities`` tells the
+  package: no build step, nothing from another site); ``GET /`` redirects to the page
+  when the base path is another and ntfy is off. ``GET /web/capabilities`` tells the
   page what this gateway supports, and ``GET /web/status`` the gateway's state, for the
   admins (``admin``) only (``page``, ``status``);
 * always, as API: ``GET /templates``, the templates with a sample payload for each

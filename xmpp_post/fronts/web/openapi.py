@@ -119,7 +119,7 @@ def _web(config: Config) -> dict[str, Any]:
             "parameters": list(openapi.HEADERS),
             "responses": {"200": _json("The state", STATUS), **openapi.error_responses()}}},
     }
-    if where != "/":
+    if page.redirects_root(config):
         paths["/"] = {"get": {"summary": "Redirects to the web page", "operationId": "toPage",
                               "responses": {"302": {"description": "To the web page"}}}}
     return paths

@@ -3,8 +3,9 @@
 The files are read once from the package (``static/``) and served as they are:
 ``index.html`` at ``<base>/``, the others at ``<base>/static/NAME`` with an ``ETag``
 (a client that has the file gets 304). ``GET /`` redirects to the page when the base
-path is another. ``GET /web/capabilities`` says which optional fields the send form may
-show (``send_features``) and whether the status view is configured.
+path is another and ntfy is off (ntfy's JSON publishing has ``/``).
+``GET /web/capabilities`` says which optional fields the send form may show
+(``send_features``) and whether the status view is configured.
 
 Every answer here carries ``SECURITY_HEADERS``: a Content Security Policy that allows
 scripts, styles, images and requests from the gateway's own origin only (no inline
@@ -69,6 +70,12 @@ def page_path(config: Config) -> str:
     return config.base_path.rstrip("/") + "/"
 
 
+def redirects_root(config: Config) -> bool:
+    """Whether ``GET /`` leads to the page: when the page is elsewhere and ``/`` is not
+    ntfy's (whose ``/`` answers every method, and says so in ``Allow``)."""
+    return page_path(config) != "/" and not config.ntfy
+
+
 def send_features(config: Config) -> dict[str, bool]:
     """The send form's optional fields this gateway supports. ``files`` (file parts of a
     multipart request) and ``encrypt`` (the ``encrypt`` field) come with the work that
@@ -122,6 +129,6 @@ def add_routes(app: web.Application, config: Config) -> None:
     where = page_path(config)
     app.router.add_get(where, index)
     app.router.add_get(where + "static/{name}", static_file)
-    if where != "/":
+    if redirects_root(config):
         app.router.add_get("/", to_page)
     app.router.add_get(CAPABILITIES, capabilities)
