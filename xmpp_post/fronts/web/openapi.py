@@ -116,7 +116,8 @@ def _web(config: Config) -> dict[str, Any]:
         status.ROUTE: {"get": {
             "summary": "The gateway's state: sessions, refusals by code, the last errors "
                        "(for the admins)", "operationId": "webStatus", "security": SECURITY,
-            "parameters": list(openapi.HEADERS),
+            "parameters": [header for header in openapi.HEADERS
+                           if header["name"] != "Idempotency-Key"],
             "responses": {"200": _json("The state", STATUS), **openapi.error_responses()}}},
     }
     if page.redirects_root(config):

@@ -126,6 +126,7 @@ async def capabilities(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application, config: Config) -> None:
+    assets()  # read now, not in the event loop
     where = page_path(config)
     app.router.add_get(where, index)
     app.router.add_get(where + "static/{name}", static_file)

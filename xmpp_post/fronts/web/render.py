@@ -109,6 +109,7 @@ async def render_template(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    samples()  # read now, not in the event loop
     app.router.add_get(LIST, list_templates)
     route = app.router.add_post(RENDER, render_template)
     app[SENDING].add(route)  # authenticated, throttled and limited like a send
