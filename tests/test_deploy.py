@@ -145,8 +145,8 @@ def test_pipx_install_gives_a_working_command(dist: Path, tmp_path: Path,
                 assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
                 time.sleep(0.05)
         # The package data came along: the web page's files, the templates' samples.
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/msg/static/app.js") as r:
-            assert b"renderStyled" in r.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/msg/static/styling.js") as r:
+            assert b"export function renderStyled" in r.read()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/templates") as r:
             listed = json.loads(r.read())["templates"]
             assert all(entry["sample"] for entry in listed), listed
