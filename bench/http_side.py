@@ -25,7 +25,7 @@ from aiohttp import web
 from xmpp_post import config
 from xmpp_post.http.app import make_app, memory_guards
 from xmpp_post.http.server import GatewayRunner
-from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
 
 RECEIPT = {"id": "x1", "from": "hot@example.org", "to": "rcv@example.org", "type": "chat"}
 
@@ -38,6 +38,12 @@ class InstantRelay:
 
     async def login(self, sender: Sender) -> None:
         pass
+
+    def preview(self, message: OutgoingMessage) -> str:
+        return ""
+
+    def sessions(self) -> list[SessionInfo]:
+        return []
 
     async def start(self) -> None:
         pass

@@ -42,7 +42,9 @@
    shared store hands back.
 
 Only routes that send messages are guarded (``context.SENDING``: ``POST <base>``,
-``POST /hooks/NAME``, and ntfy's publish routes whatever their method); errors leave as
+``POST /hooks/NAME``, and ntfy's publish routes whatever their method), and the web
+front's routes authenticated like a send (``POST /templates/NAME/render``,
+``GET /web/status``); errors leave as
 ``GatewayError`` for ``app.observe_middleware`` to render. The state is injected
 (``Guards``), so another implementation (shared by several instances) can be plugged in.
 """
@@ -76,7 +78,7 @@ from xmpp_post.errors import (
     TooManyRequests,
 )
 from xmpp_post.http.clients import client_address
-from xmpp_post.http.context import RELAY, VERIFIED, error_shape, note, sends
+from xmpp_post.http.context import PAYLOADS, RELAY, VERIFIED, error_shape, note, sends
 from xmpp_post.http.errors import headers_of, render_error, status_of
 from xmpp_post.http.templated import TEMPLATE_PARAMETER
 from xmpp_post.model import Sender
@@ -222,10 +224,11 @@ def _authenticate(auth: Authenticator, what: Presented) -> Sender | GatewayError
 
 def body_limit(request: web.Request, config: Config, found: Sender | GatewayError) -> int:
     """The largest body ``request`` may have: a tool's own payload, which a template
-    renders (``?template=``, a token's template, a signed webhook), may be larger than a
-    message."""
+    renders (``?template=``, a token's template, a signed webhook, a route of
+    ``PAYLOADS``), may be larger than a message."""
     templated = TEMPLATE_PARAMETER in request.query or (isinstance(found, Sender) and (
-        found.scope.template is not None or found.via.startswith("webhook:")))
+        found.scope.template is not None or found.via.startswith("webhook:"))) or (
+        request.match_info.route in request.app[PAYLOADS])
     return config.max_template_body if templated else config.max_body
 
 

@@ -2,7 +2,8 @@
 
 Built from the same constants the parser uses (fields, types, media types), so a field
 added to ``request`` shows up here, and from the templates the gateway loaded (the
-``template`` parameter); ntfy's publish routes come from ``ntfy_openapi``. Tests check
+``template`` parameter); ntfy's publish routes come from ``ntfy_openapi``, the web
+front's from ``fronts.web.openapi`` (which reads this module's parts when called). Tests check
 the document against the running gateway.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from xmpp_post import __version__
 from xmpp_post.config import Config
+from xmpp_post.fronts.web import openapi as web_openapi
 from xmpp_post.http import ntfy_openapi
 from xmpp_post.http import payload as request
 from xmpp_post.model import MESSAGE_TYPES
@@ -120,7 +122,7 @@ def _query_parameters(templates: Mapping[str, str]) -> list[dict[str, Any]]:
     return params
 
 
-def _error_responses() -> dict[str, Any]:
+def error_responses() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for status, text in ERROR_STATUSES.items():
         response: dict[str, Any] = {
@@ -171,7 +173,7 @@ def _post(with_recipient: bool, templates: Mapping[str, str]) -> dict[str, Any]:
                         {"$ref": "#/components/schemas/Results"}]}}}},
             "207": results,
             **_TEMPLATE_SUCCESS,
-            **_error_responses(),
+            **error_responses(),
         },
     }
     return operation
@@ -211,7 +213,7 @@ def _hook() -> dict[str, Any]:
             "207": {"description": "One outcome per recipient; some failed",
                     "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/Results"}}}},
-            **_error_responses(),
+            **error_responses(),
         },
     }
 
@@ -236,7 +238,7 @@ def _hook_url() -> dict[str, Any]:
             "207": {"description": "One outcome per recipient; some failed",
                     "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/Results"}}}},
-            **_error_responses(),
+            **error_responses(),
         },
     }
 
@@ -265,6 +267,8 @@ def document(config: Config, templates: Mapping[str, str] | None = None) -> dict
         doc["paths"].update(ntfy_openapi.paths(reserved))
         doc["components"]["schemas"].update(ntfy_openapi.schemas(reserved))
         doc["components"]["securitySchemes"].update(ntfy_openapi.SECURITY_SCHEMES)
+    for path, item in web_openapi.paths(config, templates or {}).items():
+        doc["paths"].setdefault(path, {}).update(item)  # "/" may be ntfy's too
     return doc
 
 
