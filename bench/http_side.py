@@ -27,7 +27,7 @@ from xmpp_post.errors import UploadUnavailable
 from xmpp_post.files import FileToSend, UploadedFile
 from xmpp_post.http.app import make_app, memory_guards
 from xmpp_post.http.server import GatewayRunner
-from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
 
 RECEIPT = {"id": "x1", "from": "hot@example.org", "to": "rcv@example.org", "type": "chat"}
 
@@ -37,6 +37,15 @@ class InstantRelay:
 
     async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
         return Receipt(id="x1", sender=sender.jid, to=message.to, type=message.type)
+
+    async def login(self, sender: Sender) -> None:
+        pass
+
+    def preview(self, message: OutgoingMessage) -> str:
+        return ""
+
+    def sessions(self) -> list[SessionInfo]:
+        return []
 
     async def upload(self, sender: Sender, file: FileToSend) -> UploadedFile:
         raise UploadUnavailable("this benchmark sends no files")

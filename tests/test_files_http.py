@@ -296,6 +296,18 @@ async def test_slow_uploads_count_against_the_address(make_client: MakeClient,
     assert resp.status == 201 and len(relay.uploaded) == 1
 
 
+async def test_a_password_is_checked_before_any_file_is_read(make_client: MakeClient,
+                                                             tmp_path: Path) -> None:
+    client, relay = await make_client(spool_dir=str(tmp_path), client_timeout="30")
+    relay.fail = LoginRefused("not authorized", condition="not-authorized")
+    assert client.server.port is not None
+    reader, writer = await _slow_upload(client.server.port)  # half a body, then nothing
+    answer = await asyncio.wait_for(reader.read(4096), 5)  # not after client_timeout
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 401") and b"invalid_credentials" in answer
+    assert spooled(client) == 0 and relay.uploaded == []
+
+
 async def test_a_stalled_upload_is_cut_off(make_client: MakeClient, tmp_path: Path) -> None:
     client, relay = await make_client(spool_dir=str(tmp_path), client_timeout="0.3")
     assert client.server.port is not None

@@ -113,8 +113,10 @@ def guards_for(config: Config, relay: Relay,
 
     shared = RedisState(config.redis_url, key=key, timeout=config.redis_timeout,
                         retry_after=config.retry_after)
-    # longer than any request (a request's files each take at most upload_timeout)
-    lease = config.request_timeout + config.client_timeout + 5 + config.upload_timeout
+    # Longer than any request: its body, a first login (request_timeout), then its
+    # delivery (request_timeout again) and rendering, or its files' uploads (each at
+    # most upload_timeout).
+    lease = 2 * config.request_timeout + config.client_timeout + 5 + config.upload_timeout
     throttle = RedisLoginThrottle(shared, window=config.auth_failure_window,
                                   pair_limit=config.auth_failure_limit,
                                   address_limit=config.auth_failure_limit_address,

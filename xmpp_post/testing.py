@@ -4,7 +4,9 @@
 with what ``handler`` returns or raises: tests of routing, parsing, authentication and
 the guards run against the real web application with nothing faked but the XMPP side.
 It accepts every password: an error it raises is ``verified`` unless it is a
-``LoginRefused``, as the real relay marks errors raised once a session is open.
+``LoginRefused``, as the real relay marks errors raised once a session is open; its
+``login`` refuses only while ``fail`` is a ``LoginRefused``. ``sessions`` lists one
+session per sender that logged in or delivered; ``preview`` is the real relay's.
 End-to-end behaviour is still proven against a real server. Files (``upload``) are
 read while the request still has them, their digest kept in ``uploaded``, and given a
 URL on ``upload.example.org``; ``upload_fail`` is raised by every upload while set, and
@@ -20,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from xmpp_post.errors import FileTooLarge, GatewayError, LoginRefused
 from xmpp_post.files import FileToSend, UploadedFile
-from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
+from xmpp_post.xmpp.relay import preview
 
 Handler = Callable[[Sender, OutgoingMessage], Awaitable[Receipt]]
 
@@ -57,6 +61,8 @@ class FakeRelay:
         self.delivered = asyncio.Event()
         self.started = self.stopped = False
         self._ids = itertools.count(1)
+        self.logins: list[Sender] = []
+        self._opened: dict[str, float] = {}  # sender JID -> when its "session" opened
         self.uploaded: list[FakeUpload] = []
         self.upload_fail: Exception | None = None
         self.file_limit: int | None = None
@@ -80,8 +86,24 @@ class FakeRelay:
             error.verified = not isinstance(error, LoginRefused)
             raise
         self.sent.append((sender, message))
+        self._opened.setdefault(sender.jid, time.monotonic())
         self.delivered.set()
         return receipt
+
+    async def login(self, sender: Sender) -> None:
+        """Accept the password, unless ``fail`` is a ``LoginRefused`` (then raise it)."""
+        if isinstance(self.fail, LoginRefused):
+            raise self.fail
+        self.logins.append(sender)
+        self._opened.setdefault(sender.jid, time.monotonic())
+
+    def preview(self, message: OutgoingMessage) -> str:
+        return preview(message)
+
+    def sessions(self) -> list[SessionInfo]:
+        now = time.monotonic()
+        return [SessionInfo(jid, 0, now - opened, now - opened)
+                for jid, opened in self._opened.items()]
 
     async def upload(self, sender: Sender, file: FileToSend) -> UploadedFile:
         try:

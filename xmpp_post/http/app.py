@@ -33,6 +33,7 @@ from xmpp_post.auth.webhooks import WebhookScheme
 from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig
 from xmpp_post.errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge
+from xmpp_post.fronts import web as web_front
 from xmpp_post.http import guards, hooks, ntfy, openapi, webhook_urls
 from xmpp_post.http.clients import TrustedProxies, forwarded_middleware
 from xmpp_post.http.context import (
@@ -40,9 +41,11 @@ from xmpp_post.http.context import (
     CONFIG,
     DEGRADATION,
     ERROR_SHAPES,
+    ERROR_WATCHERS,
     LIVE,
     METRICS,
     NOTES,
+    PAYLOADS,
     READINESS,
     RELAY,
     SENDING,
@@ -131,10 +134,13 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
 def _error_response(request: web.Request, error: GatewayError) -> web.Response:
     note("error", error.code)
     metrics = request.app[METRICS]
+    status = status_of(error)
     if error.code == "ack_timeout":
         metrics.ack_timeouts.inc()
-    elif status_of(error) == 429:
+    elif status == 429:
         metrics.rate_limited.inc()
+    for watch in request.app[ERROR_WATCHERS]:
+        watch(request, error, status)
     return render_error(error, request.app[AUTH].challenge, shape=error_shape(request))
 
 
@@ -226,7 +232,9 @@ def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
     app[READINESS] = readiness
     app[DEGRADATION] = degradation
     app[SENDING] = set()
+    app[PAYLOADS] = set()
     app[ERROR_SHAPES] = {}
+    app[ERROR_WATCHERS] = []
     app[UPLOAD_ROUTES] = {}
     app[SPOOL] = spool if spool is not None else SpoolDir(config.spool_dir)
     app.on_startup.append(_open_spool)
@@ -244,6 +252,7 @@ def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", prometheus_metrics)
     app.router.add_get("/openapi.json", openapi_json)
+    web_front.add_routes(app, config)  # before ntfy's: its "/" answers any method
     if config.ntfy:
         ntfy.add_routes(app, config)
     return app

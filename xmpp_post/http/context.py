@@ -1,9 +1,12 @@
 """What the HTTP side keeps per application (app keys) and per request (log notes).
 
-Routes are marked in app-wide tables: ``SENDING``, the routes that send messages
-(the guards apply to these, whatever their method), ``UPLOAD_ROUTES``, those of them
-whose body may carry files (``uploads``: ``form`` or ``body``), and ``ERROR_SHAPES``, the
-resources whose errors carry members of their own (ntfy's ``http`` and ``code``).
+Routes are marked in app-wide tables: ``SENDING``, the routes that send messages, or are
+authenticated as if they did (the guards apply to these, whatever their method);
+``PAYLOADS``, the routes whose body is a tool's own payload (held to
+``max_template_body``); ``UPLOAD_ROUTES``, the sending routes whose body may carry files
+(``uploads``: ``form`` or ``body``); and ``ERROR_SHAPES``, the resources whose errors
+carry members of their own (ntfy's ``http`` and ``code``). ``ERROR_WATCHERS`` are told of
+every error answered (the web front's status view counts them); none by default.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from xmpp_post.relay import Relay
 
 Readiness = Callable[[], Awaitable[str | None]]  # None when ready, else the reason
 ErrorShape = Callable[[GatewayError, int], dict[str, object]]  # (error, status) -> body
+ErrorWatcher = Callable[[web.Request, GatewayError, int], None]  # (request, error, status)
 
 CONFIG = web.AppKey("config", Config)
 RELAY = web.AppKey("relay", Relay)  # type: ignore[type-abstract]
@@ -36,6 +40,8 @@ ERROR_SHAPES: web.AppKey[dict[AbstractResource, ErrorShape]] = web.AppKey("error
 UPLOAD_ROUTES: web.AppKey[dict[AbstractRoute, str]] = web.AppKey("upload_routes")
 SPOOL = web.AppKey("spool", SpoolDir)  # where the files of requests wait
 DEGRADATION: web.AppKey[Readiness] = web.AppKey("degradation")  # None, or what fails
+PAYLOADS: web.AppKey[set[AbstractRoute]] = web.AppKey("payloads")
+ERROR_WATCHERS: web.AppKey[list[ErrorWatcher]] = web.AppKey("error_watchers")
 
 # Set on a request once the XMPP server has accepted its sender's password (a message was
 # delivered, or refused after the login): only then may its answer be stored for retries.

@@ -12,13 +12,19 @@
    authenticated here, once, over its body (a webhook's signature covers it);
    ``sender_of`` hands the result to the others. A body that may carry files
    (``uploads.upload_kind``: multipart/form-data, ntfy's topic bodies) is authenticated
-   first, then (for a sender only) read into the spool as it arrives, counted against
-   ``max_uploads_per_address`` all the while, within ``max_file_size``; its spool goes
-   once the request is answered, whatever happened.
+   first and its sender logged in by the throttle if not yet proven; only then is it
+   read into the spool as it arrives (a sender's only), counted against
+   ``max_uploads_per_address`` all the while, within ``max_file_size``, and only then
+   does it take a delivery slot. Its spool goes once the request is answered, whatever
+   happened.
 2. ``throttle``: failed logins are counted and further guesses refused with 429
    before they reach the XMPP server (a ``state.LoginThrottle``), per real client
    address (``clients.client_address``); logins in flight count too, so concurrent
-   guesses do not all get through. Credentials the
+   guesses do not all get through. A sender whose password is not yet proven is
+   logged in first (``Relay.login``), before any other work is done for the request
+   (parsing, rendering a template): the outcome recorded is the XMPP server's answer to
+   that login alone (``failed``: refused; ``succeeded``: accepted, and then only; else
+   ``unknown``), whatever the request goes on to do. Credentials the
    gateway refuses itself (an unknown token, a bad webhook signature) count as failed
    logins of the client address under a subject of their own (``token``,
    ``webhook:NAME``). A valid token or webhook is not throttled: the gateway checked it,
@@ -37,22 +43,24 @@
    are scoped to the sender and the password it presented, and only an answer given
    once the XMPP server had accepted that password is stored (``VERIFIED``): a stranger
    guessing a password can neither read the owner's answers nor store one under the
-   owner's key. A token or webhook the gateway has checked itself. A body with files is
-   fingerprinted by the digest of its parts (``uploads``) and its media type, not the
-   boundary: a retry uploads nothing twice.
+   owner's key. A token or webhook the gateway has checked itself. Only the headers
+   the gateway stores itself are replayed (``state.REPLAYED_HEADERS``), whatever a
+   shared store hands back. A body with files is fingerprinted by the digest of its
+   parts (``uploads``) and its media type, not the boundary: a retry uploads nothing
+   twice.
 
 Only routes that send messages are guarded (``context.SENDING``: ``POST <base>``,
-``POST /hooks/NAME``, and ntfy's publish routes whatever their method); errors leave as
+``POST /hooks/NAME``, and ntfy's publish routes whatever their method), and the web
+front's routes authenticated like a send (``POST /templates/NAME/render``,
+``GET /web/status``); errors leave as
 ``GatewayError`` for ``app.observe_middleware`` to render. The state is injected
 (``Guards``), so another implementation (shared by several instances) can be plugged in.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
@@ -66,23 +74,28 @@ from xmpp_post.auth.webhooks import delivery_id
 from xmpp_post.config import Config
 from xmpp_post.errors import (
     BadRequest,
-    ClientGone,
     CredentialsRefused,
     GatewayError,
     LoginRefused,
     Overloaded,
     PayloadTooLarge,
     RateLimited,
-    RequestTimeout,
-    TooManyRequests,
 )
 from xmpp_post.http.clients import client_address
-from xmpp_post.http.context import SPOOL, VERIFIED, error_shape, note, sends
+from xmpp_post.http.context import RELAY, SPOOL, VERIFIED, error_shape, note, sends
 from xmpp_post.http.errors import headers_of, render_error, status_of
-from xmpp_post.http.templated import TEMPLATE_PARAMETER
+from xmpp_post.http.request_limits import arriving, body_limit, read_body
 from xmpp_post.http.uploads import SPOOLED, spool, upload_kind
 from xmpp_post.model import Sender
-from xmpp_post.state import IdempotencyStore, LoginThrottle, StateKey, StoredAnswer, storable
+from xmpp_post.state import (
+    IdempotencyStore,
+    LoginOutcome,
+    LoginThrottle,
+    StateKey,
+    StoredAnswer,
+    replayed,
+    storable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,16 +130,20 @@ def middlewares(config: Config, guards: Guards) -> list[Middleware]:
     throttle = throttle_middleware(guards)
     idempotent = idempotency_middleware(guards)
 
-    def stages(request: web.Request, handler: Handler, found: Sender | GatewayError) -> Handler:
-        if _deduplicated(request, found):
-            handler = partial(idempotent, handler=handler)
+    def login(request: web.Request, handler: Handler, found: Sender | GatewayError) -> Handler:
         if isinstance(found, CredentialsRefused) or (
                 isinstance(found, Sender) and not found.configured
                 and not guards.verified(found)):
             handler = partial(throttle, handler=handler)
         return handler
 
-    return [limits_middleware(config, guards.auth, stages)]
+    def deduplicate(request: web.Request, handler: Handler,
+                    found: Sender | GatewayError) -> Handler:
+        if _deduplicated(request, found):
+            handler = partial(idempotent, handler=handler)
+        return handler
+
+    return [limits_middleware(config, guards.auth, Stages(login, deduplicate))]
 
 
 def _deduplicated(request: web.Request, found: Sender | GatewayError) -> bool:
@@ -166,17 +183,31 @@ def _sender(request: web.Request) -> Sender | None:
     return found if isinstance(found, Sender) else None
 
 
-Stages = Callable[[web.Request, Handler, "Sender | GatewayError"], Handler]
+Stage = Callable[[web.Request, Handler, "Sender | GatewayError"], Handler]
+
+
+def _no_stage(_request: web.Request, handler: Handler, _found: Sender | GatewayError) -> Handler:
+    return handler
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The guards behind ``limits``: ``login`` (the throttle, which logs a sender not yet
+    proven in) wraps ``deduplicate`` (idempotency), which wraps the handler."""
+
+    login: Stage = _no_stage
+    deduplicate: Stage = _no_stage
 
 
 def limits_middleware(config: Config, auth: Authenticator,
-                      stages: Stages | None = None) -> Middleware:
+                      stages: Stages = Stages()) -> Middleware:
     """``stages``: the guards behind this one, for the request and its sender."""
     active = 0
     uploads: dict[str, int] = {}  # client address -> bodies still arriving from it
 
     async def handled(request: web.Request, handler: Handler, found: Sender | GatewayError,
-                      body_size: int | None = None) -> web.StreamResponse:
+                      body_size: int | None = None, logged_in: bool = False,
+                      ) -> web.StreamResponse:
         nonlocal active
         if active >= config.max_concurrent_requests:
             raise Overloaded(f"the gateway is already handling {active} requests",
@@ -187,8 +218,9 @@ def limits_middleware(config: Config, auth: Authenticator,
             limit = body_limit(request, config, found)
             if body_size is not None and body_size > limit:
                 raise PayloadTooLarge(f"the body is {body_size} bytes; the limit is {limit}")
-            if stages is not None:
-                handler = stages(request, handler, found)
+            handler = stages.deduplicate(request, handler, found)
+            if not logged_in:
+                handler = stages.login(request, handler, found)
             return await handler(request)
         finally:
             _SENDER.reset(token)
@@ -200,20 +232,28 @@ def limits_middleware(config: Config, auth: Authenticator,
             return await handler(request)
         kind = upload_kind(request)
         if kind is None:
-            body = await _read_body(request, config, uploads)  # before taking a delivery slot
+            body = await read_body(request, config, uploads)  # before taking a delivery slot
             found = _authenticate(auth, presented(request, body))
             return await handled(request, handler, found, len(body))
-        # A body that may carry files: its sender first (no file is read for nobody),
-        # then the body, spooled to disk as it arrives, before taking a delivery slot.
+        # A body that may carry files: its sender first, logged in if not yet proven (no
+        # file is read for nobody, nor for a password guess), then the body, spooled to
+        # disk as it arrives, and only then a delivery slot.
         found = _authenticate(auth, presented(request))
         folder = None
-        try:
+
+        async def arrived(request: web.Request) -> web.StreamResponse:
+            nonlocal folder
             if isinstance(found, Sender):
                 folder = request.app[SPOOL].request_folder()
-                with _arriving(request, config, uploads):
+                with arriving(request, config, uploads):
                     request[SPOOLED] = await spool(request, kind, folder, config, found)
-            return await handled(request, handler, found)
+            return await handled(request, handler, found, logged_in=True)
+
+        token = _SENDER.set(found)  # for the throttle
+        try:
+            return await stages.login(request, arrived, found)(request)
         finally:
+            _SENDER.reset(token)
             if folder is not None:
                 await folder.remove()
 
@@ -230,64 +270,6 @@ def _authenticate(auth: Authenticator, what: Presented) -> Sender | GatewayError
         return error
     note("via", sender.via)
     return sender
-
-
-def body_limit(request: web.Request, config: Config, found: Sender | GatewayError) -> int:
-    """The largest body ``request`` may have: a tool's own payload, which a template
-    renders (``?template=``, a token's template, a signed webhook), may be larger than a
-    message."""
-    templated = TEMPLATE_PARAMETER in request.query or (isinstance(found, Sender) and (
-        found.scope.template is not None or found.via.startswith("webhook:")))
-    return config.max_template_body if templated else config.max_body
-
-
-@contextlib.contextmanager
-def _arriving(request: web.Request, config: Config, uploads: dict[str, int]) -> Iterator[None]:
-    """Count the body as arriving from its client's address while the block runs
-    (unless it has arrived whole already); 429 when that address has too many."""
-    address = client_address(request)
-    if request.content.is_eof():
-        yield
-        return
-    if uploads.get(address, 0) >= config.max_uploads_per_address:
-        raise TooManyRequests(f"{uploads[address]} requests from this address are still "
-                              "sending their body", code="too_many_uploads",
-                              retry_after=config.retry_after)
-    uploads[address] = uploads.get(address, 0) + 1
-    try:
-        yield
-    finally:
-        uploads[address] -= 1
-        if not uploads[address]:
-            del uploads[address]
-
-
-async def _read_body(request: web.Request, config: Config, uploads: dict[str, int]) -> bytes:
-    """Read the body into the request (later reads return it) within client_timeout and
-    the largest limit of any request (``body_limit`` is checked once it is known who
-    sends), counting the bodies still arriving from each client address."""
-    if not request.body_exists:
-        return b""
-    limit = max(config.max_body, config.max_template_body)
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the body is {request.content_length} bytes; "
-                              f"the limit is {limit}")
-    address = client_address(request)
-    try:
-        with _arriving(request, config, uploads):
-            if request.content.is_eof():  # all of it is here already: no timer needed
-                return await request.read()
-            async with asyncio.timeout(config.client_timeout):
-                return await request.read()
-    except TimeoutError:
-        log.warning("client %s sent its body too slowly; cut off", logs.escape(address))
-        raise RequestTimeout(f"the body did not arrive within {config.client_timeout:g} s",
-                             code="client_too_slow") from None
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge(f"the body is larger than the limit of {limit} bytes") \
-            from None
-    except ConnectionError:  # the client went away mid-body: not the gateway's failure
-        raise ClientGone("the client disconnected before its body arrived") from None
 
 
 def throttle_middleware(guards: Guards) -> Middleware:
@@ -309,18 +291,18 @@ def throttle_middleware(guards: Guards) -> Middleware:
             return await handler(request)
         proof = guards.key.digest("login", sender.jid, sender.password)
         await throttle.begin(sender.jid, address, proof)
+        outcome: LoginOutcome = "unknown"
         try:
-            response = await handler(request)
+            await request.app[RELAY].login(sender)  # before any work is spent on the request
+            outcome = "succeeded"  # the one outcome that vouches for the password
+            request[VERIFIED] = True
+            return await handler(request)
         except LoginRefused:
             log.warning("failed login for %s from %s", sender.jid, logs.escape(address))
-            await throttle.end(sender.jid, address, proof, "failed")
+            outcome = "failed"
             raise
-        except BaseException:
-            await throttle.end(sender.jid, address, proof, "unknown")
-            raise
-        await throttle.end(sender.jid, address, proof,
-                           "succeeded" if 200 <= response.status < 300 else "unknown")
-        return response
+        finally:
+            await throttle.end(sender.jid, address, proof, outcome)
 
     return login_throttle
 
@@ -366,7 +348,7 @@ def idempotency_middleware(guards: Guards) -> Middleware:
         if stored is not None:
             return web.Response(body=stored.body, status=stored.status,
                                 content_type=stored.content_type,
-                                headers={**dict(stored.headers),
+                                headers={**stored.replayed_headers(),
                                          "Idempotent-Replayed": "true"})
         answer: StoredAnswer | None = None
         try:
@@ -381,7 +363,7 @@ def idempotency_middleware(guards: Guards) -> Middleware:
                 rendered = render_error(error, shape=error_shape(request))
                 assert isinstance(rendered.body, bytes)
                 answer = StoredAnswer(rendered.status, rendered.body, rendered.content_type,
-                                      tuple(headers_of(error).items()))
+                                      tuple(replayed(headers_of(error).items()).items()))
             raise
         finally:
             await store.finish(key, answer)

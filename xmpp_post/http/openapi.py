@@ -2,7 +2,8 @@
 
 Built from the same constants the parser uses (fields, types, media types), so a field
 added to ``request`` shows up here, and from the templates the gateway loaded (the
-``template`` parameter); ntfy's publish routes come from ``ntfy_openapi``. Tests check
+``template`` parameter); ntfy's publish routes come from ``ntfy_openapi``, the web
+front's from ``fronts.web.openapi`` (which reads this module's parts when called). Tests check
 the document against the running gateway.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 from xmpp_post import __version__
 from xmpp_post.config import Config
 from xmpp_post.files import MAX_FILES
+from xmpp_post.fronts.web import openapi as web_openapi
 from xmpp_post.http import ntfy_openapi
 from xmpp_post.http import payload as request
 from xmpp_post.model import MESSAGE_TYPES
@@ -37,8 +39,9 @@ ERROR_STATUSES = {
            "(file_too_large)",
     "415": "Unsupported Content-Type or charset",
     "417": "An Expect header other than 100-continue",
-    "422": "No recipient or no text, a template failed on the payload or made no text, or "
-           "an Idempotency-Key reused for another request",
+    "422": "No recipient or no text, a template failed on the payload or made no text, "
+           "an Idempotency-Key reused for another request, or more recipients than a "
+           "token's rate allows at all",
     "429": "Too many failed logins, or bodies still arriving, for this address or account, "
            "a token over its rate, or the sender's upload quota; retry after Retry-After",
     "431": "A request line or header field is too long",
@@ -47,7 +50,8 @@ ERROR_STATUSES = {
            "gateway holds for one of its accounts; or a file's upload failed",
     "503": "The XMPP server is unreachable or refused the session, the recipient's server "
            "cannot take the message now, or the shared state (Redis) is unavailable "
-           "(state_unavailable); retry after Retry-After",
+           "(state_unavailable) or holds an unreadable answer for the Idempotency-Key "
+           "(stored_answer_unreadable); retry after Retry-After",
     "504": "The XMPP server did not acknowledge the message in time",
 }
 # Request headers the API reads besides Authorization (fuzzed from this description).
@@ -132,7 +136,7 @@ def _query_parameters(templates: Mapping[str, str]) -> list[dict[str, Any]]:
     return params
 
 
-def _error_responses() -> dict[str, Any]:
+def error_responses() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for status, text in ERROR_STATUSES.items():
         response: dict[str, Any] = {
@@ -184,7 +188,7 @@ def _post(with_recipient: bool, templates: Mapping[str, str]) -> dict[str, Any]:
                         {"$ref": "#/components/schemas/Results"}]}}}},
             "207": results,
             **_TEMPLATE_SUCCESS,
-            **_error_responses(),
+            **error_responses(),
         },
     }
     return operation
@@ -232,7 +236,7 @@ def _hook() -> dict[str, Any]:
             "207": {"description": "One outcome per recipient; some failed",
                     "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/Results"}}}},
-            **_error_responses(),
+            **error_responses(),
         },
     }
 
@@ -257,7 +261,7 @@ def _hook_url() -> dict[str, Any]:
             "207": {"description": "One outcome per recipient; some failed",
                     "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/Results"}}}},
-            **_error_responses(),
+            **error_responses(),
         },
     }
 
@@ -286,6 +290,8 @@ def document(config: Config, templates: Mapping[str, str] | None = None) -> dict
         doc["paths"].update(ntfy_openapi.paths(reserved))
         doc["components"]["schemas"].update(ntfy_openapi.schemas(reserved))
         doc["components"]["securitySchemes"].update(ntfy_openapi.SECURITY_SCHEMES)
+    for path, item in web_openapi.paths(config, templates or {}).items():
+        doc["paths"].setdefault(path, {}).update(item)  # "/" may be ntfy's too
     return doc
 
 

@@ -9,7 +9,8 @@ A message whose stanza would exceed the server's limit (``max_stanza_size``, mea
 the server will read it: ``compose.wire_size``) is refused 413 before any session is
 used: the server would end the stream for it, failing every message in flight on it.
 An error raised once the sender's session is open is marked ``verified``: the server had
-accepted the password.
+accepted the password. ``login`` opens (or reuses) the sender's session alone, within a
+``request_timeout`` of its own. ``preview`` is the stanza ``compose`` would write.
 
 ``upload`` puts a file on the sender's server (XEP-0363): a session within
 ``request_timeout``, then the slot (``upload``) and the HTTPS PUT (the ``files.Uploader``
@@ -33,9 +34,9 @@ from xmpp_post.errors import (
     XmppUnavailable,
 )
 from xmpp_post.files import FileToSend, UploadedFile, Uploader
-from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
 from xmpp_post.xmpp import compat
-from xmpp_post.xmpp.compose import wire_size
+from xmpp_post.xmpp.compose import message_bytes, wire_size
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
 from xmpp_post.xmpp.upload import UploadServices
@@ -61,13 +62,16 @@ class XmppRelay:
         self._upload_timeout = upload_timeout
         self.uploads = uploads if uploads is not None else UploadServices()
 
-    async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
+    def _check_size(self, message: OutgoingMessage) -> None:
         size = wire_size(message)
         if size > self._max_stanza_size:
             raise PayloadTooLarge(
                 f"the message would be a stanza of up to {size} bytes once encoded as XML "
                 f"(text escaped, UTF-8); the XMPP server takes at most "
                 f"{self._max_stanza_size}", code="stanza_too_large")
+
+    async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
+        self._check_size(message)
         sending = False
         try:
             async with self._deadlines.within():
@@ -85,6 +89,22 @@ class XmppRelay:
         except GatewayError as error:
             error.verified = sending  # the session was open: the password was accepted
             raise
+
+    async def login(self, sender: Sender) -> None:
+        try:
+            async with self._deadlines.within():
+                await self.pool.session_for(sender)
+        except TimeoutError:
+            raise XmppUnavailable(f"no XMPP session within the request timeout of "
+                                  f"{self._timeout:g} s", code="request_timeout",
+                                  retry_after=self._retry_after) from None
+
+    def preview(self, message: OutgoingMessage) -> str:
+        self._check_size(message)  # refused here as it would be when sent
+        return preview(message)
+
+    def sessions(self) -> list[SessionInfo]:
+        return self.pool.describe()
 
     async def upload(self, sender: Sender, file: FileToSend) -> UploadedFile:
         """Put ``file`` on the sender's upload service; its download URL once it is there."""
@@ -130,3 +150,12 @@ class XmppRelay:
         await self.pool.stop()
         if self._uploader is not None:
             await self._uploader.close()
+
+
+PREVIEW_ID = "(chosen when sent)"
+
+
+def preview(message: OutgoingMessage) -> str:
+    """The stanza ``message`` makes, with its type as given and its own id (else a
+    placeholder: the session chooses one when it sends)."""
+    return message_bytes(message, message.type, message.id or PREVIEW_ID, None).decode()
