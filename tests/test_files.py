@@ -4,13 +4,14 @@ request's text and files (the relay faked)."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xmpp_post.errors import Forbidden, UploadFailed
+from xmpp_post.errors import Forbidden, RateLimited, UploadFailed
 from xmpp_post.files import (
     MAX_NAME,
     UploadedFile,
@@ -171,3 +172,25 @@ async def test_a_recipient_that_fails_gets_nothing_more(tmp_path: Path) -> None:
         relay, ALICE, (OutgoingMessage(to="b@example.org", body="text"),),
         (_file(tmp_path, "a", b"x"),))
     assert isinstance(outcomes[0], Rejected) and relay.sent == []
+
+
+async def test_a_rate_counts_every_message_before_anything_is_uploaded(
+        tmp_path: Path) -> None:
+    taken: list[int] = []
+
+    def allowance(messages: int) -> None:
+        taken.append(messages)
+        if messages > 4:
+            raise RateLimited("over the rate", retry_after=9, subject="token:ci")
+
+    relay = FakeRelay()
+    scoped = Sender("alice@example.org", "pw", via="token:ci", scope=Scope(allowance=allowance))
+    files = (_file(tmp_path, "a", b"x"), _file(tmp_path, "b", b"y"))
+    two = (OutgoingMessage(to="b@example.org", body="hi"),
+           OutgoingMessage(to="c@example.org", body="hi"))
+    with pytest.raises(RateLimited):  # a text and two files each: 6 messages
+        await deliver_with_files(relay, scoped, two, files)
+    assert relay.uploaded == [] and relay.sent == []
+    alone = tuple(replace(item, body="") for item in two)  # two files each: 4
+    await deliver_with_files(relay, scoped, alone, files)
+    assert taken == [6, 4] and len(relay.sent) == 4
