@@ -16,7 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    ConsoleMessage,
+    FilePayload,
+    Page,
+    async_playwright,
+    expect,
+)
 
 from tests.conftest import PASSWORD, Account, GatewayFactory, ReceiverFactory
 from xmpp_post.lab.prosody import ProsodyServer
@@ -149,8 +156,9 @@ async def test_files_sent_from_the_page_arrive(
     page = await open_page(gateway, "#send", who=alice)
     await page.fill("#send-to", ops.local)
     await page.fill("#send-body", "Tonight's report")
-    await page.set_input_files("#send-files", files=[
-        {"name": "report.txt", "mimeType": "text/plain", "buffer": b"all 1,204 passed\n"}])
+    report = FilePayload(name="report.txt", mimeType="text/plain",
+                         buffer=b"all 1,204 passed\n")
+    await page.set_input_files("#send-files", files=[report])
     await page.click("#send-button")
     await expect(page.locator("#send-answer")).to_contain_text("201 Created")
     answer = json.loads((await page.text_content("#send-answer") or "").split("\n", 1)[1])
