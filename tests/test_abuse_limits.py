@@ -22,7 +22,7 @@ from tests.test_observability import metric
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.model import OutgoingMessage
 from xmpp_post.service import Gateway
-from xmpp_post.xmpp.compose import wire_size
+from xmpp_post.xmpp.stanzas import wire_size
 
 # 1. a body within max_body whose stanza is over the server's limit ------------------------
 

@@ -26,9 +26,9 @@ from xmpp_post import jids
 from xmpp_post.errors import BadRequest
 from xmpp_post.model import MESSAGE_TYPES, OutgoingMessage, Sender
 from xmpp_post.xmpp import client as client_module
-from xmpp_post.xmpp import compose
-from xmpp_post.xmpp.compose import escaped_size, wire_size
+from xmpp_post.xmpp import stanzas as compose
 from xmpp_post.xmpp.session import SessionOptions, XmppSession
+from xmpp_post.xmpp.stanzas import escaped_size, wire_size
 
 
 def reference_bytes(client: Any, message: OutgoingMessage, kind: str, stanza_id: str) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from xmpp_post.errors import RecipientBusy
-from xmpp_post.http.errors import render_error, status_of
+from xmpp_post.http.render import render_error, status_of
 from xmpp_post.state import storable
 from xmpp_post.xmpp.conditions import recipient_refused
 

@@ -15,8 +15,8 @@ from xmpp_post import config
 from xmpp_post.auth import Presented
 from xmpp_post.auth.tokens import RateLimits, TokenScheme, presented_token
 from xmpp_post.auth.webhooks import WebhookScheme, delivery_id
-from xmpp_post.config.grants import Rate
 from xmpp_post.config.live import LiveConfig
+from xmpp_post.config.tokens_webhooks import Rate
 from xmpp_post.errors import CredentialsRefused, NotFound, TooManyRequests
 from xmpp_post.templates import TemplateSet
 

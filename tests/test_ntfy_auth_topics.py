@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from xmpp_post.errors import BadRequest, ConfigError, Unauthorized
-from xmpp_post.ntfy import auth_from_query, decode_auth_param, recipients_for, validate_topics
+from xmpp_post.fronts.ntfy import (
+    auth_from_query,
+    decode_auth_param,
+    recipients_for,
+    validate_topics,
+)
 
 # --- ?auth= --------------------------------------------------------------------------
 
@@ -132,7 +137,7 @@ def test_the_package_imports_no_http_or_xmpp_library() -> None:
 
 
 def test_importing_the_package_loads_no_aiohttp() -> None:
-    code = "import sys, xmpp_post.ntfy; print('aiohttp' in sys.modules)"
+    code = "import sys, xmpp_post.fronts.ntfy; print('aiohttp' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, cwd=PACKAGE.parent.parent)
     assert done.stdout.strip() == "False"

@@ -21,10 +21,10 @@ from xmpp_post.errors import (
     RoomRefused,
     XmppUnavailable,
 )
+from xmpp_post.fronts.ntfy import reserved_names
+from xmpp_post.fronts.ntfy.ntfy_routes import TopicResource
 from xmpp_post.http.app import make_app
-from xmpp_post.http.ntfy import TopicResource
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
-from xmpp_post.ntfy import reserved_names
 from xmpp_post.testing import FakeRelay
 
 Client = TestClient[aiohttp.web.Request, aiohttp.web.Application]

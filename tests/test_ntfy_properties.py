@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xmpp_post.errors import BadRequest, GatewayError, Unauthorized
-from xmpp_post.ntfy import (
+from xmpp_post.fronts.ntfy import (
     Publication,
     compose,
     decode_auth_param,
@@ -21,7 +21,7 @@ from xmpp_post.ntfy import (
     reply,
     to_styled_text,
 )
-from xmpp_post.ntfy.params import PARAMS
+from xmpp_post.fronts.ntfy.params import PARAMS
 
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 RESERVED = frozenset({"msg", "healthz"})

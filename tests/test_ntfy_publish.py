@@ -17,7 +17,7 @@ from xmpp_post.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from xmpp_post.ntfy import Publication, is_topic_path, parse_publish
+from xmpp_post.fronts.ntfy import Publication, is_topic_path, parse_publish
 
 RESERVED = frozenset({"msg", "healthz", "readyz", "metrics", "openapi.json", "hooks"})
 FORM = "application/x-www-form-urlencoded"  # what `curl -d` sends

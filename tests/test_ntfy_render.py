@@ -14,8 +14,7 @@ from xmpp_post.errors import (
     Unauthorized,
     XmppUnavailable,
 )
-from xmpp_post.http.errors import status_of
-from xmpp_post.ntfy import (
+from xmpp_post.fronts.ntfy import (
     EMOJI,
     Action,
     MessageParts,
@@ -28,6 +27,7 @@ from xmpp_post.ntfy import (
     reply,
     to_styled_text,
 )
+from xmpp_post.http.render import status_of
 
 # --- compose -------------------------------------------------------------------------
 

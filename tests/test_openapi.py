@@ -25,8 +25,8 @@ from openapi_spec_validator import validate
 
 from tests.conftest import PASSWORD, Client, ReceiverFactory
 from xmpp_post import config
+from xmpp_post.fronts import message_request as request
 from xmpp_post.http import openapi
-from xmpp_post.http import payload as request
 from xmpp_post.http.app import make_app
 from xmpp_post.lab.prosody import ProsodyServer, free_port
 from xmpp_post.service import Gateway

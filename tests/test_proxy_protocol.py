@@ -10,7 +10,13 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from xmpp_post.proxy_protocol import V2_SIGNATURE, ProxyHeader, ProxyHeaderError, ProxySite, parse
+from xmpp_post.http.proxy_protocol import (
+    V2_SIGNATURE,
+    ProxyHeader,
+    ProxyHeaderError,
+    ProxySite,
+    parse,
+)
 
 
 def v2(command: int, family: int, payload: bytes) -> bytes:

@@ -9,8 +9,8 @@ import pytest
 
 from xmpp_post import config
 from xmpp_post.errors import BadRequest, ConfigError, GatewayError
-from xmpp_post.http import fields
-from xmpp_post.http.payload import FORM, JSON, TEXT, message, messages
+from xmpp_post.fronts import fields
+from xmpp_post.fronts.message_request import FORM, JSON, TEXT, message, messages
 from xmpp_post.model import OutgoingMessage, Rejected, Sender
 
 ALICE = Sender("alice@example.org", "secret")

@@ -19,8 +19,8 @@ from tests.grants import secret_file, token_entry, toml
 from xmpp_post import config
 from xmpp_post.cli import main
 from xmpp_post.errors import ConfigError
+from xmpp_post.fronts.templated import Skipped, render_messages
 from xmpp_post.http.app import make_app
-from xmpp_post.http.templated import Skipped, render_messages
 from xmpp_post.model import OutgoingMessage, Rejected, Sender
 from xmpp_post.templates import TemplateSet
 from xmpp_post.testing import FakeRelay

@@ -11,9 +11,9 @@ import pytest
 
 from xmpp_post.auth.webhooks import delivery_id
 from xmpp_post.errors import BadRequest, UnsupportedMediaType
-from xmpp_post.http.errors import status_of
+from xmpp_post.http.render import status_of
 from xmpp_post.templates import filters, parse_payload, text
-from xmpp_post.templates.cli import NOTHING_SENT, list_command, render_command
+from xmpp_post.templates.template_command import NOTHING_SENT, list_command, render_command
 
 PAYLOADS = Path(__file__).parent / "payloads"
 

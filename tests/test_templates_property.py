@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xmpp_post.errors import GatewayError
-from xmpp_post.http.errors import status_of
+from xmpp_post.http.render import status_of
 from xmpp_post.templates import TemplateSet
 
 TEMPLATES = TemplateSet.load(None)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from xmpp_post.errors import ConfigError, GatewayError, NotFound, Unprocessable
-from xmpp_post.http.errors import status_of
+from xmpp_post.http.render import status_of
 from xmpp_post.templates import Limits, Rendered, TemplateSet, engine
 
 Loader = Callable[..., TemplateSet]

@@ -103,7 +103,7 @@ def _template_parser(commands: Any) -> None:
 
 
 def _template_command(args: argparse.Namespace) -> int:
-    from xmpp_post.templates import cli as templates
+    from xmpp_post.templates import template_command as templates
 
     try:
         folder = config.load_setting("template_dir", args.template_dir,

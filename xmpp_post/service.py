@@ -31,16 +31,16 @@ from xmpp_post.config.live import LiveConfig, load_templates
 from xmpp_post.errors import ConfigError
 from xmpp_post.http.app import make_app, memory_guards
 from xmpp_post.http.guards import Guards
+from xmpp_post.http.proxy_protocol import ProxySite
 from xmpp_post.http.server import GatewayRunner
 from xmpp_post.metrics import Metrics
 from xmpp_post.model import Sender
-from xmpp_post.proxy_protocol import ProxySite
 from xmpp_post.relay import Relay
 from xmpp_post.state import StateKey
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
-from xmpp_post.xmpp.relay import XmppRelay
 from xmpp_post.xmpp.session import SessionOptions, XmppSession
+from xmpp_post.xmpp.xmpp_relay import XmppRelay
 
 if TYPE_CHECKING:
     from xmpp_post.state.redis import RedisState

@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 
 from xmpp_post.auth import Presented
-from xmpp_post.config.grants import TOKEN_PREFIX, Rate, Token
 from xmpp_post.config.live import LiveConfig
+from xmpp_post.config.tokens_webhooks import TOKEN_PREFIX, Rate, Token
 from xmpp_post.errors import CredentialsRefused, RateLimited, Unauthorized
 from xmpp_post.model import Scope, Sender
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from xmpp_post import jids
-from xmpp_post.config import topics
 from xmpp_post.config.sections import SECTIONS, Sections, check_sections, parse_sections
 from xmpp_post.config.settings import (
     BY_NAME,
@@ -30,6 +29,7 @@ from xmpp_post.config.settings import (
     example_toml,
 )
 from xmpp_post.errors import ConfigError
+from xmpp_post.fronts.ntfy import ntfy_config as topics
 
 __all__ = ["BY_NAME", "ENV_PREFIX", "SETTINGS", "Config", "HostPort", "Setting",
            "example_toml", "load", "load_setting"]
@@ -245,4 +245,4 @@ def _validated_instances(cfg: Config) -> Config:
 
 
 # The sections of this package register themselves on import.
-from xmpp_post.config import accounts, grants  # noqa: E402, F401
+from xmpp_post.config import accounts, tokens_webhooks  # noqa: E402, F401

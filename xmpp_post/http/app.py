@@ -25,13 +25,16 @@ from aiohttp import web
 from xmpp_post import ids, logs
 from xmpp_post.auth import Authenticator
 from xmpp_post.auth.basic import BasicScheme
-from xmpp_post.auth.query_param import QueryParamScheme
 from xmpp_post.auth.tokens import TokenScheme
 from xmpp_post.auth.webhooks import WebhookScheme
 from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig
 from xmpp_post.errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge
-from xmpp_post.http import guards, hooks, ntfy, openapi
+from xmpp_post.fronts.hooks import hooks_routes as hooks
+from xmpp_post.fronts.msg.msg_routes import options, post_message
+from xmpp_post.fronts.ntfy import ntfy_routes as ntfy
+from xmpp_post.fronts.ntfy.query_auth import QueryParamScheme
+from xmpp_post.http import guards, openapi
 from xmpp_post.http.clients import TrustedProxies, forwarded_middleware
 from xmpp_post.http.context import (
     AUTH,
@@ -48,8 +51,7 @@ from xmpp_post.http.context import (
     error_shape,
     note,
 )
-from xmpp_post.http.errors import HttpStatusError, render_error, status_of
-from xmpp_post.http.messages import options, post_message
+from xmpp_post.http.render import HttpStatusError, render_error, status_of
 from xmpp_post.metrics import CONTENT_TYPE, Metrics
 from xmpp_post.relay import Relay
 from xmpp_post.state import StateKey

@@ -13,10 +13,10 @@ from typing import Any
 
 from xmpp_post import __version__
 from xmpp_post.config import Config
-from xmpp_post.http import ntfy_openapi
-from xmpp_post.http import payload as request
+from xmpp_post.fronts import message_request as request
+from xmpp_post.fronts.ntfy import ntfy_openapi
+from xmpp_post.fronts.ntfy.topics import reserved_names
 from xmpp_post.model import MESSAGE_TYPES
-from xmpp_post.ntfy.topics import reserved_names
 
 ERROR_STATUSES = {
     "400": "Malformed input: bad JSON or form, invalid JID, unknown type or field, "

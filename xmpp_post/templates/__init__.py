@@ -83,7 +83,7 @@ from xmpp_post.templates.engine import (
     TemplateInfo,
     TemplateSet,
 )
-from xmpp_post.templates.payload import parse_payload, visible_headers
+from xmpp_post.templates.tool_payload import parse_payload, visible_headers
 
 __all__ = [
     "BUILTIN_DIR",

@@ -34,7 +34,7 @@ from slixmpp.util.sasl.mechanisms import SCRAM
 from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from xmpp_post.xmpp.compose import entities
+from xmpp_post.xmpp.stanzas import entities
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ import secrets
 import string
 
 from xmpp_post.errors import GatewayError
-from xmpp_post.ntfy.actions import Action
-from xmpp_post.ntfy.publish import MARKDOWN_TYPE, Publication
+from xmpp_post.fronts.ntfy.actions import Action
+from xmpp_post.fronts.ntfy.publish import MARKDOWN_TYPE, Publication
 
 MESSAGE_ID_LENGTH = 12
 ACTION_ID_LENGTH = 10

@@ -17,9 +17,9 @@ from __future__ import annotations
 from xmpp_post.deadlines import Deadlines
 from xmpp_post.errors import AckTimeout, GatewayError, PayloadTooLarge, XmppUnavailable
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
-from xmpp_post.xmpp.compose import wire_size
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
+from xmpp_post.xmpp.stanzas import wire_size
 
 DEFAULT_MAX_STANZA = 256 * 1024  # Prosody's c2s_stanza_size_limit; ejabberd's shipped one
 

@@ -32,9 +32,9 @@ from typing import Any
 
 from aiohttp import web
 
-from xmpp_post.http import payload as parse
+from xmpp_post.fronts import message_request as parse
+from xmpp_post.fronts.delivery import deliver_and_answer, path_recipients
 from xmpp_post.http.context import CONFIG, LIVE, note
-from xmpp_post.http.delivery import deliver_and_answer, path_recipients
 from xmpp_post.model import OutgoingMessage, Sender
 from xmpp_post.templates import Reply, TemplateSet, parse_payload
 

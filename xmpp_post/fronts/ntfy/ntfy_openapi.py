@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xmpp_post.ntfy.publish import PRIORITIES, WEBHOOK_NAMES
+from xmpp_post.fronts.ntfy.publish import PRIORITIES, WEBHOOK_NAMES
 
 # the publish parameters described, with their header (X-…) and query names
 DESCRIBED: dict[str, dict[str, Any]] = {

@@ -30,9 +30,9 @@ from xmpp_post.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from xmpp_post.http import fields
-from xmpp_post.ntfy.actions import Action, parse_actions
-from xmpp_post.ntfy.params import TRUE_WORDS, Params
+from xmpp_post.fronts import fields
+from xmpp_post.fronts.ntfy.actions import Action, parse_actions
+from xmpp_post.fronts.ntfy.params import TRUE_WORDS, Params
 
 TOPIC = re.compile(r"[-_A-Za-z0-9]{1,64}")
 WEBHOOK_NAMES = ("publish", "send", "trigger")

@@ -13,9 +13,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from xmpp_post.errors import NotFound
+from xmpp_post.fronts.templated import post_templated
 from xmpp_post.http.context import LIVE, note
 from xmpp_post.http.guards import sender_of
-from xmpp_post.http.templated import post_templated
 
 ROUTE = "/hooks/{name}"
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from xmpp_post.http import payload as parse
+from xmpp_post.fronts import message_request as parse
+from xmpp_post.fronts.delivery import deliver_and_answer, path_recipients
+from xmpp_post.fronts.templated import TEMPLATE_PARAMETER, post_templated
 from xmpp_post.http.context import CONFIG, LIVE, note
-from xmpp_post.http.delivery import deliver_and_answer, path_recipients
 from xmpp_post.http.guards import sender_of
-from xmpp_post.http.templated import TEMPLATE_PARAMETER, post_templated
 from xmpp_post.model import MESSAGE_TYPES
 
 ALLOW = "POST, OPTIONS"

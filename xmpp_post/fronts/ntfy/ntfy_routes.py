@@ -1,4 +1,4 @@
-"""ntfy's publish API at the root of the listener (the mapping: ``xmpp_post.ntfy``).
+"""ntfy's publish API at the root of the listener (the mapping: ``xmpp_post.fronts.ntfy``).
 
 Three resources: ``PUT|POST /`` with a JSON object, ``PUT|POST /<topic>``, and
 ``GET|POST /<topic>/publish`` (``/send``, ``/trigger``). A topic resource never matches
@@ -28,10 +28,12 @@ import time
 from aiohttp import web
 from aiohttp.web_urldispatcher import DynamicResource, Resource, UrlMappingMatchInfo
 
-from xmpp_post import jids, ntfy
+from xmpp_post import jids
 from xmpp_post.config import Config
 from xmpp_post.errors import Forbidden, GatewayError, MethodNotAllowed
-from xmpp_post.http import fields
+from xmpp_post.fronts import fields, ntfy
+from xmpp_post.fronts.delivery import mark_verified
+from xmpp_post.fronts.ntfy.params import PARAMS
 from xmpp_post.http.context import (
     AUTH,
     CONFIG,
@@ -42,11 +44,9 @@ from xmpp_post.http.context import (
     SENDING,
     note,
 )
-from xmpp_post.http.delivery import mark_verified
-from xmpp_post.http.errors import render_error, status_of
 from xmpp_post.http.guards import sender_of
+from xmpp_post.http.render import render_error, status_of
 from xmpp_post.model import OutgoingMessage, Receipt, Rejected
-from xmpp_post.ntfy.params import PARAMS
 from xmpp_post.relay import deliver_each
 
 _TOPIC = "{topic:[-_A-Za-z0-9]{1,64}}"

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from xmpp_post import jids
 from xmpp_post.errors import BadRequest, ConfigError
-from xmpp_post.ntfy.publish import TOPIC
+from xmpp_post.fronts.ntfy.publish import TOPIC
 
 SETTING = "topics"
 MAX_JIDS = 50  # as many as one request may name (--max-recipients' default)

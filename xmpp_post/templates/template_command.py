@@ -16,7 +16,7 @@ from typing import TextIO
 
 from xmpp_post.errors import ConfigError, GatewayError
 from xmpp_post.templates.engine import TemplateSet
-from xmpp_post.templates.payload import parse_payload
+from xmpp_post.templates.tool_payload import parse_payload
 
 NOTHING_SENT = "(nothing is sent)"
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xmpp_post.ntfy.actions import Action
-from xmpp_post.ntfy.emoji import emoji_for
-from xmpp_post.ntfy.markdown import to_styled_text
-from xmpp_post.ntfy.publish import Publication
+from xmpp_post.fronts.ntfy.actions import Action
+from xmpp_post.fronts.ntfy.emoji import emoji_for
+from xmpp_post.fronts.ntfy.markdown import to_styled_text
+from xmpp_post.fronts.ntfy.publish import Publication
 
 MARKERS = {5: "\u203c\ufe0f", 4: "\u2757"}  # ‼️ for max/urgent, ❗ for high
 CLICK = "\U0001f517"  # 🔗

@@ -15,8 +15,8 @@ from dataclasses import replace
 
 from xmpp_post.auth import Presented, Scheme
 from xmpp_post.errors import Unauthorized
+from xmpp_post.fronts.ntfy.auth_param import auth_from_query
 from xmpp_post.model import Sender
-from xmpp_post.ntfy.auth import auth_from_query
 
 
 class QueryParamScheme:

@@ -15,9 +15,9 @@ import time
 
 from aiohttp import web
 
-from xmpp_post.http import payload as parse
+from xmpp_post.fronts import message_request as parse
 from xmpp_post.http.context import CONFIG, METRICS, RELAY, VERIFIED
-from xmpp_post.http.errors import status_of
+from xmpp_post.http.render import status_of
 from xmpp_post.model import OutgoingMessage, Receipt, Rejected, Sender
 from xmpp_post.relay import deliver_each
 

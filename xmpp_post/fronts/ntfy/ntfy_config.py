@@ -19,7 +19,7 @@ from typing import Any
 
 from xmpp_post.config.sections import Section, register
 from xmpp_post.errors import ConfigError
-from xmpp_post.ntfy.topics import GATEWAY_PATHS, reserved_names, validate_topics
+from xmpp_post.fronts.ntfy.topics import GATEWAY_PATHS, reserved_names, validate_topics
 
 
 def _parse(table: Mapping[str, Any], _path: Path | None) -> dict[str, tuple[str, ...]]:

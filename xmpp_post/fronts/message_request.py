@@ -36,7 +36,7 @@ from xmpp_post.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
-from xmpp_post.http import fields as check
+from xmpp_post.fronts import fields as check
 from xmpp_post.model import (
     MESSAGE_TYPES,
     OutgoingMessage,

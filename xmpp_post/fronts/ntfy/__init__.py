@@ -5,7 +5,7 @@ ntfy clients publish as they would to an ntfy server at the root of the listener
 the fields as headers or query parameters, or ``GET|POST /<topic>/publish`` (``/send``,
 ``/trigger``) with ``?message=``. Topic names are ``[-_A-Za-z0-9]{1,64}``; the gateway's
 own paths are never topics. Credentials: HTTP Basic, or ntfy's ``?auth=`` (the whole
-``Authorization`` value in base64, see ``auth.py``).
+``Authorization`` value in base64, see ``auth_param.py``).
 
 How an ntfy publication becomes an XMPP message (header aliases are case-insensitive and
 work as query parameters too; a JSON member wins over a header, a header over the query):
@@ -35,20 +35,20 @@ added to the gateway's shape (``error_body``).
 
 from __future__ import annotations
 
-from xmpp_post.ntfy.actions import Action, parse_actions
-from xmpp_post.ntfy.auth import auth_from_query, decode_auth_param
-from xmpp_post.ntfy.compose import MessageParts, compose
-from xmpp_post.ntfy.emoji import EMOJI, emoji_for
-from xmpp_post.ntfy.markdown import to_styled_text
-from xmpp_post.ntfy.publish import (
+from xmpp_post.fronts.ntfy.actions import Action, parse_actions
+from xmpp_post.fronts.ntfy.auth_param import auth_from_query, decode_auth_param
+from xmpp_post.fronts.ntfy.compose import MessageParts, compose
+from xmpp_post.fronts.ntfy.emoji import EMOJI, emoji_for
+from xmpp_post.fronts.ntfy.markdown import to_styled_text
+from xmpp_post.fronts.ntfy.publish import (
     DEFAULT_MAX_TEXT,
     Publication,
     is_topic,
     is_topic_path,
     parse_publish,
 )
-from xmpp_post.ntfy.reply import error_body, new_id, reply
-from xmpp_post.ntfy.topics import (
+from xmpp_post.fronts.ntfy.reply import error_body, new_id, reply
+from xmpp_post.fronts.ntfy.topics import (
     GATEWAY_PATHS,
     recipients_for,
     reserved_names,

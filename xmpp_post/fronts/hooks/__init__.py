@@ -1,0 +1,1 @@
+"""Signed webhooks: ``POST /hooks/NAME``, a tool's payload rendered by its template."""
