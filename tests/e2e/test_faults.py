@@ -20,7 +20,7 @@ from tests.conftest import (
     Reply,
     basic,
 )
-from tests.faults import (  # noqa: F401
+from tests.helpers.faults import (  # noqa: F401
     ServerFactory,
     eventually,
     gateway_for,

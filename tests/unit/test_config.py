@@ -12,7 +12,7 @@ from xmpp_post import config
 from xmpp_post.cli import EXIT_CONFIG, main
 from xmpp_post.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults() -> None:

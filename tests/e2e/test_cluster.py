@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.cluster import post, secret_file, shared_gateways
 from tests.conftest import Account, AccountFactory, Client, ReceiverFactory
-from tests.faults import client_from
+from tests.helpers.cluster import post, secret_file, shared_gateways
+from tests.helpers.faults import client_from
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.redis import RedisServer
 

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from tests.conftest import FakeClient as Client
 from tests.conftest import MakeClient
-from tests.grants import secret_file, token_entry, toml
+from tests.helpers.grants import secret_file, token_entry, toml
 from xmpp_post import config
 from xmpp_post.cli import main
 from xmpp_post.errors import ConfigError
@@ -25,7 +25,7 @@ from xmpp_post.model import OutgoingMessage, Rejected, Sender
 from xmpp_post.templates import TemplateSet
 from xmpp_post.testing import FakeRelay
 
-PAYLOADS = Path(__file__).parent / "payloads"
+PAYLOADS = Path(__file__).parents[1] / "payloads"
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 AUTH = "Basic " + base64.b64encode(b"alice@example.org:secret").decode()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "xmpp_post"
+PACKAGE = Path(__file__).resolve().parents[2] / "xmpp_post"
 BANNED = {
     "xmpp": ("aiohttp", "xmpp_post.http", "xmpp_post.auth"),
     "http": ("slixmpp", "xmpp_post.xmpp"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.state_contract import StateContract, fail
+from tests.helpers.state_contract import StateContract, fail
 from xmpp_post.state import StoredAnswer
 from xmpp_post.state.memory import MemoryIdempotencyStore, MemoryLoginThrottle
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import Account, AccountFactory, Client, ReceiverFactory, basic
-from tests.faults import client_from
-from tests.grants import bearer, gateway_from, metric, secret_file, token_entry, toml
+from tests.helpers.faults import client_from
+from tests.helpers.grants import bearer, gateway_from, metric, secret_file, token_entry, toml
 from xmpp_post.lab.prosody import ProsodyServer, free_port
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.service import Gateway

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory, basic
-from tests.faults import (  # noqa: F401
+from tests.helpers.faults import (  # noqa: F401
     ServerFactory,
     client_from,
     eventually,

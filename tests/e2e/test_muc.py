@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory
-from tests.faults import eventually
+from tests.helpers.faults import eventually
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.model import Sender

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.grants import secret_file, toml
+from tests.helpers.grants import secret_file, toml
 from xmpp_post import config
 from xmpp_post.auth.token_command import create_command
 from xmpp_post.config.accounts import read_secret

@@ -10,14 +10,14 @@ import json
 import logging
 
 from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory
-from tests.faults import (  # noqa: F401
+from tests.e2e.test_observability import metric
+from tests.helpers.faults import (  # noqa: F401
     ServerFactory,
     eventually,
     gateway_for,
     own_prosody_fixture,
     register,
 )
-from tests.test_observability import metric
 from xmpp_post import logs
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.service import Gateway

@@ -123,7 +123,7 @@ def test_bad_topics_tables(table: object, problem: str) -> None:
 
 # --- hygiene -------------------------------------------------------------------------
 
-PACKAGE = Path(__file__).resolve().parent.parent / "xmpp_post" / "ntfy"
+PACKAGE = Path(__file__).resolve().parents[2] / "xmpp_post" / "fronts" / "ntfy"
 
 
 def test_the_package_imports_no_http_or_xmpp_library() -> None:
@@ -139,5 +139,5 @@ def test_the_package_imports_no_http_or_xmpp_library() -> None:
 def test_importing_the_package_loads_no_aiohttp() -> None:
     code = "import sys, xmpp_post.fronts.ntfy; print('aiohttp' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, cwd=PACKAGE.parent.parent)
+                          check=True, cwd=PACKAGE.parents[2])
     assert done.stdout.strip() == "False"

@@ -16,7 +16,7 @@ from xmpp_post.http.render import status_of
 from xmpp_post.templates import TemplateSet
 
 TEMPLATES = TemplateSet.load(None)
-PAYLOADS = Path(__file__).parent / "payloads"
+PAYLOADS = Path(__file__).parents[1] / "payloads"
 FIXTURES = sorted(PAYLOADS.glob("*/*.json"))
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 

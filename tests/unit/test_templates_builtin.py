@@ -10,7 +10,7 @@ import pytest
 
 from xmpp_post.templates import Rendered, TemplateSet
 
-PAYLOADS = Path(__file__).parent / "payloads"
+PAYLOADS = Path(__file__).parents[1] / "payloads"
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory
-from tests.test_muc import owned_room
+from tests.e2e.test_muc import owned_room
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.service import Gateway
 
-PAYLOADS = Path(__file__).parent / "payloads"
+PAYLOADS = Path(__file__).parents[1] / "payloads"
 JSON = "application/json"
 
 # (template, payload, event header, facts the received text must hold)

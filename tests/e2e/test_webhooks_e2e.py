@@ -15,8 +15,15 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import Account, AccountFactory, Client, ReceiverFactory
-from tests.faults import client_from
-from tests.grants import gateway_from, hex_hmac, metric, secret_file, standard_signature, toml
+from tests.helpers.faults import client_from
+from tests.helpers.grants import (
+    gateway_from,
+    hex_hmac,
+    metric,
+    secret_file,
+    standard_signature,
+    toml,
+)
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.service import Gateway

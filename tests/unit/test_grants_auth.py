@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from multidict import CIMultiDict
 
-from tests.grants import hex_hmac, secret_file, standard_signature, token_entry, toml
+from tests.helpers.grants import hex_hmac, secret_file, standard_signature, token_entry, toml
 from xmpp_post import config
 from xmpp_post.auth import Presented
 from xmpp_post.auth.tokens import RateLimits, TokenScheme, presented_token

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.state_contract import StateContract, fail, proof
+from tests.helpers.state_contract import StateContract, fail, proof
 from xmpp_post.errors import StateUnavailable, TooManyRequests
 from xmpp_post.lab.redis import RedisServer
 from xmpp_post.state import StateKey, StoredAnswer

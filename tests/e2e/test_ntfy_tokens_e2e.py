@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Account, AccountFactory, Client, ReceiverFactory, Reply
-from tests.grants import gateway_from, secret_file, token_entry, toml
+from tests.helpers.grants import gateway_from, secret_file, token_entry, toml
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.service import Gateway

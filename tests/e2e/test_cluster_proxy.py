@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import (
+from tests.conftest import Account, AccountFactory, Client, ReceiverFactory
+from tests.helpers.cluster import (
     HAPROXY_CFG,
     Load,
     cluster,
@@ -21,8 +22,7 @@ from tests.cluster import (
     secret_file,
     shared_gateways,
 )
-from tests.conftest import Account, AccountFactory, Client, ReceiverFactory
-from tests.faults import client_from, eventually
+from tests.helpers.faults import client_from, eventually
 from xmpp_post.lab.haproxy import HaproxyServer
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.redis import RedisServer

@@ -9,7 +9,8 @@ import json
 import socket
 
 from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory, basic
-from tests.faults import (  # noqa: F401
+from tests.e2e.test_observability import metric
+from tests.helpers.faults import (  # noqa: F401
     ServerFactory,
     client_from,
     eventually,
@@ -17,8 +18,7 @@ from tests.faults import (  # noqa: F401
     own_prosody_fixture,
     register,
 )
-from tests.raw_http import head, read_reply
-from tests.test_observability import metric
+from tests.helpers.raw_http import head, read_reply
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.model import OutgoingMessage
 from xmpp_post.service import Gateway

@@ -15,7 +15,7 @@ from xmpp_post.http.render import status_of
 from xmpp_post.templates import filters, parse_payload, text
 from xmpp_post.templates.template_command import NOTHING_SENT, list_command, render_command
 
-PAYLOADS = Path(__file__).parent / "payloads"
+PAYLOADS = Path(__file__).parents[1] / "payloads"
 
 # parse_payload
 

@@ -23,7 +23,7 @@ from xmpp_post.lab import haproxy
 from xmpp_post.lab.prosody import free_port
 from xmpp_post.lab.redis import RedisServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "xmpp-post.service"
 HAPROXY_CFG = ROOT / "deploy" / "haproxy.cfg"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
