@@ -24,7 +24,7 @@ from slixmpp.xmlstream.tostring import tostring
 
 from xmpp_post import jids
 from xmpp_post.errors import BadRequest
-from xmpp_post.model import MESSAGE_TYPES, OutgoingMessage, Sender
+from xmpp_post.model import MESSAGE_TYPES, NOT_XML_CHAR, OutgoingMessage, Sender
 from xmpp_post.xmpp import client as client_module
 from xmpp_post.xmpp import stanzas as compose
 from xmpp_post.xmpp.session import SessionOptions, XmppSession
@@ -66,7 +66,7 @@ def client_fixture() -> Iterator[Any]:
 
 
 XML_TEXT = st.text(st.characters(exclude_categories=["Cs"]).filter(
-    lambda c: compose._NOT_XML_CHAR.match(c) is None), max_size=40)
+    lambda c: NOT_XML_CHAR.match(c) is None), max_size=40)
 TOKEN = st.text(st.sampled_from("abcXYZ019._:-"), min_size=1, max_size=20)
 LANG = st.sampled_from(["en", "de-CH", "zh-Hant-TW", "fr"])
 URL = st.builds(lambda path, query: f"https://ci.example.org/{path}?{query}",

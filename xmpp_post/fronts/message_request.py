@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import codecs
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
@@ -43,6 +42,7 @@ from xmpp_post.model import (
     Rejected,
     Sender,
     check_room_rules,
+    check_xml_text,
 )
 
 TEXT = "text/plain"
@@ -56,8 +56,6 @@ MAX_FORM_FIELDS = 100
 MAX_RECIPIENTS = 50
 BOM = "\ufeff"
 
-# Characters XML 1.0 cannot carry (outside its Char production).
-_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
@@ -143,7 +141,7 @@ def _template(fields: dict[str, str], sender: Sender, default_nick: str) -> dict
                          code="invalid_type")
     for name in ("body", "subject", "room_password"):
         if fields.get(name):
-            _check_xml_chars(name, fields[name])
+            check_xml_text(name, fields[name])
     url = check.oob_url(fields["oob_url"]) if fields.get("oob_url") else None
     text = fields.get("body")
     if url is not None:
@@ -325,7 +323,7 @@ def _keys(found: list[str | Rejected]) -> set[str]:
 
 def _one_recipient(text: str, sender_domain: str, several: bool) -> str | Rejected:
     try:
-        _check_xml_chars("to", text)
+        check_xml_text("to", text)
         if not text.strip():
             raise BadRequest("a recipient is empty", code="invalid_jid")
         try:
@@ -338,9 +336,3 @@ def _one_recipient(text: str, sender_domain: str, several: bool) -> str | Reject
             raise
         return Rejected(text, error)
 
-
-def _check_xml_chars(name: str, text: str) -> None:
-    bad = _NOT_XML_CHAR.search(text)
-    if bad:
-        raise BadRequest(f"the {name} contains the character U+{ord(bad.group()):04X}, "
-                         "which XML cannot carry", code="invalid_character")

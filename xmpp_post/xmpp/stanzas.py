@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import re
 
-from xmpp_post.errors import BadRequest
-from xmpp_post.model import OutgoingMessage
+from xmpp_post.model import OutgoingMessage, check_xml_text
 
 OOB_NS = "jabber:x:oob"
 RECEIPTS_NS = "urn:xmpp:receipts"
@@ -55,8 +54,6 @@ def wire_size(message: OutgoingMessage) -> int:
     return _FRAME + sum(escaped_size(text) for text in texts if text)
 
 
-# Characters XML 1.0 cannot carry (outside its Char production).
-_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SPECIAL = re.compile("[&<>\"']")
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"}
 
@@ -65,9 +62,7 @@ def escape(text: str) -> str:
     """``text`` for XML character data or a double-quoted attribute value: the five
     special characters as entities (as slixmpp writes them); refuses what XML cannot
     carry."""
-    if _NOT_XML_CHAR.search(text) is not None:
-        raise BadRequest("the message contains a character (a control character, for "
-                         "instance) that XML cannot carry", code="invalid_character")
+    check_xml_text("message", text)
     return entities(text)
 
 

@@ -33,6 +33,7 @@ from xmpp_post.errors import (
 from xmpp_post.fronts import fields
 from xmpp_post.fronts.ntfy.actions import Action, parse_actions
 from xmpp_post.fronts.ntfy.params import TRUE_WORDS, Params
+from xmpp_post.model import NOT_XML_CHAR, check_xml_text
 
 TOPIC = re.compile(r"[-_A-Za-z0-9]{1,64}")
 WEBHOOK_NAMES = ("publish", "send", "trigger")
@@ -53,7 +54,6 @@ _JSON_TYPES: dict[str, type] = {
     "tags": list, "actions": list,
 }
 
-_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _NOT_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f]")
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 
@@ -146,7 +146,7 @@ def parse_publish(method: str, path: str, headers: Mapping[str, str],
     _refuse_unsupported(value)
     attach = _attach(value("attach"))
     name = value("filename")
-    _check_xml("filename", name)
+    check_xml_text("filename", name)
     if attach is None and name:
         raise PayloadTooLarge("a file name without an attach URL makes the body an ntfy "
                               "attachment, which this gateway cannot send; send text, or "
@@ -158,7 +158,7 @@ def parse_publish(method: str, path: str, headers: Mapping[str, str],
         message = _body_text(body, content_type, attach is not None, max_text)
     if not message:
         message = params.get("message").replace("\\n", "\n")
-    _check_xml("message", message)
+    check_xml_text("message", message)
     if len(message.encode("utf-8", "surrogatepass")) > max_text:
         raise PayloadTooLarge(f"the message is longer than {max_text} bytes",
                               code="message_too_long")
@@ -258,22 +258,15 @@ def _body_text(body: bytes, content_type: str, with_url: bool, max_text: int) ->
     return text.removeprefix("\ufeff").strip()  # a byte-order mark is no text
 
 
-def _check_xml(name: str, text: str) -> None:
-    bad = _NOT_XML_CHAR.search(text)
-    if bad:
-        raise BadRequest(f"the {name} contains the character U+{ord(bad.group()):04X}, "
-                         "which XML cannot carry", code="invalid_character")
-
-
 def _text(name: str, text: str) -> str:
-    _check_xml(name, text)
+    check_xml_text(name, text)
     return text.strip()
 
 
 def _tags(text: str) -> tuple[str, ...]:
     tags = tuple(tag.strip() for tag in text.split(",") if tag.strip())
     for tag in tags:
-        _check_xml("tags", tag)
+        check_xml_text("tags", tag)
     return tags
 
 
@@ -288,7 +281,7 @@ def _priority(text: str) -> int | None:
 
 
 def _url(name: str, text: str) -> str | None:
-    _check_xml(name, text)
+    check_xml_text(name, text)
     if _NOT_IN_URL.search(text):
         raise BadRequest(f"the {name} URL contains a space or control character",
                          code=f"invalid_{name}")
@@ -298,7 +291,7 @@ def _url(name: str, text: str) -> str | None:
 def _icon(text: str) -> str | None:
     """Purely cosmetic: never refused; echoed in the reply only when it is a plain
     http(s) URL."""
-    plain = text and not _NOT_IN_URL.search(text) and not _NOT_XML_CHAR.search(text)
+    plain = text and not _NOT_IN_URL.search(text) and not NOT_XML_CHAR.search(text)
     if plain and text.lower().startswith(("http://", "https://")):
         return text
     return None
@@ -307,7 +300,7 @@ def _icon(text: str) -> str | None:
 def _attach(text: str) -> str | None:
     if not text:
         return None
-    _check_xml("attach", text)
+    check_xml_text("attach", text)
     try:
         return fields.oob_url(text)
     except BadRequest as exc:
@@ -318,7 +311,7 @@ def _attach(text: str) -> str | None:
 def _name_in_url(url: str | None) -> str:
     """The attachment's name when none is given: the URL's last path segment, as ntfy."""
     name = unquote(basename(urlsplit(url or "").path), errors="replace")
-    if not name or name in (".", "..") or _NOT_XML_CHAR.search(name):
+    if not name or name in (".", "..") or NOT_XML_CHAR.search(name):
         return "attachment"
     return name
 
@@ -327,7 +320,7 @@ def _actions(text: str) -> tuple[Action, ...]:
     actions = parse_actions(text)
     for action in actions:
         for name in ("label", "url", "method", "body", "intent"):
-            _check_xml(f"action's {name}", getattr(action, name))
+            check_xml_text(f"action's {name}", getattr(action, name))
         for key, item in action.headers + action.extras:
-            _check_xml("action's headers", key + item)
+            check_xml_text("action's headers", key + item)
     return actions
