@@ -17,11 +17,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
 
 from xmpp_post import config
-from xmpp_post.http.app import make_app
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.lab.redis import RedisServer
-from xmpp_post.service import Gateway
+from xmpp_post.service import Gateway, web_app
 from xmpp_post.testing import FakeRelay, Handler
 
 PASSWORD = "correct horse battery staple"
@@ -209,7 +208,7 @@ async def make_client() -> AsyncIterator[MakeClient]:
     async def make(handler: Handler | None = None, **settings: Any) -> tuple[FakeClient, FakeRelay]:
         relay = FakeRelay(handler)
         cfg = config.load({"domain": ["example.org"], **settings}, environ={})
-        client: FakeClient = TestClient(TestServer(make_app(cfg, relay)))
+        client: FakeClient = TestClient(TestServer(web_app(cfg, relay)))
         await client.start_server()
         clients.append(client)
         return client, relay

@@ -3,8 +3,10 @@
 ``FakeRelay`` records what it was asked to deliver and answers with a ``Receipt``, or
 with what ``handler`` returns or raises: tests of routing, parsing, authentication and
 the guards run against the real web application with nothing faked but the XMPP side.
-It accepts every password: an error it raises is ``verified`` unless it is a
-``LoginRefused``, as the real relay marks errors raised once a session is open.
+It accepts every password, and holds no session that proves one (``verified`` is
+False): every HTTP Basic request counts as a login. An error it raises is marked
+``verified`` unless it is a ``LoginRefused``, as the real relay marks errors raised once
+a session is open.
 End-to-end behaviour is still proven against a real server.
 """
 
@@ -56,6 +58,9 @@ class FakeRelay:
         self.sent.append((sender, message))
         self.delivered.set()
         return receipt
+
+    def verified(self, _sender: Sender) -> bool:
+        return False
 
     async def start(self) -> None:
         self.started = True

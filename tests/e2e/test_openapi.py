@@ -26,10 +26,9 @@ from openapi_spec_validator import validate
 from tests.conftest import PASSWORD, Client, ReceiverFactory
 from xmpp_post import config
 from xmpp_post.fronts import message_request as request
-from xmpp_post.http import openapi
-from xmpp_post.http.app import make_app
 from xmpp_post.lab.prosody import ProsodyServer, free_port
-from xmpp_post.service import Gateway
+from xmpp_post.service import Gateway, api_document, web_app
+from xmpp_post.testing import FakeRelay
 
 FUZZ_EXAMPLES = 150
 NTFY_FUZZ_EXAMPLES = 25  # ntfy's nine operations share one parser: fewer examples each
@@ -38,13 +37,13 @@ tried: dict[str, int] = {}
 
 
 def test_document_is_valid_openapi() -> None:
-    validate(openapi.document(config.load({"domain": ["example.org"]}, environ={})))
+    validate(api_document(config.load({"domain": ["example.org"]}, environ={})))
 
 
 def test_document_describes_every_route_and_field() -> None:
     cfg = config.load({"domain": ["example.org"]}, environ={})
-    doc = openapi.document(cfg)
-    app = make_app(cfg, relay=None)  # type: ignore[arg-type]
+    doc = api_document(cfg)
+    app = web_app(cfg, FakeRelay())
     for route in app.router.routes():
         if route.method in ("HEAD", "*"):  # aiohttp adds HEAD to every GET; * is a 405
             continue

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xmpp_post import config
-from xmpp_post.http.app import make_app
 from xmpp_post.http.server import GatewayRunner
+from xmpp_post.service import web_app
 from xmpp_post.testing import FakeRelay
 
 SECRET = "s3cret-Passw0rd"
@@ -36,7 +36,7 @@ def port() -> Iterator[int]:
     async def serve() -> None:
         cfg = config.load({"domain": ["example.org"], "max_header_size": "1024",
                            "client_timeout": "2"}, environ={})
-        runner = GatewayRunner(make_app(cfg, FakeRelay()), access_log=None,
+        runner = GatewayRunner(web_app(cfg, FakeRelay()), access_log=None,
                                max_line_size=1024, max_field_size=1024,
                                keepalive_timeout=2)
         await runner.setup()

@@ -17,10 +17,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from xmpp_post import config
 from xmpp_post.errors import ConfigError, LoginRefused, StateUnavailable
-from xmpp_post.http.app import make_app, memory_guards
 from xmpp_post.http.clients import TrustedProxies
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
-from xmpp_post.service import Gateway
+from xmpp_post.service import Gateway, memory_guards, web_app
 from xmpp_post.testing import FakeRelay
 
 Client = TestClient[aiohttp.web.Request, aiohttp.web.Application]
@@ -97,7 +96,7 @@ async def _refuse(sender: Sender, message: OutgoingMessage) -> Receipt:
 @pytest.fixture
 async def behind_proxy() -> AsyncIterator[Client]:
     cfg = _load(trusted_proxy=["127.0.0.1/32"], auth_failure_limit="2")
-    async with TestClient(TestServer(make_app(cfg, FakeRelay(_refuse)))) as client:
+    async with TestClient(TestServer(web_app(cfg, FakeRelay(_refuse)))) as client:
         yield client
 
 
@@ -123,7 +122,7 @@ async def test_an_untrusted_peer_cannot_pick_its_address(
         caplog: pytest.LogCaptureFixture) -> None:
     cfg = _load(trusted_proxy=["10.0.0.0/8"], auth_failure_limit="2")
     caplog.set_level(logging.INFO, logger="xmpp_post")
-    async with TestClient(TestServer(make_app(cfg, FakeRelay(_refuse)))) as client:
+    async with TestClient(TestServer(web_app(cfg, FakeRelay(_refuse)))) as client:
         for forged in ("203.0.113.5", "203.0.113.6"):
             assert (await _post(client, forged)).status == 401
         assert (await _post(client, "203.0.113.7")).status == 429  # all one peer
@@ -147,7 +146,7 @@ async def test_a_sender_with_a_proven_session_needs_no_throttle(
     guards = replace(memory_guards(cfg), throttle=_DownThrottle(),
                      verified=lambda sender: verified)
     relay = FakeRelay()
-    async with TestClient(TestServer(make_app(cfg, relay, guarded_by=guards))) as client:
+    async with TestClient(TestServer(web_app(cfg, relay, guarded_by=guards))) as client:
         resp = await client.post("/msg/bob", data="hi", headers={
             "Authorization": "Basic " + base64.b64encode(b"alice:pw").decode(),
             "Content-Type": "text/plain"})

@@ -23,8 +23,8 @@ from xmpp_post.errors import (
 )
 from xmpp_post.fronts.ntfy import reserved_names
 from xmpp_post.fronts.ntfy.ntfy_routes import TopicResource
-from xmpp_post.http.app import make_app
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.service import web_app
 from xmpp_post.testing import FakeRelay
 
 Client = TestClient[aiohttp.web.Request, aiohttp.web.Application]
@@ -46,7 +46,7 @@ def relay() -> FakeRelay:
 @pytest.fixture
 async def client(relay: FakeRelay, tmp_path: Path) -> AsyncIterator[Client]:
     cfg = load(tmp_path, '[topics]\nops = ["ops@rooms.example.org", "carol@example.org"]\n')
-    async with TestClient(TestServer(make_app(cfg, relay))) as test_client:
+    async with TestClient(TestServer(web_app(cfg, relay))) as test_client:
         yield test_client
 
 
@@ -55,7 +55,7 @@ async def client(relay: FakeRelay, tmp_path: Path) -> AsyncIterator[Client]:
 def test_every_route_of_the_gateway_is_a_reserved_name(tmp_path: Path) -> None:
     for base in ("/msg", "/api/v2/send"):
         cfg = load(tmp_path, base_path=base)
-        app = make_app(cfg, FakeRelay())
+        app = web_app(cfg, FakeRelay())
         reserved = reserved_names(base)
         for resource in app.router.resources():
             first = resource.canonical.split("/")[1]
@@ -100,7 +100,7 @@ async def test_other_methods_are_405_in_ntfys_shape(client: Client,
 async def test_ntfy_off_and_base_path_at_the_root(tmp_path: Path,
                                                   relay: FakeRelay) -> None:
     cfg = load(tmp_path, ntfy=False)
-    async with TestClient(TestServer(make_app(cfg, relay))) as off:
+    async with TestClient(TestServer(web_app(cfg, relay))) as off:
         resp = await off.post("/mytopic", data="x", headers=AUTH)
         assert resp.status == 404
     with pytest.raises(ConfigError) as info:
@@ -177,12 +177,12 @@ async def test_one_recipients_error_keeps_its_headers(client: Client,
 
 async def test_max_text_is_a_setting(tmp_path: Path, relay: FakeRelay) -> None:
     text = "é" * 3000  # 6000 bytes
-    async with TestClient(TestServer(make_app(load(tmp_path), relay))) as small:
+    async with TestClient(TestServer(web_app(load(tmp_path), relay))) as small:
         resp = await small.post("/bob", data=text.encode(), headers=AUTH)
         assert resp.status == 413
         assert (await resp.json())["error"] == "attachment_not_supported"
     cfg = load(tmp_path, ntfy_max_text="8KiB")
-    async with TestClient(TestServer(make_app(cfg, relay))) as large:
+    async with TestClient(TestServer(web_app(cfg, relay))) as large:
         resp = await large.post("/bob", data=text.encode(), headers=AUTH)
         assert resp.status == 200 and relay.sent[-1][1].body == text
 
@@ -220,7 +220,7 @@ async def test_failed_logins_through_ntfy_are_throttled(client: Client,
 async def test_a_body_over_max_body_is_413_in_ntfys_shape(tmp_path: Path,
                                                           relay: FakeRelay) -> None:
     cfg = load(tmp_path, max_body="100")
-    async with TestClient(TestServer(make_app(cfg, relay))) as small:
+    async with TestClient(TestServer(web_app(cfg, relay))) as small:
         resp = await small.post("/bob", data="x" * 101, headers=AUTH)
         assert resp.status == 413
         assert await resp.json() == {

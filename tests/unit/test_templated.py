@@ -20,8 +20,8 @@ from xmpp_post import config
 from xmpp_post.cli import main
 from xmpp_post.errors import ConfigError
 from xmpp_post.fronts.templated import Skipped, render_messages
-from xmpp_post.http.app import make_app
 from xmpp_post.model import OutgoingMessage, Rejected, Sender
+from xmpp_post.service import web_app
 from xmpp_post.templates import TemplateSet
 from xmpp_post.testing import FakeRelay
 
@@ -253,7 +253,7 @@ def test_a_template_that_does_not_compile_stops_the_app(tmp_path: Path) -> None:
     (tmp_path / "bad.j2").write_text("fine\n{% if %}\n")
     cfg = config.load({"domain": ["example.org"], "template_dir": str(tmp_path)}, environ={})
     with pytest.raises(ConfigError) as caught:
-        make_app(cfg, FakeRelay())
+        web_app(cfg, FakeRelay())
     assert caught.value.setting == "template_dir" and "bad.j2:2" in caught.value.problem
 
 
@@ -315,7 +315,7 @@ async def test_a_token_with_a_template_takes_template_sized_bodies(tmp_path: Pat
     cfg = config.load({"domain": ["example.org"], "max_body": "1KiB"}, environ={},
                       config_file=conf)
     relay = FakeRelay()
-    client: Client = TestClient(TestServer(make_app(cfg, relay)))
+    client: Client = TestClient(TestServer(web_app(cfg, relay)))
     await client.start_server()
     try:
         big = json.dumps({"text": "x" * 40_000})

@@ -12,8 +12,8 @@ from multidict import CIMultiDict
 
 from xmpp_post import config
 from xmpp_post.errors import AckTimeout, LoginRefused, RecipientRefused, XmppUnavailable
-from xmpp_post.http.app import make_app
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.service import web_app
 from xmpp_post.testing import FakeRelay
 
 
@@ -35,7 +35,7 @@ async def client(relay: FakeRelay) -> AsyncIterator[TestClient[aiohttp.web.Reque
                                                                aiohttp.web.Application]]:
     cfg = config.load({"domain": ["example.org"], "max_body": "100", "base_path": "/api/msg"},
                       environ={})
-    async with TestClient(TestServer(make_app(cfg, relay))) as test_client:
+    async with TestClient(TestServer(web_app(cfg, relay))) as test_client:
         yield test_client
 
 

@@ -38,7 +38,6 @@ from xmpp_post.http.context import CONFIG, LIVE, note
 from xmpp_post.model import OutgoingMessage, Sender
 from xmpp_post.templates import Reply, TemplateSet, parse_payload
 
-TEMPLATE_PARAMETER = "template"
 # The message fields a query string may give a templated message; they win over the
 # template's choices. ``to`` names recipients; ``body`` is the template's to make.
 MESSAGE_FIELDS = ("type", "subject", "thread", "id", "lang", "oob_url", "receipt", "nick",

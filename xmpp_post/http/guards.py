@@ -66,12 +66,12 @@ from xmpp_post.errors import (
     RequestTimeout,
     TooManyRequests,
 )
-from xmpp_post.fronts.templated import TEMPLATE_PARAMETER
 from xmpp_post.http.clients import client_address
 from xmpp_post.http.context import VERIFIED, error_shape, note, sends
 from xmpp_post.http.render import render_error, status_of
 from xmpp_post.model import Sender
 from xmpp_post.state import IdempotencyStore, LoginThrottle, StateKey, StoredAnswer, storable
+from xmpp_post.templates import TEMPLATE_PARAMETER
 
 log = logging.getLogger(__name__)
 

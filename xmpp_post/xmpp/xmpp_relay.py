@@ -62,6 +62,9 @@ class XmppRelay:
             error.verified = sending  # the session was open: the password was accepted
             raise
 
+    def verified(self, sender: Sender) -> bool:
+        return self.pool.verified(sender)
+
     async def start(self) -> None:
         self.pool.start()
 

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from xmpp_post.config import Config
 from xmpp_post.errors import NotFound
+from xmpp_post.fronts.hooks import hooks_openapi
 from xmpp_post.fronts.templated import post_templated
-from xmpp_post.http.context import LIVE, note
+from xmpp_post.http.context import LIVE, SENDING, Front, note
 from xmpp_post.http.guards import sender_of
 
 ROUTE = "/hooks/{name}"
+
+
+def add_routes(app: web.Application, _config: Config) -> None:
+    app[SENDING].add(app.router.add_post(ROUTE, post_hook))
 
 
 async def post_hook(request: web.Request) -> web.Response:
@@ -30,3 +36,6 @@ async def post_hook(request: web.Request) -> web.Response:
     if template is None:  # the configuration check makes this impossible
         raise NotFound("the webhook has no template", code="unknown_template")
     return await post_templated(request, sender, template, recipients=hook.to)
+
+
+FRONT = Front("hooks", add_routes, hooks_openapi.part)

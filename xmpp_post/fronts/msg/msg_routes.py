@@ -16,14 +16,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from xmpp_post.config import Config
 from xmpp_post.fronts import message_request as parse
 from xmpp_post.fronts.delivery import deliver_and_answer, path_recipients
-from xmpp_post.fronts.templated import TEMPLATE_PARAMETER, post_templated
-from xmpp_post.http.context import CONFIG, LIVE, note
+from xmpp_post.fronts.msg import msg_openapi
+from xmpp_post.fronts.templated import post_templated
+from xmpp_post.http.context import CONFIG, LIVE, SENDING, Front, note
 from xmpp_post.http.guards import sender_of
 from xmpp_post.model import MESSAGE_TYPES
+from xmpp_post.templates import TEMPLATE_PARAMETER
 
 ALLOW = "POST, OPTIONS"
+
+
+def add_routes(app: web.Application, config: Config) -> None:
+    base = config.base_path.rstrip("/")
+    for path in (base or "/", base + r"/{recipient:[\s\S]*}"):
+        app[SENDING].add(app.router.add_post(path, post_message))
+        app.router.add_route("OPTIONS", path, options)
 
 
 def _media_type(request: web.Request) -> tuple[str, str | None]:
@@ -55,3 +65,6 @@ async def options(request: web.Request) -> web.Response:
          "templates": request.app[LIVE].templates.describe()},
         headers={"Allow": ALLOW, "Accept-Post": ", ".join(parse.MEDIA_TYPES)},
     )
+
+
+FRONT = Front("msg", add_routes, msg_openapi.part)

@@ -1,11 +1,15 @@
-"""The OpenAPI description of ntfy's publish routes (``http.ntfy``), merged into the
-gateway's document by ``openapi.document`` when ntfy publishing is on."""
+"""The OpenAPI description of ntfy's publish routes (``ntfy_routes``), part of the
+gateway's document when ntfy publishing is on."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from xmpp_post.config import Config
 from xmpp_post.fronts.ntfy.publish import PRIORITIES, WEBHOOK_NAMES
+from xmpp_post.fronts.ntfy.topics import reserved_names
+from xmpp_post.http.openapi import OpenApiPart
 
 # the publish parameters described, with their header (X-…) and query names
 DESCRIBED: dict[str, dict[str, Any]] = {
@@ -169,3 +173,8 @@ def schemas(reserved: frozenset[str]) -> dict[str, Any]:
 SECURITY_SCHEMES = {"ntfyAuth": {"type": "apiKey", "in": "query", "name": "auth",
                                  "description": "ntfy's auth parameter: the Authorization "
                                                 "header value in base64"}}
+
+
+def part(config: Config, _templates: Mapping[str, str]) -> OpenApiPart:
+    reserved = reserved_names(config.base_path)
+    return OpenApiPart(paths(reserved), schemas(reserved), SECURITY_SCHEMES)

@@ -33,6 +33,7 @@ from xmpp_post.config import Config
 from xmpp_post.errors import Forbidden, GatewayError, MethodNotAllowed
 from xmpp_post.fronts import fields, ntfy
 from xmpp_post.fronts.delivery import mark_verified
+from xmpp_post.fronts.ntfy import ntfy_openapi
 from xmpp_post.fronts.ntfy.params import PARAMS
 from xmpp_post.http.context import (
     AUTH,
@@ -42,6 +43,7 @@ from xmpp_post.http.context import (
     METRICS,
     RELAY,
     SENDING,
+    Front,
     note,
 )
 from xmpp_post.http.guards import sender_of
@@ -162,3 +164,6 @@ async def not_allowed(request: web.Request) -> web.Response:
     allowed = _allowed(request)
     raise MethodNotAllowed(f"method {request.method} is not allowed here; use {allowed}",
                            headers={"Allow": allowed})
+
+
+FRONT = Front("ntfy", add_routes, ntfy_openapi.part)

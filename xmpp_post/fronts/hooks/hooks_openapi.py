@@ -1,0 +1,42 @@
+"""The OpenAPI description of ``POST /hooks/NAME``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from xmpp_post.config import Config
+from xmpp_post.fronts import message_request as request
+from xmpp_post.http.openapi import REF, OpenApiPart, error_responses
+
+
+def _hook() -> dict[str, Any]:
+    json_or_form = {"schema": {"type": "object"}}
+    sent = {"description": "Sent to the webhook's recipients",
+            "content": {"application/json": {"schema": {"oneOf": [
+                {"$ref": REF + "Receipt"},
+                {"$ref": REF + "Results"}]}}}}
+    return {
+        "summary": "A signed webhook's delivery, rendered by its template",
+        "operationId": "hook",
+        "parameters": [{"name": "name", "in": "path", "required": True,
+                        "schema": {"type": "string", "minLength": 1},
+                        "description": "The webhook's name in [webhooks]"}],
+        "requestBody": {"required": True, "content": {request.JSON: json_or_form,
+                                                      request.FORM: json_or_form}},
+        "responses": {
+            "200": {"description": "The template sent nothing (or a tool's own success "
+                    "answer)", "content": {"application/json": {"schema": {"type": "object"}},
+                                           "text/plain": {"schema": {"type": "string"}}}},
+            "201": sent,
+            "204": {"description": "Sent (a tool that wants no body)"},
+            "207": {"description": "One outcome per recipient; some failed",
+                    "content": {"application/json": {
+                        "schema": {"$ref": REF + "Results"}}}},
+            **error_responses(),
+        },
+    }
+
+
+def part(_config: Config, _templates: Mapping[str, str]) -> OpenApiPart:
+    return OpenApiPart({"/hooks/{name}": {"post": _hook()}})
