@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import xmpp_post.fronts  # noqa: F401  (registers the fronts' configuration sections)
 from xmpp_post import __version__, allocator, config, logs
 from xmpp_post.errors import ConfigError
 

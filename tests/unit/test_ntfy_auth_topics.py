@@ -126,8 +126,11 @@ def test_bad_topics_tables(table: object, problem: str) -> None:
 PACKAGE = Path(__file__).resolve().parents[2] / "xmpp_post" / "fronts" / "ntfy"
 
 
-def test_the_package_imports_no_http_or_xmpp_library() -> None:
+def test_the_core_imports_no_http_or_xmpp_library() -> None:
+    """Every module of the front but its routes (the aiohttp face)."""
     for path in PACKAGE.glob("*.py"):
+        if path.name == "ntfy_routes.py":
+            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])

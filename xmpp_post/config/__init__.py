@@ -2,9 +2,9 @@
 
 A setting gets its value from, in rising precedence: the TOML file, the environment
 (``XMPP_POST_<NAME>``), the command line. Sections are TOML tables beside the flat keys
-(``sections.SECTIONS``: accounts, tokens, webhooks, topics, ...), read from the file
-only. Everything is validated here, before the event loop exists; a bad value raises
-``ConfigError`` naming the setting.
+(``sections.SECTIONS``: accounts, tokens, webhooks, and those the fronts register, such
+as ntfy's topics), read from the file only. Everything is validated here, before the
+event loop exists; a bad value raises ``ConfigError`` naming the setting.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from xmpp_post.config.settings import (
     example_toml,
 )
 from xmpp_post.errors import ConfigError
-from xmpp_post.fronts.ntfy import ntfy_config as topics
 
 __all__ = ["BY_NAME", "ENV_PREFIX", "SETTINGS", "Config", "HostPort", "Setting",
            "example_toml", "load", "load_setting"]
@@ -173,7 +172,6 @@ def _validated(cfg: Config) -> Config:
     cfg = replace(cfg, domain=tuple(dict.fromkeys(normalized)))
     if not cfg.base_path.startswith("/") or (cfg.base_path.endswith("/") and cfg.base_path != "/"):
         raise ConfigError("base_path", "must start with / and not end with /")
-    topics.check(cfg.base_path, cfg.ntfy, cfg.ntfy_max_text, cfg.sections.get("topics"))
     if cfg.ca_file is not None and not cfg.ca_file.is_file():
         raise ConfigError("ca_file", f"{cfg.ca_file} is not a readable file")
     for name in ("connect_timeout", "ack_timeout", "idle_timeout", "receipt_timeout",

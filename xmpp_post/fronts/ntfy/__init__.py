@@ -35,6 +35,7 @@ added to the gateway's shape (``error_body``).
 
 from __future__ import annotations
 
+from xmpp_post.fronts.ntfy import ntfy_config  # noqa: F401  (registers [topics])
 from xmpp_post.fronts.ntfy.actions import Action, parse_actions
 from xmpp_post.fronts.ntfy.auth_param import auth_from_query, decode_auth_param
 from xmpp_post.fronts.ntfy.compose import MessageParts, compose

@@ -7,8 +7,9 @@ ntfy publishing to the flat settings.
     ops = ["ops@conference.example.org", "alice@example.org"]
 
 The table itself is validated by ``ntfy.validate_topics``; ``check`` runs once the flat
-settings are known: ntfy lives at the root of the listener, so it needs a base path
-other than ``/``, and no topic may be named like the base path's first segment.
+settings are known, with or without the table: ntfy lives at the root of the listener,
+so it needs a base path other than ``/``, and no topic may be named like the base
+path's first segment. Importing the ntfy front registers the section.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from xmpp_post.config import Config
 from xmpp_post.config.sections import Section, register
 from xmpp_post.errors import ConfigError
 from xmpp_post.fronts.ntfy.topics import GATEWAY_PATHS, reserved_names, validate_topics
@@ -24,10 +26,6 @@ from xmpp_post.fronts.ntfy.topics import GATEWAY_PATHS, reserved_names, validate
 
 def _parse(table: Mapping[str, Any], _path: Path | None) -> dict[str, tuple[str, ...]]:
     return validate_topics(table, reserved=GATEWAY_PATHS)
-
-
-SECTION = register(Section(
-    "topics", "ntfy topics and the JIDs (users or rooms) they go to: name = [JIDs]", _parse))
 
 
 def check(base_path: str, ntfy: bool, max_text: int,
@@ -44,3 +42,12 @@ def check(base_path: str, ntfy: bool, max_text: int,
         if name.lower() in reserved:
             raise ConfigError("topics", f"{name!r} is one of the gateway's own paths "
                                         f"(base_path {base_path})")
+
+
+def _check(topics: Mapping[str, tuple[str, ...]] | None, config: Config) -> None:
+    check(config.base_path, config.ntfy, config.ntfy_max_text, topics)
+
+
+SECTION = register(Section(
+    "topics", "ntfy topics and the JIDs (users or rooms) they go to: name = [JIDs]", _parse,
+    _check, always=True))
