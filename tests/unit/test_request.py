@@ -13,7 +13,7 @@ from xmpp_post.auth import Authenticator, Presented
 from xmpp_post.auth.basic import BasicScheme
 from xmpp_post.errors import ClientError
 from xmpp_post.fronts import message_request as request
-from xmpp_post.http.guards import validate_key
+from xmpp_post.http.idempotency import validate_key
 from xmpp_post.http.render import status_of
 from xmpp_post.model import MESSAGE_TYPES, Rejected, Sender
 

@@ -16,8 +16,8 @@ from xmpp_post.config import Config
 from xmpp_post.errors import NotFound
 from xmpp_post.fronts.hooks import hooks_openapi
 from xmpp_post.fronts.templated import post_templated
+from xmpp_post.http.authentication import sender_of
 from xmpp_post.http.context import LIVE, SENDING, Front, note
-from xmpp_post.http.guards import sender_of
 
 ROUTE = "/hooks/{name}"
 

@@ -21,8 +21,8 @@ from xmpp_post.fronts import message_request as parse
 from xmpp_post.fronts.delivery import deliver_and_answer, path_recipients
 from xmpp_post.fronts.msg import msg_openapi
 from xmpp_post.fronts.templated import post_templated
+from xmpp_post.http.authentication import sender_of
 from xmpp_post.http.context import CONFIG, LIVE, SENDING, Front, note
-from xmpp_post.http.guards import sender_of
 from xmpp_post.model import MESSAGE_TYPES
 from xmpp_post.templates import TEMPLATE_PARAMETER
 

@@ -35,6 +35,7 @@ from xmpp_post.fronts import fields, ntfy
 from xmpp_post.fronts.delivery import mark_verified
 from xmpp_post.fronts.ntfy import ntfy_openapi
 from xmpp_post.fronts.ntfy.params import PARAMS
+from xmpp_post.http.authentication import sender_of
 from xmpp_post.http.context import (
     AUTH,
     CONFIG,
@@ -46,7 +47,6 @@ from xmpp_post.http.context import (
     Front,
     note,
 )
-from xmpp_post.http.guards import sender_of
 from xmpp_post.http.render import render_error, status_of
 from xmpp_post.model import OutgoingMessage, Receipt, Rejected
 from xmpp_post.relay import deliver_each
