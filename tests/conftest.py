@@ -19,7 +19,7 @@ from multidict import CIMultiDict
 from xmpp_post import config
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
-from xmpp_post.lab.redis import RedisServer
+from xmpp_post.lab.redis_server import RedisServer
 from xmpp_post.service import Gateway, web_app
 from xmpp_post.testing import FakeRelay, Handler
 

@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     logs.setup(settings.log_level, settings.log_format)
     allocator.keep_large_blocks_mapped()  # idle sessions' TLS buffers cost only what they use
-    from xmpp_post.service import serve  # slixmpp and aiohttp load only when serving
+    from xmpp_post.service import serve  # slixmpp and aiohttp load only when serving (tested)
 
     try:
         with asyncio.Runner(loop_factory=_loop_factory(settings.uvloop)) as runner:

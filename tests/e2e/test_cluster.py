@@ -10,7 +10,7 @@ from tests.conftest import Account, AccountFactory, Client, ReceiverFactory
 from tests.helpers.cluster import post, secret_file, shared_gateways
 from tests.helpers.faults import client_from
 from xmpp_post.lab.prosody import ProsodyServer
-from xmpp_post.lab.redis import RedisServer
+from xmpp_post.lab.redis_server import RedisServer
 
 KEY = "Idempotency-Key"
 

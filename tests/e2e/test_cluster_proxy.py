@@ -25,7 +25,7 @@ from tests.helpers.cluster import (
 from tests.helpers.faults import client_from, eventually
 from xmpp_post.lab.haproxy import HaproxyServer
 from xmpp_post.lab.prosody import ProsodyServer
-from xmpp_post.lab.redis import RedisServer
+from xmpp_post.lab.redis_server import RedisServer
 
 
 def peers(caplog: pytest.LogCaptureFixture) -> list[str]:

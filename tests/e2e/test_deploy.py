@@ -21,7 +21,7 @@ import pytest
 
 from xmpp_post.lab import haproxy
 from xmpp_post.lab.prosody import free_port
-from xmpp_post.lab.redis import RedisServer
+from xmpp_post.lab.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "xmpp-post.service"

@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers.state_contract import StateContract, fail, proof
 from xmpp_post.errors import StateUnavailable, TooManyRequests
-from xmpp_post.lab.redis import RedisServer
+from xmpp_post.lab.redis_server import RedisServer
 from xmpp_post.state import StateKey, StoredAnswer
 from xmpp_post.state.redis import RedisIdempotencyStore, RedisLoginThrottle, RedisState
 

@@ -1,51 +1,65 @@
-"""The layout's rules, read from the imports: the XMPP side never imports the HTTP side,
-the HTTP side and authentication never import slixmpp, ntfy's core imports neither
-library, and modules stay small."""
+"""The layout's rules that the import contracts (``[tool.importlinter]`` in
+pyproject.toml, run by ``scripts/test``) cannot state: every part of the package is
+named by a contract, module names are unique, modules stay small, and slixmpp and
+aiohttp load only when the gateway serves."""
 
 from __future__ import annotations
 
-import ast
+import subprocess
+import sys
+import tomllib
+from collections import Counter
 from pathlib import Path
 
-import pytest
-
-PACKAGE = Path(__file__).resolve().parents[2] / "xmpp_post"
-BANNED = {
-    "xmpp": ("aiohttp", "xmpp_post.http", "xmpp_post.auth"),
-    "http": ("slixmpp", "xmpp_post.xmpp"),
-    "auth": ("slixmpp", "xmpp_post.xmpp", "aiohttp"),
-    "state": ("slixmpp", "xmpp_post.xmpp", "aiohttp", "xmpp_post.http"),
-    # ntfy's pure core: no HTTP or XMPP library (its pure helpers may come from http/)
-    "ntfy": ("slixmpp", "xmpp_post.xmpp", "aiohttp", "xmpp_post.auth", "xmpp_post.config"),
-}
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "xmpp_post"
 MAX_LINES = 400
+# Tools beside the layers: the lab (throwaway servers for tests, demo and benchmarks),
+# the package's face and its entry point, and the helpers any layer may use.
+OUTSIDE_THE_LAYERS = {"lab", "__init__", "__main__", "allocator", "deadlines", "ids",
+                      "locks", "logs", "metrics", "tasks"}
 
 
-def imports_of(path: Path) -> set[str]:
-    package = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            if node.level:
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                module = ".".join([*parts, module] if module else parts)
-            found.add(module)
-    return found
+def test_every_part_of_the_package_is_in_a_contract() -> None:
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    named = str(contracts["contracts"])
+    parts = {path.stem if path.is_file() else path.name for path in PACKAGE.iterdir()
+             if (path.suffix == ".py" or (path / "__init__.py").exists())}
+    missing = sorted(p for p in parts - OUTSIDE_THE_LAYERS if f"xmpp_post.{p}'" not in named)
+    assert missing == []
 
 
-@pytest.mark.parametrize("side", sorted(BANNED))
-def test_sides_do_not_import_each_other(side: str) -> None:
-    wrong = [f"{path.relative_to(PACKAGE)} imports {module}"
-             for path in sorted((PACKAGE / side).rglob("*.py"))
-             for module in sorted(imports_of(path))
-             if any(module == b or module.startswith(b + ".") for b in BANNED[side])]
-    assert wrong == []
+def test_module_names_are_unique() -> None:
+    names = Counter(p.stem for p in PACKAGE.rglob("*.py") if p.stem != "__init__")
+    assert {name: n for name, n in names.items() if n > 1} == {}
 
 
 def test_modules_are_small() -> None:
     long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_slixmpp_and_aiohttp_load_only_when_serving(tmp_path: Path) -> None:
+    """The command line reads and checks a whole configuration (sections of every front
+    included), lists templates and prints the example, all without either library."""
+    (tmp_path / "secret").write_text("s3cret\n")
+    (tmp_path / "secret").chmod(0o600)
+    (tmp_path / "gateway.toml").write_text(
+        'domain = ["example.org"]\n'
+        f'[accounts."bot@example.org"]\npassword_file = "{tmp_path / "secret"}"\n'
+        '[topics]\nops = ["ops@example.org"]\n')
+    path = str(tmp_path / "gateway.toml")
+    code = f"""
+import contextlib, io, sys
+from xmpp_post import cli, config
+from xmpp_post.config.live import LiveConfig
+with contextlib.redirect_stdout(io.StringIO()):
+    assert cli.main(["example-config"]) == 0
+    assert cli.main(["template", "list", "--config", {path!r}]) == 0
+LiveConfig(config.load({{}}, environ={{}}, config_file=cli.Path({path!r})))
+print(sorted(m for m in ("slixmpp", "aiohttp") if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=ROOT)
+    assert done.stdout.strip() == "[]"

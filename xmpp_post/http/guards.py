@@ -55,8 +55,8 @@ from xmpp_post.config import Config
 from xmpp_post.errors import CredentialsRefused, PayloadTooLarge
 from xmpp_post.http.authentication import authenticate, presented, sending_as
 from xmpp_post.http.idempotency import IDEMPOTENCY_HEADER, idempotency_middleware
-from xmpp_post.http.limits import Handler, body_limit, limits_middleware
 from xmpp_post.http.login_throttle import throttle_middleware
+from xmpp_post.http.request_limits import Handler, body_limit, limits_middleware
 from xmpp_post.model import Sender
 from xmpp_post.state import IdempotencyStore, LoginThrottle, StateKey
 

@@ -10,8 +10,8 @@ from xmpp_post.auth.webhooks import delivery_id
 from xmpp_post.errors import BadRequest, GatewayError
 from xmpp_post.http.authentication import current_sender
 from xmpp_post.http.context import VERIFIED, error_shape, sends
-from xmpp_post.http.limits import Handler
 from xmpp_post.http.render import render_error, status_of
+from xmpp_post.http.request_limits import Handler
 from xmpp_post.state import IdempotencyStore, StateKey, StoredAnswer, storable
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -14,7 +14,7 @@ from xmpp_post.errors import CredentialsRefused, LoginRefused
 from xmpp_post.http.authentication import current_sender_or_refusal
 from xmpp_post.http.clients import client_address
 from xmpp_post.http.context import sends
-from xmpp_post.http.limits import Handler
+from xmpp_post.http.request_limits import Handler
 from xmpp_post.model import Sender
 from xmpp_post.state import LoginThrottle, StateKey
 
