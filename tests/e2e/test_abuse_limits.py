@@ -8,14 +8,11 @@ import asyncio
 import json
 import socket
 
-from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory, basic
-from tests.e2e.test_observability import metric
-from tests.helpers.faults import (  # noqa: F401
+from tests.helpers import AccountFactory, Client, GatewayFactory, ReceiverFactory, basic, metric
+from tests.helpers.faults import (
     ServerFactory,
     client_from,
-    eventually,
     gateway_for,
-    own_prosody_fixture,
     register,
 )
 from tests.helpers.raw_http import head, read_reply

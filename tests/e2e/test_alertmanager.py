@@ -23,7 +23,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from tests.conftest import Account, AccountFactory, GatewayFactory, ReceiverFactory
+from tests.helpers import Account, AccountFactory, GatewayFactory, ReceiverFactory
 from xmpp_post.lab.prosody import free_port
 
 BINARY = "prometheus-alertmanager"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.conftest import Account, AccountFactory, Client, ReceiverFactory
+from tests.helpers import Account, AccountFactory, Client, ReceiverFactory
 from tests.helpers.cluster import post, secret_file, shared_gateways
 from tests.helpers.faults import client_from
 from xmpp_post.lab.prosody import ProsodyServer

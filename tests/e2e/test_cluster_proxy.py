@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Account, AccountFactory, Client, ReceiverFactory
+from tests.helpers import Account, AccountFactory, Client, ReceiverFactory
 from tests.helpers.cluster import (
     HAPROXY_CFG,
     Load,

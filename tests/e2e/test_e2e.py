@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory
+from tests.helpers import AccountFactory, Client, GatewayFactory, ReceiverFactory
 from xmpp_post.lab.prosody import ProsodyServer, free_port
 from xmpp_post.service import Gateway
 

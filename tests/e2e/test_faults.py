@@ -12,7 +12,7 @@ import time
 
 import aiohttp
 
-from tests.conftest import (
+from tests.helpers import (
     AccountFactory,
     Client,
     GatewayFactory,
@@ -20,11 +20,10 @@ from tests.conftest import (
     Reply,
     basic,
 )
-from tests.helpers.faults import (  # noqa: F401
+from tests.helpers.faults import (
     ServerFactory,
     eventually,
     gateway_for,
-    own_prosody_fixture,
     register,
 )
 from xmpp_post.lab.prosody import ProsodyServer, free_port

@@ -6,7 +6,7 @@ import asyncio
 import json
 from urllib.parse import quote, urlencode
 
-from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory
+from tests.helpers import AccountFactory, Client, GatewayFactory, ReceiverFactory
 from xmpp_post.service import Gateway
 
 FORM = "application/x-www-form-urlencoded"

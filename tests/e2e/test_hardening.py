@@ -12,8 +12,7 @@ import struct
 
 import pytest
 
-from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory, basic
-from tests.e2e.test_observability import metric
+from tests.helpers import AccountFactory, Client, GatewayFactory, ReceiverFactory, basic, metric
 from tests.helpers.raw_http import exchange, head, read_reply
 from xmpp_post.logs import TextFormatter
 from xmpp_post.service import Gateway

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory
+from tests.helpers import AccountFactory, Client, GatewayFactory, ReceiverFactory
 from tests.helpers.faults import eventually
+from tests.helpers.rooms import new_room, owned_room
 from xmpp_post.lab.prosody import ProsodyServer
-from xmpp_post.lab.receiver import Receiver
 from xmpp_post.model import Sender
 from xmpp_post.service import Gateway
 from xmpp_post.xmpp import rooms as rooms_module
@@ -20,20 +19,6 @@ from xmpp_post.xmpp.rooms import RoomMemberships
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
-_rooms = itertools.count()
-
-
-def new_room(prosody: ProsodyServer, name: str = "room") -> str:
-    return f"{name}{next(_rooms)}@{prosody.muc_domain}"
-
-
-async def owned_room(prosody: ProsodyServer, account: AccountFactory,
-                     receiver: ReceiverFactory, **options: str) -> tuple[str, Receiver]:
-    """A fresh room, configured with ``options``, whose owner stays in it listening."""
-    owner = await receiver(account("owner"))
-    room = new_room(prosody)
-    await owner.create_room(room, "owner", **options)
-    return room, owner
 
 
 async def test_occupant_receives_the_gateways_groupchat_message(

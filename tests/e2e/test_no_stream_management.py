@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import PASSWORD, Client, gateway_config
+from tests.helpers import PASSWORD, Client, gateway_config
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.model import Sender

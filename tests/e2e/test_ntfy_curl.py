@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AccountFactory, ReceiverFactory
+from tests.helpers import AccountFactory, ReceiverFactory
 from xmpp_post.service import Gateway
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import (
+from tests.helpers import (
     Account,
     AccountFactory,
     Client,

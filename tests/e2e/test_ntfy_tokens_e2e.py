@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Account, AccountFactory, Client, ReceiverFactory, Reply
+from tests.helpers import Account, AccountFactory, Client, ReceiverFactory, Reply
 from tests.helpers.grants import gateway_from, secret_file, token_entry, toml
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver

@@ -8,23 +8,10 @@ import logging
 
 import pytest
 
-from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory
+from tests.helpers import AccountFactory, Client, GatewayFactory, ReceiverFactory, metric
 from xmpp_post import logs
 from xmpp_post.lab.prosody import free_port
 from xmpp_post.service import Gateway
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in Prometheus text format (0 when absent)."""
-    for line in text.splitlines():
-        if line.startswith("#") or not line.startswith(name):
-            continue
-        head, _, value = line.rpartition(" ")
-        if head.split("{")[0] != name:
-            continue
-        if all(f'{k}="{v}"' in head for k, v in labels.items()):
-            return float(value)
-    return 0.0
 
 
 async def test_metrics_count_requests_deliveries_sessions_and_failures(

@@ -9,13 +9,11 @@ import io
 import json
 import logging
 
-from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory
-from tests.e2e.test_observability import metric
-from tests.helpers.faults import (  # noqa: F401
+from tests.helpers import AccountFactory, Client, GatewayFactory, ReceiverFactory, metric
+from tests.helpers.faults import (
     ServerFactory,
     eventually,
     gateway_for,
-    own_prosody_fixture,
     register,
 )
 from xmpp_post import logs

@@ -9,13 +9,12 @@ import time
 
 import pytest
 
-from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory, basic
-from tests.helpers.faults import (  # noqa: F401
+from tests.helpers import AccountFactory, Client, GatewayFactory, ReceiverFactory, basic
+from tests.helpers.faults import (
     ServerFactory,
     client_from,
     eventually,
     gateway_for,
-    own_prosody_fixture,
     register,
 )
 from xmpp_post.lab.prosody import ProsodyServer

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlencode
 
-from tests.conftest import AccountFactory, Client, GatewayFactory, ReceiverFactory
-from tests.e2e.test_muc import owned_room
+from tests.helpers import AccountFactory, Client, GatewayFactory, ReceiverFactory
+from tests.helpers.rooms import owned_room
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.service import Gateway
 

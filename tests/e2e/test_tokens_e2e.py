@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Account, AccountFactory, Client, ReceiverFactory, basic
+from tests.helpers import Account, AccountFactory, Client, ReceiverFactory, basic
 from tests.helpers.faults import client_from
 from tests.helpers.grants import bearer, gateway_from, metric, secret_file, token_entry, toml
 from xmpp_post.lab.prosody import ProsodyServer, free_port

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import Account, AccountFactory, Client, ReceiverFactory
+from tests.helpers import Account, AccountFactory, Client, ReceiverFactory
 from tests.helpers.faults import client_from
 from tests.helpers.grants import (
     gateway_from,

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import Account, Client, basic, gateway_config
+from tests.helpers import Account, Client, basic, gateway_config
 from xmpp_post.lab.haproxy import HaproxyServer
 from xmpp_post.lab.instances import GatewayProcess
 from xmpp_post.lab.prosody import ProsodyServer

@@ -4,34 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
-import pytest
 
-from tests.conftest import PASSWORD, Account, Client, gateway_config
+from tests.helpers import PASSWORD, Account, Client, gateway_config
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.service import Gateway
 
 ServerFactory = Callable[..., ProsodyServer]
-
-
-@pytest.fixture(name="own_prosody")
-def own_prosody_fixture() -> Iterator[ServerFactory]:
-    """``own_prosody(**options)``: a started Prosody for this test alone (to crash)."""
-    made: list[ProsodyServer] = []
-
-    def make(**options: Any) -> ProsodyServer:
-        server = ProsodyServer(**options)
-        made.append(server)
-        server.start()
-        return server
-
-    yield make
-    for server in made:
-        server.close()
 
 
 def register(server: ProsodyServer, name: str, password: str = PASSWORD) -> Account:

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from slixmpp.xmlstream import ET
 from slixmpp.xmlstream.tostring import tostring
 
+from tests.helpers import examples
 from xmpp_post import jids
 from xmpp_post.errors import BadRequest
 from xmpp_post.model import MESSAGE_TYPES, NOT_XML_CHAR, OutgoingMessage, Sender
@@ -96,7 +97,7 @@ MESSAGES = st.builds(
     subject_in_rooms=st.booleans())
 
 
-@settings(max_examples=1000, deadline=None,
+@settings(max_examples=examples(1000), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(message=MESSAGES, stanza_id=TOKEN)
 @example(message=OutgoingMessage(to="bob@example.org", body="<&>\"'\r\n\t]]>"),
@@ -111,7 +112,7 @@ def test_the_template_writes_what_slixmpp_writes(client: Any, message: OutgoingM
                                  client.default_lang) == expected
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(before=XML_TEXT, bad=st.sampled_from(["\x00", "\x08", "\x0b", "\x1f", "\ufffe",
                                              "\uffff", "\ud800"]),
        after=XML_TEXT, where=st.sampled_from(["body", "subject", "to"]))
@@ -128,7 +129,7 @@ SPECIAL = st.text(st.sampled_from("&<>\"'aé€😀\n"), max_size=40)
 TEXT = st.one_of(XML_TEXT, SPECIAL)
 
 
-@settings(max_examples=300, deadline=None,
+@settings(max_examples=examples(300), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=TEXT.filter(bool), subject=st.one_of(st.none(), TEXT.filter(bool)),
        thread=st.one_of(st.none(), st.just("t-1")), lang=st.sampled_from([None, "de-CH"]),
@@ -152,7 +153,7 @@ def test_escaped_size_is_what_slixmpp_escapes_to(text: str) -> None:
     assert escaped_size(text) == len(client_module.SLIXMPP_ESCAPE(text, False).encode("utf-8"))
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(text=st.text())
 @example(text="<&>\"'\r\n\x00]]>")
 def test_the_faster_escaping_is_slixmpps(text: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -90,17 +88,6 @@ def test_bad_configuration_exits_non_zero_naming_the_setting(
     assert "max_body" in capsys.readouterr().err
     assert main(["serve"]) == EXIT_CONFIG
     assert "domain" in capsys.readouterr().err
-
-
-def test_console_help_explains_every_option() -> None:
-    run = subprocess.run([sys.executable, "-m", "xmpp_post", "serve", "--help"],
-                         capture_output=True, text=True, check=True)
-    for setting in config.SETTINGS:
-        assert setting.flag in run.stdout, setting.flag
-    assert "XMPP_POST_" in run.stdout
-    top = subprocess.run([sys.executable, "-m", "xmpp_post", "--help"],
-                         capture_output=True, text=True, check=True)
-    assert "serve" in top.stdout and "example-config" in top.stdout
 
 
 def test_uvloop_is_the_default_and_no_uvloop_turns_it_off() -> None:

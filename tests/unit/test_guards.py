@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 
-from tests.conftest import MakeClient
+from tests.helpers import MakeClient
 from xmpp_post.errors import LoginRefused
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
 

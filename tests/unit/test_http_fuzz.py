@@ -16,6 +16,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import examples
 from xmpp_post import config
 from xmpp_post.http.server import GatewayRunner
 from xmpp_post.service import web_app
@@ -83,7 +84,7 @@ HEADER = st.one_of(
     st.tuples(ANY, VALUE))
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=list(HealthCheck))
 @given(method=st.sampled_from([b"POST", b"GET", b"OPTIONS", b"PUT", b"PROPFIND", b"P\xd6ST"]),
        path=PATH, headers=st.lists(HEADER, max_size=4),
        body=st.one_of(st.just(b"hello"), st.binary(max_size=40)),

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slixmpp.jid import JID, InvalidJID
 
+from tests.helpers import examples
 from xmpp_post import jids
 
 # What real addresses are made of: letters of several scripts, digits, case, and the
@@ -47,13 +48,13 @@ def address(part: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         lambda t: f"{t[0]}@{t[1]}" + (f"/{t[2]}" if t[2] else ""))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(address(REALISTIC))
 def test_realistic_addresses_are_read_as_slixmpp_reads_them(text: str) -> None:
     assert ours(text) == slixmpp_says(text)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.lists(ANY, min_size=1, max_size=9).map("".join))
 def test_never_more_lenient_than_slixmpp(text: str) -> None:
     """On any text: what slixmpp refuses is refused, and what both accept reads the same

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_ntfy_publish import publish, refused
+from tests.helpers.ntfy import publish, refused
 from xmpp_post.errors import BadRequest
 
 

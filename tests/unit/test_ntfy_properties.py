@@ -11,6 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import examples
 from xmpp_post.errors import BadRequest, GatewayError, Unauthorized
 from xmpp_post.fronts.ntfy import (
     Publication,
@@ -25,7 +26,7 @@ from xmpp_post.fronts.ntfy.params import PARAMS
 
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 RESERVED = frozenset({"msg", "healthz"})
-FAST = settings(max_examples=300, deadline=None,
+FAST = settings(max_examples=examples(300), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 NAMES = sorted({name for names in PARAMS.values() for name in names} | {"x-other", "e"})

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import examples
 from xmpp_post.auth import Authenticator, Presented
 from xmpp_post.auth.basic import BasicScheme
 from xmpp_post.errors import ClientError
@@ -133,7 +134,7 @@ MEDIA = st.sampled_from(["text/plain", "application/json", "application/x-www-fo
                          "text/html", ""])
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(media=MEDIA, charset=st.one_of(st.none(), st.sampled_from(["utf-8", "latin-1", "nope"])),
        body=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
                       st.dictionaries(st.sampled_from(["to", "type", "body", "from", "x"]),
@@ -151,7 +152,7 @@ def test_any_input_is_a_message_or_a_client_error(media: str, charset: str | Non
         assert msg.body.strip() and "@" in msg.to and msg.type in MESSAGE_TYPES
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(header=st.one_of(st.none(), st.text(max_size=60),
                         st.binary(max_size=60).map(lambda b: "Basic " +
                                                    base64.b64encode(b).decode())))
@@ -202,7 +203,7 @@ PATH_TEXT = st.one_of(
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # unicode_escape on "\~"
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(path=PATH_TEXT, body=st.binary(max_size=40),
        charset=st.one_of(st.none(), st.text(max_size=12),
                          st.sampled_from(["utf-8", "utf-16", "rot13", "base64", "idna",
@@ -219,7 +220,7 @@ def test_any_path_and_charset_is_a_message_or_a_client_error(
             assert isinstance(item, Rejected) or "@" in item.to
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(headers=st.lists(st.one_of(
     st.text(max_size=60), st.text(max_size=60).map(lambda t: "Basic " + t),
     st.binary(max_size=60).map(lambda b: "Basic " + base64.b64encode(b).decode())),
@@ -236,7 +237,7 @@ def test_any_authorization_headers_are_credentials_or_a_client_error(
         assert len(headers) == 1 and creds.domain in DOMAINS and creds.password
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(value=st.text(max_size=300))
 def test_any_idempotency_key_is_valid_or_400(value: str) -> None:
     try:

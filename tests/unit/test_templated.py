@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.conftest import FakeClient as Client
-from tests.conftest import MakeClient
+from tests.helpers import FakeClient as Client
+from tests.helpers import MakeClient
 from tests.helpers.grants import secret_file, token_entry, toml
 from xmpp_post import config
 from xmpp_post.cli import main

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import examples
 from xmpp_post.errors import GatewayError
 from xmpp_post.http.render import status_of
 from xmpp_post.templates import TemplateSet
@@ -63,7 +64,7 @@ def check(name: str, payload: Any, headers: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("name", ["slack", "github", "alertmanager", "grafana", "gitlab",
                                   "gitea", "discord"])
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payload=json_values, event=st.sampled_from(EVENTS) | st.text(max_size=10))
 def test_any_json_never_crashes_a_builtin(name: str, payload: Any, event: str) -> None:
     headers = {"X-GitHub-Event": event, "X-Gitea-Event": event, "X-Gitlab-Event": event}
@@ -82,7 +83,7 @@ def mutated(data: st.DataObject, value: Any) -> Any:
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda path: f"{path.parent.name}/{path.stem}")
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(15), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_vendor_payloads_with_arbitrary_parts_never_crash(fixture: Path,
                                                           data: st.DataObject) -> None:
