@@ -28,7 +28,8 @@ from typing import Any
 from bench import procstat, report
 from bench.counter import BodyCounter, register_accounts
 from bench.load import Entry, run_wrk
-from bench.processes import DOMAIN, GatewayProcess, machine
+from bench.processes import DOMAIN, gateway_args, machine
+from xmpp_post.lab.instances import GatewayProcess
 from xmpp_post.lab.prosody import ProsodyServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,9 +90,10 @@ class Bench:
         # it: two round trips fewer per login than STARTTLS (--starttls to compare).
         port, tls = ((self.server.c2s_port, []) if self.args.starttls
                      else (self.server.direct_tls_port, ["--direct-tls"]))
-        gateway = GatewayProcess(port, self.server.cert_file,
-                                 [*tls, *(self.args.gateway_arg or [])], uvloop=self.args.uvloop)
-        gateway.start(self.server.workdir / "gateway.log")
+        args = gateway_args(port, self.server.cert_file,
+                            [*tls, *(self.args.gateway_arg or [])], uvloop=self.args.uvloop)
+        gateway = GatewayProcess(args, self.server.workdir / "gateway.log")
+        gateway.start()
         self.gateway = gateway
         return gateway
 

@@ -92,7 +92,7 @@ class Scale:
                 "--max-concurrent-requests", "1024"]
         if shared:
             args += ["--redis-url", self.redis.url, "--state-secret-file", str(self.secret),
-                     "--proxy-protocol"]
+                     "--proxy-protocol", "--trusted-proxy", "127.0.0.1/32"]
         if self.args.uvloop:
             args.append("--uvloop")
         return args

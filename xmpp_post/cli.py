@@ -34,31 +34,15 @@ example:
 """
 
 
-def _parser() -> argparse.ArgumentParser:
+def parsers() -> dict[str, argparse.ArgumentParser]:
+    """Every command's parser by its name as typed (``xmpp-post``, ``xmpp-post serve``,
+    ...), the top one first: what ``main`` parses with, and what the CLI reference of the
+    documentation is generated from."""
     parser = argparse.ArgumentParser(prog="xmpp-post", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"xmpp-post {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve = commands.add_parser(
-        "serve", help="run the gateway", description=DESCRIPTION, epilog=SERVE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    serve.add_argument("--config", type=Path, metavar="FILE",
-                       help="TOML configuration file (see 'xmpp-post example-config')")
-    for setting in config.SETTINGS:
-        default = "" if setting.default is None else f" (default: {setting.default})"
-        if setting.kind == "bool" and setting.default:  # on by default: --no-<name> too
-            serve.add_argument(setting.flag, dest=setting.name,
-                               action=argparse.BooleanOptionalAction, default=None,
-                               help=setting.help)
-        elif setting.kind == "bool":
-            serve.add_argument(setting.flag, dest=setting.name, action="store_const",
-                               const=True, default=None, help=setting.help)
-        elif setting.kind == "list":
-            serve.add_argument(setting.flag, dest=setting.name, action="append",
-                               metavar=setting.metavar, help=setting.help)
-        else:
-            serve.add_argument(setting.flag, dest=setting.name, metavar=setting.metavar,
-                               help=setting.help + default)
+    _serve_parser(commands)
     commands.add_parser("example-config", help="print an example TOML configuration file")
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", metavar="COMMAND",
@@ -75,11 +59,45 @@ def _parser() -> argparse.ArgumentParser:
                         help="the template every request is rendered with")
     create.add_argument("--rate", metavar="N/minute",
                         help="most requests per second, minute or hour (N/second, ...)")
-    _template_parser(commands)
-    return parser
+    template_commands = _template_parser(commands)
+    nested = {"token": token_commands, "template": template_commands}
+    found = {parser.prog: parser}
+    for name, sub in commands.choices.items():
+        found[sub.prog] = sub
+        if name in nested:
+            found.update({more.prog: more for more in nested[name].choices.values()})
+    return found
 
 
-def _template_parser(commands: Any) -> None:
+def _parser() -> argparse.ArgumentParser:
+    return next(iter(parsers().values()))
+
+
+def _serve_parser(commands: Any) -> None:
+    """``serve``: one option per setting, in one group per ``config.GROUPS`` entry."""
+    serve = commands.add_parser(
+        "serve", help="run the gateway", description=DESCRIPTION, epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--config", type=Path, metavar="FILE",
+                       help="TOML configuration file (see 'xmpp-post example-config')")
+    for group in config.GROUPS:
+        options = serve.add_argument_group(group.title, group.about)
+        for setting in group.settings:
+            shown = config.settings.default_text(setting)
+            default = f" (default: {shown})" if shown else ""
+            if setting.kind == "bool":  # --name and --no-name: either wins over file and env
+                options.add_argument(setting.flag, dest=setting.name,
+                                     action=argparse.BooleanOptionalAction, default=None,
+                                     help=setting.help + default)
+            elif setting.kind == "list":
+                options.add_argument(setting.flag, dest=setting.name, action="append",
+                                     metavar=setting.metavar, help=setting.help)
+            else:
+                options.add_argument(setting.flag, dest=setting.name,
+                                     metavar=setting.metavar, help=setting.help + default)
+
+
+def _template_parser(commands: Any) -> Any:
     template = commands.add_parser(
         "template", help="try the webhook templates (?template=NAME) without a server",
         description="Show what a webhook payload becomes, or which templates there are. "
@@ -101,6 +119,7 @@ def _template_parser(commands: Any) -> None:
                         help="a query parameter the template reads")
     actions.add_parser("list", parents=[where],
                        help="name every template, its reply and description")
+    return actions
 
 
 def _template_command(args: argparse.Namespace) -> int:
@@ -163,11 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(settings.log_level, settings.log_format)
     allocator.keep_large_blocks_mapped()  # idle sessions' TLS buffers cost only what they use
     from xmpp_post.service import serve  # slixmpp and aiohttp load only when serving (tested)
+    from xmpp_post.xmpp.compat import SlixmppIncompatible
 
     try:
         with asyncio.Runner(loop_factory=_loop_factory(settings.uvloop)) as runner:
             runner.run(serve(settings, source=source, live=live))
-    except OSError as exc:
+    except (OSError, SlixmppIncompatible) as exc:
         logging.getLogger("xmpp_post").error("cannot serve: %s", exc)
         return EXIT_FAILURE
     return EXIT_OK

@@ -32,8 +32,10 @@ The tree::
         └── AckTimeout               the server (or a room) did not confirm in time
 
 Library exceptions (slixmpp, aiohttp, json) are translated into this tree where the
-library is called. Errors know no HTTP status: ``http.errors`` picks it from the kind and
-the XMPP condition, in one table, and renders every error in one JSON shape.
+library is called. Errors know nothing of HTTP: they carry values (``retry_after``
+seconds, ``close_connection``, the ``allowed`` methods), and ``http.render`` picks the
+status from the kind and the XMPP condition, in one table, renders those values as
+headers (``Retry-After``, ``Connection``, ``Allow``) and every error in one JSON shape.
 
 An error raised once the XMPP server had accepted the sender's password is marked
 ``verified`` (by the relay): only such an error may become the stored answer to an
@@ -49,14 +51,19 @@ class GatewayError(Exception):
     code = "internal_error"
     # True once the XMPP server had accepted the sender's password when this happened.
     verified = False
+    # Seconds after which a retry may succeed; None: a retry as it is will not help.
+    retry_after: int | None = None
+    # True when the client's connection cannot be used for another request.
+    close_connection = False
 
     def __init__(self, message: str, *, code: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        self.headers: dict[str, str] = dict(headers or {})
+        if retry_after is not None:
+            self.retry_after = retry_after
 
     def body(self) -> dict[str, object]:
         return {"error": self.code, "message": self.message}
@@ -95,16 +102,20 @@ class NotFound(ClientError):
 
 
 class MethodNotAllowed(ClientError):
+    """The path exists, but not for this method; ``allowed`` names the methods it has."""
+
     code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allowed: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.allowed = allowed
 
 
 class RequestTimeout(ClientError):
     """The client did not send its whole request in time; the connection is closed."""
 
-    code = "request_timeout"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message, code=code, headers={"Connection": "close"})
+    code = "client_too_slow"
+    close_connection = True
 
 
 class ClientGone(ClientError):
@@ -134,7 +145,7 @@ class TooManyRequests(ClientError):
     code = "too_many_requests"
 
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
-        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+        super().__init__(message, code=code, retry_after=retry_after)
 
 
 class RateLimited(TooManyRequests):
@@ -153,7 +164,7 @@ class Overloaded(GatewayError):
     code = "busy"
 
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
-        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+        super().__init__(message, code=code, retry_after=retry_after)
 
 
 class StateUnavailable(GatewayError):
@@ -163,7 +174,7 @@ class StateUnavailable(GatewayError):
     code = "state_unavailable"
 
     def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None) -> None:
-        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+        super().__init__(message, code=code, retry_after=retry_after)
 
 
 class XmppError(GatewayError):
@@ -173,8 +184,8 @@ class XmppError(GatewayError):
     code = "upstream_error"
 
     def __init__(self, message: str, *, code: str | None = None, condition: str = "",
-                 text: str = "", headers: dict[str, str] | None = None) -> None:
-        super().__init__(message, code=code, headers=headers)
+                 text: str = "", retry_after: int | None = None) -> None:
+        super().__init__(message, code=code, retry_after=retry_after)
         self.condition = condition
         self.text = text
 
@@ -221,7 +232,7 @@ class RecipientBusy(RecipientRefused):
     def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None,
                  condition: str = "", text: str = "") -> None:
         super().__init__(message, code=code, condition=condition, text=text,
-                         headers={"Retry-After": str(retry_after)})
+                         retry_after=retry_after)
 
 
 class XmppUnavailable(XmppError):
@@ -232,7 +243,7 @@ class XmppUnavailable(XmppError):
     def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None,
                  condition: str = "") -> None:
         super().__init__(message, code=code, condition=condition,
-                         headers={"Retry-After": str(retry_after)})
+                         retry_after=retry_after)
 
 
 class AckTimeout(XmppError):
@@ -241,7 +252,7 @@ class AckTimeout(XmppError):
     code = "ack_timeout"
 
     def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None) -> None:
-        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+        super().__init__(message, code=code, retry_after=retry_after)
 
 
 class ConfigError(Exception):

@@ -73,12 +73,15 @@ UNSCOPED = Scope()
 @dataclass(frozen=True)
 class Sender:
     """Who is sending: a bare JID, the password that must prove it, how the caller was
-    authenticated (``basic``, ``token:NAME`` or ``webhook:NAME``) and its scope."""
+    authenticated (``basic``, ``token:NAME`` or ``webhook:NAME``) and its scope.
+    ``delivery``: for a signed webhook, the id its scheme gives this delivery (what
+    deduplicates it, and nothing else does); None for none, and for other callers."""
 
     jid: str
     password: str = field(repr=False)
     via: str = "basic"
     scope: Scope = UNSCOPED
+    delivery: str | None = None
 
     @property
     def domain(self) -> str:
@@ -89,6 +92,11 @@ class Sender:
         """True when the gateway holds this account's password (a token or webhook sends
         as one of ``[accounts]``), False when the caller presented it (HTTP Basic)."""
         return self.via != "basic"
+
+    @property
+    def webhook(self) -> bool:
+        """True for a signed webhook's delivery (``POST /hooks/NAME``)."""
+        return self.via.startswith("webhook:")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The seam between the HTTP side and the XMPP side: ``deliver(sender, message)``.
 
 The HTTP side knows only the ``Relay`` protocol, so each side can be tested with the
-other faked (``xmpp_post.testing.FakeRelay``); ``xmpp.relay.XmppRelay`` is the real one.
+other faked (``xmpp_post.testing.FakeRelay``); ``xmpp.xmpp_relay.XmppRelay`` is the real one.
 ``deliver_each`` sends one request's messages to several recipients concurrently and
 collects an outcome each, once the sender's scope allows every recipient (a token
 limited to some recipients sends nothing when any other is named: 403).

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,7 @@ from xmpp_post.fronts.ntfy.ntfy_routes import FRONT as NTFY
 from xmpp_post.fronts.ntfy.query_auth import QueryParamScheme
 from xmpp_post.http import openapi
 from xmpp_post.http.app import make_app
+from xmpp_post.http.clients import TrustedProxies
 from xmpp_post.http.context import Front
 from xmpp_post.http.guards import Guards
 from xmpp_post.http.proxy_protocol import ProxySite
@@ -73,16 +75,19 @@ def session_options(config: Config) -> SessionOptions:
     )
 
 
-def xmpp_relay(config: Config, metrics: Metrics | None = None) -> XmppRelay:
+def xmpp_relay(config: Config, metrics: Metrics | None = None,
+               clock: Callable[[], float] = time.monotonic) -> XmppRelay:
+    """The real relay; ``clock`` times idle sessions and rooms (tests inject one)."""
     options = session_options(config)
     directory = ServiceDirectory()  # which domains are group chat services, for all senders
 
     def factory(sender: Sender) -> XmppSession:
-        return XmppSession(sender, options, directory, metrics)
+        return XmppSession(sender, options, directory, metrics, clock=clock)
 
     pool = SessionPool(factory, idle_timeout=config.idle_timeout,
                        max_sessions=config.max_sessions, retry_after=config.retry_after,
-                       max_opening=config.max_concurrent_opens, metrics=metrics)
+                       max_opening=config.max_concurrent_opens, metrics=metrics,
+                       clock=clock)
     if metrics is not None:
         metrics.track_open_sessions(lambda: pool.open_sessions)
     return XmppRelay(pool, request_timeout=config.request_timeout,
@@ -174,16 +179,21 @@ def guards_for(config: Config, relay: Relay,
 
 class Gateway:
     """One running xmpp-post: its relay and its HTTP listener. ``source`` reads the
-    configuration again for ``reload()`` (the command line passes its file and flags)."""
+    configuration again for ``reload()`` (the command line passes its file and flags);
+    ``clock`` times the XMPP relay's idle sessions and rooms (tests inject one)."""
 
     def __init__(self, config: Config, relay: Relay | None = None, *,
-                 source: ConfigSource | None = None, live: LiveConfig | None = None) -> None:
+                 source: ConfigSource | None = None, live: LiveConfig | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         logs.quiet()
         self.config = config
         self.source = source
         self.live = live if live is not None else LiveConfig(config)
         self.metrics = Metrics()
-        self.relay: Relay = relay if relay is not None else xmpp_relay(config, self.metrics)
+        self._xmpp: XmppRelay | None = None  # the relay, when the gateway built it
+        if relay is None:
+            relay = self._xmpp = xmpp_relay(config, self.metrics, clock)
+        self.relay: Relay = relay
         self.guards, self.shared = guards_for(config, self.relay, self.live)
         self.app = make_app(config, self.relay, fronts=fronts_for(config),
                             guarded_by=self.guards, live=self.live, metrics=self.metrics,
@@ -216,6 +226,19 @@ class Gateway:
             response.headers["Connection"] = "close"
 
     @property
+    def xmpp_relay(self) -> XmppRelay:
+        """The XMPP relay the gateway built (TypeError when it was given another)."""
+        if self._xmpp is None:
+            raise TypeError(f"this gateway relays through {type(self.relay).__name__}, "
+                            "not XmppRelay")
+        return self._xmpp
+
+    @property
+    def pool(self) -> SessionPool:
+        """The XMPP sessions of the relay (``xmpp_relay``'s pool)."""
+        return self.xmpp_relay.pool
+
+    @property
     def url(self) -> str:
         host = self.config.listen.host
         host = f"[{host}]" if ":" in host else host
@@ -236,8 +259,10 @@ class Gateway:
                                      max_field_size=self.config.max_header_size)
         await self._runner.setup()
         host, port = self.config.listen.host, self.config.listen.port
+        trusted = TrustedProxies(self.config.trusted_proxy).trusted
         site: web.BaseSite = (ProxySite(self._runner, host, port,
-                                        header_timeout=self.config.client_timeout)
+                                        header_timeout=self.config.client_timeout,
+                                        trusted=trusted)
                               if self.config.proxy_protocol else
                               web.TCPSite(self._runner, host, port))
         await site.start()

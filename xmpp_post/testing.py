@@ -8,6 +8,9 @@ False): every HTTP Basic request counts as a login. An error it raises is marked
 ``verified`` unless it is a ``LoginRefused``, as the real relay marks errors raised once
 a session is open.
 End-to-end behaviour is still proven against a real server.
+
+``ManualClock`` stands in for ``time.monotonic`` where the pool and rooms take a
+``clock``: time moves only when a test says so, instead of the test sleeping.
 """
 
 from __future__ import annotations
@@ -67,3 +70,18 @@ class FakeRelay:
 
     async def stop(self) -> None:
         self.stopped = True
+
+
+class ManualClock:
+    """A monotonic clock that moves only by ``advance()``; call it for the time."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a monotonic clock does not go back")
+        self.now += seconds

@@ -5,7 +5,8 @@ HAProxy, Alertmanager and the console command."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,9 @@ def account(prosody: ProsodyServer) -> AccountFactory:
 async def start_gateway(prosody: ProsodyServer) -> AsyncIterator[GatewayFactory]:
     started: list[Gateway] = []
 
-    async def start(**overrides: Any) -> Gateway:
-        gateway = Gateway(gateway_config(prosody, **overrides))
+    async def start(clock: Callable[[], float] = time.monotonic, **overrides: Any) -> Gateway:
+        """A gateway with these settings; ``clock`` times its idle sessions and rooms."""
+        gateway = Gateway(gateway_config(prosody, **overrides), clock=clock)
         await gateway.start()
         started.append(gateway)
         return gateway

@@ -2,7 +2,7 @@
 
 The test starts Alertmanager (Debian's ``prometheus-alertmanager``) on free loopback
 ports with a throwaway configuration whose webhook receivers are the gateway: one with
-``http_config.basic_auth``, one with the credentials in the URL (as the README tells Go
+``http_config.basic_auth``, one with the credentials in the URL (as docs/webhooks.md tells Go
 tools' users), its cluster off and its storage in a temporary folder. An alert pushed
 into Alertmanager's API arrives as a message, then its resolution; Alertmanager counts
 no failed notification.

@@ -39,8 +39,9 @@ async def test_the_real_client_address_is_logged_and_throttled_through_the_proxy
         mode: str, prosody: ProsodyServer, redis_server: RedisServer, tmp_path: Path,
         http: Client, account: AccountFactory, caplog: pytest.LogCaptureFixture) -> None:
     alice, bob = account("alice"), account("bob")
-    options = ({"proxy_protocol": True} if mode == "proxy-protocol"
-               else {"trusted_proxy": ["127.0.0.1/32"]})
+    options: dict[str, object] = {"trusted_proxy": ["127.0.0.1/32"]}  # HAProxy's address
+    if mode == "proxy-protocol":
+        options["proxy_protocol"] = True
     async with shared_gateways(prosody, 2, redis_server.url, secret_file(tmp_path),
                                auth_failure_limit="2", **options) as gws:
         haproxy = HaproxyServer(HAPROXY_CFG.read_text(), [

@@ -1,4 +1,4 @@
-"""The README's demo command works: console command, real curl, a message arrives."""
+"""The demo command (README.md) works: console command, real curl, a message arrives."""
 
 from __future__ import annotations
 

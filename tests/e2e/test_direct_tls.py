@@ -12,6 +12,7 @@ from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.model import Sender
 from xmpp_post.service import Gateway
+from xmpp_post.xmpp.session import XmppSession
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +37,10 @@ async def test_messages_go_over_direct_tls(tls_prosody: ProsodyServer, http: Cli
             http.post(gateway, "/msg/bob", f"direct {i}", user="alice@localhost",
                       password=PASSWORD) for i in range(20)))
         assert [r.status for r in replies] == [201] * 20
-        pool = gateway.relay.pool  # type: ignore[attr-defined]
+        pool = gateway.pool
         session = await pool.session_for(Sender("alice@localhost", PASSWORD))
-        assert session.uses_stream_management and session._encrypted()
+        assert isinstance(session, XmppSession)
+        assert session.uses_stream_management and session.encrypted
         got = await bob.collect(20)
         assert sorted(m.body for m in got) == sorted(f"direct {i}" for i in range(20))
     finally:

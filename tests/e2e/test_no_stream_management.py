@@ -12,6 +12,7 @@ from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.model import Sender
 from xmpp_post.service import Gateway
+from xmpp_post.xmpp.session import XmppSession
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +36,9 @@ async def test_messages_are_confirmed_by_ping_and_delivered(
             http.post(gateway, "/msg/bob", f"ping-proven {i}", user="alice@localhost",
                       password=PASSWORD) for i in range(50)))
         assert [r.status for r in replies] == [201] * 50
-        pool = gateway.relay.pool  # type: ignore[attr-defined]
+        pool = gateway.pool
         session = await pool.session_for(Sender("alice@localhost", PASSWORD))
+        assert isinstance(session, XmppSession)
         assert session.uses_stream_management is False
         got = await bob.collect(50)
         assert sorted(m.body for m in got) == sorted(f"ping-proven {i}" for i in range(50))

@@ -73,7 +73,7 @@ async def test_one_owner_among_many_concurrent_claims(instances: list[RedisState
     stores = [RedisIdempotencyStore(s, window=60, lease=30) for s in instances] * 5
     key = ("alice@x", "race")
     claims = [asyncio.create_task(store.claim(key, b"fp")) for store in stores]
-    await asyncio.sleep(0.2)
+    await asyncio.wait(claims, timeout=5, return_when=asyncio.FIRST_COMPLETED)  # the owner
     owners = [i for i, task in enumerate(claims) if task.done() and task.result() is None]
     assert len(owners) == 1
     await stores[owners[0]].finish(key, ANSWER)
@@ -152,7 +152,7 @@ async def test_redis_gone_refuses_decisions_and_recovers_by_itself() -> None:
             assert "unavailable" in (await state.problem() or "")
             with pytest.raises(StateUnavailable) as caught:
                 await store.claim(("d@x", "k2"), b"fp")
-            assert caught.value.headers["Retry-After"] == "7"
+            assert caught.value.retry_after == 7
             with pytest.raises(StateUnavailable):
                 await throttle.begin("d@x", "10.0.0.1", b"p")
             await store.finish(("d@x", "k1"), ANSWER)  # logged, not raised

@@ -163,7 +163,7 @@ async def test_reload_revokes_at_once_keeps_sessions_and_survives_a_bad_file(
     caplog.set_level(logging.INFO)
     gateway, to = setup.gateway, f"/msg/{setup.bob.local}"
     assert (await send(http, setup, to, "one", setup.tokens["ci"])).status == 201
-    pool = gateway.relay.pool  # type: ignore[attr-defined]
+    pool = gateway.pool
     opened = pool.opened_total
     # Rotation: a second token for the same job, then the first one goes.
     setup.tokens["ci2"], setup.tables["tokens"]["ci2"] = token_entry(setup.bot.jid)

@@ -31,6 +31,7 @@ from xmpp_post.service import Gateway
 SECRETS = {"github": "gh-s3cret-4711", "gitea": "gt-s3cret-4712", "gitlab": "gl-s3cret-4713",
            "grafana": "gr-s3cret-4714"}
 STANDARD_KEY = b"standard webhooks key 0123456789"
+ECHO_KEY = b"the echo webhook's own key 01234"
 TITLE = "Kettle is on fire"
 ISSUE = {"action": "opened", "issue": {"number": 7, "title": TITLE,
                                        "html_url": "https://forge.example/i/7"},
@@ -42,6 +43,11 @@ GITLAB = {"object_kind": "issue", "user": {"username": "mallory"},
 GRAFANA = {"status": "firing", "title": "[FIRING:1] KettleHot",
            "alerts": [{"status": "firing", "labels": {"alertname": "KettleHot"},
                        "annotations": {"summary": TITLE}}]}
+
+
+# A user template that shows what it sees of a request besides the payload.
+ECHO = ("{{ payload.title }} headers={{ headers|dictsort|map('join', '=')|join(',') }} "
+        "query={{ query|length }}\n")
 
 
 @dataclass
@@ -65,10 +71,15 @@ async def hooks(prosody: ProsodyServer, account: AccountFactory, receiver: Recei
     webhooks["standard"] = {"account": bot.jid, "to": [bob.jid], "verify": "standard-webhooks",
                             "template": "grafana",
                             "secret_file": str(secret_file(tmp_path, "std", std_secret))}
+    webhooks["echo"] = webhooks["standard"] | {"template": "echo", "secret_file": str(
+        secret_file(tmp_path, "echo", "whsec_" + base64.b64encode(ECHO_KEY).decode()))}
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "echo.j2").write_text(ECHO)
     path = tmp_path / "gw.toml"
     path.write_text(toml({"accounts": {bot.jid: {"password_file": str(password)}},
                           "webhooks": webhooks}))
-    async with gateway_from(prosody, path) as gateway:
+    async with gateway_from(prosody, path,
+                            template_dir=str(tmp_path / "templates")) as gateway:
         yield Hooks(gateway, bot, inbox, tmp_path)
 
 
@@ -209,3 +220,83 @@ async def test_no_secret_in_logs_metrics_or_answers(
     for secret in [*SECRETS.values(), hooks.bot.password, "wrong-s3cret-99",
                    hex_hmac(SECRETS["github"], body)]:
         assert secret not in everything, secret
+
+
+async def test_a_replayed_delivery_takes_nothing_from_an_unsigned_query_string(
+        hooks: Hooks, http: Client) -> None:
+    """Recipients, message fields and nick come from the configuration only: a captured
+    delivery replayed with a query string (which no signature covers) is refused and
+    sends nothing; nor does a query string make a retry a new delivery."""
+    body = json.dumps(ISSUE).encode()
+    captured = delivery("github", body)
+    status, _ = await post(http, hooks, "github", body, captured)
+    assert status == 201
+    assert TITLE in (await hooks.inbox.next()).body
+    bob = hooks.inbox.jid
+    queries = [f"to={bob}&oob_url=https://evil.example/phish&subject=URGENT&type=headline",
+               f"to={bob}&nick=carol", "subject=URGENT", "x=1", "template=slack",
+               "subject=", "auth=x", "to", "&"]
+    for query in queries:
+        for headers in (captured, delivery("github", body)):  # a replay, a fresh id
+            status, answer = await post(http, hooks, f"github?{query}", body, headers)
+            assert (status, answer.get("error")) == (400, "query_not_allowed"), query
+            assert "evil" not in str(answer)
+    reply = await http.request("POST", f"{hooks.gateway.url}/hooks/github", data=body,
+                               headers=captured)  # the tool's own retry: answered again
+    assert reply.status == 201 and reply.headers["Idempotent-Replayed"] == "true"
+    assert hooks.inbox.pending() == []
+
+
+async def replay(http: Client, hooks: Hooks, name: str, body: bytes,
+                 variants: list[dict[str, str]], signed: dict[str, str]) -> list[str]:
+    """``signed`` sent once per variant (headers added); the Idempotent-Replayed of each."""
+    seen = []
+    for extra in variants:
+        reply = await http.request("POST", f"{hooks.gateway.url}/hooks/{name}", data=body,
+                                   headers=signed | extra)
+        assert reply.status == 201, reply.text
+        seen.append(reply.headers.get("Idempotent-Replayed", "-"))
+    return seen
+
+
+OTHER_IDS = [{}, {}, {"Idempotency-Key": "k1"}, {"X-GitHub-Delivery": "zzz"},
+             {"X-Gitea-Delivery": "q", "Idempotency-Key": "k2"}]
+
+
+async def test_only_the_signed_id_deduplicates_a_standard_webhooks_delivery(
+        hooks: Hooks, http: Client) -> None:
+    body = json.dumps(GRAFANA).encode()
+    signed = delivery("standard-webhooks", body)
+    seen = await replay(http, hooks, "standard", body, OTHER_IDS, signed)
+    assert seen == ["-"] + ["true"] * 4
+    assert "KettleHot" in (await hooks.inbox.next()).body
+    assert hooks.inbox.pending() == []
+
+
+async def test_a_timed_grafana_delivery_is_deduplicated_on_what_it_signs(
+        hooks: Hooks, http: Client) -> None:
+    """Grafana sends no delivery id; with its timestamp, the signed (time, body) is one
+    delivery: replayed within max_age, whatever id headers are added, it is sent once."""
+    body = json.dumps(GRAFANA).encode()
+    signed = delivery("grafana", body)
+    seen = await replay(http, hooks, "grafana", body, OTHER_IDS, signed)
+    assert seen == ["-"] + ["true"] * 4
+    assert "KettleHot" in (await hooks.inbox.next()).body
+    later = delivery("grafana", body, stamp=time.time() + 1)  # a new delivery: a new time
+    assert await replay(http, hooks, "grafana", body, [{}], later) == ["-"]
+    assert "KettleHot" in (await hooks.inbox.next()).body
+    assert hooks.inbox.pending() == []
+
+
+async def test_a_template_sees_no_header_a_replay_could_add(
+        hooks: Hooks, http: Client) -> None:
+    """Only the headers the scheme's tool sends with every delivery reach the template
+    (here standard-webhooks': its signed id and time); an added one changes nothing."""
+    body = json.dumps(GRAFANA).encode()
+    signed = delivery("standard-webhooks", body, secret=ECHO_KEY.decode()) | {
+        "X-Note": "call +1-555-0100 now", "User-Agent": "mallory", "X-GitHub-Event": "push"}
+    status, _ = await post(http, hooks, "echo", body, signed)
+    assert status == 201
+    text = (await hooks.inbox.next()).body
+    assert text == (f"{GRAFANA['title']} headers=webhook-id={signed['webhook-id']},"
+                    f"webhook-timestamp={signed['webhook-timestamp']} query=0")

@@ -81,6 +81,7 @@ async def cluster(prosody: ProsodyServer, folder: Path, redis_url: str, *, count
     args = ["--domain", prosody.domain, "--xmpp-server", f"127.0.0.1:{prosody.c2s_port}",
             "--ca-file", str(prosody.cert_file), "--connect-timeout", "5", "--ack-timeout", "5",
             "--redis-url", redis_url, "--state-secret-file", str(secret), "--proxy-protocol",
+            "--trusted-proxy", "127.0.0.1/32",  # HAProxy's address, as deploy/haproxy.cfg says
             *(extra or [])]
     instances = [GatewayProcess(args, folder / f"gw{n + 1}.log") for n in range(count)]
     haproxy = HaproxyServer(HAPROXY_CFG.read_text(), [

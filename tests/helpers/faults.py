@@ -12,6 +12,7 @@ import aiohttp
 
 from tests.helpers import PASSWORD, Account, Client, gateway_config
 from xmpp_post.lab.prosody import ProsodyServer
+from xmpp_post.lab.receiver import Receiver
 from xmpp_post.service import Gateway
 
 ServerFactory = Callable[..., ProsodyServer]
@@ -37,6 +38,16 @@ async def client_from(address: str) -> AsyncIterator[Client]:
     connector = aiohttp.TCPConnector(local_addr=(address, 0))
     async with aiohttp.ClientSession(connector=connector) as session:
         yield Client(session)
+
+
+async def nothing_else_arrived(http: Client, gateway: Gateway, sender: Account,
+                               inbox: Receiver, to: str) -> None:
+    """Prove that nothing more is on its way to ``inbox``, without sleeping: a barrier
+    message sent now (by ``sender`` to ``to``, through the gateway) is the next to
+    arrive. Whatever the server routed to ``inbox`` before would have arrived first."""
+    reply = await http.post(gateway, f"/msg/{to}", "barrier", sender=sender)
+    assert reply.status == 201, reply.text
+    assert (await inbox.next()).body == "barrier"
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -45,7 +45,7 @@ class StateContract:
             await fail(throttle, "a@x", "1.2.3.4")
         with pytest.raises(TooManyRequests) as caught:
             await throttle.begin("a@x", "1.2.3.4", proof("a@x", "guess"))
-        assert 1 <= int(caught.value.headers["Retry-After"]) <= 2
+        assert caught.value.retry_after is not None and 1 <= caught.value.retry_after <= 2
         await throttle.begin("a@x", "5.6.7.8", proof("a@x", "right"))  # another address
         await throttle.end("a@x", "5.6.7.8", proof("a@x", "right"), "unknown")
         await harness.advance(2.1)
@@ -93,7 +93,7 @@ class StateContract:
             await throttle.begin("a@x", "1.1.1.1", guess(n))
         with pytest.raises(TooManyRequests) as caught:
             await throttle.begin("a@x", "1.1.1.1", guess(3))
-        assert int(caught.value.headers["Retry-After"]) >= 1
+        assert (caught.value.retry_after or 0) >= 1
         await throttle.begin("a@x", "1.1.1.1", guess(0))  # the same password is no new guess
         await throttle.begin("a@x", "2.2.2.2", guess(3))  # another pair
         await throttle.end("a@x", "2.2.2.2", guess(3), "unknown")

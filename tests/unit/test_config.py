@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -73,13 +74,52 @@ def test_unknown_key_in_file(tmp_path: Path) -> None:
     assert exc.value.setting == "pasword"
 
 
-def test_every_setting_is_documented_in_readme_and_help() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_every_setting_is_documented_in_the_reference_and_the_example() -> None:
+    reference = (ROOT / "docs" / "reference" / "configuration.md").read_text()
     example = config.example_toml()
     for setting in config.SETTINGS:
-        assert f"`{setting.flag}`" in readme, setting.name
-        assert setting.env in readme, setting.name
+        assert f"`{setting.flag}" in reference, setting.name
+        assert setting.env in reference, setting.name
         assert setting.env in example and setting.help.split()[0] in example
+
+
+# The type of a Config field for each kind of setting (and for a default of None).
+KIND_TYPES = {"str": "str", "int": "int", "float": "float", "bool": "bool",
+              "list": "tuple[str, ...]", "size": "int", "hostport": "HostPort",
+              "path": "Path"}
+
+
+def test_config_fields_agree_with_the_settings_table() -> None:
+    """Config repeats the table's names so that mypy knows each field's type: the two
+    must name the same settings, in the same order, with matching types."""
+    fields = [f for f in dataclasses.fields(config.Config)
+              if f.name not in ("sections", "state_secret")]
+    assert [f.name for f in fields] == [s.name for s in config.SETTINGS]
+    for field, setting in zip(fields, config.SETTINGS, strict=True):
+        expected = KIND_TYPES[setting.kind]
+        if setting.default is None and setting.kind in ("hostport", "path"):
+            expected += " | None"  # unset; a text setting unset is ""
+        if setting.name == "trusted_proxy":
+            expected = "tuple[Network, ...]"  # parsed into address ranges
+        assert field.type == expected, setting.name
+
+
+def test_every_limit_of_the_table_is_enforced() -> None:
+    checked = 0
+    for setting in config.SETTINGS:
+        if setting.above is not None:
+            bad: object = setting.above
+        elif setting.minimum is not None:
+            bad = setting.minimum - 1
+        elif setting.choices:
+            bad = "none-of-these"
+        else:
+            continue
+        with pytest.raises(ConfigError) as exc:
+            config.load({"domain": ["a.example"], setting.name: str(bad)}, environ={})
+        assert exc.value.setting == setting.name and "must be" in exc.value.problem
+        checked += 1
+    assert checked >= 25
 
 
 def test_bad_configuration_exits_non_zero_naming_the_setting(
@@ -101,3 +141,33 @@ def test_uvloop_is_the_default_and_no_uvloop_turns_it_off() -> None:
     assert cli._loop_factory(False) is None
     uvloop = pytest.importorskip("uvloop")
     assert cli._loop_factory(True) is uvloop.new_event_loop
+
+
+def test_every_boolean_has_a_no_form_that_wins_over_the_environment() -> None:
+    from xmpp_post import cli
+
+    parser = cli._parser()
+    for setting in config.SETTINGS:
+        if setting.kind != "bool":
+            continue
+        name = setting.flag[2:]
+        on = parser.parse_args(["serve", "--domain", "a.example", f"--{name}"])
+        off = parser.parse_args(["serve", "--domain", "a.example", f"--no-{name}"])
+        assert (getattr(on, setting.name), getattr(off, setting.name)) == (True, False)
+    flags = {"domain": ["a.example"], "direct_tls": False, "proxy_protocol": False}
+    environ = {"XMPP_POST_DIRECT_TLS": "true", "XMPP_POST_PROXY_PROTOCOL": "1"}
+    cfg = config.load(flags, environ=environ)
+    assert (cfg.direct_tls, cfg.proxy_protocol) == (False, False)
+
+
+def test_serve_help_groups_the_options_as_the_table_does() -> None:
+    from xmpp_post import cli
+
+    text = cli.parsers()["xmpp-post serve"].format_help()
+    positions = [text.index(f"\n{group.title}:\n") for group in config.GROUPS]
+    assert positions == sorted(positions)
+    for group, start in zip(config.GROUPS, positions, strict=True):
+        following = [p for p in positions if p > start]
+        section = text[start:following[0] if following else len(text)]
+        for setting in group.settings:
+            assert setting.flag in section, (group.title, setting.name)

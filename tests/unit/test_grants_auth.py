@@ -17,7 +17,7 @@ from xmpp_post.auth.tokens import RateLimits, TokenScheme, presented_token
 from xmpp_post.auth.webhooks import WebhookScheme, delivery_id
 from xmpp_post.config.live import LiveConfig
 from xmpp_post.config.tokens_webhooks import Rate
-from xmpp_post.errors import CredentialsRefused, NotFound, TooManyRequests
+from xmpp_post.errors import BadRequest, CredentialsRefused, NotFound, TooManyRequests
 from xmpp_post.templates import TemplateSet
 
 JID = "alerts@example.org"
@@ -47,7 +47,7 @@ def test_a_rate_allows_a_burst_then_one_per_interval() -> None:
         rates.take("ci", rate)
     with pytest.raises(TooManyRequests) as caught:
         rates.take("ci", rate)
-    assert caught.value.headers["Retry-After"] == "20"
+    assert caught.value.retry_after == 20
     rates.take("other", rate)  # per token
     now[0] = 20.0
     rates.take("ci", rate)
@@ -164,6 +164,63 @@ def test_other_paths_are_not_claimed_and_unknown_hooks_are_404(
 ])
 def test_delivery_ids(headers: dict[str, Any], found: str | None) -> None:
     assert delivery_id(CIMultiDict(headers)) == found
+
+
+EVERY_ID = {"X-GitHub-Delivery": "gh-1", "X-Gitea-Delivery": "gt-1",
+            "X-Forgejo-Delivery": "fj-1", "X-Gitlab-Event-UUID": "gl-1",
+            "webhook-id": "forged", "Idempotency-Key": "k1"}
+GRAFANA_SIGNED = hashlib.sha256(f"{int(NOW)}:".encode() + BODY).hexdigest()
+
+
+@pytest.mark.parametrize(("verify", "extra", "delivery"), [
+    ("github", EVERY_ID, "gh-1"), ("github", {"webhook-id": "w"}, None),
+    ("gitea", EVERY_ID, "gt-1"), ("gitea", {"X-Forgejo-Delivery": "fj-1"}, "fj-1"),
+    ("gitlab", EVERY_ID, "gl-1"),
+    ("grafana", EVERY_ID, "signed:" + GRAFANA_SIGNED),
+    ("standard-webhooks", EVERY_ID | {"webhook-id": "msg_1"}, "msg_1"),
+])
+def test_each_scheme_names_the_delivery_by_its_own_id_only(
+        live: tuple[LiveConfig, str], verify: str, extra: dict[str, str],
+        delivery: str | None) -> None:
+    """Another tool's id header, or an Idempotency-Key, never names a delivery; for
+    standard-webhooks the id is the signed one (a forged one fails the signature)."""
+    scheme = WebhookScheme(live[0], clock=lambda: NOW)
+    sender = scheme.authenticate(presented(verify, extra | signed(verify)))
+    assert sender is not None and sender.webhook and sender.delivery == delivery
+
+
+def test_a_standard_webhooks_id_is_named_as_signed(live: tuple[LiveConfig, str]) -> None:
+    """A byte that is not UTF-8 is signed as its backslashed spelling: both spellings
+    are one delivery, not two."""
+    ts = str(int(NOW))
+    found = set()
+    for given in ("msg_\udc80", "msg_\\udc80"):  # as aiohttp decodes 0x80; the text
+        headers = {"webhook-id": given, "webhook-timestamp": ts,
+                   "webhook-signature": standard_signature(KEY, "msg_\\udc80", ts, BODY)}
+        sender = WebhookScheme(live[0], clock=lambda: NOW).authenticate(
+            presented("standard-webhooks", headers))
+        assert sender is not None
+        found.add(sender.delivery)
+    assert found == {"msg_\\udc80"}
+
+
+def test_a_grafana_delivery_without_its_timestamp_has_no_id(
+        live: tuple[LiveConfig, str]) -> None:
+    headers = {"X-Grafana-Alerting-Signature": hex_hmac("gr", BODY), **EVERY_ID}
+    sender = WebhookScheme(live[0]).authenticate(presented("grafana", headers))
+    assert sender is not None and sender.delivery is None
+
+
+@pytest.mark.parametrize("query", [{"to": "x@example.org"}, {"x": ""}])
+def test_a_query_string_is_refused_before_the_signature(
+        live: tuple[LiveConfig, str], query: dict[str, str]) -> None:
+    what = Presented(path="/hooks/github", headers=CIMultiDict(signed("github")), body=BODY,
+                     query=query, query_string="&".join(f"{k}={v}" for k, v in query.items()))
+    with pytest.raises(BadRequest) as caught:
+        WebhookScheme(live[0]).authenticate(what)
+    assert caught.value.code == "query_not_allowed"
+    with pytest.raises(BadRequest):  # even one that parses to nothing
+        WebhookScheme(live[0]).authenticate(Presented(path="/hooks/github", query_string="&"))
 
 
 def test_the_digest_is_sha256_of_the_token() -> None:

@@ -164,12 +164,23 @@ def test_a_standard_webhooks_secret_is_decoded(tmp_path: Path) -> None:
     ({"verify": "standard-webhooks"}, "webhooks.gh.secret_file", "whsec_"),
     ({"secret": "s3cret"}, "webhooks.gh", "refused"),
     ({"max_age": 0}, "webhooks.gh.max_age", "at least 1"),
+    ({"max_age": 601, "verify": "grafana"}, "webhooks.gh.max_age", "idempotency_window"),
     ({"account": "b@example.org"}, "webhooks.gh.account", "[accounts]"),
 ])
 def test_bad_webhooks_name_the_entry(tmp_path: Path, entry: dict[str, Any], setting: str,
                                      words: str) -> None:
     error = refused(tmp_path, with_account(tmp_path, webhooks={"gh": hook(tmp_path, **entry)}))
     assert error.setting == setting and words in error.problem, error
+
+
+def test_two_webhooks_may_not_share_a_secret(tmp_path: Path) -> None:
+    """The path's name is not signed: /hooks/a's delivery would pass at /hooks/b."""
+    new = secret_file(tmp_path, "new.secret", "n3w\n")
+    error = refused(tmp_path, with_account(tmp_path, webhooks={
+        "gh": hook(tmp_path), "ops": hook(tmp_path, verify="gitea",
+                                          secret_file=[str(new), "hook.secret"])}))
+    assert error.setting == "webhooks.ops.secret_file" and "webhooks.gh" in error.problem
+    assert "s3cret" not in str(error)
 
 
 def test_a_template_that_does_not_exist_is_refused_before_serving(tmp_path: Path) -> None:

@@ -35,6 +35,9 @@ TRUSTED = TrustedProxies([ipaddress.ip_network("10.0.0.0/8"),
     ("10.0.0.1", ["[2001:db8::1]:443, 203.0.113.5:1234"], "203.0.113.5"),
     ("10.0.0.1", ["::ffff:203.0.113.5"], "203.0.113.5"),
     ("10.0.0.1", ["203.0.113.5, garbage"], None),  # the nearest hop is unreadable: the peer
+    ("10.0.0.1", ["fe80::1%zz"], None),  # a zone id is free text: unreadable too
+    ("10.0.0.1", ["203.0.113.5, fe80::1%zz, 10.0.0.2"], "10.0.0.2"),
+    ("2001:db8::5%eth0", ["203.0.113.5"], "203.0.113.5"),  # the kernel's zone: the peer
     ("10.0.0.1", [], None),
     ("192.0.2.1", ["203.0.113.5"], None),  # an untrusted peer is not believed
     ("2001:db8::5", ["2001:db8::9, 2001:db9::1"], "2001:db9::1"),
@@ -79,6 +82,7 @@ def test_a_loose_or_short_state_secret_is_refused(tmp_path: Path, content: bytes
     ({"redis_url": "http://127.0.0.1:6379"}, "redis_url"),
     ({"trusted_proxy": ["10.0.0.0/33"]}, "trusted_proxy"),
     ({"trusted_proxy": ["proxy.example.org"]}, "trusted_proxy"),
+    ({"proxy_protocol": True}, "trusted_proxy"),  # who may send the PROXY header?
     ({"drain_seconds": "-1"}, "drain_seconds"),
     ({"redis_timeout": "0"}, "redis_timeout"),
     ({"state_secret_file": "/nonexistent/secret"}, "state_secret_file"),

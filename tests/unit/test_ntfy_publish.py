@@ -43,7 +43,8 @@ def test_a_path_that_is_not_ntfy_is_404() -> None:
 ])
 def test_wrong_methods_are_405_with_allow(path: str, method: str, allow: str) -> None:
     error = refused(MethodNotAllowed, "method_not_allowed", path, method=method)
-    assert error.headers == {"Allow": allow}
+    assert isinstance(error, MethodNotAllowed)
+    assert ", ".join(error.allowed) == allow  # the HTTP edge renders it as Allow
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "post"])

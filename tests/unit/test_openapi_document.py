@@ -28,3 +28,10 @@ def test_document_describes_every_route_and_field() -> None:
     body = doc["paths"]["/msg"]["post"]["requestBody"]["content"]
     assert set(body) == set(request.MEDIA_TYPES)
     assert set(body[request.JSON]["schema"]["properties"]) == set(request.FIELDS)
+
+
+def test_a_signed_webhook_takes_nothing_but_its_name_and_body() -> None:
+    hook = api_document(config.load({"domain": ["example.org"]},
+                                    environ={}))["paths"]["/hooks/{name}"]["post"]
+    assert [(p["in"], p["name"]) for p in hook["parameters"]] == [("path", "name")]
+    assert "query_not_allowed" in hook["description"] and "400" in hook["responses"]

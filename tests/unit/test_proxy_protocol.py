@@ -1,4 +1,5 @@
-"""The PROXY protocol reader: the header formats, and an aiohttp site behind it."""
+"""The PROXY protocol reader: the header formats, and an aiohttp site behind it that
+only a trusted peer may talk to (see test_proxy_trust.py for the gateway)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ from aiohttp import web
 
 from xmpp_post.http.proxy_protocol import (
     V2_SIGNATURE,
+    Address,
     ProxyHeader,
     ProxyHeaderError,
     ProxySite,
     parse,
+    peer_address,
 )
+
+
+def loopback(address: Address) -> bool:
+    return address == ipaddress.ip_address("127.0.0.1")
 
 
 def v2(command: int, family: int, payload: bytes) -> bytes:
@@ -43,6 +50,11 @@ def v2_tcp4(source: str, port: int, tlv: bytes = b"") -> bytes:
     (v2(1, 0x21, ipaddress.ip_address("2001:db8::9").packed * 2 + b"\x00\x01\x00\x02"),
      ProxyHeader(("2001:db8::9", 1), ("2001:db8::9", 2)), 52),
     (v2(0, 0x00, b""), ProxyHeader(None), 16),  # LOCAL: a health check of the proxy
+    # IPv4 in IPv6 is the IPv4 client (one address, one throttle count)
+    (b"PROXY TCP6 ::ffff:203.0.113.9 ::1 1 2\r\n", ProxyHeader(
+        ("203.0.113.9", 1), ("::1", 2)), 39),
+    (v2(1, 0x21, ipaddress.ip_address("::ffff:198.51.100.4").packed * 2 + b"\x00\x01\x00\x02"),
+     ProxyHeader(("198.51.100.4", 1), ("198.51.100.4", 2)), 52),
 ])
 def test_headers_are_read(data: bytes, header: ProxyHeader, used: int) -> None:
     assert parse(data) == (header, used)
@@ -59,6 +71,9 @@ def test_an_incomplete_header_asks_for_more(data: bytes) -> None:
     b"PROXY TCP4 1.2.3.4 5.6.7.8 1 99999\r\n", b"PROXY TCP4 1.2.3.400 5.6.7.8 1 2\r\n",
     b"PROXY " + b"x" * 120, b"\r\n\r\nXXXXXXXXXXXX", V2_SIGNATURE + b"\x12\x11\x00\x0c",
     V2_SIGNATURE + b"\x21\x11\x00\x04abcd", V2_SIGNATURE + b"\x21\x11\xff\xff",
+    # an IPv6 zone id is free text: endless distinct addresses of one
+    b"PROXY TCP6 fe80::1%zz ::1 1 2\r\n", b"PROXY TCP6 ::1 fe80::1%0 1 2\r\n",
+    b"PROXY TCP6 fe80::1% ::1 1 2\r\n",
 ])
 def test_anything_else_is_refused(data: bytes) -> None:
     with pytest.raises(ProxyHeaderError):
@@ -75,7 +90,7 @@ async def site() -> AsyncIterator[int]:
     app.router.add_get("/", remote)
     runner = web.AppRunner(app)
     await runner.setup()
-    proxied = ProxySite(runner, "127.0.0.1", 0, header_timeout=0.5)
+    proxied = ProxySite(runner, "127.0.0.1", 0, header_timeout=0.5, trusted=loopback)
     await proxied.start()
     server = proxied._server
     assert server is not None
@@ -109,6 +124,26 @@ async def test_a_health_check_header_keeps_the_peer(site: int) -> None:
     assert (await exchange(site, v2(0, 0, b"") + REQUEST)).endswith(b"127.0.0.1")
 
 
+async def test_an_untrusted_peer_is_closed_unread(site: int,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", site,
+                                                   local_addr=("127.0.0.7", 0))
+    writer.write(b"PROXY TCP4 6.6.6.6 10.0.0.1 1 2\r\n" + REQUEST)
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
+    assert "refused a connection from 127.0.0.7: not a trusted proxy" in caplog.text
+
+
+@pytest.mark.parametrize(("peername", "address"), [
+    (("10.0.0.1", 5), "10.0.0.1"), (("::ffff:10.0.0.1", 5, 0, 0), "10.0.0.1"),
+    (("2001:db8::1", 5, 0, 0), "2001:db8::1"), ("/run/sock", None), (None, None),
+    (("not an address", 5), None),
+])
+def test_the_peer_address(peername: object, address: str | None) -> None:
+    found = peer_address(peername)
+    assert (str(found) if found is not None else None) == address
+
+
 async def test_no_header_no_answer(site: int) -> None:
     assert await exchange(site, REQUEST) == b""
     assert await exchange(site, b"PROXY TCP4 1.2") == b""  # and silence: cut off in time
@@ -122,7 +157,7 @@ def test_the_site_works_on_uvloop_too() -> None:
         app.router.add_get("/", remote)
         runner = web.AppRunner(app)
         await runner.setup()
-        proxied = ProxySite(runner, "127.0.0.1", 0, header_timeout=0.5)
+        proxied = ProxySite(runner, "127.0.0.1", 0, header_timeout=0.5, trusted=loopback)
         await proxied.start()
         assert proxied._server is not None
         port = int(proxied._server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]

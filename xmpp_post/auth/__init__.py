@@ -37,6 +37,7 @@ class Presented:
     headers: Mapping[str, str] = field(default_factory=dict)
     query: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    query_string: str = ""  # as received (``query`` is what parses of it)
 
     @cached_property
     def basic(self) -> tuple[str, str] | None:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 TOKEN_PREFIX = "xpt_"
 VERIFY_SCHEMES = ("github", "gitea", "gitlab", "grafana", "standard-webhooks")
 DEFAULT_MAX_AGE = 300  # seconds a timed signature (grafana, standard-webhooks) stays valid
+TIMED_SCHEMES = ("grafana", "standard-webhooks")
 GRAFANA_TIMESTAMP = "X-Grafana-Alerting-Signature-Timestamp"
 MAX_RECIPIENTS = 50
 MAX_SECRET_FILES = 4
@@ -112,7 +113,7 @@ def _entry(where: str, entry: object, keys: tuple[str, ...]) -> Mapping[str, Any
     for secret in ("secret", "password", "token"):
         if secret in entry:
             raise ConfigError(where, f"a {secret} written in the configuration is refused; "
-                              "see the README (tokens are kept as their sha256, secrets "
+                              "see docs/tokens.md (tokens are kept as their sha256, secrets "
                               "in a secret_file)")
     unknown = sorted(set(entry) - set(keys))
     if unknown:
@@ -258,6 +259,23 @@ def check_tokens(tokens: Tokens, config: Config) -> None:
 
 def check_webhooks(hooks: Mapping[str, Webhook], config: Config) -> None:
     _check_accounts("webhooks", hooks, config)
+    # No signature covers the webhook's name: a delivery to one webhook would pass as a
+    # delivery to another that knows the same secret (its recipients, its template).
+    owners: dict[bytes, str] = {}
+    for name, hook in hooks.items():
+        for secret in hook.secrets:
+            other = owners.setdefault(secret, name)
+            if other != name:
+                raise ConfigError(f"webhooks.{name}.secret_file", f"holds a secret of "
+                                  f"webhooks.{other}: a delivery to one could be replayed "
+                                  "to the other; give each webhook its own secret")
+    for name, hook in hooks.items():
+        # A timed delivery is a duplicate while its signature is fresh: its id must be
+        # remembered (idempotency_window) that long, or a late replay is sent again.
+        if hook.verify in TIMED_SCHEMES and hook.max_age > config.idempotency_window:
+            raise ConfigError(f"webhooks.{name}.max_age", f"{hook.max_age} s is longer "
+                              f"than idempotency_window ({config.idempotency_window:g} s): "
+                              "a replay after its id is forgotten would be sent again")
 
 
 TOKENS = register(Section("tokens", "API tokens: send as an account with a Bearer token",

@@ -1,8 +1,9 @@
 """Validation of the optional message fields: pure functions, no I/O.
 
 Each checker takes the field's text and returns the value to send, or raises
-``BadRequest`` with the code ``invalid_<field>``. ``request.py`` calls them; the rules
-are documented for clients in ``docs/api-muc.md``.
+``BadRequest`` with the code ``invalid_<field>``. The message parser
+(``message_request.py``) calls them; the rules are documented for clients in
+``docs/api.md`` (Message fields).
 
 =============  ===============================================================
 ``id``         1-64 characters of ``A-Z a-z 0-9 . _ : -``

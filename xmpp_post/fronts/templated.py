@@ -105,19 +105,24 @@ async def render_messages(templates: TemplateSet, name: str, payload: Any,
 
 
 async def post_templated(request: web.Request, sender: Sender, template: str, *,
-                         recipients: Sequence[str] = ()) -> web.Response:
+                         recipients: Sequence[str] = (), query_string: str | None = None,
+                         headers: Mapping[str, str] | None = None) -> web.Response:
     """Render the request's payload with ``template``, send it, answer as the template
-    says. The recipients are the path's or ``?to=``'s, else ``recipients`` (a webhook's)."""
+    says. The recipients are the path's or ``?to=``'s, else ``recipients`` (a webhook's).
+    ``query_string`` and ``headers``, when given, stand for the request's (a signed
+    webhook's: only what the configuration and the tool's delivery say)."""
     config = request.app[CONFIG]
     templates = request.app[LIVE].templates
     note("template", template)
     reply = templates.reply(template)  # 404 unknown_template before anything is parsed
-    query, to = parse.query_fields(request.query_string)
+    query, to = parse.query_fields(request.query_string if query_string is None
+                                   else query_string)
     path = path_recipients(request)
     body = await request.read()  # already read, within the limits, by guards.limits
     payload = parse_payload(request.headers.get("Content-Type"), body)
     asked = await render_messages(
-        templates, template, payload, request.headers, query, sender,
+        templates, template, payload, request.headers if headers is None else headers,
+        query, sender,
         recipients=to or ([] if path else list(recipients)), path_recipients=path,
         default_nick=config.muc_nick, max_recipients=config.max_recipients)
     return await answer(request, sender, reply, asked)

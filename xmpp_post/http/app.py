@@ -60,9 +60,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _translate(exc: web.HTTPException) -> GatewayError:
     if isinstance(exc, web.HTTPMethodNotAllowed):
-        allowed = ", ".join(sorted(exc.allowed_methods))
-        return MethodNotAllowed(f"method {exc.method} is not allowed here; use {allowed}",
-                                headers={"Allow": allowed})
+        allowed = tuple(sorted(exc.allowed_methods))
+        return MethodNotAllowed(f"method {exc.method} is not allowed here; use "
+                                f"{', '.join(allowed)}", allowed=allowed)
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return PayloadTooLarge("the request body is larger than the gateway accepts")
     if isinstance(exc, web.HTTPNotFound):

@@ -25,7 +25,7 @@ _SENDER: ContextVar[Sender | GatewayError | None] = ContextVar("sender", default
 def presented(request: web.Request, body: bytes = b"") -> Presented:
     return Presented(authorization=tuple(request.headers.getall("Authorization", ())),
                      path=request.path, headers=request.headers, query=request.query,
-                     body=body)
+                     body=body, query_string=request.query_string)
 
 
 def authenticate(auth: Authenticator, what: Presented) -> Sender | GatewayError:

@@ -27,7 +27,10 @@
    (a ``state.IdempotencyStore``). Without that header, a tool's own delivery id
    (``X-GitHub-Delivery``, ``X-Gitea-Delivery``, ``X-Forgejo-Delivery``,
    ``X-Gitlab-Event-UUID``, ``webhook-id``) is the key, scoped to the path and query as
-   well: GitLab gives every hook fired for one event the same id. With HTTP Basic, keys
+   well: GitLab gives every hook fired for one event the same id. A signed webhook
+   (``POST /hooks/NAME``) is keyed by its scheme's id of the delivery only
+   (``Sender.delivery``, scoped to the webhook): neither ``Idempotency-Key`` nor another
+   id header can make a replay of a signed id new. With HTTP Basic, keys
    are scoped to the sender and the password it presented, and only an answer given
    once the XMPP server had accepted that password is stored (``VERIFIED``): a stranger
    guessing a password can neither read the owner's answers nor store one under the
@@ -52,7 +55,7 @@ from aiohttp.typedefs import Middleware
 from xmpp_post.auth import Authenticator
 from xmpp_post.auth.webhooks import delivery_id
 from xmpp_post.config import Config
-from xmpp_post.errors import CredentialsRefused, PayloadTooLarge
+from xmpp_post.errors import CredentialsRefused, GatewayError, PayloadTooLarge
 from xmpp_post.http.authentication import authenticate, presented, sending_as
 from xmpp_post.http.idempotency import IDEMPOTENCY_HEADER, idempotency_middleware
 from xmpp_post.http.login_throttle import throttle_middleware
@@ -93,8 +96,7 @@ def middlewares(config: Config, guards: Guards) -> list[Middleware]:
             limit = body_limit(request, config, found)
             if len(body) > limit:
                 raise PayloadTooLarge(f"the body is {len(body)} bytes; the limit is {limit}")
-            if (IDEMPOTENCY_HEADER in request.headers
-                    or delivery_id(request.headers) is not None):
+            if _deduplicated(request, found):
                 handler = partial(idempotent, handler=handler)
             if isinstance(found, CredentialsRefused) or (
                     isinstance(found, Sender) and not found.configured
@@ -103,3 +105,9 @@ def middlewares(config: Config, guards: Guards) -> list[Middleware]:
             return await handler(request)
 
     return [limits_middleware(config, guarded)]
+
+
+def _deduplicated(request: web.Request, found: Sender | GatewayError) -> bool:
+    if isinstance(found, Sender) and found.webhook:
+        return found.delivery is not None
+    return IDEMPOTENCY_HEADER in request.headers or delivery_id(request.headers) is not None

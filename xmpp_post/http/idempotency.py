@@ -10,7 +10,7 @@ from xmpp_post.auth.webhooks import delivery_id
 from xmpp_post.errors import BadRequest, GatewayError
 from xmpp_post.http.authentication import current_sender
 from xmpp_post.http.context import VERIFIED, error_shape, sends
-from xmpp_post.http.render import render_error, status_of
+from xmpp_post.http.render import headers_of, render_error, status_of
 from xmpp_post.http.request_limits import Handler
 from xmpp_post.state import IdempotencyStore, StateKey, StoredAnswer, storable
 
@@ -41,15 +41,14 @@ def idempotency_middleware(store: IdempotencyStore, key_of: StateKey) -> Middlew
     async def idempotent(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not sends(request):
             return await handler(request)
-        value = one_header(request, IDEMPOTENCY_HEADER)
-        if value is not None:
+        sender = current_sender()
+        if sender is not None and sender.webhook:
+            value = sender.delivery  # the scheme's own id: nothing else
+        elif (value := one_header(request, IDEMPOTENCY_HEADER)) is not None:
             validate_key(value)
         elif (delivery := delivery_id(request.headers)) is not None:
             value = f"{delivery} {request.path_qs}"  # one GitLab event id, several hooks
-        else:
-            return await handler(request)
-        sender = current_sender()
-        if sender is None:
+        if sender is None or value is None:
             return await handler(request)
         body = await request.read()
         fingerprint = key_of.digest(
@@ -79,7 +78,7 @@ def idempotency_middleware(store: IdempotencyStore, key_of: StateKey) -> Middlew
                 rendered = render_error(error, shape=error_shape(request))
                 assert isinstance(rendered.body, bytes)
                 answer = StoredAnswer(rendered.status, rendered.body, rendered.content_type,
-                                      tuple(error.headers.items()))
+                                      tuple(headers_of(error).items()))
             raise
         finally:
             await store.finish(key, answer)

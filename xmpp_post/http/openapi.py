@@ -62,7 +62,7 @@ HEADERS = [
     {"name": "Idempotency-Key", "in": "header", "required": False,
      "schema": {"type": "string", "minLength": 1, "maxLength": 255,
                 "pattern": "^[\\x20-\\x7e]+$"},
-     "description": "Retries with the same key get the first answer (see the README)"},
+     "description": "Retries with the same key get the first answer (see docs/reliability.md)"},
     {"name": "X-Request-Id", "in": "header", "required": False,
      "schema": {"type": "string"},
      "description": "Echoed in the response when it is 1-64 of A-Z a-z 0-9 . _ : -"},

@@ -1,13 +1,20 @@
 """HAProxy's PROXY protocol (v1 text and v2 binary), in front of aiohttp's protocol.
 
-With ``--proxy-protocol`` every connection must start with a PROXY header carrying the
-address the proxy received the connection from. ``ProxyProtocolReader`` reads that
-header (within ``timeout`` seconds), then hands the connection to aiohttp's own protocol
-and steps aside (``transport.set_protocol``): later reads go straight to aiohttp. The
-transport aiohttp sees (``ProxiedTransport``) answers ``get_extra_info("peername")``
-with the client's address, so ``request.remote`` is the real client. A connection
-without a valid header is closed unanswered. ``LOCAL`` (v2) and ``UNKNOWN`` (v1) headers,
-which proxies send for their own health checks, keep the TCP peer as the address.
+With ``--proxy-protocol`` every connection must come from a trusted proxy
+(``--trusted-proxy``) and start with a PROXY header carrying the address the proxy
+received the connection from. A connection from any other peer is closed at once,
+unanswered and unread: whoever could send the header would pick the client address the
+login throttle and the logs go by. ``ProxyProtocolReader`` reads that header (within
+``timeout`` seconds), then hands the connection to aiohttp's own protocol and steps
+aside (``transport.set_protocol``): later reads go straight to aiohttp. The transport
+aiohttp sees (``ProxiedTransport``) answers ``get_extra_info("peername")`` with the
+client's address, so ``request.remote`` is the real client. A connection without a
+valid header is closed unanswered, a trusted proxy's too (falling back to the proxy's
+own address would put every client behind it under one throttle count). ``LOCAL`` (v2)
+and ``UNKNOWN`` (v1) headers, which proxies send for their own health checks, keep the
+TCP peer as the address. An address with an IPv6 zone id (``fe80::1%eth0``) is refused:
+the zone is free text, so it would make endless distinct addresses of one; an
+IPv4-mapped IPv6 address is its IPv4 address.
 
 Without ``--proxy-protocol`` none of this is in the path (the plain ``web.TCPSite``).
 """
@@ -24,6 +31,7 @@ from typing import Any, cast
 from aiohttp import web
 
 log = logging.getLogger(__name__)
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 V1_PREFIX = b"PROXY "
 V1_MAX = 107  # the longest v1 line, CRLF included
@@ -63,13 +71,22 @@ def parse(data: bytes) -> tuple[ProxyHeader, int] | None:
 
 
 def _address(text: str, port: str, version: int) -> tuple[str, int]:
+    if "%" in text:  # a zone id: free text after the address
+        raise ProxyHeaderError("an address with a zone id")
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
         raise ProxyHeaderError(f"invalid address {text[:45]!r}") from None
     if address.version != version or not port.isdigit() or len(port) > 5 or int(port) > 65535:
         raise ProxyHeaderError("invalid address or port")
-    return str(address), int(port)
+    return _client(address), int(port)
+
+
+def _client(address: Address) -> str:
+    """The address as the throttle and logs know it: IPv4-mapped IPv6 as IPv4."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 def _parse_v1(line: str) -> ProxyHeader:
@@ -103,9 +120,22 @@ def _parse_v2(data: bytes) -> tuple[ProxyHeader, int] | None:
     source = ipaddress.ip_address(payload[:size])
     destination = ipaddress.ip_address(payload[size:2 * size])
     ports = payload[2 * size:2 * size + 4]
-    return (ProxyHeader((str(source), int.from_bytes(ports[:2], "big")),
-                        (str(destination), int.from_bytes(ports[2:], "big"))),
+    return (ProxyHeader((_client(source), int.from_bytes(ports[:2], "big")),
+                        (_client(destination), int.from_bytes(ports[2:], "big"))),
             16 + length)
+
+
+def peer_address(peername: Any) -> Address | None:
+    """The IP address of a TCP peer (``get_extra_info("peername")``), IPv4-mapped IPv6
+    as IPv4; None when there is none."""
+    host = peername[0] if isinstance(peername, tuple) and peername else None
+    try:
+        address = ipaddress.ip_address(host) if isinstance(host, str) else None
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 class ProxiedTransport(asyncio.Transport):
@@ -167,12 +197,18 @@ class ProxiedTransport(asyncio.Transport):
         return self._transport.can_write_eof()
 
 
-class ProxyProtocolReader(asyncio.Protocol):
-    """Reads the PROXY header, then gives the connection to ``factory()``'s protocol."""
+Trusted = Callable[[Address], bool]
 
-    def __init__(self, factory: Callable[[], asyncio.Protocol], timeout: float) -> None:
+
+class ProxyProtocolReader(asyncio.Protocol):
+    """Reads the PROXY header of a ``trusted`` peer, then gives the connection to
+    ``factory()``'s protocol; closes the connection of any other peer at once."""
+
+    def __init__(self, factory: Callable[[], asyncio.Protocol], timeout: float,
+                 trusted: Trusted) -> None:
         self._factory = factory
         self._timeout = timeout
+        self._trusted = trusted
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -180,6 +216,10 @@ class ProxyProtocolReader(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's are not asyncio.Transport subclasses).
         self._transport = cast(asyncio.Transport, transport)
+        peer = peer_address(transport.get_extra_info("peername"))
+        if peer is None or not self._trusted(peer):
+            self._refuse("not a trusted proxy")
+            return
         self._timer = asyncio.get_running_loop().call_later(self._timeout, self._refuse,
                                                             "no PROXY header in time")
 
@@ -223,8 +263,9 @@ class ProxyProtocolReader(asyncio.Protocol):
         transport, self._transport = self._transport, None
         self._stop_timer()
         if transport is not None:
+            peer = transport.get_extra_info("peername")
             log.warning("refused a connection from %s: %s",
-                        transport.get_extra_info("peername"), why)
+                        peer[0] if isinstance(peer, tuple) and peer else peer, why)
             transport.abort()
 
     def _stop_timer(self) -> None:
@@ -234,14 +275,16 @@ class ProxyProtocolReader(asyncio.Protocol):
 
 
 class ProxySite(web.BaseSite):
-    """An aiohttp TCP site whose connections start with a PROXY header."""
+    """An aiohttp TCP site whose connections come from ``trusted`` proxies and start
+    with a PROXY header."""
 
-    __slots__ = ("_header_timeout", "_host", "_port")
+    __slots__ = ("_header_timeout", "_host", "_port", "_trusted")
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int, *,
-                 header_timeout: float, backlog: int = 128) -> None:
+                 header_timeout: float, trusted: Trusted, backlog: int = 128) -> None:
         super().__init__(runner, backlog=backlog)
         self._host, self._port, self._header_timeout = host, port, header_timeout
+        self._trusted = trusted
 
     @property
     def name(self) -> str:
@@ -251,7 +294,7 @@ class ProxySite(web.BaseSite):
         await super().start()
         server = self._runner.server
         assert server is not None
-        timeout = self._header_timeout
+        timeout, trusted = self._header_timeout, self._trusted
         self._server = await asyncio.get_running_loop().create_server(
-            lambda: ProxyProtocolReader(server, timeout), self._host, self._port,
+            lambda: ProxyProtocolReader(server, timeout, trusted), self._host, self._port,
             backlog=self._backlog)

@@ -1,5 +1,6 @@
 """The HTTP edge of the error tree: one table from an error's kind (and XMPP condition)
-to its status, and the one renderer that turns any error into the JSON shape
+to its status, the headers an error's values become (``Retry-After``, ``Connection``,
+``Allow``), and the one renderer that turns any error into the JSON shape
 ``{"error": code, "message": text}``.
 """
 
@@ -109,6 +110,18 @@ def status_of(error: GatewayError) -> int:
     return 500
 
 
+def headers_of(error: GatewayError) -> dict[str, str]:
+    """The HTTP headers that carry what ``error`` knows besides its code and message."""
+    headers: dict[str, str] = {}
+    if isinstance(error, MethodNotAllowed) and error.allowed:
+        headers["Allow"] = ", ".join(error.allowed)
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    if error.close_connection:
+        headers["Connection"] = "close"
+    return headers
+
+
 def render_error(error: GatewayError, challenge: str | None = None,
                  shape: Callable[[GatewayError, int], dict[str, object]] | None = None,
                  ) -> web.Response:
@@ -116,7 +129,7 @@ def render_error(error: GatewayError, challenge: str | None = None,
     ``WWW-Authenticate`` value for a 401 (the authentication schemes say which);
     ``shape`` builds the body of a route whose errors carry more (from the error and
     its status), instead of ``error.body()``."""
-    headers = dict(error.headers)
+    headers = headers_of(error)
     status = status_of(error)
     if status == 401 and challenge and "WWW-Authenticate" not in headers:
         headers["WWW-Authenticate"] = challenge

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import secrets
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,8 @@ class XmppSession:
 
     def __init__(self, sender: Sender, options: SessionOptions,
                  directory: ServiceDirectory | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.jid = sender.jid
         self._domain = sender.domain
         self._options = options
@@ -86,7 +88,7 @@ class XmppSession:
         self._acks = AckTracker(self._client, timeout=options.ack_timeout,
                                 retry_after=options.retry_after, on_failure=self._ack_failure)
         self._directory = directory if directory is not None else ServiceDirectory()
-        self._rooms = RoomMemberships(self._client, options.ack_timeout)
+        self._rooms = RoomMemberships(self._client, options.ack_timeout, clock)
         self._receipts = ReceiptTracker(self._client)
         self._refusals = Refusals(self._client, retry_after=options.retry_after,
                                   observe=metrics.count_refusal if metrics else None)
@@ -107,6 +109,16 @@ class XmppSession:
     @property
     def uses_stream_management(self) -> bool:
         return self._acks.uses_sm
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the stream runs over TLS (STARTTLS or direct TLS)."""
+        return self._encrypted()
+
+    @property
+    def rooms(self) -> dict[str, str]:
+        """The rooms this session is in: room JID -> our nick in it."""
+        return self._rooms.rooms
 
     async def open(self) -> None:
         """Connect and log in; raise LoginRefused or XmppUnavailable on failure."""
@@ -168,9 +180,7 @@ class XmppSession:
     def _release(self) -> None:
         """Stop the tasks this session owns: slixmpp's send loop and any ping barrier.
         A session is never reconnected, so nothing may outlive its stream."""
-        sender = self._client._run_out_filters
-        if sender is not None and not sender.done():
-            sender.cancel()
+        self._client.stop_send_loop()
         self._acks.release()
 
     # sending ---------------------------------------------------------------------------

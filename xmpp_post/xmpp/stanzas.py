@@ -10,7 +10,7 @@
 The bytes come from a fixed template, not from slixmpp's stanza objects (a few µs instead
 of tens per message), and are exactly what slixmpp writes for the same message built
 through its element API: the same attribute and child order, the same escaping of
-``& < > " '`` in text and attribute values (``tests/test_compose.py`` proves it with
+``& < > " '`` in text and attribute values (``tests/unit/test_compose.py`` proves it with
 generated messages). Every text is checked, never parsed as XML: a character XML cannot
 carry is refused (``BadRequest`` ``invalid_character``) instead of being written, since
 it would end the stream.

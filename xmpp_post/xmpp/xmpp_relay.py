@@ -17,6 +17,7 @@ from __future__ import annotations
 from xmpp_post.deadlines import Deadlines
 from xmpp_post.errors import AckTimeout, GatewayError, PayloadTooLarge, XmppUnavailable
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.xmpp import compat
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
 from xmpp_post.xmpp.stanzas import wire_size
@@ -66,6 +67,9 @@ class XmppRelay:
         return self.pool.verified(sender)
 
     async def start(self) -> None:
+        """Check slixmpp's private API the sessions use (``compat``: a clear error if this
+        slixmpp lacks it), before any connection; start closing idle sessions."""
+        compat.install()
         self.pool.start()
 
     async def stop(self) -> None:

@@ -18,6 +18,12 @@ def _hook() -> dict[str, Any]:
                 {"$ref": REF + "Results"}]}}}}
     return {
         "summary": "A signed webhook's delivery, rendered by its template",
+        "description": "Proven by the tool's signature over the raw body (the webhook's "
+                       "`verify` scheme). Takes no query string, which no signature "
+                       "covers (400 `query_not_allowed`): recipients, message fields and "
+                       "nick come from the configuration. A redelivery with the scheme's "
+                       "own delivery id gets the first answer (`Idempotent-Replayed: "
+                       "true`) and sends nothing; `Idempotency-Key` is not used here.",
         "operationId": "hook",
         "parameters": [{"name": "name", "in": "path", "required": True,
                         "schema": {"type": "string", "minLength": 1},

@@ -3,15 +3,19 @@
 ``auth.webhooks.WebhookScheme`` has already checked the delivery's signature over the
 raw body (in ``guards.limits``) and names the configured account as the sender; the
 webhook's ``template`` renders the payload, and the message goes to each of its ``to``
-(``templated``). A redelivery with the same delivery id (``X-GitHub-Delivery``,
-``X-Gitea-Delivery``, ``X-Forgejo-Delivery``, ``X-Gitlab-Event-UUID``, ``webhook-id``)
-gets the first answer and sends nothing (``guards.idempotency``).
+(``templated``). Nothing comes from the query string, which no signature covers: the
+scheme refuses a delivery with one (400 ``query_not_allowed``), and the template's
+``query`` is empty; its ``headers`` are only those the scheme's tool sends with every
+delivery (``webhooks.delivery_headers``: the event's name, the delivery's id). A
+redelivery with the scheme's id of the delivery (``Sender.delivery``) gets the first
+answer and sends nothing (``guards.idempotency``).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from xmpp_post.auth.webhooks import delivery_headers
 from xmpp_post.config import Config
 from xmpp_post.errors import NotFound
 from xmpp_post.fronts.hooks import hooks_openapi
@@ -35,7 +39,9 @@ async def post_hook(request: web.Request) -> web.Response:
     template = hook.template
     if template is None:  # the configuration check makes this impossible
         raise NotFound("the webhook has no template", code="unknown_template")
-    return await post_templated(request, sender, template, recipients=hook.to)
+    return await post_templated(request, sender, template, recipients=hook.to,
+                                query_string="",
+                                headers=delivery_headers(hook, request.headers))
 
 
 FRONT = Front("hooks", add_routes, hooks_openapi.part)

@@ -28,15 +28,12 @@ def _parse(table: Mapping[str, Any], _path: Path | None) -> dict[str, tuple[str,
     return validate_topics(table, reserved=GATEWAY_PATHS)
 
 
-def check(base_path: str, ntfy: bool, max_text: int,
-          topics: Mapping[str, tuple[str, ...]] | None) -> None:
+def check(base_path: str, ntfy: bool, topics: Mapping[str, tuple[str, ...]] | None) -> None:
     """Raise ``ConfigError`` when ntfy publishing cannot be served as configured."""
     if ntfy and base_path == "/":
         raise ConfigError("ntfy", "ntfy publishing is served at the root of the listener, "
                                   "which base_path / takes: set another base_path (such as "
                                   "/msg), or ntfy = false (--no-ntfy)")
-    if max_text < 1:
-        raise ConfigError("ntfy_max_text", "must be at least 1 byte")
     reserved = reserved_names(base_path)
     for name in topics or {}:
         if name.lower() in reserved:
@@ -45,7 +42,7 @@ def check(base_path: str, ntfy: bool, max_text: int,
 
 
 def _check(topics: Mapping[str, tuple[str, ...]] | None, config: Config) -> None:
-    check(config.base_path, config.ntfy, config.ntfy_max_text, topics)
+    check(config.base_path, config.ntfy, topics)
 
 
 SECTION = register(Section(

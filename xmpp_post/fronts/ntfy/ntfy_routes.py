@@ -163,7 +163,7 @@ async def options(request: web.Request) -> web.Response:
 async def not_allowed(request: web.Request) -> web.Response:
     allowed = _allowed(request)
     raise MethodNotAllowed(f"method {request.method} is not allowed here; use {allowed}",
-                           headers={"Allow": allowed})
+                           allowed=tuple(allowed.split(", ")))
 
 
 FRONT = Front("ntfy", add_routes, ntfy_openapi.part)

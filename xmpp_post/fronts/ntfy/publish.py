@@ -133,7 +133,7 @@ def parse_publish(method: str, path: str, headers: Mapping[str, str],
     allowed = ALLOWED_METHODS[where.kind]
     if method.upper() not in allowed:
         raise MethodNotAllowed(f"use {' or '.join(allowed)} to publish here",
-                               headers={"Allow": ", ".join(allowed)})
+                               allowed=tuple(allowed))
     params = Params(headers, query)
     given: dict[str, str] = {}
     topic = where.topic
