@@ -59,8 +59,10 @@ def parsers() -> dict[str, argparse.ArgumentParser]:
                         help="the template every request is rendered with")
     create.add_argument("--rate", metavar="N/minute",
                         help="most requests per second, minute or hour (N/second, ...)")
+    webhook_commands = _webhook_parser(commands)
     template_commands = _template_parser(commands)
-    nested = {"token": token_commands, "template": template_commands}
+    nested = {"token": token_commands, "webhook": webhook_commands,
+              "template": template_commands}
     found = {parser.prog: parser}
     for name, sub in commands.choices.items():
         found[sub.prog] = sub
@@ -95,6 +97,24 @@ def _serve_parser(commands: Any) -> None:
             else:
                 options.add_argument(setting.flag, dest=setting.name,
                                      metavar=setting.metavar, help=setting.help + default)
+
+
+def _webhook_parser(commands: Any) -> Any:
+    webhook = commands.add_parser("webhook", help="manage webhook URLs (/hooks/xph_…)")
+    actions = webhook.add_subparsers(dest="webhook_command", metavar="COMMAND",
+                                     required=True)
+    create = actions.add_parser(
+        "create", help="make a new webhook URL for a tool that posts to Slack or "
+        "Mattermost: print it once, and the TOML that configures it")
+    create.add_argument("name", metavar="NAME", help="the webhook's name (letters, "
+                        "digits, - and _), shown in logs and metrics")
+    create.add_argument("--account", required=True, metavar="JID",
+                        help="the account it sends as (one of [accounts])")
+    create.add_argument("--to", action="append", required=True, metavar="JID",
+                        help="a recipient of every message; repeat for several")
+    create.add_argument("--template", metavar="NAME",
+                        help="the template that renders the payload (default: slack)")
+    return actions
 
 
 def _template_parser(commands: Any) -> Any:
@@ -161,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         from xmpp_post.auth.token_command import create_command
 
         return create_command(args.name, args.account, args.to, args.template, args.rate)
+    if args.command == "webhook":
+        from xmpp_post.auth import webhook_command
+
+        return webhook_command.create_command(args.name, args.account, args.to,
+                                              args.template)
     if args.command == "template":
         return _template_command(args)
     if args.command != "serve":

@@ -7,7 +7,8 @@ The tree::
     │   ├── BadRequest               bad JSON or form, invalid JID, type or characters
     │   ├── Unauthorized             missing or malformed credentials
     │   │   └── CredentialsRefused   the gateway refused them (unknown token, bad
-    │   │                            signature): a failed login, counted by the throttle
+    │   │       │                    signature): a failed login, counted by the throttle
+    │   │       └── UnknownWebhookUrl  no webhook URL has that secret: 404, yet counted
     │   ├── Forbidden                the sender may not do this (domain not served, ...)
     │   ├── NotFound                 no such endpoint; the target is not a room
     │   ├── MethodNotAllowed
@@ -91,6 +92,13 @@ class CredentialsRefused(Unauthorized):
     def __init__(self, message: str, *, subject: str, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.subject = subject
+
+
+class UnknownWebhookUrl(CredentialsRefused):
+    """``POST /hooks/xph_…`` with a secret no webhook URL has: answered like any unknown
+    path (404), and counted by the throttle like a wrong password, for it is a guess."""
+
+    code = "webhook_not_found"
 
 
 class Forbidden(ClientError):

@@ -45,6 +45,9 @@ class Metrics:
         self.unknown_tokens = Counter("xmpp_post_unknown_tokens", "Requests with a token "
                                       "that is not configured (unknown or revoked)",
                                       registry=r)
+        self.unknown_webhook_urls = Counter(
+            "xmpp_post_unknown_webhook_urls", "Requests to a webhook URL (/hooks/xph_…) "
+            "that is not configured (unknown or revoked)", registry=r)
         self.reloads = Counter("xmpp_post_reloads", "Configuration reloads by outcome",
                                ["outcome"], registry=r)
         self.refusals = Counter("xmpp_post_refusals", "Messages the XMPP server refused "
@@ -65,11 +68,15 @@ class Metrics:
 
     def count_credential(self, via: str | None, status: int) -> None:
         """Count a request by the token or webhook it came with (``via``: ``token:NAME``,
-        ``webhook:NAME``, or ``token`` for an unknown one); names only, never secrets."""
+        ``webhook:NAME``, ``token`` or ``webhook_url`` for an unknown one); names only,
+        never secrets."""
         if via is None or via == "basic":
             return
         if via == "token":
             self.unknown_tokens.inc()
+            return
+        if via == "webhook_url":
+            self.unknown_webhook_urls.inc()
             return
         kind, _, name = via.partition(":")
         self.credential_requests.labels(kind, name).inc()

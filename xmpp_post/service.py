@@ -33,6 +33,7 @@ from xmpp_post import logs
 from xmpp_post.auth import Authenticator
 from xmpp_post.auth.basic import BasicScheme
 from xmpp_post.auth.tokens import TokenScheme
+from xmpp_post.auth.webhook_urls import WebhookUrlScheme
 from xmpp_post.auth.webhooks import WebhookScheme
 from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig, load_templates
@@ -114,11 +115,12 @@ def fronts_for(config: Config) -> list[Front]:
 
 
 def authenticator(config: Config, live: LiveConfig) -> Authenticator:
-    """Signed webhooks, ntfy's ``?auth=`` (checked by the header schemes), tokens, then
-    HTTP Basic (see ``xmpp_post.auth``)."""
+    """Webhook URLs, signed webhooks, ntfy's ``?auth=`` (checked by the header schemes),
+    tokens, then HTTP Basic (see ``xmpp_post.auth``)."""
     tokens, basic = TokenScheme(live), BasicScheme(config.domain)
-    return Authenticator([WebhookScheme(live), QueryParamScheme([tokens, basic]), tokens,
-                          basic], challenge_order=[basic, tokens])
+    return Authenticator([WebhookUrlScheme(live), WebhookScheme(live),
+                          QueryParamScheme([tokens, basic]), tokens, basic],
+                         challenge_order=[basic, tokens])
 
 
 def memory_guards(config: Config, live: LiveConfig | None = None) -> Guards:

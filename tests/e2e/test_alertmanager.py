@@ -1,17 +1,21 @@
-"""A real Prometheus Alertmanager posts to the gateway with ``?template=alertmanager``.
+"""A real Prometheus Alertmanager posts to the gateway with ``?template=alertmanager``, and
+with its Slack notifier to a webhook URL.
 
 The test starts Alertmanager (Debian's ``prometheus-alertmanager``) on free loopback
 ports with a throwaway configuration whose webhook receivers are the gateway: one with
 ``http_config.basic_auth``, one with the credentials in the URL (as docs/webhooks.md tells Go
 tools' users), its cluster off and its storage in a temporary folder. An alert pushed
 into Alertmanager's API arrives as a message, then its resolution; Alertmanager counts
-no failed notification.
+no failed notification. The Slack notifier posts to ``/hooks/xph_…`` with no credentials
+but the URL, as it posts to Slack, and takes the gateway's ``ok`` for success.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import logging
 import shutil
 import subprocess
 import time
@@ -24,7 +28,9 @@ import aiohttp
 import pytest
 
 from tests.helpers import Account, AccountFactory, GatewayFactory, ReceiverFactory
-from xmpp_post.lab.prosody import free_port
+from tests.helpers.grants import gateway_from, secret_file, toml
+from xmpp_post.auth.webhook_urls import new_secret
+from xmpp_post.lab.prosody import ProsodyServer, free_port
 
 BINARY = "prometheus-alertmanager"
 
@@ -99,15 +105,15 @@ async def push(url: str, ends: datetime | None = None) -> None:
         assert resp.status == 200, await resp.text()
 
 
-async def notifications(url: str) -> tuple[float, float]:
-    """(notifications sent, notifications failed) by the webhook integration."""
+async def notifications(url: str, integration: str = "webhook") -> tuple[float, float]:
+    """(notifications sent, notifications failed) by one integration (webhook, slack)."""
     async with aiohttp.ClientSession() as session, session.get(url + "/metrics") as resp:
         text = await resp.text()
     counts = {"alertmanager_notifications_total": 0.0,
               "alertmanager_notifications_failed_total": 0.0}
     for line in text.splitlines():
         name, _, rest = line.partition("{")
-        if name in counts and 'integration="webhook"' in rest:
+        if name in counts and f'integration="{integration}"' in rest:
             counts[name] += float(line.rsplit(" ", 1)[1])
     return counts["alertmanager_notifications_total"], \
         counts["alertmanager_notifications_failed_total"]
@@ -146,3 +152,60 @@ async def test_an_alert_and_its_resolution_arrive_as_messages(
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def slack_config(api_url: str, channel: str) -> str:
+    """One receiver, Alertmanager's Slack notifier: the alert's summary as the text."""
+    return json.dumps({
+        "global": {"resolve_timeout": "1s"},
+        "route": {"receiver": "slack", "group_by": ["alertname"], "group_wait": "0s",
+                  "group_interval": "1s", "repeat_interval": "1h"},
+        "receivers": [{"name": "slack", "slack_configs": [{
+            "api_url": api_url, "channel": channel, "send_resolved": True,
+            "text": "{{ .CommonAnnotations.summary }}"}]}],
+    })
+
+
+async def test_the_slack_notifier_posts_to_a_webhook_url(
+        prosody: ProsodyServer, account: AccountFactory, receiver: ReceiverFactory,
+        alertmanager: tuple[Path, str], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="xmpp_post")
+    config_file, url = alertmanager
+    bot, bob, carol = account("bot"), account("bob"), account("carol")
+    bob_inbox, carol_inbox = await receiver(bob), await receiver(carol)
+    secret = new_secret()
+    gateway_file = tmp_path / "gw.toml"
+    password = secret_file(tmp_path, "bot.password", bot.password)
+    gateway_file.write_text(toml({
+        "accounts": {bot.jid: {"password_file": str(password)}},
+        "webhooks": {"alertmanager": {
+            "verify": "url", "sha256": hashlib.sha256(secret.encode()).hexdigest(),
+            "account": bot.jid, "to": [bob.jid, carol.jid]}}}))
+    async with gateway_from(prosody, gateway_file) as gateway:
+        # The channel names bob (by local part): carol gets nothing.
+        config_file.write_text(slack_config(f"{gateway.url}/hooks/{secret}", f"#{bob.local}"))
+        log_file = tmp_path / "alertmanager.log"
+        process = await start_alertmanager(config_file, url, log_file)
+        try:
+            await push(url)
+            firing = await bob_inbox.next(timeout=30)
+            assert firing.sender.startswith(bot.jid + "/")
+            assert firing.body.startswith("*[FIRING:1] DiskFull"), firing.body
+            assert "Disk /var almost full on db-1" in firing.body
+            await push(url, ends=datetime.now(UTC) - timedelta(seconds=1))
+            resolved = await bob_inbox.next(timeout=30)
+            assert resolved.body.startswith("*[RESOLVED] DiskFull"), resolved.body
+            deadline = time.monotonic() + 10
+            while True:  # the messages arrive before Alertmanager has read our answers
+                sent, failed = await notifications(url, "slack")
+                if sent >= 2 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+            assert (sent, failed) == (2, 0), tail(log_file)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    assert carol_inbox.pending() == []
+    assert secret not in caplog.text + "".join(
+        str(getattr(record, "fields", "")) for record in caplog.records)

@@ -27,11 +27,11 @@ CASES: list[tuple[str, str, dict[str, str], list[str]]] = [
     ("alertmanager", "alertmanager/resolved.json", {}, [
         "*[RESOLVED]* DiskFull", "Disk /var almost full", "resolved 2024-05-02 09:15 UTC"]),
     ("grafana", "grafana/firing.json", {}, [
-        "*[FIRING:2]* High memory usage Infra", "Memory above 90% in zone us-1",
+        "*[FIRING:2] High memory usage Infra (blue)*", "Memory above 90% in zone us-1",
         "values: B=93.24, C=1", "https://grafana.example.org/d/mem01?viewPanel=4",
         "silence: https://grafana.example.org/alerting/silence/new"]),
     ("grafana", "grafana/resolved.json", {}, [
-        "*[RESOLVED]* High memory usage Infra", "resolved 2024-06-03 08:21 UTC"]),
+        "*[RESOLVED] High memory usage Infra (blue us-1)*", "resolved 2024-06-03 08:21 UTC"]),
     ("github", "github/push.json", {"X-GitHub-Event": "push"}, [
         "*alice* pushed 3 commits to `main` of example/repo",
         "• `a10867b` Retry failed deliveries",

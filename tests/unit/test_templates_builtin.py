@@ -88,7 +88,8 @@ def test_alertmanager_caps_a_long_list(templates: TemplateSet) -> None:
 
 def test_grafana_firing(templates: TemplateSet) -> None:
     text = body(templates, "grafana", "grafana/firing.json")
-    assert first_line(text) == "*[FIRING:2]* High memory usage Infra"
+    assert first_line(text) == "*[FIRING:2] High memory usage Infra (blue)*"  # its title
+    assert "Labels:" not in text  # Grafana's default message: the alerts below say it
     assert "zone=us-1 — Memory above 90% in zone us-1" in text
     assert "values: B=93.24, C=1" in text
     assert "https://grafana.example.org/d/mem01?viewPanel=4" in text
@@ -100,10 +101,53 @@ def test_grafana_firing(templates: TemplateSet) -> None:
 
 def test_grafana_resolved(templates: TemplateSet) -> None:
     text = body(templates, "grafana", "grafana/resolved.json")
-    assert first_line(text) == "*[RESOLVED]* High memory usage Infra"
+    assert first_line(text) == "*[RESOLVED] High memory usage Infra (blue us-1)*"
     assert "Memory above 90% in zone us-1" in text
     assert "resolved 2024-06-03 08:21 UTC" in text
     assert "silence:" not in text
+
+
+def test_grafana_the_user_s_title_and_message_win(templates: TemplateSet) -> None:
+    data = payload("grafana/firing.json") | {
+        "title": "Memory: team blue\npaged", "message": "Memory is **high**.\n"
+        "See [the board](https://grafana.example.org/d/mem01)\n\nCall Bob."}
+    text = templates.render_sync("grafana", data, {}, {}).body or ""
+    assert text.splitlines() == ["*Memory: team blue paged*", "Memory is *high*.",
+                                 "See the board (https://grafana.example.org/d/mem01)", "",
+                                 "Call Bob."]
+
+
+def test_grafana_without_a_title_leads_with_the_alerts(templates: TemplateSet) -> None:
+    data = {k: v for k, v in payload("grafana/firing.json").items() if k != "title"}
+    text = templates.render_sync("grafana", data, {}, {}).body or ""
+    assert first_line(text) == "*[FIRING:2]* High memory usage Infra"
+
+
+def test_grafana_legacy_alerting_is_its_title_message_and_rule(templates: TemplateSet) -> None:
+    data = {"title": "[Alerting] Test notification", "ruleName": "Test notification",
+            "message": "Someone is testing the alert notification within Grafana.",
+            "ruleUrl": "https://grafana.example.org/", "state": "alerting", "evalMatches": []}
+    text = templates.render_sync("grafana", data, {}, {}).body or ""
+    assert text.splitlines() == ["*[Alerting] Test notification*",
+                                 "Someone is testing the alert notification within Grafana.",
+                                 "https://grafana.example.org/"]
+
+
+def test_alert_annotations_of_the_user_s_own_are_shown(templates: TemplateSet) -> None:
+    alert = {"status": "firing", "labels": {"alertname": "KubeDown", "instance": "a"},
+             "annotations": {"message": "The API is down\nfor 5 minutes",
+                             "dashboard": "https://grafana.example.org/d/1"}}
+    other = alert | {"labels": {"alertname": "KubeDown", "instance": "b"},
+                     "annotations": {"message": "The API is down\nfor 5 minutes"}}
+    data = {"status": "firing", "groupLabels": {"alertname": "KubeDown"},
+            "commonLabels": {"alertname": "KubeDown"},
+            "commonAnnotations": {"message": "The API is down\nfor 5 minutes"},
+            "alerts": [alert, other]}
+    text = templates.render_sync("alertmanager", data, {}, {}).body or ""
+    assert text.splitlines()[:4] == ["*[FIRING:2]* KubeDown",
+                                     "message: The API is down for 5 minutes",
+                                     "• instance=a", "  dashboard: https://grafana.example.org/d/1"]
+    assert text.count("The API is down") == 1  # said once, for the group
 
 
 # GitHub
@@ -305,6 +349,16 @@ def test_slack_attachment_with_only_a_fallback_and_fields(templates: TemplateSet
                             {"fields": [{"title": "Env", "value": "prod", "short": True}]}]}
     text = templates.render_sync("slack", data, {}, {}).body
     assert text == "Build 7 passed\n\n*Env*: prod"
+
+
+def test_slack_link_buttons_are_shown(templates: TemplateSet) -> None:
+    actions = [{"type": "button", "text": "Runbook", "url": "https://runbooks.example.org/d"},
+               {"type": "button", "text": "No link"}, "junk",
+               {"type": "button", "url": "https://alertmanager.example.org/silence"}]
+    data = {"attachments": [{"title": "DiskFull", "text": "disk", "actions": actions}]}
+    text = templates.render_sync("slack", data, {}, {}).body or ""
+    assert "Runbook: https://runbooks.example.org/d\nhttps://alertmanager.example.org/" \
+        "silence" in text and "No link" not in text
 
 
 def test_slack_blocks(templates: TemplateSet) -> None:

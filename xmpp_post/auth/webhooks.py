@@ -248,7 +248,7 @@ class WebhookScheme:
         if name is None:
             return None
         hook = self._live.webhooks.get(name)
-        if hook is None:
+        if hook is None or hook.verify not in VERIFIERS:  # a webhook URL has no name here
             raise NotFound("no webhook of that name is configured", code="webhook_not_found")
         if presented.query or presented.query_string:
             raise BadRequest("a webhook takes no query string: no signature covers it; "

@@ -20,8 +20,19 @@ a shared secret instead of credentials::
     secret_file = "github.secret"  # or an array of files while rotating the secret
     template = "github"           # default: the template named like ``verify``
 
-Names are 1 to 64 letters, digits, ``-`` and ``_``. Secret files follow the rules of
-``accounts.read_secret``.
+A webhook URL (``verify = "url"``) serves ``POST /hooks/xph_…`` for a tool that can only
+post to a URL it was given, as to Slack's and Mattermost's: the URL is the secret, and
+the configuration keeps only its SHA-256 (``xmpp-post webhook create`` prints both)::
+
+    [webhooks.uptime]
+    verify = "url"
+    sha256 = "5be1…"              # of xph_…, 64 hex digits
+    account = "alerts@example.org"
+    to = ["ops@conference.example.org"]
+    template = "slack"            # the default for verify = "url"
+
+Names are 1 to 64 letters, digits, ``-`` and ``_``; ``xph_…`` names are the URLs'. Secret
+files follow the rules of ``accounts.read_secret``.
 """
 
 from __future__ import annotations
@@ -29,7 +40,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +54,8 @@ if TYPE_CHECKING:
     from xmpp_post.config import Config
 
 TOKEN_PREFIX = "xpt_"
-VERIFY_SCHEMES = ("github", "gitea", "gitlab", "grafana", "standard-webhooks")
+URL_PREFIX = "xph_"  # a webhook URL's secret: POST /hooks/xph_…
+VERIFY_SCHEMES = ("github", "gitea", "gitlab", "grafana", "standard-webhooks", "url")
 DEFAULT_MAX_AGE = 300  # seconds a timed signature (grafana, standard-webhooks) stays valid
 TIMED_SCHEMES = ("grafana", "standard-webhooks")
 GRAFANA_TIMESTAMP = "X-Grafana-Alerting-Signature-Timestamp"
@@ -57,6 +69,7 @@ _PER = {"second": 1, "sec": 1, "s": 1, "minute": 60, "min": 60, "m": 60, "hour":
 _TOKEN_KEYS = ("sha256", "account", "to", "template", "rate")
 _HOOK_KEYS = ("account", "to", "template", "verify", "secret_file", "timestamp_header",
               "max_age")
+_URL_HOOK_KEYS = ("account", "to", "template", "verify", "sha256")
 
 
 @dataclass(frozen=True)
@@ -99,12 +112,38 @@ class Webhook:
     template: str | None = None
     timestamp_header: str = GRAFANA_TIMESTAMP
     max_age: int = DEFAULT_MAX_AGE
+    digest: bytes | None = field(default=None, repr=False)  # verify = "url": of its secret
+
+
+@dataclass(frozen=True)
+class Webhooks(Mapping[str, Webhook]):
+    """The configured webhooks by name; ``by_digest``: the webhook URLs (``verify =
+    "url"``) by the SHA-256 of their secret."""
+
+    by_name: Mapping[str, Webhook] = field(default_factory=dict)
+    by_digest: Mapping[bytes, Webhook] = field(default_factory=dict, repr=False)
+
+    def __getitem__(self, name: str) -> Webhook:
+        return self.by_name[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.by_name)
+
+    def __len__(self) -> int:
+        return len(self.by_name)
 
 
 def _name(section: str, name: object) -> str:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigError(f"{section}.{name}", "a name is 1 to 64 letters, digits, - and _")
     return name
+
+
+def _sha256(where: str, value: object, what: str) -> bytes:
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
+        raise ConfigError(f"{where}.sha256", f"must be the {what}'s SHA-256 in 64 hex digits "
+                          f"(xmpp-post {what} create prints it)")
+    return bytes.fromhex(value)
 
 
 def _entry(where: str, entry: object, keys: tuple[str, ...]) -> Mapping[str, Any]:
@@ -171,15 +210,11 @@ def parse_tokens(table: Mapping[str, Any], _path: Path | None) -> Tokens:
         name = _name("tokens", raw_name)
         where = f"tokens.{name}"
         entry = _entry(where, raw, _TOKEN_KEYS)
-        digest_text = entry.get("sha256")
-        if not isinstance(digest_text, str) or not _HEX64.fullmatch(digest_text):
-            raise ConfigError(f"{where}.sha256", "must be the token's SHA-256 in 64 hex "
-                              "digits (xmpp-post token create prints it)")
+        digest = _sha256(where, entry.get("sha256"), "token")
         if "account" not in entry:
             raise ConfigError(where, "account is required")
         token = Token(
-            name=name, digest=bytes.fromhex(digest_text), account=_account(where,
-                                                                           entry["account"]),
+            name=name, digest=digest, account=_account(where, entry["account"]),
             to=frozenset(_recipients(where, entry["to"])) if "to" in entry else None,
             template=_template(where, entry["template"]) if "template" in entry else None,
             rate=parse_rate(entry["rate"], f"{where}.rate") if "rate" in entry else None)
@@ -212,11 +247,35 @@ def _key(where: str, verify: str, secret: str) -> bytes:
     return key
 
 
-def parse_webhooks(table: Mapping[str, Any], config_file: Path | None) -> dict[str, Webhook]:
+def _url_hook(name: str, where: str, raw: object) -> Webhook:
+    """A webhook URL: its secret's digest instead of secret files; template slack."""
+    entry = _entry(where, raw, _URL_HOOK_KEYS)
+    for key in ("account", "to", "sha256"):
+        if key not in entry:
+            raise ConfigError(where, f"{key} is required with verify = \"url\"")
+    return Webhook(name=name, account=_account(where, entry["account"]),
+                   to=_recipients(where, entry["to"]), verify="url", secrets=(),
+                   template=_template(where, entry.get("template", "slack")),
+                   digest=_sha256(where, entry["sha256"], "webhook"))
+
+
+def parse_webhooks(table: Mapping[str, Any], config_file: Path | None) -> Webhooks:
     hooks: dict[str, Webhook] = {}
+    by_digest: dict[bytes, Webhook] = {}
     for raw_name, raw in table.items():
         name = _name("webhooks", raw_name)
         where = f"webhooks.{name}"
+        if name.startswith(URL_PREFIX):
+            raise ConfigError(where, f"a name starting {URL_PREFIX} would be taken for a "
+                              "webhook URL's secret")
+        if isinstance(raw, Mapping) and raw.get("verify") == "url":
+            hook = _url_hook(name, where, raw)
+            digest = hook.digest or b""
+            if digest in by_digest:
+                raise ConfigError(f"{where}.sha256", "the same URL as webhooks."
+                                  f"{by_digest[digest].name}")
+            hooks[name] = by_digest[digest] = hook
+            continue
         entry = _entry(where, raw, _HOOK_KEYS)
         for key in ("account", "to", "verify", "secret_file"):
             if key not in entry:
@@ -241,7 +300,7 @@ def parse_webhooks(table: Mapping[str, Any], config_file: Path | None) -> dict[s
             timestamp_header=_text(f"{where}.timestamp_header",
                                    entry.get("timestamp_header", GRAFANA_TIMESTAMP)),
             max_age=max_age)
-    return hooks
+    return Webhooks(hooks, by_digest)
 
 
 def _check_accounts(kind: str, grants: Mapping[str, Token | Webhook], config: Config) -> None:

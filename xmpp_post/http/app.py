@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 
 from xmpp_post import ids, logs
+from xmpp_post.auth.webhook_urls import PATH_PREFIX, loggable_path
 from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig
 from xmpp_post.errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge
@@ -91,7 +92,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
             response = _error_response(request, _translate(exc))
         except Exception:
             log.exception("unexpected error handling %s %s", logs.escape(request.method),
-                          logs.escape(request.path))
+                          logs.escape(loggable_path(request.path)))
             response = _error_response(request,
                                        GatewayError("the gateway failed unexpectedly"))
         response.headers[REQUEST_ID_HEADER] = request_id
@@ -101,7 +102,10 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         metrics = request.app[METRICS]
         metrics.count_request(route_name, method, response.status)
         metrics.count_credential(notes.get("via"), response.status)
-        logs.event(log, "request", method=method, route=route_name,
+        # A webhook URL's line names the URL, its secret cut after a few characters.
+        logged_route = (loggable_path(request.path) if route_name.startswith(PATH_PREFIX)
+                        else route_name)
+        logs.event(log, "request", method=method, route=logged_route,
                    status=response.status, ms=round((time.perf_counter() - started) * 1000, 2),
                    sender=notes.get("sender", "-"), via=notes.get("via", "-"),
                    error=notes.get("error", "-"),

@@ -32,14 +32,14 @@ class OpenApiPart:
 ERROR_STATUSES = {
     "400": "Malformed input: bad JSON or form, invalid JID, unknown type or field, "
            "characters XML cannot carry, a path that is not UTF-8, two Authorization "
-           "headers, a request that is not valid HTTP/1.1",
+           "headers, a query string on a webhook URL, a request that is not valid HTTP/1.1",
     "401": "Missing or malformed credentials, the XMPP server rejected them, an unknown or "
            "revoked token, or a webhook delivery's signature is missing, wrong or stale",
     "403": "The sender's domain is not served by this gateway, a room or the server refused "
            "the message, or a token may not send to that recipient or with that template",
-    "404": "No such room, webhook or template; or the server refused the message for its "
-           "recipient (no such account, blocked, offline storage full: servers do not say "
-           "which)",
+    "404": "No such room, webhook (name or URL) or template; or the server refused the "
+           "message for its recipient (no such account, blocked, offline storage full: "
+           "servers do not say which)",
     "408": "The client sent its request too slowly",
     "410": "The recipient's address is no longer in use",
     "413": "The body, or the stanza it would make, is larger than the configured limit",

@@ -1,4 +1,4 @@
-"""The OpenAPI description of ``POST /hooks/NAME``."""
+"""The OpenAPI description of ``POST /hooks/NAME`` and ``POST /hooks/xph_…``."""
 
 from __future__ import annotations
 
@@ -44,5 +44,31 @@ def _hook() -> dict[str, Any]:
     }
 
 
+def _hook_url() -> dict[str, Any]:
+    json_or_form = {"schema": {"type": "object"}}
+    ok = {"description": "Sent (Slack's and Mattermost's answer)",
+          "content": {"text/plain": {"schema": {"type": "string"}}}}
+    return {
+        "summary": "A webhook URL's delivery (Slack or Mattermost JSON), rendered by its "
+                   "template; the URL is the secret",
+        "operationId": "hookUrl",
+        "parameters": [{"name": "secret", "in": "path", "required": True,
+                        "schema": {"type": "string", "minLength": 1},
+                        "description": "What follows xph_ in the URL that 'xmpp-post "
+                                       "webhook create' printed"}],
+        "requestBody": {"required": True, "content": {request.JSON: json_or_form,
+                                                      request.FORM: json_or_form}},
+        "responses": {
+            "200": ok,
+            "204": {"description": "Sent (a template whose tool wants no body)"},
+            "207": {"description": "One outcome per recipient; some failed",
+                    "content": {"application/json": {
+                        "schema": {"$ref": REF + "Results"}}}},
+            **error_responses(),
+        },
+    }
+
+
 def part(_config: Config, _templates: Mapping[str, str]) -> OpenApiPart:
-    return OpenApiPart({"/hooks/{name}": {"post": _hook()}})
+    return OpenApiPart({"/hooks/xph_{secret}": {"post": _hook_url()},
+                        "/hooks/{name}": {"post": _hook()}})

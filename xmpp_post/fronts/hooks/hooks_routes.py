@@ -18,7 +18,7 @@ from aiohttp import web
 from xmpp_post.auth.webhooks import delivery_headers
 from xmpp_post.config import Config
 from xmpp_post.errors import NotFound
-from xmpp_post.fronts.hooks import hooks_openapi
+from xmpp_post.fronts.hooks import hooks_openapi, webhook_url_routes
 from xmpp_post.fronts.templated import post_templated
 from xmpp_post.http.authentication import sender_of
 from xmpp_post.http.context import LIVE, SENDING, Front, note
@@ -27,6 +27,9 @@ ROUTE = "/hooks/{name}"
 
 
 def add_routes(app: web.Application, _config: Config) -> None:
+    # The secret URLs before the names they would match.
+    app[SENDING].add(app.router.add_post(webhook_url_routes.ROUTE,
+                                         webhook_url_routes.post_webhook_url))
     app[SENDING].add(app.router.add_post(ROUTE, post_hook))
 
 
