@@ -38,6 +38,9 @@ class InstantRelay:
     def verified(self, _sender: Sender) -> bool:
         return True  # its session proved the password: no login throttle
 
+    async def login(self, _sender: Sender) -> None:
+        pass
+
     async def start(self) -> None:
         pass
 

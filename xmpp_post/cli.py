@@ -58,7 +58,8 @@ def parsers() -> dict[str, argparse.ArgumentParser]:
     create.add_argument("--template", metavar="NAME",
                         help="the template every request is rendered with")
     create.add_argument("--rate", metavar="N/minute",
-                        help="most requests per second, minute or hour (N/second, ...)")
+                        help="most messages (one per recipient) per second, minute or "
+                             "hour (N/second, ...)")
     webhook_commands = _webhook_parser(commands)
     template_commands = _template_parser(commands)
     nested = {"token": token_commands, "webhook": webhook_commands,

@@ -17,6 +17,7 @@ that needs no lookup (``check_room_rules``) before anything is sent.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from xmpp_post import jids
@@ -44,10 +45,18 @@ def xml_text(text: str) -> str:
 @dataclass(frozen=True)
 class Scope:
     """What a token or webhook limits its caller to: ``to`` only these bare JIDs (None:
-    anyone), and ``template`` always rendered by that template (None: as asked)."""
+    anyone), ``template`` always rendered by that template (None: as asked), and
+    ``allowance``, which counts the messages about to be sent against a rate (raising
+    the ``GatewayError`` that refuses them all; None: no rate)."""
 
     to: frozenset[str] | None = None
     template: str | None = None
+    allowance: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
+
+    def take(self, messages: int) -> None:
+        """Count ``messages`` (one per recipient) before any is sent, or raise."""
+        if self.allowance is not None and messages > 0:
+            self.allowance(messages)
 
     def check_recipients(self, targets: list[str]) -> None:
         """Forbidden (403 ``recipient_not_allowed``) unless every target is allowed."""

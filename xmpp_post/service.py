@@ -169,7 +169,9 @@ def guards_for(config: Config, relay: Relay,
 
     shared = RedisState(config.redis_url, key=key, timeout=config.redis_timeout,
                         retry_after=config.retry_after)
-    lease = config.request_timeout + config.client_timeout + 5  # longer than any request
+    # Longer than any request: its body, a first login (request_timeout), then its
+    # delivery (request_timeout again) and rendering.
+    lease = 2 * config.request_timeout + config.client_timeout + 5
     throttle = RedisLoginThrottle(shared, window=config.auth_failure_window,
                                   pair_limit=config.auth_failure_limit,
                                   address_limit=config.auth_failure_limit_address,

@@ -3,10 +3,10 @@
 ``FakeRelay`` records what it was asked to deliver and answers with a ``Receipt``, or
 with what ``handler`` returns or raises: tests of routing, parsing, authentication and
 the guards run against the real web application with nothing faked but the XMPP side.
-It accepts every password, and holds no session that proves one (``verified`` is
-False): every HTTP Basic request counts as a login. An error it raises is marked
-``verified`` unless it is a ``LoginRefused``, as the real relay marks errors raised once
-a session is open.
+It accepts every password (``login`` refuses only while ``fail`` is a ``LoginRefused``),
+and holds no session that proves one (``verified`` is False): every HTTP Basic request
+counts as a login. An error it raises is marked ``verified`` unless it is a
+``LoginRefused``, as the real relay marks errors raised once a session is open.
 End-to-end behaviour is still proven against a real server.
 
 ``ManualClock`` stands in for ``time.monotonic`` where the pool and rooms take a
@@ -35,6 +35,7 @@ class FakeRelay:
         self.fail: Exception | None = None
         self.handler = handler
         self.calls = 0
+        self.logins = 0
         self._called = asyncio.Condition()
         self.delivered = asyncio.Event()
         self.started = self.stopped = False
@@ -64,6 +65,12 @@ class FakeRelay:
 
     def verified(self, _sender: Sender) -> bool:
         return False
+
+    async def login(self, sender: Sender) -> None:
+        """Accept the password, unless ``fail`` is a ``LoginRefused`` (then raise it)."""
+        self.logins += 1
+        if isinstance(self.fail, LoginRefused):
+            raise self.fail
 
     async def start(self) -> None:
         self.started = True

@@ -166,7 +166,8 @@ async def test_a_stranger_cannot_store_or_read_the_owners_idempotent_answer(
     for _ in range(2):  # a wrong password, an empty body, a guessable key
         reply = await http.post(gateway, f"/msg/{bob.local}", "", user=alice.jid,
                                 password="guess", headers=key)
-        assert reply.status == 422 and "Idempotent-Replayed" not in reply.headers
+        # the password is checked before the body: refused, and nothing stored
+        assert reply.status == 401 and "Idempotent-Replayed" not in reply.headers
     reply = await http.post(gateway, f"/msg/{bob.local}", "backup done", sender=alice,
                             headers=key)
     assert reply.status == 201, reply.text

@@ -17,7 +17,13 @@ from xmpp_post.auth.tokens import RateLimits, TokenScheme, presented_token
 from xmpp_post.auth.webhooks import WebhookScheme, delivery_id
 from xmpp_post.config.live import LiveConfig
 from xmpp_post.config.tokens_webhooks import Rate
-from xmpp_post.errors import BadRequest, CredentialsRefused, NotFound, TooManyRequests
+from xmpp_post.errors import (
+    BadRequest,
+    CredentialsRefused,
+    NotFound,
+    TooManyRequests,
+    Unprocessable,
+)
 from xmpp_post.templates import TemplateSet
 
 JID = "alerts@example.org"
@@ -53,6 +59,24 @@ def test_a_rate_allows_a_burst_then_one_per_interval() -> None:
     rates.take("ci", rate)
     with pytest.raises(TooManyRequests):
         rates.take("ci", rate)
+
+
+def test_a_rate_counts_messages_all_or_none() -> None:
+    now = [0.0]
+    rates = RateLimits(clock=lambda: now[0])
+    rate = Rate(6, 60)
+    rates.take("ci", rate, 5)
+    with pytest.raises(TooManyRequests) as caught:  # one left: five would exceed it
+        rates.take("ci", rate, 5)
+    assert caught.value.retry_after == 40  # four more have come back by then
+    rates.take("ci", rate, 1)  # the refusal took nothing
+    with pytest.raises(TooManyRequests):
+        rates.take("ci", rate, 1)
+    with pytest.raises(Unprocessable) as never:
+        rates.take("other", rate, 7)
+    assert never.value.code == "exceeds_rate"
+    now[0] = 60.0
+    rates.take("ci", rate, 6)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ the configuration keeps only its SHA-256 (``xmpp-post token create`` prints both
     account = "alerts@example.org"           # one of [accounts]
     to = ["ops@conference.example.org"]      # optional: only these recipients
     template = "github"                      # optional: always rendered by it
-    rate = "30/minute"                       # optional: more is 429
+    rate = "30/minute"                       # optional: messages; more is 429
 
 A signed webhook serves ``POST /hooks/NAME`` for a tool that proves its deliveries with
 a shared secret instead of credentials::
@@ -74,7 +74,7 @@ _URL_HOOK_KEYS = ("account", "to", "template", "verify", "sha256")
 
 @dataclass(frozen=True)
 class Rate:
-    """At most ``count`` requests per ``seconds``."""
+    """At most ``count`` messages (one per recipient) per ``seconds``."""
 
     count: int
     seconds: int

@@ -166,12 +166,15 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
               "request."),
     ErrorCode("template_error", 422, "A template failed on the payload or went over a limit "
               "(the message names the template and line)."),
+    ErrorCode("exceeds_rate", 422, "A token's request with more messages (one per "
+              "recipient) than its rate allows at all."),
     # 429: slow down; with Retry-After, and the XMPP server is not asked.
     ErrorCode("too_many_requests", 429, "Too many requests; with Retry-After."),
     ErrorCode("too_many_failed_logins", 429, "Too many failed logins (or logins in flight, "
               "refused tokens or signatures) for this account or address; with "
               "Retry-After."),
-    ErrorCode("rate_limited", 429, "A token over its rate; with Retry-After."),
+    ErrorCode("rate_limited", 429, "A token whose messages (one per recipient) would go "
+              "over its rate; nothing sent; with Retry-After."),
     ErrorCode("too_many_uploads", 429, "More than max_uploads_per_address bodies still "
               "arriving from one address; with Retry-After."),
     ErrorCode("header_too_large", 431, "The request line or a header field is over "
@@ -194,6 +197,10 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("state_unavailable", 503, "With redis_url: Redis did not answer and the "
               "request needs it (an Idempotency-Key, or a login the throttle must count); "
               "nothing was sent."),
+    ErrorCode("stored_answer_unreadable", 503, "The answer Redis holds for this "
+              "Idempotency-Key is not one the gateway wrote (logged at error level); the "
+              "request may have been sent already, so it is not sent again: Retry-After "
+              "says when the entry expires."),
     ErrorCode("xmpp_unavailable", 503, "The XMPP server is unavailable."),
     ErrorCode("xmpp_unreachable", 503, "The XMPP server could not be reached."),
     ErrorCode("connect_timeout", 503, "No XMPP session within connect_timeout."),

@@ -15,7 +15,11 @@
 2. ``login_throttle``: failed logins are counted and further guesses refused with 429
    before they reach the XMPP server (a ``state.LoginThrottle``), per real client
    address (``clients.client_address``); logins in flight count too, so concurrent
-   guesses do not all get through. Credentials the
+   guesses do not all get through. A sender whose password is not yet proven is
+   logged in first (``Relay.login``), before any other work is done for the request
+   (parsing, rendering a template): the outcome recorded is the XMPP server's answer to
+   that login alone (``failed``: refused; ``succeeded``: accepted, and then only; else
+   ``unknown``), whatever the request goes on to do. Credentials the
    gateway refuses itself (an unknown token, a bad webhook signature) count as failed
    logins of the client address under a subject of their own (``token``,
    ``webhook:NAME``). A valid token or webhook is not throttled: the gateway checked it,
@@ -34,7 +38,9 @@
    are scoped to the sender and the password it presented, and only an answer given
    once the XMPP server had accepted that password is stored (``VERIFIED``): a stranger
    guessing a password can neither read the owner's answers nor store one under the
-   owner's key. A token or webhook the gateway has checked itself.
+   owner's key. A token or webhook the gateway has checked itself. Only the headers
+   the gateway stores itself are replayed (``state.REPLAYED_HEADERS``), whatever a
+   shared store hands back.
 
 Only routes that send messages are guarded (``context.SENDING``: ``POST <base>``,
 ``POST /hooks/NAME``, and ntfy's publish routes whatever their method); errors leave as

@@ -12,7 +12,7 @@ from xmpp_post.http.authentication import current_sender
 from xmpp_post.http.context import VERIFIED, error_shape, sends
 from xmpp_post.http.render import headers_of, render_error, status_of
 from xmpp_post.http.request_limits import Handler
-from xmpp_post.state import IdempotencyStore, StateKey, StoredAnswer, storable
+from xmpp_post.state import IdempotencyStore, StateKey, StoredAnswer, replayed, storable
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -63,7 +63,7 @@ def idempotency_middleware(store: IdempotencyStore, key_of: StateKey) -> Middlew
         if stored is not None:
             return web.Response(body=stored.body, status=stored.status,
                                 content_type=stored.content_type,
-                                headers={**dict(stored.headers),
+                                headers={**stored.replayed_headers(),
                                          "Idempotent-Replayed": "true"})
         answer: StoredAnswer | None = None
         try:
@@ -78,7 +78,7 @@ def idempotency_middleware(store: IdempotencyStore, key_of: StateKey) -> Middlew
                 rendered = render_error(error, shape=error_shape(request))
                 assert isinstance(rendered.body, bytes)
                 answer = StoredAnswer(rendered.status, rendered.body, rendered.content_type,
-                                      tuple(headers_of(error).items()))
+                                      tuple(replayed(headers_of(error).items()).items()))
             raise
         finally:
             await store.finish(key, answer)

@@ -13,10 +13,10 @@ from xmpp_post import logs
 from xmpp_post.errors import CredentialsRefused, LoginRefused
 from xmpp_post.http.authentication import current_sender_or_refusal
 from xmpp_post.http.clients import client_address
-from xmpp_post.http.context import sends
+from xmpp_post.http.context import RELAY, VERIFIED, sends
 from xmpp_post.http.request_limits import Handler
 from xmpp_post.model import Sender
-from xmpp_post.state import LoginThrottle, StateKey
+from xmpp_post.state import LoginOutcome, LoginThrottle, StateKey
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +41,18 @@ def throttle_middleware(throttle: LoginThrottle, key: StateKey,
             return await handler(request)
         proof = key.digest("login", sender.jid, sender.password)
         await throttle.begin(sender.jid, address, proof)
+        outcome: LoginOutcome = "unknown"
         try:
-            response = await handler(request)
+            await request.app[RELAY].login(sender)  # before any work is spent on the request
+            outcome = "succeeded"  # the one outcome that vouches for the password
+            request[VERIFIED] = True
+            return await handler(request)
         except LoginRefused:
             log.warning("failed login for %s from %s", sender.jid, logs.escape(address))
-            await throttle.end(sender.jid, address, proof, "failed")
+            outcome = "failed"
             raise
-        except BaseException:
-            await throttle.end(sender.jid, address, proof, "unknown")
-            raise
-        await throttle.end(sender.jid, address, proof,
-                           "succeeded" if 200 <= response.status < 300 else "unknown")
-        return response
+        finally:
+            await throttle.end(sender.jid, address, proof, outcome)
 
     return login_throttle
 

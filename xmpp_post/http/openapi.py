@@ -45,8 +45,9 @@ ERROR_STATUSES = {
     "413": "The body, or the stanza it would make, is larger than the configured limit",
     "415": "Unsupported Content-Type or charset",
     "417": "An Expect header other than 100-continue",
-    "422": "No recipient or no text, a template failed on the payload or made no text, or "
-           "an Idempotency-Key reused for another request",
+    "422": "No recipient or no text, a template failed on the payload or made no text, "
+           "an Idempotency-Key reused for another request, or more recipients than a "
+           "token's rate allows at all",
     "429": "Too many failed logins, or bodies still arriving, for this address or account, "
            "or a token over its rate; retry after Retry-After",
     "431": "A request line or header field is too long",
@@ -54,7 +55,8 @@ ERROR_STATUSES = {
            "of its accounts",
     "503": "The XMPP server is unreachable or refused the session, the recipient's server "
            "cannot take the message now, or the shared state (Redis) is unavailable "
-           "(state_unavailable); retry after Retry-After",
+           "(state_unavailable) or holds an unreadable answer for the Idempotency-Key "
+           "(stored_answer_unreadable); retry after Retry-After",
     "504": "The XMPP server did not acknowledge the message in time",
 }
 # Request headers the API reads besides Authorization (fuzzed from this description).

@@ -9,7 +9,8 @@ A message whose stanza would exceed the server's limit (``max_stanza_size``, mea
 the server will read it: ``compose.wire_size``) is refused 413 before any session is
 used: the server would end the stream for it, failing every message in flight on it.
 An error raised once the sender's session is open is marked ``verified``: the server had
-accepted the password.
+accepted the password. ``login`` opens (or reuses) the sender's session alone, within a
+``request_timeout`` of its own.
 """
 
 from __future__ import annotations
@@ -65,6 +66,15 @@ class XmppRelay:
 
     def verified(self, sender: Sender) -> bool:
         return self.pool.verified(sender)
+
+    async def login(self, sender: Sender) -> None:
+        try:
+            async with self._deadlines.within():
+                await self.pool.session_for(sender)
+        except TimeoutError:
+            raise XmppUnavailable(f"no XMPP session within the request timeout of "
+                                  f"{self._timeout:g} s", code="request_timeout",
+                                  retry_after=self._retry_after) from None
 
     async def start(self) -> None:
         """Check slixmpp's private API the sessions use (``compat``: a clear error if this
