@@ -256,7 +256,7 @@ async def test_render_runs_off_the_event_loop(load: Loader) -> None:
     finally:
         task.cancel()
     assert caught.value.code == "template_error"
-    assert ticks >= 10   # the loop kept serving while the template ran
+    assert ticks >= 3   # the loop kept serving while the template ran (30 on an idle machine)
 
 
 async def test_render_gives_up_waiting_for_a_stuck_thread(
