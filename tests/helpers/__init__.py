@@ -115,8 +115,8 @@ MakeClient = Callable[..., Awaitable[tuple[FakeClient, FakeRelay]]]
 
 def examples(written: int) -> int:
     """How many examples a property test draws: ``written``, or a tenth of it (at least
-    5) unless the whole suite runs."""
-    return written if FULL_EXAMPLES else max(5, written // 10)
+    2) unless the whole suite runs."""
+    return written if FULL_EXAMPLES else max(2, written // 10)
 
 
 def metric(text: str, name: str, **labels: str) -> float:
