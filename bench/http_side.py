@@ -23,7 +23,7 @@ from aiohttp import web
 
 from xmpp_post import config
 from xmpp_post.http.server import GatewayRunner
-from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
 from xmpp_post.service import web_app
 
 RECEIPT = {"id": "x1", "from": "hot@example.org", "to": "rcv@example.org", "type": "chat"}
@@ -40,6 +40,12 @@ class InstantRelay:
 
     async def login(self, _sender: Sender) -> None:
         pass
+
+    def preview(self, message: OutgoingMessage) -> str:
+        return ""
+
+    def sessions(self) -> list[SessionInfo]:
+        return []
 
     async def start(self) -> None:
         pass

@@ -4,7 +4,8 @@
 caller was authenticated, and the ``Scope`` a token or webhook limits it to);
 ``OutgoingMessage`` is one validated message to one recipient; ``Receipt`` is the one
 result of a delivery; ``Rejected`` is a recipient of a request that was not sent to,
-and why. Nothing here does I/O or knows HTTP or XMPP libraries.
+and why; ``SessionInfo`` is what may be shown of an open session (never its password).
+Nothing here does I/O or knows HTTP or XMPP libraries.
 
 ``check_xml_text`` is the one rule for the text a stanza can carry (XML 1.0's
 characters), on either side of the seam.
@@ -163,6 +164,21 @@ class Rejected:
 
 
 Outcome = Receipt | Rejected
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One open XMPP session, as the status page shows it: whose it is, how many
+    messages are in flight on it, and seconds since it opened and since its last use."""
+
+    jid: str
+    in_flight: int
+    age: float
+    idle: float
+
+    def as_json(self) -> dict[str, object]:
+        return {"jid": self.jid, "in_flight": self.in_flight, "age_seconds": round(self.age, 1),
+                "idle_seconds": round(self.idle, 1)}
 
 
 def check_room_rules(kind: str, receipt: bool) -> None:

@@ -4,6 +4,10 @@
 opens, or reuses, the session a delivery then uses): the guards call it before any other
 work is done for a sender the gateway cannot vouch for (``http.guards``).
 
+Besides delivering, a relay proves a sender's password without sending (``login``: a
+template rendered for the web page is authenticated like a send), shows the stanza a
+message would be (``preview``) and lists its open sessions (``sessions``).
+
 The HTTP side knows only the ``Relay`` protocol, so each side can be tested with the
 other faked (``xmpp_post.testing.FakeRelay``); ``xmpp.xmpp_relay.XmppRelay`` is the real one.
 ``deliver_each`` sends one request's messages to several recipients concurrently and
@@ -18,7 +22,7 @@ import asyncio
 from typing import Protocol
 
 from xmpp_post.errors import GatewayError, LoginRefused
-from xmpp_post.model import Outcome, OutgoingMessage, Receipt, Rejected, Sender
+from xmpp_post.model import Outcome, OutgoingMessage, Receipt, Rejected, Sender, SessionInfo
 
 
 class Relay(Protocol):
@@ -36,6 +40,15 @@ class Relay(Protocol):
         """Return once the XMPP server has accepted ``sender``'s password (an open session
         that proved it will do), sending nothing; raise ``LoginRefused`` if the server
         refused it, or the ``GatewayError`` that says why it could not be asked."""
+        ...
+
+    def preview(self, message: OutgoingMessage) -> str:
+        """The ``<message/>`` that delivering ``message`` would write, as text (its type
+        as given: the type a room's message takes is decided when it is sent)."""
+        ...
+
+    def sessions(self) -> list[SessionInfo]:
+        """The XMPP sessions open now, most recently used last."""
         ...
 
     async def start(self) -> None: ...

@@ -42,6 +42,7 @@ from xmpp_post.fronts.hooks.hooks_routes import FRONT as HOOKS
 from xmpp_post.fronts.msg.msg_routes import FRONT as MSG
 from xmpp_post.fronts.ntfy.ntfy_routes import FRONT as NTFY
 from xmpp_post.fronts.ntfy.query_auth import QueryParamScheme
+from xmpp_post.fronts.web import FRONT as WEB
 from xmpp_post.http import openapi
 from xmpp_post.http.app import make_app
 from xmpp_post.http.clients import TrustedProxies
@@ -110,8 +111,9 @@ ConfigSource = Callable[[], Config]  # reads the configuration again, for a relo
 
 def fronts_for(config: Config) -> list[Front]:
     """The ways in, in the order their routes are tried: webhooks before a base path
-    of ``/`` could take ``/hooks/…``; ntfy at the root, when it is on."""
-    return [HOOKS, MSG, *([NTFY] if config.ntfy else [])]
+    of ``/`` could take ``/hooks/…``; the web page before ntfy, whose ``/`` answers any
+    method; ntfy at the root, when it is on."""
+    return [HOOKS, MSG, WEB, *([NTFY] if config.ntfy else [])]
 
 
 def authenticator(config: Config, live: LiveConfig) -> Authenticator:

@@ -7,6 +7,8 @@ It accepts every password (``login`` refuses only while ``fail`` is a ``LoginRef
 and holds no session that proves one (``verified`` is False): every HTTP Basic request
 counts as a login. An error it raises is marked ``verified`` unless it is a
 ``LoginRefused``, as the real relay marks errors raised once a session is open.
+``sessions`` lists one session per sender that logged in or delivered; ``preview`` is
+the real relay's.
 End-to-end behaviour is still proven against a real server.
 
 ``ManualClock`` stands in for ``time.monotonic`` where the pool and rooms take a
@@ -17,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Awaitable, Callable
 
 from xmpp_post.errors import GatewayError, LoginRefused
-from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
+from xmpp_post.xmpp.stanzas import preview  # the real writer: no library, no I/O
 
 Handler = Callable[[Sender, OutgoingMessage], Awaitable[Receipt]]
 
@@ -35,11 +39,12 @@ class FakeRelay:
         self.fail: Exception | None = None
         self.handler = handler
         self.calls = 0
-        self.logins = 0
         self._called = asyncio.Condition()
         self.delivered = asyncio.Event()
         self.started = self.stopped = False
         self._ids = itertools.count(1)
+        self.logins: list[Sender] = []
+        self._opened: dict[str, float] = {}  # sender JID -> when its "session" opened
 
     async def wait_calls(self, count: int) -> None:
         """Return once ``count`` deliveries have begun (an event, not a poll)."""
@@ -60,6 +65,7 @@ class FakeRelay:
             error.verified = not isinstance(error, LoginRefused)
             raise
         self.sent.append((sender, message))
+        self._opened.setdefault(sender.jid, time.monotonic())
         self.delivered.set()
         return receipt
 
@@ -68,9 +74,18 @@ class FakeRelay:
 
     async def login(self, sender: Sender) -> None:
         """Accept the password, unless ``fail`` is a ``LoginRefused`` (then raise it)."""
-        self.logins += 1
         if isinstance(self.fail, LoginRefused):
             raise self.fail
+        self.logins.append(sender)
+        self._opened.setdefault(sender.jid, time.monotonic())
+
+    def preview(self, message: OutgoingMessage) -> str:
+        return preview(message)
+
+    def sessions(self) -> list[SessionInfo]:
+        now = time.monotonic()
+        return [SessionInfo(jid, 0, now - opened, now - opened)
+                for jid, opened in self._opened.items()]
 
     async def start(self) -> None:
         self.started = True

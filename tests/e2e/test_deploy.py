@@ -6,6 +6,7 @@ of the wheel gives a working ``xmpp-post``."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -84,7 +85,8 @@ def test_wheel_and_sdist_pass_twine_check(dist: Path) -> None:
     listing = subprocess.run(["tar", "tzf", files[0]], capture_output=True, text=True,
                              check=True).stdout
     for needed in ("deploy/haproxy.cfg", "deploy/xmpp-post.service", "tests/conftest.py",
-                   "xmpp_post/state/redis.py"):
+                   "xmpp_post/state/redis.py", "xmpp_post/fronts/web/static/index.html",
+                   "xmpp_post/templates/samples/github.json"):
         assert needed in listing, needed
 
 
@@ -129,6 +131,12 @@ def test_pipx_install_gives_a_working_command(dist: Path, tmp_path: Path,
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
                 time.sleep(0.05)
+        # The package data came along: the web page's files, the templates' samples.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/msg/static/styling.js") as r:
+            assert b"export function renderStyled" in r.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/templates") as r:
+            listed = json.loads(r.read())["templates"]
+            assert all(entry["sample"] for entry in listed), listed
         proc.send_signal(signal.SIGHUP)  # systemctl reload: the process keeps running
         proc.send_signal(signal.SIGTERM)
         _, errors = proc.communicate(timeout=30)

@@ -61,6 +61,8 @@ class Config:
     base_path: str
     ntfy: bool
     ntfy_max_text: int
+    web: bool
+    admin: tuple[str, ...]  # token names and bare JIDs of served domains (_admins)
     # Messages
     ack_timeout: float
     receipt_timeout: float
@@ -200,7 +202,29 @@ def _validated(cfg: Config) -> Config:
         except jids.JidError as exc:
             raise ConfigError("muc_nick", f"{cfg.muc_nick!r} is not a valid nickname: "
                                           f"{exc}") from None
-    return _validated_instances(cfg)
+    return _validated_instances(replace(cfg, admin=_admins(cfg)))
+
+
+def _admins(cfg: Config) -> tuple[str, ...]:
+    """``admin``: bare JIDs of served domains (normalized) and names of [tokens]."""
+    tokens = cfg.sections.get("tokens")
+    names = set(tokens.by_name) if tokens is not None else set()
+    found: list[str] = []
+    for entry in cfg.admin or ():  # None when unset
+        if "@" not in entry:
+            if entry not in names:
+                raise ConfigError("admin", f"{entry!r} is neither a JID (user@domain) nor "
+                                           "the name of a token in [tokens]")
+            found.append(entry)
+            continue
+        try:
+            jid = jids.account(entry, cfg.default_domain)
+        except jids.JidError:
+            raise ConfigError("admin", f"{entry!r} is not a valid JID") from None
+        if jids.domain_of(jid) not in cfg.domain:
+            raise ConfigError("admin", f"{jid} is not on a domain this gateway serves")
+        found.append(jid)
+    return tuple(dict.fromkeys(found))
 
 
 def _validated_instances(cfg: Config) -> Config:

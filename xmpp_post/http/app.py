@@ -32,10 +32,12 @@ from xmpp_post.http.context import (
     CONFIG,
     DEGRADATION,
     ERROR_SHAPES,
+    ERROR_WATCHERS,
     FRONTS,
     LIVE,
     METRICS,
     NOTES,
+    PAYLOADS,
     READINESS,
     RELAY,
     SENDING,
@@ -119,10 +121,13 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
 def _error_response(request: web.Request, error: GatewayError) -> web.Response:
     note("error", error.code)
     metrics = request.app[METRICS]
+    status = status_of(error)
     if error.code == "ack_timeout":
         metrics.ack_timeouts.inc()
-    elif status_of(error) == 429:
+    elif status == 429:
         metrics.rate_limited.inc()
+    for watch in request.app[ERROR_WATCHERS]:
+        watch(request, error, status)
     return render_error(error, request.app[AUTH].challenge, shape=error_shape(request))
 
 
@@ -181,7 +186,9 @@ def make_app(config: Config, relay: Relay, *, fronts: Sequence[Front],
     app[READINESS] = readiness
     app[DEGRADATION] = degradation
     app[SENDING] = set()
+    app[PAYLOADS] = set()
     app[ERROR_SHAPES] = {}
+    app[ERROR_WATCHERS] = []
     app[FRONTS] = tuple(fronts)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -1,10 +1,13 @@
 """What the HTTP side keeps per application (app keys) and per request (log notes).
 
 A front (one way in: ``xmpp_post.fronts``) is handed to the application as a ``Front``:
-its routes and its part of the OpenAPI document. Routes are marked in two app-wide
-tables: ``SENDING``, the routes that send messages
-(the guards apply to these, whatever their method), and ``ERROR_SHAPES``, the resources
+its routes and its part of the OpenAPI document. Routes are marked in app-wide tables:
+``SENDING``, the routes that send messages, or are authenticated as if they did (the
+guards apply to these, whatever their method); ``PAYLOADS``, the routes whose body is a
+tool's own payload (held to ``max_template_body``); and ``ERROR_SHAPES``, the resources
 whose errors carry members of their own (ntfy's ``http`` and ``code``).
+``ERROR_WATCHERS`` are told of every error answered (the web front's status view counts
+them); none by default.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from xmpp_post.relay import Relay
 
 Readiness = Callable[[], Awaitable[str | None]]  # None when ready, else the reason
 ErrorShape = Callable[[GatewayError, int], dict[str, object]]  # (error, status) -> body
+ErrorWatcher = Callable[[web.Request, GatewayError, int], None]  # (request, error, status)
 
 
 
@@ -50,6 +54,8 @@ SENDING: web.AppKey[set[AbstractRoute]] = web.AppKey("sending")
 ERROR_SHAPES: web.AppKey[dict[AbstractResource, ErrorShape]] = web.AppKey("error_shapes")
 DEGRADATION: web.AppKey[Readiness] = web.AppKey("degradation")  # None, or what fails
 FRONTS: web.AppKey[tuple[Front, ...]] = web.AppKey("fronts")
+PAYLOADS: web.AppKey[set[AbstractRoute]] = web.AppKey("payloads")
+ERROR_WATCHERS: web.AppKey[list[ErrorWatcher]] = web.AppKey("error_watchers")
 
 # Set on a request once the XMPP server has accepted its sender's password (a message was
 # delivered, or refused after the login): only then may its answer be stored for retries.

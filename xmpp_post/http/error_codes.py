@@ -105,6 +105,8 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("recipient_not_allowed", 403, "The token may not send to that recipient."),
     ErrorCode("template_not_allowed", 403, "The token is bound to another template (or, on "
               "ntfy's paths, to any template)."),
+    ErrorCode("not_admin", 403, "Valid credentials, but not listed in admin: the "
+              "gateway's state (GET /web/status) is for admins."),
     ErrorCode("domain_not_served", 403, "The sender's domain is not one of domain: refused "
               "before any connection."),
     ErrorCode("room_members_only", 403, "The room is members-only and the sender is not a "
@@ -125,7 +127,7 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("recipient_refused", 403, "The server refused the message for another reason "
               "(forbidden, not-allowed, policy-violation, ...)."),
     # 404: no such thing.
-    ErrorCode("not_found", 404, "No such endpoint."),
+    ErrorCode("not_found", 404, "No such endpoint, or no such file of the web page."),
     ErrorCode("room_not_found", 404, "No such room (item-not-found, or not-allowed to "
               "create it), or type=groupchat to something that is not a room; the gateway "
               "never creates rooms."),

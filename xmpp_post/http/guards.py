@@ -43,7 +43,9 @@
    shared store hands back.
 
 Only routes that send messages are guarded (``context.SENDING``: ``POST <base>``,
-``POST /hooks/NAME``, and ntfy's publish routes whatever their method); errors leave as
+``POST /hooks/NAME``, and ntfy's publish routes whatever their method), and the web
+front's routes authenticated like a send (``POST /templates/NAME/render``,
+``GET /web/status``); errors leave as
 ``GatewayError`` for ``app.observe_middleware`` to render. The state is injected
 (``Guards``), so another implementation (shared by several instances) can be plugged in;
 this module puts the guards together (``middlewares``), each lives in its own module.

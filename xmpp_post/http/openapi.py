@@ -106,7 +106,8 @@ def document(config: Config, parts: Iterable[OpenApiPart]) -> dict[str, Any]:
     """The document: the frame, and each front's ``parts``."""
     doc = _document(config)
     for part in parts:
-        doc["paths"].update(part.paths)
+        for path, item in part.paths.items():
+            doc["paths"].setdefault(path, {}).update(item)  # "/" may be ntfy's and web's
         doc["components"]["schemas"].update(part.schemas)
         doc["components"]["securitySchemes"].update(part.security_schemes)
     return doc

@@ -29,7 +29,7 @@ from xmpp_post.errors import (
     TooManyRequests,
 )
 from xmpp_post.http.clients import client_address
-from xmpp_post.http.context import sends
+from xmpp_post.http.context import PAYLOADS, sends
 from xmpp_post.model import Sender
 from xmpp_post.templates import TEMPLATE_PARAMETER
 
@@ -64,10 +64,11 @@ def limits_middleware(config: Config, then: Then) -> Middleware:
 
 def body_limit(request: web.Request, config: Config, found: Sender | GatewayError) -> int:
     """The largest body ``request`` may have: a tool's own payload, which a template
-    renders (``?template=``, a token's template, a signed webhook), may be larger than a
-    message."""
+    renders (``?template=``, a token's template, a signed webhook, a route of
+    ``PAYLOADS``), may be larger than a message."""
     templated = TEMPLATE_PARAMETER in request.query or (isinstance(found, Sender) and (
-        found.scope.template is not None or found.via.startswith("webhook:")))
+        found.scope.template is not None or found.via.startswith("webhook:"))) or (
+        request.match_info.route in request.app[PAYLOADS])
     return config.max_template_body if templated else config.max_body
 
 

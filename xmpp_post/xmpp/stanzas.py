@@ -105,3 +105,12 @@ def message_bytes(message: OutgoingMessage, kind: str, stanza_id: str,
     else:
         parts.append("</message>")
     return "".join(parts).encode()
+
+
+PREVIEW_ID = "(chosen when sent)"
+
+
+def preview(message: OutgoingMessage) -> str:
+    """The stanza ``message`` makes, with its type as given and its own id (else a
+    placeholder: the session chooses one when it sends)."""
+    return message_bytes(message, message.type, message.id or PREVIEW_ID, None).decode()

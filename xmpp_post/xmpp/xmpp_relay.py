@@ -10,18 +10,18 @@ the server will read it: ``compose.wire_size``) is refused 413 before any sessio
 used: the server would end the stream for it, failing every message in flight on it.
 An error raised once the sender's session is open is marked ``verified``: the server had
 accepted the password. ``login`` opens (or reuses) the sender's session alone, within a
-``request_timeout`` of its own.
+``request_timeout`` of its own. ``preview`` is the stanza ``compose`` would write.
 """
 
 from __future__ import annotations
 
 from xmpp_post.deadlines import Deadlines
 from xmpp_post.errors import AckTimeout, GatewayError, PayloadTooLarge, XmppUnavailable
-from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
 from xmpp_post.xmpp import compat
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
-from xmpp_post.xmpp.stanzas import wire_size
+from xmpp_post.xmpp.stanzas import preview, wire_size
 
 DEFAULT_MAX_STANZA = 256 * 1024  # Prosody's c2s_stanza_size_limit; ejabberd's shipped one
 
@@ -39,13 +39,16 @@ class XmppRelay:
         self._retry_after = retry_after
         self._max_stanza_size = max_stanza_size
 
-    async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
+    def _check_size(self, message: OutgoingMessage) -> None:
         size = wire_size(message)
         if size > self._max_stanza_size:
             raise PayloadTooLarge(
                 f"the message would be a stanza of up to {size} bytes once encoded as XML "
                 f"(text escaped, UTF-8); the XMPP server takes at most "
                 f"{self._max_stanza_size}", code="stanza_too_large")
+
+    async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
+        self._check_size(message)
         sending = False
         try:
             async with self._deadlines.within():
@@ -75,6 +78,13 @@ class XmppRelay:
             raise XmppUnavailable(f"no XMPP session within the request timeout of "
                                   f"{self._timeout:g} s", code="request_timeout",
                                   retry_after=self._retry_after) from None
+
+    def preview(self, message: OutgoingMessage) -> str:
+        self._check_size(message)  # refused here as it would be when sent
+        return preview(message)
+
+    def sessions(self) -> list[SessionInfo]:
+        return self.pool.describe()
 
     async def start(self) -> None:
         """Check slixmpp's private API the sessions use (``compat``: a clear error if this

@@ -9,6 +9,7 @@ from typing import Any
 
 from xmpp_post.config import Config
 from xmpp_post.fronts import message_request as request
+from xmpp_post.fronts.message_openapi import BOOL_TEXT, FIELD_SCHEMAS, TO
 from xmpp_post.http.openapi import (
     HEADERS,
     REF,
@@ -16,42 +17,15 @@ from xmpp_post.http.openapi import (
     error_responses,
     options_operation,
 )
-from xmpp_post.model import MESSAGE_TYPES
-
-_TO = {"type": "string", "minLength": 1,
-       "description": "Recipient: full JID, bare JID, or a local part on the sender's domain"}
-_TOKEN = "^[A-Za-z0-9._:-]{1,%d}$"
-_BOOL_TEXT = {"type": "string", "enum": ["true", "false", "1", "0", "TRUE", "FALSE", "True",
-                                         "False"]}
-
-FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
-    "to": _TO,
-    "type": {"type": "string", "enum": list(MESSAGE_TYPES),
-             "description": "Default: groupchat for a room, chat otherwise"},
-    "body": {"type": "string", "minLength": 1,
-             "description": "The message text (optional when oob_url is given)"},
-    "subject": {"type": "string"},
-    "thread": {"type": "string", "pattern": _TOKEN % 128},
-    "id": {"type": "string", "pattern": _TOKEN % 64,
-           "description": "Client-chosen stanza id, echoed back"},
-    "lang": {"type": "string", "maxLength": 35,
-             "pattern": "^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", "description": "xml:lang"},
-    "oob_url": {"type": "string", "format": "uri", "maxLength": 2048, "pattern": "^https?://",
-                "description": "XEP-0066 link, also appended to the body"},
-    "receipt": {"description": "Ask for a XEP-0184 delivery receipt",
-                "oneOf": [{"type": "boolean"}, _BOOL_TEXT]},
-    "nick": {"type": "string", "maxLength": 64, "description": "Nickname in a group chat"},
-    "room_password": {"type": "string", "description": "Password of a protected room"},
-}
 
 
 def _fields_schema(json_body: bool) -> dict[str, Any]:
     properties = {name: FIELD_SCHEMAS[name] for name in request.FIELDS}
     if json_body:
-        properties["to"] = {"oneOf": [_TO, {"type": "array", "items": _TO, "minItems": 1}]}
+        properties["to"] = {"oneOf": [TO, {"type": "array", "items": TO, "minItems": 1}]}
         return {"type": "object", "additionalProperties": False, "properties": properties}
-    properties["to"] = {"oneOf": [_TO, {"type": "array", "items": _TO}]}
-    properties["receipt"] = _BOOL_TEXT
+    properties["to"] = {"oneOf": [TO, {"type": "array", "items": TO}]}
+    properties["receipt"] = BOOL_TEXT
     return {"type": "object", "additionalProperties": False, "properties": properties}
 
 

@@ -25,7 +25,8 @@ MAX_JIDS = 50  # as many as one request may name (--max-recipients' default)
 # Never topics: the gateway's own paths (``openapi.json`` cannot be a topic name), and
 # the names of paths it may grow. The base path's first segment joins them
 # (``reserved_names``); a test checks that every route of the app is covered.
-GATEWAY_PATHS = frozenset({"healthz", "readyz", "metrics", "hooks", "v1"})
+GATEWAY_PATHS = frozenset({"healthz", "readyz", "metrics", "hooks", "templates", "web",
+                           "v1"})
 
 
 def reserved_names(base_path: str) -> frozenset[str]:
