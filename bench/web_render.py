@@ -20,8 +20,8 @@ import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
 from xmpp_post import config
-from xmpp_post.fronts.web import render
-from xmpp_post.http.app import make_app
+from xmpp_post.fronts.web import web_render as render
+from xmpp_post.service import web_app
 from xmpp_post.testing import FakeRelay
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice@example.org:pw").decode(),
@@ -31,7 +31,7 @@ AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice@example.org:pw").de
 async def measure(renders: int) -> None:
     settings = config.load({"domain": ["example.org"]}, environ={})
     client: TestClient[aiohttp.web.Request, aiohttp.web.Application] = TestClient(
-        TestServer(make_app(settings, FakeRelay())))
+        TestServer(web_app(settings, FakeRelay())))
     async with client:
         for name, sample in render.samples().items():
             data = json.dumps(sample["payload"])

@@ -7,6 +7,9 @@ result of a delivery; ``Rejected`` is a recipient of a request that was not sent
 and why; ``SessionInfo`` is what may be shown of an open session (never its password).
 Nothing here does I/O or knows HTTP or XMPP libraries.
 
+``check_xml_text`` is the one rule for the text a stanza can carry (XML 1.0's
+characters), on either side of the seam.
+
 ``type_for_target`` is the one rule for which message type goes to a recipient, once the
 XMPP side knows whether that recipient is a room; the HTTP side applies the part of it
 that needs no lookup (``check_room_rules``) before anything is sent.
@@ -14,6 +17,7 @@ that needs no lookup (``check_room_rules``) before anything is sent.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +25,22 @@ from xmpp_post import jids
 from xmpp_post.errors import BadRequest, Forbidden, GatewayError, NotFound
 
 MESSAGE_TYPES = ("chat", "normal", "headline", "groupchat")
+# Characters XML 1.0 cannot carry (outside its Char production), so no stanza can.
+NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def check_xml_text(name: str, text: str) -> None:
+    """BadRequest (400 ``invalid_character``) when ``text``, the ``name`` of a request,
+    holds a character XML cannot carry; the message names the first one."""
+    bad = NOT_XML_CHAR.search(text)
+    if bad:
+        raise BadRequest(f"the {name} contains the character U+{ord(bad.group()):04X}, "
+                         "which XML cannot carry", code="invalid_character")
+
+
+def xml_text(text: str) -> str:
+    """``text`` without the characters XML cannot carry (control characters…)."""
+    return NOT_XML_CHAR.sub("", text)
 
 
 @dataclass(frozen=True)

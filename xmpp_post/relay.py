@@ -9,7 +9,7 @@ template rendered for the web page is authenticated like a send), shows the stan
 message would be (``preview``) and lists its open sessions (``sessions``).
 
 The HTTP side knows only the ``Relay`` protocol, so each side can be tested with the
-other faked (``xmpp_post.testing.FakeRelay``); ``xmpp.relay.XmppRelay`` is the real one.
+other faked (``xmpp_post.testing.FakeRelay``); ``xmpp.xmpp_relay.XmppRelay`` is the real one.
 ``deliver_each`` sends one request's messages to several recipients concurrently and
 collects an outcome each, once the sender's scope allows every recipient (a token
 limited to some recipients sends nothing when any other is named: 403) and its rate
@@ -39,6 +39,11 @@ class Relay(Protocol):
     async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
         """Send ``message`` as ``sender``; return once the XMPP server has it, or raise
         the ``GatewayError`` that says why not."""
+        ...
+
+    def verified(self, sender: Sender) -> bool:
+        """Whether an open session already proved ``sender``'s password: a request of
+        theirs is no login, so no password guess (the login throttle lets it through)."""
         ...
 
     async def upload(self, sender: Sender, file: FileToSend) -> UploadedFile:

@@ -3,15 +3,17 @@
 ``FakeRelay`` records what it was asked to deliver and answers with a ``Receipt``, or
 with what ``handler`` returns or raises: tests of routing, parsing, authentication and
 the guards run against the real web application with nothing faked but the XMPP side.
-It accepts every password: an error it raises is ``verified`` unless it is a
-``LoginRefused``, as the real relay marks errors raised once a session is open; its
-``login`` refuses only while ``fail`` is a ``LoginRefused``. ``sessions`` lists one
-session per sender that logged in or delivered; ``preview`` is the real relay's.
-End-to-end behaviour is still proven against a real server. Files (``upload``) are
-read while the request still has them, their digest kept in ``uploaded``, and given a
-URL on ``upload.example.org``; ``upload_fail`` is raised by every upload while set, and
-``file_limit`` is the limit ``known_file_limit`` reports for every domain (a larger file
-is refused 413, as the sender's server's limit is).
+It accepts every password (``login`` refuses only while ``fail`` is a ``LoginRefused``),
+and holds no session that proves one (``verified`` is False): every HTTP Basic request
+counts as a login. An error it raises is marked ``verified`` unless it is a
+``LoginRefused``, as the real relay marks errors raised once a session is open.
+``sessions`` lists one session per sender that logged in or delivered; ``preview`` is
+the real relay's. Files (``upload``) are read while the request still has them, their
+digest kept in ``uploaded``, and given a URL on ``upload.example.org``; ``upload_fail``
+is raised by every upload while set, and ``file_limit`` is the limit
+``known_file_limit`` reports for every domain (a larger file is refused 413, as the
+sender's server's limit is).
+End-to-end behaviour is still proven against a real server.
 
 ``ManualClock`` stands in for ``time.monotonic`` where the pool and rooms take a
 ``clock``: time moves only when a test says so, instead of the test sleeping.
@@ -30,7 +32,7 @@ from urllib.parse import quote
 from xmpp_post.errors import FileTooLarge, GatewayError, LoginRefused
 from xmpp_post.files import FileToSend, UploadedFile
 from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
-from xmpp_post.xmpp.relay import preview
+from xmpp_post.xmpp.stanzas import preview  # the real writer: no library, no I/O
 
 Handler = Callable[[Sender, OutgoingMessage], Awaitable[Receipt]]
 
@@ -89,6 +91,9 @@ class FakeRelay:
         self._opened.setdefault(sender.jid, time.monotonic())
         self.delivered.set()
         return receipt
+
+    def verified(self, _sender: Sender) -> bool:
+        return False
 
     async def login(self, sender: Sender) -> None:
         """Accept the password, unless ``fail`` is a ``LoginRefused`` (then raise it)."""

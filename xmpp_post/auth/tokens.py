@@ -27,8 +27,8 @@ from collections.abc import Callable
 from functools import partial
 
 from xmpp_post.auth import Presented
-from xmpp_post.config.grants import TOKEN_PREFIX, Rate, Token
 from xmpp_post.config.live import LiveConfig
+from xmpp_post.config.tokens_webhooks import TOKEN_PREFIX, Rate, Token
 from xmpp_post.errors import CredentialsRefused, RateLimited, Unauthorized, Unprocessable
 from xmpp_post.model import Scope, Sender
 

@@ -2,7 +2,7 @@
 
 One registry, written once. The documentation's error-code table is generated from it
 (``xmpp_post.docsgen``), and a test proves it complete and true: every code word the
-package can raise is here, with the status ``http.errors.status_of`` gives it.
+package can raise is here, with the status ``http.render.status_of`` gives it.
 
 ``status`` is the usual status; ``also`` lists the others the same code can have, and
 ``meaning`` says when. On any path, the body is ``{"error": code, "message": text}``

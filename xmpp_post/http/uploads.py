@@ -45,8 +45,8 @@ from xmpp_post.errors import (
 from xmpp_post.files import MAX_FILES, FileToSend, content_type_for, safe_name
 from xmpp_post.http.context import METRICS, RELAY, UPLOAD_ROUTES
 from xmpp_post.http.spool import RequestFolder, SpoolWriter
-from xmpp_post.http.templated import TEMPLATE_PARAMETER
 from xmpp_post.model import Sender
+from xmpp_post.templates import TEMPLATE_PARAMETER
 
 FORM_DATA = "multipart/form-data"
 FILE_PART = "file"

@@ -36,12 +36,12 @@ from xmpp_post.metrics import Metrics
 from xmpp_post.model import OutgoingMessage, Receipt, Sender, type_for_target
 from xmpp_post.xmpp.acks import AckTracker
 from xmpp_post.xmpp.client import Client, sasl_usable, tls_context
-from xmpp_post.xmpp.compose import message_bytes
 from xmpp_post.xmpp.conditions import login_failed
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.receipts import ReceiptTracker
 from xmpp_post.xmpp.refusals import Refusals
 from xmpp_post.xmpp.rooms import RoomMemberships
+from xmpp_post.xmpp.stanzas import message_bytes
 from xmpp_post.xmpp.upload import UploadServices, slot_for
 
 log = logging.getLogger(__name__)

@@ -1,16 +1,17 @@
 """The web page: send a message, try a template on a payload, see the gateway's state.
 
-``add_routes(app, config)`` is the one hook the application calls. It serves:
+``FRONT`` (``add_routes(app, config)`` and its OpenAPI part) is what ``service`` hands
+the application. It serves:
 
 * with ``web`` on (``--no-web`` turns it off): ``GET <base>/``, the page, and
   ``GET <base>/static/NAME``, its files (plain HTML, CSS and JavaScript shipped in the
   package: no build step, nothing from another site); ``GET /`` redirects to the page
   when the base path is another and ntfy is off. ``GET /web/capabilities`` tells the
   page what this gateway supports, and ``GET /web/status`` the gateway's state, for the
-  admins (``admin``) only (``page``, ``status``);
+  admins (``admin``) only (``web_page``, ``web_status``);
 * always, as API: ``GET /templates``, the templates with a sample payload for each
   built-in, and ``POST /templates/NAME/render``, what a template makes of a payload and
-  the stanza it would send, sending nothing (``render``).
+  the stanza it would send, sending nothing (``web_render``).
 
 The page keeps the credentials typed into it in the tab's memory only and sends them in
 the ``Authorization`` header (no cookies, so no cross-site request can use them); the
@@ -27,7 +28,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from xmpp_post.config import Config
-from xmpp_post.fronts.web import page, render, status
+from xmpp_post.fronts.web import web_openapi
+from xmpp_post.fronts.web import web_page as page
+from xmpp_post.fronts.web import web_render as render
+from xmpp_post.fronts.web import web_status as status
+from xmpp_post.http.context import Front
 
 
 def add_routes(app: web.Application, config: Config) -> None:
@@ -37,3 +42,6 @@ def add_routes(app: web.Application, config: Config) -> None:
     if config.web:
         page.add_routes(app, config)
         status.add_routes(app, config)
+
+
+FRONT = Front("web", add_routes, web_openapi.part)
