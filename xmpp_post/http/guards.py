@@ -104,7 +104,8 @@ def middlewares(config: Config, guards: Guards) -> list[Middleware]:
     and it holds a slot, to ``guarded``: authenticated, held to its own body limit, and
     passed on through the throttle and idempotency guards that have something to do for
     it (a guard with nothing to do, for a sender an open session proved, without a key,
-    is no await)."""
+    is no await). A body that may carry files goes to ``with_files`` instead: its sender
+    authenticated and logged in first, then its body spooled, then a slot."""
     throttle = throttle_middleware(guards.throttle, guards.key, guards.verified)
     idempotent = idempotency_middleware(guards.idempotency, guards.key)
 
