@@ -260,7 +260,7 @@ async def test_the_page_works_with_the_keyboard(gateway: Gateway, open_page: Ope
     await page.keyboard.press("Tab")
     assert await page.evaluate("document.activeElement.id") == "tab-templates"
     await page.keyboard.press("Enter")
-    assert await page.evaluate("document.activeElement.id") == "templates-title"
+    await expect(page.locator("#templates-title")).to_be_focused()  # waits for the handler
     assert await page.locator("#view-templates").is_visible()
     assert await page.locator("#view-send").is_hidden()
 
