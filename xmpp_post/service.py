@@ -42,6 +42,7 @@ from xmpp_post.state import StateKey
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
 from xmpp_post.xmpp.relay import XmppRelay
+from xmpp_post.xmpp.salted import SaltedPasswords
 from xmpp_post.xmpp.session import SessionOptions, XmppSession
 
 if TYPE_CHECKING:
@@ -67,8 +68,11 @@ def xmpp_relay(config: Config, metrics: Metrics | None = None,
     options = session_options(config)
     directory = ServiceDirectory()  # which domains are group chat services, for all senders
 
-    def factory(sender: Sender) -> XmppSession:
-        return XmppSession(sender, options, directory, metrics, clock=clock)
+    salted = SaltedPasswords(config.scram_cache)  # SCRAM's SaltedPassword per sender
+
+    def factory(sender: Sender, digest: bytes) -> XmppSession:
+        return XmppSession(sender, options, directory, metrics, clock=clock,
+                           salted=salted.login(sender.jid, digest))
 
     pool = SessionPool(factory, idle_timeout=config.idle_timeout,
                        max_sessions=config.max_sessions, retry_after=config.retry_after,
@@ -78,7 +82,7 @@ def xmpp_relay(config: Config, metrics: Metrics | None = None,
         metrics.track_open_sessions(lambda: pool.open_sessions)
     return XmppRelay(pool, request_timeout=config.request_timeout,
                      retry_after=config.retry_after, max_stanza_size=config.max_stanza_size,
-                     directory=directory)
+                     directory=directory, salted=salted)
 
 
 async def _server_accepts(host: str, port: int, timeout: float) -> str | None:

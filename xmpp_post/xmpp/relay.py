@@ -21,6 +21,7 @@ from xmpp_post.xmpp import compat
 from xmpp_post.xmpp.compose import wire_size
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
+from xmpp_post.xmpp.salted import SaltedPasswords
 
 DEFAULT_MAX_STANZA = 256 * 1024  # Prosody's c2s_stanza_size_limit; ejabberd's shipped one
 
@@ -30,9 +31,11 @@ class XmppRelay:
 
     def __init__(self, pool: SessionPool, *, request_timeout: float = 15.0,
                  retry_after: int = 5, max_stanza_size: int = DEFAULT_MAX_STANZA,
-                 directory: ServiceDirectory | None = None) -> None:
+                 directory: ServiceDirectory | None = None,
+                 salted: SaltedPasswords | None = None) -> None:
         self.pool = pool
         self.directory = directory  # shared by the pool's sessions (for observation)
+        self.salted = salted  # the sessions' SCRAM SaltedPasswords (for observation)
         self._timeout = request_timeout
         self._deadlines = Deadlines(request_timeout)  # one per request, no timer each
         self._retry_after = retry_after
