@@ -2,11 +2,13 @@
 
     python -m bench.run [--duration 10] [--out bench/results/latest.json]
 
-Starts a throwaway Prosody (with ``mod_http_msg_reference`` from ``../shared/reference``
-when that folder exists) and a lean receiving XMPP client that counts what arrives; then,
-in one run on that Prosody and receiver: the ceiling (``bench.ceiling``, the cheapest
-sender: one XEP-0198 session writing pre-built stanzas), the gateway as its own process
-(``xmpp-post serve``) under ``wrk``, the ceiling again, and the baseline under ``wrk``.
+Starts a throwaway Prosody (with ``mod_http_msg_reference`` from ``shared/reference``
+when that folder exists, ``--reference``) and a lean receiving XMPP client that counts
+what arrives; then, in one run on that Prosody and receiver: the ceiling
+(``bench.ceiling``, the cheapest sender: one XEP-0198 session writing pre-built
+stanzas), the gateway as its own process (``xmpp-post serve``) under ``wrk`` (a hot
+sender, first-time senders, and the same senders returning once the idle timeout closed
+their sessions), the ceiling again, and the baseline under ``wrk``.
 Prints one table (delivered/s, share of the ceiling, CPU µs per message of each process)
 and writes the raw figures as JSON. Run on demand only: never as a test.
 """
