@@ -4,7 +4,8 @@
 Opens sessions against a throwaway Prosody, ``--concurrency`` at a time (each a distinct
 account, kept open until the end, as a pool keeps them), and prints logins per second
 and the median and slowest login (connect, TLS, SCRAM, bind, stream management), with
-the CPU time per login of this process (the gateway's side) and of Prosody.
+the CPU time per login of this process (the gateway's side) and of Prosody, and how much
+Prosody's RSS grew per session (without ``--returning``: a fresh Prosody).
 ``--returning`` logs every account in once, unmeasured, closes those sessions, and
 measures the second round: returning senders, whose SCRAM SaltedPassword the gateway
 kept (``xmpp.salted``). ``--direct-tls`` logs in with direct TLS (XEP-0368) instead of
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 
 from bench import procstat
+from bench.counter import register_accounts
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.model import Sender
 from xmpp_post.xmpp import client as xmpp_client
@@ -40,6 +42,7 @@ class Round:
     def __init__(self) -> None:
         self.times: list[float] = []
         self.wall = self.cpu = self.prosody_cpu = 0.0
+        self.prosody_rss_kib = 0  # Prosody's RSS growth while the sessions opened
 
 
 async def measure(server: ProsodyServer, logins: int, concurrency: int, direct_tls: bool,
@@ -63,10 +66,11 @@ async def measure(server: ProsodyServer, logins: int, concurrency: int, direct_t
             opened.append(client)
 
     wall, cpu = time.perf_counter(), time.process_time()
-    prosody = procstat.cpu_seconds(prosody_pid)
+    prosody, rss = procstat.cpu_seconds(prosody_pid), procstat.rss_kib(prosody_pid)
     await asyncio.gather(*(login(n) for n in range(logins)))
     figures.wall, figures.cpu = time.perf_counter() - wall, time.process_time() - cpu
     figures.prosody_cpu = procstat.cpu_seconds(prosody_pid) - prosody
+    figures.prosody_rss_kib = procstat.rss_kib(prosody_pid) - rss
     await asyncio.gather(*(client.close() for client in opened))
     return figures
 
@@ -74,6 +78,8 @@ async def measure(server: ProsodyServer, logins: int, concurrency: int, direct_t
 async def rounds(server: ProsodyServer, args: argparse.Namespace) -> Round:
     assert server._proc is not None
     prosody_pid = procstat.descendant_named(server._proc.pid, "lua")
+    await register_accounts(server.c2s_port, server.domain, server.cert_file,
+                            [(f"bench{n}", "bench") for n in range(args.logins)])
     salted = SaltedPasswords(args.logins)
     if args.returning:
         await measure(server, args.logins, args.concurrency, args.direct_tls, salted,
@@ -120,11 +126,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.no_quick_ack:
         xmpp_client._quick_ack = lambda sock: None  # type: ignore[assignment]
-    server = ProsodyServer(muc=False, direct_tls=args.direct_tls)
+    server = ProsodyServer(muc=False, direct_tls=args.direct_tls, registration=True)
     server.start()
     try:
-        for n in range(args.logins):
-            server.register(f"bench{n}", "bench")
         work = rounds(server, args)
         if args.uvloop:
             import uvloop
@@ -140,7 +144,8 @@ def main() -> None:
           f"median {statistics.median(times) * 1000:.1f} ms, slowest "
           f"{max(times) * 1000:.1f} ms; CPU per login: this process (the gateway's side) "
           f"{figures.cpu / count * 1000:.2f} ms, Prosody "
-          f"{figures.prosody_cpu / count * 1000:.2f} ms")
+          f"{figures.prosody_cpu / count * 1000:.2f} ms; Prosody's RSS grew "
+          f"{figures.prosody_rss_kib / count:.1f} KiB per open session")
 
 
 if __name__ == "__main__":
