@@ -11,7 +11,8 @@ measures the second round: returning senders, whose SCRAM SaltedPassword the gat
 kept (``xmpp.salted``). ``--direct-tls`` logs in with direct TLS (XEP-0368) instead of
 STARTTLS. ``--no-quick-ack`` turns off the gateway's TCP quick ACKs, to show the stall
 they remove against servers that write with Nagle's algorithm (it shows when logins
-overlap). ``--profile DIR`` samples this process with py-spy and Prosody with perf while
+overlap). One at a time (the default), it also prints the CPU of each part of a login.
+``--profile DIR`` samples this process with py-spy and Prosody with perf while
 the measured round runs. Run on demand only.
 """
 
@@ -43,6 +44,14 @@ class Round:
         self.times: list[float] = []
         self.wall = self.cpu = self.prosody_cpu = 0.0
         self.prosody_rss_kib = 0  # Prosody's RSS growth while the sessions opened
+        self.phases: dict[str, list[float]] = {name: [] for name, _ in PHASES}
+
+
+# The parts of a login, each ending at a slixmpp event (the last when open() returns).
+PHASES = (("build the client", ""), ("TCP, TLS handshake", "connected"),
+          ("stream header and features, SCRAM", "auth_success"),
+          ("stream restart, bind", "session_bind"),
+          ("stream management, session ready", ""))
 
 
 async def measure(server: ProsodyServer, logins: int, concurrency: int, direct_tls: bool,
@@ -59,11 +68,20 @@ async def measure(server: ProsodyServer, logins: int, concurrency: int, direct_t
         async with slots:
             jid = f"bench{n}@{server.domain}"
             memo = salted.login(jid, hashlib.sha256(b"bench").digest())
+            marks = [time.process_time()]
             client = session.XmppSession(Sender(jid, "bench"), options, salted=memo)
+            marks.append(time.process_time())
+            for _, event in PHASES[1:-1]:
+                client._client.add_event_handler(
+                    event, lambda _event: marks.append(time.process_time()))
             started = time.perf_counter()
             await client.open()
             figures.times.append(time.perf_counter() - started)
+            marks.append(time.process_time())
             opened.append(client)
+            if concurrency == 1 and len(marks) == len(PHASES) + 1:  # CPU of this login
+                for (name, _), begin, end in zip(PHASES, marks, marks[1:], strict=False):
+                    figures.phases[name].append(end - begin)
 
     wall, cpu = time.perf_counter(), time.process_time()
     prosody, rss = procstat.cpu_seconds(prosody_pid), procstat.rss_kib(prosody_pid)
@@ -146,6 +164,10 @@ def main() -> None:
           f"{figures.cpu / count * 1000:.2f} ms, Prosody "
           f"{figures.prosody_cpu / count * 1000:.2f} ms; Prosody's RSS grew "
           f"{figures.prosody_rss_kib / count:.1f} KiB per open session")
+    for name, values in figures.phases.items():
+        if values:
+            print(f"  {name}: {statistics.median(values) * 1000:.2f} ms of this process's "
+                  "CPU (median)")
 
 
 if __name__ == "__main__":
