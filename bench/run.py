@@ -254,13 +254,18 @@ class Bench:
         }
 
     async def sessions_closed(self, gw: GatewayProcess, within: float) -> float:
-        """Wait until the gateway has no XMPP session open (its /metrics); the seconds."""
+        """Wait until the gateway has no XMPP session open (its /metrics) and it and
+        Prosody have finished closing them (both idle for half a second); the seconds."""
         self.log("waiting for the idle timeout to close the gateway's sessions")
         started = time.monotonic()
-        while (open_now := await open_sessions(gw.url)) > 0:
+        pids = (gw.pid, self.prosody_pid)
+        used, busy = sum(procstat.cpu_seconds(pid) for pid in pids), 1.0
+        while (open_now := await open_sessions(gw.url)) > 0 or busy > 0.01:
             if time.monotonic() - started > within:
                 raise RuntimeError(f"{open_now:g} sessions still open after {within:g} s")
             await asyncio.sleep(0.5)
+            now = sum(procstat.cpu_seconds(pid) for pid in pids)
+            used, busy = now, now - used
         return time.monotonic() - started
 
     async def memory(self) -> dict[str, Any]:
