@@ -38,6 +38,7 @@ import base64
 import hashlib
 import hmac
 import os
+import socket
 import ssl
 import statistics
 import time
@@ -75,16 +76,31 @@ class Account:
     salted: dict[tuple[bytes, int], bytes] = field(default_factory=dict)
 
 
+def quick_ack(writer: asyncio.StreamWriter) -> None:
+    """Acknowledge what the server sent at once, as the gateway does (``xmpp.client``):
+    without it, Prosody's writes wait for our delayed ACKs, ~40 ms a login, which also
+    costs Prosody CPU (its login cost here is then ~1.5 ms higher)."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+
+
 class Login:
     """One raw login, up to a step."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                  domain: str) -> None:
-        self.reader, self.writer, self.domain = reader, writer, domain
+        self.reader, self.domain = reader, domain
+        self.writer = writer
         self.buffer = b""
+
+    def write(self, data: bytes) -> None:
+        self.writer.write(data)
+        quick_ack(self.writer)
 
     async def until(self, marker: bytes) -> bytes:
         while marker not in self.buffer:
+            quick_ack(self.writer)
             chunk = await self.reader.read(65536)
             if not chunk:
                 raise RuntimeError(f"closed while waiting for {marker!r}: {self.buffer!r}")
@@ -98,7 +114,7 @@ class Login:
         auth = (f"<auth xmlns='{SASL_NS}' mechanism='SCRAM-SHA-1'>"
                 f"{base64.b64encode(('n,,' + bare).encode()).decode()}</auth>")
         header = HEADER.format(domain=self.domain) if with_header else ""
-        self.writer.write((header + auth).encode())
+        self.write((header + auth).encode())
         if with_header:
             await self.until(b"</stream:features>")
         text = await self.until(b"</challenge>")
@@ -115,7 +131,7 @@ class Login:
         signature = hmac.digest(hashlib.sha1(client_key).digest(), message, "sha1")
         proof = bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
         final = without + b",p=" + base64.b64encode(proof)
-        self.writer.write(f"<response xmlns='{SASL_NS}'>".encode()
+        self.write(f"<response xmlns='{SASL_NS}'>".encode()
                           + base64.b64encode(final) + b"</response>")
 
     async def run(self, account: Account, step: str) -> None:
@@ -127,12 +143,12 @@ class Login:
         if step == "pipelined":
             await self.scram(account, with_header=True)
             await self.until(b"</success>")
-            self.writer.write(header + BIND.encode() + ENABLE.encode())
+            self.write(header + BIND.encode() + ENABLE.encode())
             await self.until(b"<enabled")
-            self.writer.write(message)
+            self.write(message)
             await self.until(b"<a ")
             return
-        self.writer.write(header)
+        self.write(header)
         await self.until(b"</stream:features>")
         if step == "stream":
             return
@@ -140,17 +156,17 @@ class Login:
         await self.until(b"</success>")
         if step == "sasl":
             return
-        self.writer.write(header)
+        self.write(header)
         await self.until(b"</stream:features>")
-        self.writer.write(BIND.encode())
+        self.write(BIND.encode())
         await self.until(b"</iq>")
         if step == "bind":
             return
-        self.writer.write(ENABLE.encode())
+        self.write(ENABLE.encode())
         await self.until(b"<enabled")
         if step == "sm":
             return
-        self.writer.write(message)
+        self.write(message)
         await self.until(b"<a ")
 
 
