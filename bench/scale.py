@@ -36,7 +36,7 @@ from bench.load import Entry, run_wrk
 from xmpp_post.lab.haproxy import HaproxyServer
 from xmpp_post.lab.instances import GatewayProcess
 from xmpp_post.lab.prosody import ProsodyServer
-from xmpp_post.lab.redis import RedisServer
+from xmpp_post.lab.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parents[1]
 DOMAIN = "localhost"

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import xmpp_post.fronts  # noqa: F401  (registers the fronts' configuration sections)
 from xmpp_post import __version__, allocator, config, logs
 from xmpp_post.errors import ConfigError
 
@@ -57,7 +58,8 @@ def parsers() -> dict[str, argparse.ArgumentParser]:
     create.add_argument("--template", metavar="NAME",
                         help="the template every request is rendered with")
     create.add_argument("--rate", metavar="N/minute",
-                        help="most requests per second, minute or hour (N/second, ...)")
+                        help="most messages (one per recipient) per second, minute or "
+                             "hour (N/second, ...)")
     webhook_commands = _webhook_parser(commands)
     template_commands = _template_parser(commands)
     nested = {"token": token_commands, "webhook": webhook_commands,
@@ -142,7 +144,7 @@ def _template_parser(commands: Any) -> Any:
 
 
 def _template_command(args: argparse.Namespace) -> int:
-    from xmpp_post.templates import cli as templates
+    from xmpp_post.templates import template_command as templates
 
     try:
         folder = config.load_setting("template_dir", args.template_dir,
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     logs.setup(settings.log_level, settings.log_format)
     allocator.keep_large_blocks_mapped()  # idle sessions' TLS buffers cost only what they use
-    from xmpp_post.service import serve  # slixmpp and aiohttp load only when serving
+    from xmpp_post.service import serve  # slixmpp and aiohttp load only when serving (tested)
     from xmpp_post.xmpp.compat import SlixmppIncompatible
 
     try:

@@ -7,7 +7,7 @@
   (``http.error_codes.ERROR_CODES``).
 
 ``python -m xmpp_post.docsgen`` (or ``scripts/docs-gen``) writes them in the checkout
-it runs from; ``--check`` only says which are stale (exit 1). ``tests/test_docs.py``
+it runs from; ``--check`` only says which are stale (exit 1). ``tests/unit/test_docs.py``
 fails when a page differs from what this module makes.
 """
 

@@ -34,7 +34,7 @@ The tree::
 
 Library exceptions (slixmpp, aiohttp, json) are translated into this tree where the
 library is called. Errors know nothing of HTTP: they carry values (``retry_after``
-seconds, ``close_connection``, the ``allowed`` methods), and ``http.errors`` picks the
+seconds, ``close_connection``, the ``allowed`` methods), and ``http.render`` picks the
 status from the kind and the XMPP condition, in one table, renders those values as
 headers (``Retry-After``, ``Connection``, ``Allow``) and every error in one JSON shape.
 

@@ -3,8 +3,12 @@
 ``FakeRelay`` records what it was asked to deliver and answers with a ``Receipt``, or
 with what ``handler`` returns or raises: tests of routing, parsing, authentication and
 the guards run against the real web application with nothing faked but the XMPP side.
-It accepts every password: an error it raises is ``verified`` unless it is a
+It accepts every password (``login`` refuses only while ``fail`` is a ``LoginRefused``),
+and holds no session that proves one (``verified`` is False): every HTTP Basic request
+counts as a login. An error it raises is marked ``verified`` unless it is a
 ``LoginRefused``, as the real relay marks errors raised once a session is open.
+``sessions`` lists one session per sender that logged in or delivered; ``preview`` is
+the real relay's.
 End-to-end behaviour is still proven against a real server.
 
 ``ManualClock`` stands in for ``time.monotonic`` where the pool and rooms take a
@@ -15,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Awaitable, Callable
 
 from xmpp_post.errors import GatewayError, LoginRefused
-from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
+from xmpp_post.xmpp.stanzas import preview  # the real writer: no library, no I/O
 
 Handler = Callable[[Sender, OutgoingMessage], Awaitable[Receipt]]
 
@@ -37,6 +43,8 @@ class FakeRelay:
         self.delivered = asyncio.Event()
         self.started = self.stopped = False
         self._ids = itertools.count(1)
+        self.logins: list[Sender] = []
+        self._opened: dict[str, float] = {}  # sender JID -> when its "session" opened
 
     async def wait_calls(self, count: int) -> None:
         """Return once ``count`` deliveries have begun (an event, not a poll)."""
@@ -57,8 +65,27 @@ class FakeRelay:
             error.verified = not isinstance(error, LoginRefused)
             raise
         self.sent.append((sender, message))
+        self._opened.setdefault(sender.jid, time.monotonic())
         self.delivered.set()
         return receipt
+
+    def verified(self, _sender: Sender) -> bool:
+        return False
+
+    async def login(self, sender: Sender) -> None:
+        """Accept the password, unless ``fail`` is a ``LoginRefused`` (then raise it)."""
+        if isinstance(self.fail, LoginRefused):
+            raise self.fail
+        self.logins.append(sender)
+        self._opened.setdefault(sender.jid, time.monotonic())
+
+    def preview(self, message: OutgoingMessage) -> str:
+        return preview(message)
+
+    def sessions(self) -> list[SessionInfo]:
+        now = time.monotonic()
+        return [SessionInfo(jid, 0, now - opened, now - opened)
+                for jid, opened in self._opened.items()]
 
     async def start(self) -> None:
         self.started = True

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from xmpp_post.config.grants import TOKEN_PREFIX, parse_tokens
+from xmpp_post.config.tokens_webhooks import TOKEN_PREFIX, parse_tokens
 from xmpp_post.errors import ConfigError
 
 TOKEN_BYTES = 32

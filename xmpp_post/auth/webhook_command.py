@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from xmpp_post.auth.token_command import toml_value
 from xmpp_post.auth.webhook_urls import new_secret
-from xmpp_post.config.grants import parse_webhooks
+from xmpp_post.config.tokens_webhooks import parse_webhooks
 from xmpp_post.errors import ConfigError
 
 DEFAULT_TEMPLATE = "slack"

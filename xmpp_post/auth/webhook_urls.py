@@ -27,8 +27,8 @@ import hashlib
 import secrets
 
 from xmpp_post.auth import Presented
-from xmpp_post.config.grants import URL_PREFIX
 from xmpp_post.config.live import LiveConfig
+from xmpp_post.config.tokens_webhooks import URL_PREFIX
 from xmpp_post.errors import CredentialsRefused, UnknownWebhookUrl
 from xmpp_post.model import Scope, Sender
 

@@ -59,8 +59,8 @@ from collections.abc import Callable, Mapping
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from xmpp_post.auth import Presented
-from xmpp_post.config.grants import Webhook
 from xmpp_post.config.live import LiveConfig
+from xmpp_post.config.tokens_webhooks import Webhook
 from xmpp_post.errors import BadRequest, CredentialsRefused, NotFound
 from xmpp_post.model import Scope, Sender
 

@@ -2,9 +2,9 @@
 
 A setting gets its value from, in rising precedence: the TOML file, the environment
 (``XMPP_POST_<NAME>``), the command line. Sections are TOML tables beside the flat keys
-(``sections.SECTIONS``: accounts, tokens, webhooks, topics, ...), read from the file
-only. Everything is validated here, before the event loop exists; a bad value raises
-``ConfigError`` naming the setting.
+(``sections.SECTIONS``: accounts, tokens, webhooks, and those the fronts register, such
+as ntfy's topics), read from the file only. Everything is validated here, before the
+event loop exists; a bad value raises ``ConfigError`` naming the setting.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from xmpp_post import jids
-from xmpp_post.config import topics
 from xmpp_post.config.convert import CONVERT, HostPort
 from xmpp_post.config.sections import SECTIONS, Sections, check_sections, parse_sections
 from xmpp_post.config.settings import (
@@ -47,7 +46,7 @@ class Config:
 
     One field per setting of ``settings.SETTINGS``, in the table's order, then the
     sections. The fields are written out, not made from the table, so that mypy knows
-    each one's type; ``tests/test_config.py`` checks that the two agree (names, order,
+    each one's type; ``tests/unit/test_config.py`` checks that the two agree (names, order,
     and each type against its setting's kind)."""
 
     # XMPP server
@@ -62,6 +61,8 @@ class Config:
     base_path: str
     ntfy: bool
     ntfy_max_text: int
+    web: bool
+    admin: tuple[str, ...]  # token names and bare JIDs of served domains (_admins)
     # Messages
     ack_timeout: float
     receipt_timeout: float
@@ -190,7 +191,6 @@ def _validated(cfg: Config) -> Config:
     cfg = replace(cfg, domain=tuple(dict.fromkeys(normalized)))
     if not cfg.base_path.startswith("/") or (cfg.base_path.endswith("/") and cfg.base_path != "/"):
         raise ConfigError("base_path", "must start with / and not end with /")
-    topics.check(cfg.base_path, cfg.ntfy, cfg.sections.get("topics"))
     if cfg.ca_file is not None and not cfg.ca_file.is_file():
         raise ConfigError("ca_file", f"{cfg.ca_file} is not a readable file")
     # Each setting's own limits were checked by settings.check as it was read.
@@ -203,7 +203,29 @@ def _validated(cfg: Config) -> Config:
         except jids.JidError as exc:
             raise ConfigError("muc_nick", f"{cfg.muc_nick!r} is not a valid nickname: "
                                           f"{exc}") from None
-    return _validated_instances(cfg)
+    return _validated_instances(replace(cfg, admin=_admins(cfg)))
+
+
+def _admins(cfg: Config) -> tuple[str, ...]:
+    """``admin``: bare JIDs of served domains (normalized) and names of [tokens]."""
+    tokens = cfg.sections.get("tokens")
+    names = set(tokens.by_name) if tokens is not None else set()
+    found: list[str] = []
+    for entry in cfg.admin or ():  # None when unset
+        if "@" not in entry:
+            if entry not in names:
+                raise ConfigError("admin", f"{entry!r} is neither a JID (user@domain) nor "
+                                           "the name of a token in [tokens]")
+            found.append(entry)
+            continue
+        try:
+            jid = jids.account(entry, cfg.default_domain)
+        except jids.JidError:
+            raise ConfigError("admin", f"{entry!r} is not a valid JID") from None
+        if jids.domain_of(jid) not in cfg.domain:
+            raise ConfigError("admin", f"{jid} is not on a domain this gateway serves")
+        found.append(jid)
+    return tuple(dict.fromkeys(found))
 
 
 def _validated_instances(cfg: Config) -> Config:
@@ -238,4 +260,4 @@ def _validated_instances(cfg: Config) -> Config:
 
 
 # The sections of this package register themselves on import.
-from xmpp_post.config import accounts, grants  # noqa: E402, F401
+from xmpp_post.config import accounts, tokens_webhooks  # noqa: E402, F401

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from xmpp_post.config import SETTINGS, Config
 from xmpp_post.config.accounts import Account
-from xmpp_post.config.grants import Tokens, Webhook, Webhooks
+from xmpp_post.config.tokens_webhooks import Tokens, Webhook, Webhooks
 from xmpp_post.errors import ConfigError
 from xmpp_post.templates import TemplateSet
 

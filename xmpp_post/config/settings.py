@@ -93,6 +93,14 @@ GROUPS: tuple[Group, ...] = (
                 "Longest ntfy message sent as text, in bytes (ntfy's own limit is 4096); "
                 "ntfy clients send longer ones as file attachments, which are refused 413.",
                 "BYTES", minimum=1),
+        Setting("web", "bool", True,
+                "Serve the web page at the base path (<base_path>/, assets under "
+                "<base_path>/static/): send a message, try a template on a payload, and "
+                "for admins the gateway's state. Credentials stay in the browser tab."),
+        Setting("admin", "list", None,
+                "Who may read the gateway's state (GET /web/status and the page's Status "
+                "view): a token's name from [tokens], or an account's JID logging in with "
+                "its own password; repeat for several. Default: nobody.", "NAME|JID"),
     )),
     Group("Messages", "What a message may be, and how long the gateway waits for its fate.", (
         _seconds("ack_timeout", 10.0,

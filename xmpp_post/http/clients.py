@@ -1,7 +1,7 @@
 """The real client address of a request, for logs, throttling and metrics.
 
 Without proxies it is the TCP peer (or, with ``--proxy-protocol``, the source address the
-PROXY header gave: ``xmpp_post.proxy_protocol`` puts it in the transport's peername).
+PROXY header gave: ``xmpp_post.http.proxy_protocol`` puts it in the transport's peername).
 With ``--trusted-proxy`` ranges, a request whose peer is in one of them is believed
 about ``X-Forwarded-For``: the client is the right-most address in that header that is
 not itself a trusted proxy (each proxy appends the address it received from, so

@@ -2,7 +2,7 @@
 
 One registry, written once. The documentation's error-code table is generated from it
 (``xmpp_post.docsgen``), and a test proves it complete and true: every code word the
-package can raise is here, with the status ``http.errors.status_of`` gives it.
+package can raise is here, with the status ``http.render.status_of`` gives it.
 
 ``status`` is the usual status; ``also`` lists the others the same code can have, and
 ``meaning`` says when. On any path, the body is ``{"error": code, "message": text}``
@@ -105,6 +105,8 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("recipient_not_allowed", 403, "The token may not send to that recipient."),
     ErrorCode("template_not_allowed", 403, "The token is bound to another template (or, on "
               "ntfy's paths, to any template)."),
+    ErrorCode("not_admin", 403, "Valid credentials, but not listed in admin: the "
+              "gateway's state (GET /web/status) is for admins."),
     ErrorCode("domain_not_served", 403, "The sender's domain is not one of domain: refused "
               "before any connection."),
     ErrorCode("room_members_only", 403, "The room is members-only and the sender is not a "
@@ -125,7 +127,7 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("recipient_refused", 403, "The server refused the message for another reason "
               "(forbidden, not-allowed, policy-violation, ...)."),
     # 404: no such thing.
-    ErrorCode("not_found", 404, "No such endpoint."),
+    ErrorCode("not_found", 404, "No such endpoint, or no such file of the web page."),
     ErrorCode("room_not_found", 404, "No such room (item-not-found, or not-allowed to "
               "create it), or type=groupchat to something that is not a room; the gateway "
               "never creates rooms."),
@@ -166,12 +168,15 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
               "request."),
     ErrorCode("template_error", 422, "A template failed on the payload or went over a limit "
               "(the message names the template and line)."),
+    ErrorCode("exceeds_rate", 422, "A token's request with more messages (one per "
+              "recipient) than its rate allows at all."),
     # 429: slow down; with Retry-After, and the XMPP server is not asked.
     ErrorCode("too_many_requests", 429, "Too many requests; with Retry-After."),
     ErrorCode("too_many_failed_logins", 429, "Too many failed logins (or logins in flight, "
               "refused tokens or signatures) for this account or address; with "
               "Retry-After."),
-    ErrorCode("rate_limited", 429, "A token over its rate; with Retry-After."),
+    ErrorCode("rate_limited", 429, "A token whose messages (one per recipient) would go "
+              "over its rate; nothing sent; with Retry-After."),
     ErrorCode("too_many_uploads", 429, "More than max_uploads_per_address bodies still "
               "arriving from one address; with Retry-After."),
     ErrorCode("header_too_large", 431, "The request line or a header field is over "
@@ -194,6 +199,10 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("state_unavailable", 503, "With redis_url: Redis did not answer and the "
               "request needs it (an Idempotency-Key, or a login the throttle must count); "
               "nothing was sent."),
+    ErrorCode("stored_answer_unreadable", 503, "The answer Redis holds for this "
+              "Idempotency-Key is not one the gateway wrote (logged at error level); the "
+              "request may have been sent already, so it is not sent again: Retry-After "
+              "says when the entry expires."),
     ErrorCode("xmpp_unavailable", 503, "The XMPP server is unavailable."),
     ErrorCode("xmpp_unreachable", 503, "The XMPP server could not be reached."),
     ErrorCode("connect_timeout", 503, "No XMPP session within connect_timeout."),

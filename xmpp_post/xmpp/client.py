@@ -1,6 +1,8 @@
 """The slixmpp client every session drives, tuned for a sending-only gateway.
 
 * TLS: one shared client context; certificate and host name verified by default.
+* A password SASLprep (RFC 4013) refuses is known before connecting (``sasl_usable``):
+  slixmpp would log an error and drop the stream in the middle of the login.
 * Writes of one event-loop turn are coalesced into one TLS record once logged in; TCP
   quick ACKs of what the server writes; no unused stream-feature plugins.
 * Through ``compat.ClientBase`` (every use of slixmpp's private API, checked at start):
@@ -20,6 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from slixmpp.util.sasl.client import saslprep
+from slixmpp.util.stringprep_profiles import StringPrepError
+
 from xmpp_post.xmpp.compat import ClientBase
 
 log = logging.getLogger(__name__)
@@ -33,6 +38,16 @@ def tls_context(ca_file: Path | None, insecure: bool) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def sasl_usable(password: str) -> bool:
+    """Whether SASL can present ``password``: it passes SASLprep (no control characters,
+    no unassigned or prohibited code points), as every mechanism requires."""
+    try:
+        saslprep(password)
+    except StringPrepError:
+        return False
+    return True
 
 
 def _socket_of(transport: Any) -> Any:

@@ -36,7 +36,7 @@ from typing import Protocol
 
 from xmpp_post.errors import AccountLoginFailed, GatewayError, LoginRefused, XmppUnavailable
 from xmpp_post.metrics import Metrics
-from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
 from xmpp_post.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,14 @@ class SessionPool:
     @property
     def open_sessions(self) -> int:
         return sum(1 for s in self._slots.values() if s.session is not None and s.session.alive)
+
+    def describe(self) -> list[SessionInfo]:
+        """The open sessions, least recently used first (no passwords, no digests)."""
+        now = time.monotonic()
+        return [SessionInfo(jid, slot.session.in_flight, now - slot.opened_at,
+                            now - slot.last_used)
+                for jid, slot in self._slots.items()
+                if slot.session is not None and slot.session.alive]
 
     async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
         """Send as ``sender`` on its session (opening one if needed), with the server's proof."""

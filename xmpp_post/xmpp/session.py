@@ -28,19 +28,19 @@ from pathlib import Path
 from typing import Any
 
 from xmpp_post import ids, jids
-from xmpp_post.errors import GatewayError, XmppUnavailable
+from xmpp_post.errors import GatewayError, LoginRefused, XmppUnavailable
 from xmpp_post.locks import KeyedLocks
 from xmpp_post.metrics import Metrics
 from xmpp_post.model import OutgoingMessage, Receipt, Sender, type_for_target
 from xmpp_post.xmpp.acks import AckTracker
-from xmpp_post.xmpp.client import Client, tls_context
-from xmpp_post.xmpp.compose import message_bytes
+from xmpp_post.xmpp.client import Client, sasl_usable, tls_context
 from xmpp_post.xmpp.conditions import login_failed
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.receipts import ReceiptTracker
 from xmpp_post.xmpp.refusals import Refusals
 from xmpp_post.xmpp.rooms import RoomMemberships
 from xmpp_post.xmpp.salted import LoginMemo
+from xmpp_post.xmpp.stanzas import message_bytes
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class XmppSession:
         self._domain = sender.domain
         self._options = options
         resource = "xmpp-post." + secrets.token_hex(4)
+        self._sasl_usable = sasl_usable(sender.password)
         self._client = Client(f"{sender.jid}/{resource}", sender.password,
                               ssl_context=tls_context(options.ca_file,
                                                       options.insecure_skip_tls_verify))
@@ -125,6 +126,9 @@ class XmppSession:
 
     async def open(self) -> None:
         """Connect and log in; raise LoginRefused or XmppUnavailable on failure."""
+        if not self._sasl_usable:  # no server could accept it: no connection either
+            raise LoginRefused("the password has characters SASL does not allow (SASLprep, "
+                               "RFC 4013)", condition="not-authorized")
         loop = asyncio.get_running_loop()
         self._opened = loop.create_future()
         # An outcome that arrives after open() gave up (timeout) is not an error to report.
