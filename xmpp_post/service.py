@@ -59,6 +59,7 @@ from xmpp_post.uploader import HttpsUploader
 from xmpp_post.xmpp.client import tls_context
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
+from xmpp_post.xmpp.salted import SaltedPasswords
 from xmpp_post.xmpp.session import SessionOptions, XmppSession
 from xmpp_post.xmpp.xmpp_relay import XmppRelay
 
@@ -85,8 +86,11 @@ def xmpp_relay(config: Config, metrics: Metrics | None = None,
     options = session_options(config)
     directory = ServiceDirectory()  # which domains are group chat services, for all senders
 
-    def factory(sender: Sender) -> XmppSession:
-        return XmppSession(sender, options, directory, metrics, clock=clock)
+    salted = SaltedPasswords(config.scram_cache)  # SCRAM's SaltedPassword per sender
+
+    def factory(sender: Sender, digest: bytes) -> XmppSession:
+        return XmppSession(sender, options, directory, metrics, clock=clock,
+                           salted=salted.login(sender.jid, digest))
 
     pool = SessionPool(factory, idle_timeout=config.idle_timeout,
                        max_sessions=config.max_sessions, retry_after=config.retry_after,
@@ -101,7 +105,7 @@ def xmpp_relay(config: Config, metrics: Metrics | None = None,
     return XmppRelay(pool, request_timeout=config.request_timeout,
                      retry_after=config.retry_after, max_stanza_size=config.max_stanza_size,
                      directory=directory, uploader=uploader,
-                     upload_timeout=config.upload_timeout)
+                     upload_timeout=config.upload_timeout, salted=salted)
 
 
 async def _server_accepts(host: str, port: int, timeout: float) -> str | None:

@@ -81,7 +81,7 @@ def make_pool(opens: list[str], *, idle_timeout: float = 60.0, max_sessions: int
               clock: ManualClock | None = None) -> tuple[SessionPool, list[FakeSession]]:
     made: list[FakeSession] = []
 
-    def factory(creds: Sender) -> FakeSession:
+    def factory(creds: Sender, digest: bytes) -> FakeSession:
         made.append(FakeSession(creds, opens))
         return made[-1]
 

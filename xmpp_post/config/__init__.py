@@ -78,6 +78,7 @@ class Config:
     idle_timeout: float
     max_sessions: int
     max_concurrent_opens: int
+    scram_cache: int
     # Requests and limits
     max_body: int
     request_timeout: float

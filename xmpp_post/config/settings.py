@@ -157,6 +157,12 @@ GROUPS: tuple[Group, ...] = (
         _count("max_concurrent_opens", 16,
                "Most XMPP sessions being opened (connect, TLS, login) at once; more wait, "
                "within request_timeout."),
+        Setting("scram_cache", "int", 10000,
+                "Most accounts whose SCRAM SaltedPassword (RFC 5802) is kept after a "
+                "successful login, in this process's memory only, under the account and a "
+                "keyed digest of its password: the sender's next login skips PBKDF2 (the "
+                "server still checks every login). Least recently used first out; 0 keeps "
+                "none.", "N", minimum=0),
     )),
     Group("Requests and limits", "What one request may take, and the limits that hold "
           "under abuse.", (

@@ -6,7 +6,8 @@
 * Writes of one event-loop turn are coalesced into one TLS record once logged in; TCP
   quick ACKs of what the server writes; no unused stream-feature plugins.
 * Through ``compat.ClientBase`` (every use of slixmpp's private API, checked at start):
-  SCRAM's PBKDF2 in C and off the event loop, XML escaping by regular expression, no
+  SCRAM's PBKDF2 in C and off the event loop (skipped for a returning sender whose
+  SaltedPassword is kept, ``salted``), XML escaping by regular expression, no
   roster, acknowledgements without stanza objects, a fresh parser once logged in.
 """
 

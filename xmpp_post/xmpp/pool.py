@@ -62,7 +62,9 @@ class Session(Protocol):
     async def close(self, wait: float = 2.0) -> None: ...
 
 
-SessionFactory = Callable[[Sender], Session]
+# The factory gets the keyed digest of the sender's password too (``SessionPool._digest``):
+# what a session keeps per password across logins is keyed by it, never by the password.
+SessionFactory = Callable[[Sender, bytes], Session]
 
 
 @dataclass
@@ -138,7 +140,7 @@ class SessionPool:
                 refused = LoginRefused("the XMPP server rejected the credentials")
                 raise self._account_refused(sender, refused) if sender.configured else refused
             await self._make_room(sender.jid)
-            fresh = self._factory(sender)
+            fresh = self._factory(sender, digest)
             try:
                 async with self._opening:
                     await fresh.open()

@@ -41,6 +41,7 @@ from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.receipts import ReceiptTracker
 from xmpp_post.xmpp.refusals import Refusals
 from xmpp_post.xmpp.rooms import RoomMemberships
+from xmpp_post.xmpp.salted import LoginMemo
 from xmpp_post.xmpp.stanzas import message_bytes
 from xmpp_post.xmpp.upload import UploadServices, slot_for
 
@@ -70,7 +71,8 @@ class XmppSession:
     def __init__(self, sender: Sender, options: SessionOptions,
                  directory: ServiceDirectory | None = None,
                  metrics: Metrics | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 salted: LoginMemo | None = None) -> None:
         self.jid = sender.jid
         self._domain = sender.domain
         self._options = options
@@ -84,6 +86,7 @@ class XmppSession:
         self._client.enable_plaintext = False
         self._client.register_plugin("xep_0198", {"window": NEVER, "allow_resume": False})
         self._client.offload_scram()
+        self._client.salted_memo = self._salted = salted
         self._opened: asyncio.Future[None] | None = None
         self._alive = False
         self._closing = False
@@ -140,11 +143,15 @@ class XmppSession:
                                    self._options.connect_timeout)
         except TimeoutError:
             self._abort()
+            self._forget_salted()
             raise self._unavailable(f"no XMPP session within {self._options.connect_timeout:g} s "
                                     f"({self._failure_reason})", "connect_timeout") from None
         except GatewayError:
             self._abort()
+            self._forget_salted()
             raise
+        if self._salted is not None:  # the server accepted our proof and proved itself
+            self._salted.confirmed()
         self._alive = True
         self._client.outbox = []
         self._client.compact_parser()
@@ -172,6 +179,12 @@ class XmppSession:
                 self._client.abort()
         self._fail_pending("the session was closed before the server acknowledged")
         self._release()
+
+    def _forget_salted(self) -> None:
+        """A failed login drops the account's SaltedPassword: if it was used, the server
+        refused it or did not prove itself; if not, nothing is lost."""
+        if self._salted is not None:
+            self._salted.refused()
 
     def _abort(self) -> None:
         self._alive = self._acks.active = False

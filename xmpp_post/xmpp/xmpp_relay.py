@@ -38,6 +38,7 @@ from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
 from xmpp_post.xmpp import compat
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
+from xmpp_post.xmpp.salted import SaltedPasswords
 from xmpp_post.xmpp.stanzas import preview, wire_size
 from xmpp_post.xmpp.upload import UploadServices
 
@@ -51,9 +52,11 @@ class XmppRelay:
                  retry_after: int = 5, max_stanza_size: int = DEFAULT_MAX_STANZA,
                  directory: ServiceDirectory | None = None,
                  uploader: Uploader | None = None, upload_timeout: float = 120.0,
-                 uploads: UploadServices | None = None) -> None:
+                 uploads: UploadServices | None = None,
+                 salted: SaltedPasswords | None = None) -> None:
         self.pool = pool
         self.directory = directory  # shared by the pool's sessions (for observation)
+        self.salted = salted  # the sessions' SCRAM SaltedPasswords (for observation)
         self._timeout = request_timeout
         self._deadlines = Deadlines(request_timeout)  # one per request, no timer each
         self._retry_after = retry_after
