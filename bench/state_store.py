@@ -41,8 +41,8 @@ from aiohttp import web
 
 from bench.http_side import InstantRelay, Transport
 from xmpp_post import config
-from xmpp_post.http.app import make_app, memory_guards
 from xmpp_post.http.server import GatewayRunner
+from xmpp_post.service import memory_guards, web_app
 from xmpp_post.state import IdempotencyStore, StoredAnswer
 from xmpp_post.state.memory import MemoryIdempotencyStore
 from xmpp_post.state.sqlite import SqliteIdempotencyStore, SqliteState
@@ -64,7 +64,7 @@ def app_with(settings: config.Config, state: SqliteState | None) -> web.Applicat
         guards = dataclasses.replace(guards, key=state.key, idempotency=SqliteIdempotencyStore(
             state, window=settings.idempotency_window,
             max_entries=settings.idempotency_max_entries))
-    return make_app(settings, InstantRelay(), guarded_by=guards)
+    return web_app(settings, InstantRelay(), guarded_by=guards)
 
 
 async def measure(app: web.Application, requests: list[bytes], warmup: int,

@@ -1,4 +1,8 @@
-"""Wiring and lifecycle: config -> state, authentication, relay -> web server.
+"""Wiring and lifecycle: config -> state, authentication, relay, fronts -> web server.
+
+The wiring is here and nowhere else: which fronts the application serves
+(``fronts_for``), the authentication chain (``authenticator``), the guards' state
+(``guards_for``: memory, Redis or SQLite), and the relay (``xmpp_relay``: the XMPP side).
 
 ``Gateway.start()`` returns once the HTTP port accepts connections; ``drain()`` makes
 ``/readyz`` answer 503 for ``drain_seconds`` (a load balancer moves new requests away)
@@ -8,13 +12,8 @@ finish, closes every XMPP stream and the shared state, and is idempotent.
 running (accounts, tokens, webhooks, topics, templates); a configuration that does not
 load keeps the running one, and says why in the log.
 
-The guards' state is this process's own (``state.memory``), or with ``redis_url`` shared
-by every instance in Redis (``state.redis``), its digests keyed by ``state_secret_file``.
-With ``state_dir``, what must survive a restart is in a SQLite database there
-(``state.sqlite``): the ``Idempotency-Key`` answers unless Redis keeps them, and the
-instance's own lasting state (``lasting``: key-value store and queues), which stays per
-instance even with Redis; without it, that lives in this process
-(``state.memory_lasting``). The login throttle is in Redis or in memory.
+The guards' state is this process's (``state.memory``) or shared in Redis (``redis_url``);
+with ``state_dir``, SQLite keeps the answers unless Redis does, and the ``lasting`` state.
 """
 
 from __future__ import annotations
@@ -23,31 +22,48 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from xmpp_post import logs
+from xmpp_post.auth import Authenticator
+from xmpp_post.auth.basic import BasicScheme
 from xmpp_post.auth.tokens import TokenScheme
+from xmpp_post.auth.webhook_urls import WebhookUrlScheme
+from xmpp_post.auth.webhooks import WebhookScheme
 from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig, load_templates
 from xmpp_post.errors import ConfigError
-from xmpp_post.http.app import make_app, memory_guards
+from xmpp_post.fronts.hooks.hooks_routes import FRONT as HOOKS
+from xmpp_post.fronts.msg.msg_routes import FRONT as MSG
+from xmpp_post.fronts.ntfy.ntfy_routes import FRONT as NTFY
+from xmpp_post.fronts.ntfy.query_auth import QueryParamScheme
+from xmpp_post.fronts.web import FRONT as WEB
+from xmpp_post.http import openapi
+from xmpp_post.http.app import make_app
+from xmpp_post.http.clients import TrustedProxies
+from xmpp_post.http.context import Front
 from xmpp_post.http.guards import Guards
+from xmpp_post.http.proxy_protocol import ProxySite
 from xmpp_post.http.server import GatewayRunner
 from xmpp_post.metrics import Metrics
 from xmpp_post.model import Sender
-from xmpp_post.proxy_protocol import ProxySite
 from xmpp_post.relay import Relay
 from xmpp_post.state import StateKey
 from xmpp_post.state.lasting import Lasting
+from xmpp_post.state.memory import MemoryIdempotencyStore, MemoryLoginThrottle
 from xmpp_post.state.memory_lasting import memory_lasting
+from xmpp_post.uploader import HttpsUploader
+from xmpp_post.xmpp.client import tls_context
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
-from xmpp_post.xmpp.relay import XmppRelay
+from xmpp_post.xmpp.salted import SaltedPasswords
 from xmpp_post.xmpp.session import SessionOptions, XmppSession
+from xmpp_post.xmpp.xmpp_relay import XmppRelay
 
 if TYPE_CHECKING:
     from xmpp_post.state.redis import RedisState
@@ -67,21 +83,32 @@ def session_options(config: Config) -> SessionOptions:
     )
 
 
-def xmpp_relay(config: Config, metrics: Metrics | None = None) -> XmppRelay:
+def xmpp_relay(config: Config, metrics: Metrics | None = None,
+               clock: Callable[[], float] = time.monotonic) -> XmppRelay:
+    """The real relay; ``clock`` times idle sessions and rooms (tests inject one)."""
     options = session_options(config)
     directory = ServiceDirectory()  # which domains are group chat services, for all senders
 
-    def factory(sender: Sender) -> XmppSession:
-        return XmppSession(sender, options, directory, metrics)
+    salted = SaltedPasswords(config.scram_cache)  # SCRAM's SaltedPassword per sender
+
+    def factory(sender: Sender, digest: bytes) -> XmppSession:
+        return XmppSession(sender, options, directory, metrics, clock=clock,
+                           salted=salted.login(sender.jid, digest))
 
     pool = SessionPool(factory, idle_timeout=config.idle_timeout,
                        max_sessions=config.max_sessions, retry_after=config.retry_after,
-                       max_opening=config.max_concurrent_opens, metrics=metrics)
+                       max_opening=config.max_concurrent_opens, metrics=metrics,
+                       clock=clock)
     if metrics is not None:
         metrics.track_open_sessions(lambda: pool.open_sessions)
+    # The HTTPS PUT of file uploads, trusting what the XMPP sessions trust.
+    uploader = HttpsUploader(tls_context(config.ca_file, config.insecure_skip_tls_verify),
+                             connect_timeout=config.connect_timeout,
+                             read_timeout=config.upload_timeout)
     return XmppRelay(pool, request_timeout=config.request_timeout,
                      retry_after=config.retry_after, max_stanza_size=config.max_stanza_size,
-                     directory=directory)
+                     directory=directory, uploader=uploader,
+                     upload_timeout=config.upload_timeout, salted=salted)
 
 
 async def _server_accepts(host: str, port: int, timeout: float) -> str | None:
@@ -96,15 +123,67 @@ async def _server_accepts(host: str, port: int, timeout: float) -> str | None:
 ConfigSource = Callable[[], Config]  # reads the configuration again, for a reload
 
 
-def open_state(config: Config) -> SqliteState | None:
-    """The state directory's database, if one is configured (raises ``ConfigError``
-    naming ``state_dir`` when it cannot be used: in use, too open, newer, ...)."""
-    if config.state_dir is None:
-        return None
-    from xmpp_post.state.sqlite import SqliteState
+def fronts_for(config: Config) -> list[Front]:
+    """The ways in, in the order their routes are tried: webhooks before a base path
+    of ``/`` could take ``/hooks/…``; the web page before ntfy, whose ``/`` answers any
+    method; ntfy at the root, when it is on."""
+    return [HOOKS, MSG, WEB, *([NTFY] if config.ntfy else [])]
 
-    return SqliteState(config.state_dir, key=config.state_secret,
-                       retry_after=config.retry_after)
+
+def authenticator(config: Config, live: LiveConfig) -> Authenticator:
+    """Webhook URLs, signed webhooks, ntfy's ``?auth=`` (checked by the header schemes),
+    tokens, then HTTP Basic (see ``xmpp_post.auth``)."""
+    tokens, basic = TokenScheme(live), BasicScheme(config.domain)
+    return Authenticator([WebhookUrlScheme(live), WebhookScheme(live),
+                          QueryParamScheme([tokens, basic]), tokens, basic],
+                         challenge_order=[basic, tokens])
+
+
+def memory_guards(config: Config, live: LiveConfig | None = None) -> Guards:
+    """Guards with this process's own state, and the authentication chain."""
+    return Guards(
+        auth=authenticator(config, live if live is not None else LiveConfig(config)),
+        throttle=MemoryLoginThrottle(window=config.auth_failure_window,
+                                     pair_limit=config.auth_failure_limit,
+                                     address_limit=config.auth_failure_limit_address,
+                                     account_limit=config.auth_failure_limit_account),
+        idempotency=MemoryIdempotencyStore(window=config.idempotency_window,
+                                           max_entries=config.idempotency_max_entries),
+        key=StateKey())
+
+
+def web_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
+            guarded_by: Guards | None = None,
+            live: LiveConfig | None = None) -> web.Application:
+    """The application with this configuration's fronts, guarded by ``guarded_by``
+    (default: this process's own state, the relay telling which senders are proven)."""
+    live = live if live is not None else LiveConfig(config)
+    guards = guarded_by if guarded_by is not None else replace(
+        memory_guards(config, live), verified=relay.verified)
+    return make_app(config, relay, fronts=fronts_for(config), guarded_by=guards,
+                    live=live, metrics=metrics)
+
+
+def api_document(config: Config,
+                 templates: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The OpenAPI document of this configuration's fronts (``templates``: the names and
+    descriptions the ``template`` parameter lists)."""
+    described = templates or {}
+    return openapi.document(config, [front.openapi(config, described)
+                                     for front in fronts_for(config)])
+
+
+def open_state(config: Config, metrics: Metrics) -> tuple[SqliteState | None, Lasting]:
+    """The ``state_dir`` database or None (``ConfigError`` if it cannot be used: in use,
+    too open, newer, ...), and the instance's lasting state, in it or in memory."""
+    if config.state_dir is None:
+        return None, memory_lasting(retry_after=config.retry_after)
+    from xmpp_post.state.sqlite import SqliteState, sqlite_lasting
+
+    state = SqliteState(config.state_dir, key=config.state_secret,
+                        retry_after=config.retry_after)
+    metrics.track_state(state.size, state.rows)
+    return state, sqlite_lasting(state)
 
 
 def guards_for(config: Config, relay: Relay, live: LiveConfig,
@@ -114,21 +193,22 @@ def guards_for(config: Config, relay: Relay, live: LiveConfig,
     base = memory_guards(config, live)
     key = (StateKey(config.state_secret) if config.state_secret is not None
            else state.key if state is not None else base.key)
-    verified = relay.pool.verified if isinstance(relay, XmppRelay) else base.verified
-    base = replace(base, key=key, verified=verified)
+    base = replace(base, key=key, verified=relay.verified)
     if not config.redis_url:
         if state is not None:
-            from xmpp_post.state.sqlite import SqliteIdempotencyStore
+            from xmpp_post.state.sqlite import SqliteIdempotencyStore as Store
 
-            base = replace(base, idempotency=SqliteIdempotencyStore(
-                state, window=config.idempotency_window,
-                max_entries=config.idempotency_max_entries))
+            base = replace(base, idempotency=Store(state, window=config.idempotency_window,
+                                                   max_entries=config.idempotency_max_entries))
         return base, None
     from xmpp_post.state.redis import RedisIdempotencyStore, RedisLoginThrottle, RedisState
 
     shared = RedisState(config.redis_url, key=key, timeout=config.redis_timeout,
                         retry_after=config.retry_after)
-    lease = config.request_timeout + config.client_timeout + 5  # longer than any request
+    # Longer than any request: its body, a first login (request_timeout), then its
+    # delivery (request_timeout again) and rendering, or its files' uploads (each at
+    # most upload_timeout).
+    lease = 2 * config.request_timeout + config.client_timeout + 5 + config.upload_timeout
     throttle = RedisLoginThrottle(shared, window=config.auth_failure_window,
                                   pair_limit=config.auth_failure_limit,
                                   address_limit=config.auth_failure_limit_address,
@@ -140,27 +220,26 @@ def guards_for(config: Config, relay: Relay, live: LiveConfig,
 
 class Gateway:
     """One running xmpp-post: its relay and its HTTP listener. ``source`` reads the
-    configuration again for ``reload()`` (the command line passes its file and flags)."""
+    configuration again for ``reload()`` (the command line passes its file and flags);
+    ``clock`` times the XMPP relay's idle sessions and rooms (tests inject one)."""
 
     def __init__(self, config: Config, relay: Relay | None = None, *,
-                 source: ConfigSource | None = None, live: LiveConfig | None = None) -> None:
+                 source: ConfigSource | None = None, live: LiveConfig | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         logs.quiet()
         self.config = config
         self.source = source
         self.live = live if live is not None else LiveConfig(config)
         self.metrics = Metrics()
-        self.relay: Relay = relay if relay is not None else xmpp_relay(config, self.metrics)
-        self.state = open_state(config)  # the directory stays locked until stop()
-        self.lasting: Lasting = memory_lasting(retry_after=config.retry_after)
-        if self.state is not None:
-            from xmpp_post.state.sqlite import sqlite_lasting
-
-            self.lasting = sqlite_lasting(self.state)
-            self.metrics.track_state(self.state.size, self.state.rows)
+        self._xmpp: XmppRelay | None = None  # the relay, when the gateway built it
+        if relay is None:
+            relay = self._xmpp = xmpp_relay(config, self.metrics, clock)
+        self.relay: Relay = relay
+        self.state, self.lasting = open_state(config, self.metrics)  # locked until stop()
         self.guards, self.shared = guards_for(config, self.relay, self.live, self.state)
-        self.app = make_app(config, self.relay, metrics=self.metrics, readiness=self.readiness,
-                            degradation=self.degradation, guarded_by=self.guards,
-                            live=self.live)
+        self.app = make_app(config, self.relay, fronts=fronts_for(config),
+                            guarded_by=self.guards, live=self.live, metrics=self.metrics,
+                            readiness=self.readiness, degradation=self.degradation)
         self.app.on_response_prepare.append(self._close_when_draining)
         self._runner: web.AppRunner | None = None
         self._serving = False
@@ -180,9 +259,8 @@ class Gateway:
 
     async def degradation(self) -> str | None:
         """None, or what the gateway cannot do now although it serves."""
-        problems = [await self.shared.problem() if self.shared is not None else None,
-                    await self.state.problem() if self.state is not None else None]
-        found = [problem for problem in problems if problem is not None]
+        stores: list[RedisState | SqliteState] = [s for s in (self.shared, self.state) if s]
+        found = [problem for store in stores if (problem := await store.problem())]
         return "; ".join(found) if found else None
 
     async def _close_when_draining(self, _request: web.Request,
@@ -190,6 +268,19 @@ class Gateway:
         if self.draining:  # clients connected directly reconnect elsewhere
             response.force_close()
             response.headers["Connection"] = "close"
+
+    @property
+    def xmpp_relay(self) -> XmppRelay:
+        """The XMPP relay the gateway built (TypeError when it was given another)."""
+        if self._xmpp is None:
+            raise TypeError(f"this gateway relays through {type(self.relay).__name__}, "
+                            "not XmppRelay")
+        return self._xmpp
+
+    @property
+    def pool(self) -> SessionPool:
+        """The XMPP sessions of the relay (``xmpp_relay``'s pool)."""
+        return self.xmpp_relay.pool
 
     @property
     def url(self) -> str:
@@ -214,8 +305,10 @@ class Gateway:
                                      max_field_size=self.config.max_header_size)
         await self._runner.setup()
         host, port = self.config.listen.host, self.config.listen.port
+        trusted = TrustedProxies(self.config.trusted_proxy).trusted
         site: web.BaseSite = (ProxySite(self._runner, host, port,
-                                        header_timeout=self.config.client_timeout)
+                                        header_timeout=self.config.client_timeout,
+                                        trusted=trusted)
                               if self.config.proxy_protocol else
                               web.TCPSite(self._runner, host, port))
         await site.start()

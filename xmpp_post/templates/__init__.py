@@ -83,10 +83,15 @@ from xmpp_post.templates.engine import (
     TemplateInfo,
     TemplateSet,
 )
-from xmpp_post.templates.payload import parse_payload, visible_headers
+from xmpp_post.templates.tool_payload import parse_payload, visible_headers
+
+# The query parameter that names the template a request's body is for (``?template=``):
+# such a body is a tool's own payload, and may be as large as ``max_template_body``.
+TEMPLATE_PARAMETER = "template"
 
 __all__ = [
     "BUILTIN_DIR",
+    "TEMPLATE_PARAMETER",
     "Limits",
     "Rendered",
     "Reply",

@@ -17,11 +17,12 @@ from jinja2 import FileSystemLoader, Template, TemplateNotFound, TemplateSyntaxE
 from jinja2.exceptions import SecurityError
 
 from xmpp_post.errors import ConfigError, GatewayError, NotFound, Unprocessable
+from xmpp_post.model import xml_text
 from xmpp_post.templates import filters
 from xmpp_post.templates.limits import Budget, BudgetExceeded, budgeted, check
-from xmpp_post.templates.payload import visible_headers
 from xmpp_post.templates.sandbox import Sandbox
-from xmpp_post.templates.text import oneline, shorten, tidy, xml_text
+from xmpp_post.templates.text import oneline, shorten, tidy
+from xmpp_post.templates.tool_payload import visible_headers
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 SUFFIX = ".j2"

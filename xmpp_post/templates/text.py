@@ -10,16 +10,11 @@ import html
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
-# Characters XML 1.0 cannot carry (and so an XMPP stanza cannot).
-_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]+")
+from xmpp_post.model import xml_text
+
 _TRAILING_SPACE = re.compile(r"[ \t]+$", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n{3,}")
 _WHITESPACE = re.compile(r"\s+")
-
-
-def xml_text(text: str) -> str:
-    """``text`` without the characters XML 1.0 cannot carry (control characters…)."""
-    return _NOT_XML_CHAR.sub("", text)
 
 
 def tidy(text: str) -> str:

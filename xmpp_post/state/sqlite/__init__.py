@@ -1,7 +1,7 @@
 """State that survives a restart: one SQLite database (the standard library's ``sqlite3``)
 in a state directory (``--state-dir``), for one gateway instance.
 
-* ``files``: the directory and its files (``state.db``, ``state.key``, ``lock``) and the
+* ``state_files``: the directory and its files (``state.db``, ``state.key``, ``lock``) and the
   rules they are held to: the directory refused when group or others may write to it,
   the database 0600, one gateway per directory.
 * ``schema``: the schema's version table and the migrations; a newer database refused.

@@ -1,4 +1,4 @@
-"""``SqliteState``: one state directory open (``files``), its database at the latest
+"""``SqliteState``: one state directory open (``state_files``), its database at the latest
 schema (``schema``), the translation of SQLite's failures, and the upkeep.
 
 Where the work runs, so the event loop never waits long on the disk:
@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 
 from xmpp_post.errors import ConfigError, StateUnavailable
 from xmpp_post.state import StateKey
-from xmpp_post.state.sqlite import files, schema
+from xmpp_post.state.sqlite import schema, state_files
 from xmpp_post.state.sqlite.connection import KINDS, connect, reason
 from xmpp_post.state.sqlite.upkeep import Upkeep
 
@@ -67,17 +67,18 @@ class SqliteState:
 
     def __init__(self, directory: Path, *, key: bytes | None = None, retry_after: int = 5,
                  upkeep_every: float = 30.0, checkpoint_every: int = 1000) -> None:
-        self.directory = files.prepare_directory(directory)
+        self.directory = state_files.prepare_directory(directory)
         self.retry_after = retry_after
         self.upkeep_every = upkeep_every
         self.checkpoint_every = checkpoint_every
-        self._lock = files.DirectoryLock(self.directory)
+        self._lock = state_files.DirectoryLock(self.directory)
         self._lock.acquire()
         self.db: sqlite3.Connection | None = None  # the event loop's own
-        self.path = self.directory / files.DATABASE
+        self.path = self.directory / state_files.DATABASE
         try:
-            self.key = StateKey(key if key is not None else files.state_key(self.directory))
-            self.path = files.database_file(self.directory)
+            self.key = StateKey(key if key is not None
+                                else state_files.state_key(self.directory))
+            self.path = state_files.database_file(self.directory)
             version = schema.stored_version(self.path)
             self.db = connect(self.path)
             self.migrated = schema.migrate(self.db, self.path, version)
