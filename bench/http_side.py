@@ -22,6 +22,8 @@ from typing import Any
 from aiohttp import web
 
 from xmpp_post import config
+from xmpp_post.errors import UploadUnavailable
+from xmpp_post.files import FileToSend, UploadedFile
 from xmpp_post.http.server import GatewayRunner
 from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
 from xmpp_post.service import web_app
@@ -46,6 +48,12 @@ class InstantRelay:
 
     def sessions(self) -> list[SessionInfo]:
         return []
+
+    async def upload(self, sender: Sender, file: FileToSend) -> UploadedFile:
+        raise UploadUnavailable("this benchmark sends no files")
+
+    def known_file_limit(self, domain: str) -> int | None:
+        return None
 
     async def start(self) -> None:
         pass

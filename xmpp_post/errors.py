@@ -15,6 +15,7 @@ The tree::
     │   ├── RequestTimeout           the client sent its request too slowly
     │   ├── ClientGone               the client disconnected before it sent its request
     │   ├── PayloadTooLarge          the body, or the stanza it would make, is too large
+    │   │   └── FileTooLarge         a file over max_file_size or the server's own limit
     │   ├── HeaderTooLarge           a request line or header field is too long
     │   ├── UnsupportedMediaType
     │   ├── Unprocessable            no recipient, no text
@@ -27,8 +28,12 @@ The tree::
         ├── AccountLoginFailed       ... the password the gateway holds for an account
         ├── Refused                  a stanza or presence error from the server
         │   ├── RoomRefused          ... from a group chat room
-        │   └── RecipientRefused     ... for a message: not delivered (no such user, ...)
-        │       └── RecipientBusy    ... for now: worth retrying later (Retry-After)
+        │   ├── RecipientRefused     ... for a message: not delivered (no such user, ...)
+        │   │   └── RecipientBusy    ... for now: worth retrying later (Retry-After)
+        │   └── UploadRefused        ... for a file's upload slot (XEP-0363)
+        │       └── UploadQuota      ... until the time the server named (Retry-After)
+        ├── UploadUnavailable        the sender's server offers no file upload
+        ├── UploadFailed             the HTTPS upload of a file failed or timed out
         ├── XmppUnavailable          server unreachable, TLS refused, stream lost
         └── AckTimeout               the server (or a room) did not confirm in time
 
@@ -137,6 +142,13 @@ class PayloadTooLarge(ClientError):
     code = "payload_too_large"
 
 
+class FileTooLarge(PayloadTooLarge):
+    """A file is larger than the gateway's ``max_file_size`` or the limit the sender's
+    XMPP server advertises for uploads: refused before anything is uploaded or sent."""
+
+    code = "file_too_large"
+
+
 class HeaderTooLarge(ClientError):
     code = "header_too_large"
 
@@ -241,6 +253,33 @@ class RecipientBusy(RecipientRefused):
                  condition: str = "", text: str = "") -> None:
         super().__init__(message, code=code, condition=condition, text=text,
                          retry_after=retry_after)
+
+
+class UploadRefused(Refused):
+    """The sender's server refused an upload slot for a file (``condition``, ``text``);
+    nothing was uploaded or sent."""
+
+    code = "upload_refused"
+
+
+class UploadQuota(UploadRefused):
+    """The upload service refused a slot for now (a quota) and said when to retry
+    (XEP-0363's ``<retry stamp/>``): ``retry_after`` is the seconds until then."""
+
+    code = "upload_quota"
+
+
+class UploadUnavailable(XmppError):
+    """The sender's XMPP server offers no file upload service (XEP-0363)."""
+
+    code = "upload_unavailable"
+
+
+class UploadFailed(XmppError):
+    """The HTTPS upload of a file to the slot the server gave failed (a status, a
+    refused certificate, a timeout); no message was sent."""
+
+    code = "upload_failed"
 
 
 class XmppUnavailable(XmppError):

@@ -54,6 +54,12 @@ class Metrics:
                                 "(message errors), by condition, and whether the refusal "
                                 "came in time for the answer (answer) or after it (late)",
                                 ["condition", "when"], registry=r)
+        self.uploads = Counter("xmpp_post_uploads", "Files of requests (XEP-0363 uploads), "
+                               "by outcome: uploaded, or the error code that stopped them",
+                               ["outcome"], registry=r)
+        self.upload_bytes = Counter("xmpp_post_upload_bytes", "Bytes of those files, by "
+                                    "outcome (of a file refused while it arrived: what had "
+                                    "arrived)", ["outcome"], registry=r)
         self._request_counters: dict[tuple[str, str, int], Counter] = {}
 
     def count_request(self, route: str, method: str, status: int) -> None:
@@ -82,6 +88,11 @@ class Metrics:
         self.credential_requests.labels(kind, name).inc()
         if not 200 <= status < 300:
             self.credential_failures.labels(kind, name).inc()
+
+    def count_upload(self, outcome: str, size: int) -> None:
+        """One file: ``uploaded``, or the code of the error that stopped it."""
+        self.uploads.labels(outcome).inc()
+        self.upload_bytes.labels(outcome).inc(size)
 
     def count_refusal(self, condition: str, late: bool) -> None:
         self.refusals.labels(condition, "late" if late else "answer").inc()

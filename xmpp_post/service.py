@@ -55,6 +55,8 @@ from xmpp_post.model import Sender
 from xmpp_post.relay import Relay
 from xmpp_post.state import StateKey
 from xmpp_post.state.memory import MemoryIdempotencyStore, MemoryLoginThrottle
+from xmpp_post.uploader import HttpsUploader
+from xmpp_post.xmpp.client import tls_context
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
 from xmpp_post.xmpp.salted import SaltedPasswords
@@ -96,9 +98,14 @@ def xmpp_relay(config: Config, metrics: Metrics | None = None,
                        clock=clock)
     if metrics is not None:
         metrics.track_open_sessions(lambda: pool.open_sessions)
+    # The HTTPS PUT of file uploads, trusting what the XMPP sessions trust.
+    uploader = HttpsUploader(tls_context(config.ca_file, config.insecure_skip_tls_verify),
+                             connect_timeout=config.connect_timeout,
+                             read_timeout=config.upload_timeout)
     return XmppRelay(pool, request_timeout=config.request_timeout,
                      retry_after=config.retry_after, max_stanza_size=config.max_stanza_size,
-                     directory=directory, salted=salted)
+                     directory=directory, uploader=uploader,
+                     upload_timeout=config.upload_timeout, salted=salted)
 
 
 async def _server_accepts(host: str, port: int, timeout: float) -> str | None:
@@ -176,8 +183,9 @@ def guards_for(config: Config, relay: Relay,
     shared = RedisState(config.redis_url, key=key, timeout=config.redis_timeout,
                         retry_after=config.retry_after)
     # Longer than any request: its body, a first login (request_timeout), then its
-    # delivery (request_timeout again) and rendering.
-    lease = 2 * config.request_timeout + config.client_timeout + 5
+    # delivery (request_timeout again) and rendering, or its files' uploads (each at
+    # most upload_timeout).
+    lease = 2 * config.request_timeout + config.client_timeout + 5 + config.upload_timeout
     throttle = RedisLoginThrottle(shared, window=config.auth_failure_window,
                                   pair_limit=config.auth_failure_limit,
                                   address_limit=config.auth_failure_limit_address,

@@ -8,7 +8,11 @@ and holds no session that proves one (``verified`` is False): every HTTP Basic r
 counts as a login. An error it raises is marked ``verified`` unless it is a
 ``LoginRefused``, as the real relay marks errors raised once a session is open.
 ``sessions`` lists one session per sender that logged in or delivered; ``preview`` is
-the real relay's.
+the real relay's. Files (``upload``) are read while the request still has them, their
+digest kept in ``uploaded``, and given a URL on ``upload.example.org``; ``upload_fail``
+is raised by every upload while set, and ``file_limit`` is the limit
+``known_file_limit`` reports for every domain (a larger file is refused 413, as the
+sender's server's limit is).
 End-to-end behaviour is still proven against a real server.
 
 ``ManualClock`` stands in for ``time.monotonic`` where the pool and rooms take a
@@ -18,15 +22,31 @@ End-to-end behaviour is still proven against a real server.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import quote
 
-from xmpp_post.errors import GatewayError, LoginRefused
+from xmpp_post.errors import FileTooLarge, GatewayError, LoginRefused
+from xmpp_post.files import FileToSend, UploadedFile
 from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
 from xmpp_post.xmpp.stanzas import preview  # the real writer: no library, no I/O
 
 Handler = Callable[[Sender, OutgoingMessage], Awaitable[Receipt]]
+
+
+@dataclass(frozen=True)
+class FakeUpload:
+    """A file ``FakeRelay`` was asked to upload: who sent it, as what, its SHA-256."""
+
+    sender: str
+    name: str
+    size: int
+    content_type: str
+    sha256: str
+    url: str
 
 
 class FakeRelay:
@@ -45,6 +65,9 @@ class FakeRelay:
         self._ids = itertools.count(1)
         self.logins: list[Sender] = []
         self._opened: dict[str, float] = {}  # sender JID -> when its "session" opened
+        self.uploaded: list[FakeUpload] = []
+        self.upload_fail: Exception | None = None
+        self.file_limit: int | None = None
 
     async def wait_calls(self, count: int) -> None:
         """Return once ``count`` deliveries have begun (an event, not a poll)."""
@@ -87,11 +110,36 @@ class FakeRelay:
         return [SessionInfo(jid, 0, now - opened, now - opened)
                 for jid, opened in self._opened.items()]
 
+    async def upload(self, sender: Sender, file: FileToSend) -> UploadedFile:
+        try:
+            if self.upload_fail is not None:
+                raise self.upload_fail
+            if self.file_limit is not None and file.size > self.file_limit:
+                raise FileTooLarge(f"the sender's server takes files of at most "
+                                   f"{self.file_limit} bytes")
+        except GatewayError as error:
+            error.verified = not isinstance(error, LoginRefused)
+            raise
+        digest = await asyncio.to_thread(_sha256, file)
+        url = (f"https://upload.example.org/{len(self.uploaded) + 1}/"
+               f"{quote(file.name, safe='')}")
+        self.uploaded.append(FakeUpload(sender.jid, file.name, file.size, file.content_type,
+                                        digest, url))
+        return UploadedFile(file.name, file.size, file.content_type, url)
+
+    def known_file_limit(self, _domain: str) -> int | None:
+        return self.file_limit
+
     async def start(self) -> None:
         self.started = True
 
     async def stop(self) -> None:
         self.stopped = True
+
+
+def _sha256(file: FileToSend) -> str:
+    with file.path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 class ManualClock:

@@ -16,7 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    ConsoleMessage,
+    FilePayload,
+    Page,
+    async_playwright,
+    expect,
+)
 
 from tests.helpers import PASSWORD, Account, GatewayFactory, ReceiverFactory
 from xmpp_post.lab.prosody import ProsodyServer
@@ -131,7 +138,7 @@ async def test_a_message_sent_from_the_page_arrives(
     assert received.subject == "Nightly backup" and received.sender.startswith(alice.jid)
     answer = json.loads((await page.text_content("#send-answer") or "").split("\n", 1)[1])
     assert answer["to"] == ops.jid and answer["from"] == alice.jid
-    assert await page.locator("#send-files-field").is_hidden()  # not supported yet
+    assert await page.locator("#send-files-field").is_visible()  # files: issue 22
     assert await page.locator("#send-encrypt-field").is_hidden()
     await shoot(page, "web-send.png")
     # The same view at 320 px in the dark theme: nothing wider than the screen.
@@ -139,6 +146,26 @@ async def test_a_message_sent_from_the_page_arrives(
                              viewport={"width": 320, "height": 640}, scheme="dark")
     assert await narrow.evaluate("document.documentElement.scrollWidth") <= 320
     await shoot(narrow, "web-send-narrow-dark.png")
+
+
+async def test_files_sent_from_the_page_arrive(
+        gateway: Gateway, open_page: OpenPage, receiver: ReceiverFactory,
+        people: tuple[Account, Account]) -> None:
+    alice, ops = people
+    inbox = await receiver(ops)
+    page = await open_page(gateway, "#send", who=alice)
+    await page.fill("#send-to", ops.local)
+    await page.fill("#send-body", "Tonight's report")
+    report = FilePayload(name="report.txt", mimeType="text/plain",
+                         buffer=b"all 1,204 passed\n")
+    await page.set_input_files("#send-files", files=[report])
+    await page.click("#send-button")
+    await expect(page.locator("#send-answer")).to_contain_text("201 Created")
+    answer = json.loads((await page.text_content("#send-answer") or "").split("\n", 1)[1])
+    url = answer["files"][0]["url"]
+    text, file = [await asyncio.wait_for(inbox.next(), 10) for _ in range(2)]
+    assert text.body == "Tonight's report"
+    assert file.body == url and f'<x xmlns="jabber:x:oob"><url>{url}</url></x>' in file.xml
 
 
 async def test_a_template_renders_a_sample_and_an_edited_payload(
@@ -233,7 +260,7 @@ async def test_the_page_works_with_the_keyboard(gateway: Gateway, open_page: Ope
     await page.keyboard.press("Tab")
     assert await page.evaluate("document.activeElement.id") == "tab-templates"
     await page.keyboard.press("Enter")
-    assert await page.evaluate("document.activeElement.id") == "templates-title"
+    await expect(page.locator("#templates-title")).to_be_focused()  # waits for the handler
     assert await page.locator("#view-templates").is_visible()
     assert await page.locator("#view-send").is_hidden()
 

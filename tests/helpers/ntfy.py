@@ -17,7 +17,8 @@ FORM = "application/x-www-form-urlencoded"  # what `curl -d` sends
 
 def publish(path: str = "/alerts", *, method: str = "POST",
             headers: Mapping[str, str] | None = None, query: Sequence[tuple[str, str]] = (),
-            body: bytes = b"", content_type: str = FORM, max_text: int = 4096) -> Publication:
+            body: bytes | None = b"", content_type: str = FORM,
+            max_text: int = 4096) -> Publication:
     return parse_publish(method, path, CIMultiDict(headers or {}), list(query), body,
                          content_type, reserved=RESERVED, max_text=max_text)
 

@@ -4,6 +4,7 @@ around the gateway's own paths, the guards, ?auth=, [topics], answers and error 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -179,8 +180,9 @@ async def test_max_text_is_a_setting(tmp_path: Path, relay: FakeRelay) -> None:
     text = "é" * 3000  # 6000 bytes
     async with TestClient(TestServer(web_app(load(tmp_path), relay))) as small:
         resp = await small.post("/bob", data=text.encode(), headers=AUTH)
-        assert resp.status == 413
-        assert (await resp.json())["error"] == "attachment_not_supported"
+        assert resp.status == 200  # over ntfy_max_text: a file, as ntfy makes it
+        assert (await resp.json())["attachment"]["size"] == 6000
+        assert relay.uploaded[-1].name == "attachment.bin"
     cfg = load(tmp_path, ntfy_max_text="8KiB")
     async with TestClient(TestServer(web_app(cfg, relay))) as large:
         resp = await large.post("/bob", data=text.encode(), headers=AUTH)
@@ -219,13 +221,20 @@ async def test_failed_logins_through_ntfy_are_throttled(client: Client,
 
 async def test_a_body_over_max_body_is_413_in_ntfys_shape(tmp_path: Path,
                                                           relay: FakeRelay) -> None:
-    cfg = load(tmp_path, max_body="100")
+    cfg = load(tmp_path, max_body="100", max_file_size="5000")
     async with TestClient(TestServer(web_app(cfg, relay))) as small:
-        resp = await small.post("/bob", data="x" * 101, headers=AUTH)
+        resp = await small.post("/", data=json.dumps({"topic": "bob", "message": "x" * 80}),
+                                headers=AUTH)
         assert resp.status == 413
         assert await resp.json() == {
             "error": "payload_too_large", "http": 413, "code": 41350,
-            "message": "the body is 101 bytes; the limit is 100"}
+            "message": "the body is 111 bytes; the limit is 100"}
+        # A topic's body is text up to ntfy_max_text, else a file up to max_file_size.
+        assert (await small.post("/bob", data="x" * 101, headers=AUTH)).status == 200
+        resp = await small.post("/bob", data="x" * 5001, headers=AUTH)
+        assert resp.status == 413
+        assert (await resp.json())["error"] == "file_too_large"
+        assert (await resp.json())["code"] == 41301
 
 
 # --- ?auth= -------------------------------------------------------------------------------

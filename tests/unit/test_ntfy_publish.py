@@ -294,17 +294,31 @@ def test_template_off_and_cosmetic_fields_are_fine() -> None:
 
 
 def test_a_filename_makes_the_body_a_file() -> None:
-    error = refused(PayloadTooLarge, "attachment_not_supported",
-                    headers={"Filename": "flower.jpg"}, body=b"\x89PNG")
-    assert "attachment" in error.message
-    refused(PayloadTooLarge, "attachment_not_supported", "/",
-            body=json.dumps({"topic": "t", "filename": "a.txt"}).encode())
+    pub = publish(headers={"Filename": "flower.jpg"}, body=b"\x89PNG")
+    assert pub.file and pub.filename == "flower.jpg" and pub.content_type == "image/jpeg"
+    assert pub.message == "You received a file: flower.jpg" and not pub.message_given
+    assert not pub.text_to_send  # the file goes alone
+    named = publish(headers={"X-Filename": "../b.log", "X-Message": "Backup done"},
+                    content_type="text/plain", body=b"log")
+    assert named.filename == "b.log" and named.content_type == "text/plain"
+    assert named.message == "Backup done" and named.text_to_send
+    assert publish(query=[("filename", "q.txt")], body=b"x").filename == "q.txt"
+    error = refused(BadRequest, "attachment_not_supported", "/",
+                    body=json.dumps({"topic": "t", "filename": "a.txt"}).encode())
+    assert "PUT the file" in error.message
 
 
-def test_binary_and_long_bodies_are_attachments() -> None:
-    refused(PayloadTooLarge, "attachment_not_supported", body=b"\x89PNG\r\n\x1a\n\xff")
-    refused(PayloadTooLarge, "attachment_not_supported", body=b"x" * 101, max_text=100)
+def test_binary_and_long_bodies_are_files() -> None:
+    binary = publish(body=b"\x89PNG\r\n\x1a\n\xff")
+    assert binary.file and binary.filename == "attachment.bin"
+    assert binary.content_type == "application/octet-stream"
+    long = publish(body=b"x" * 101, max_text=100, content_type="text/plain")
+    assert long.file and long.filename == "attachment.txt"
+    assert publish(body=None, max_text=100).file  # too large to keep in memory
     assert publish(body=b"x" * 100, max_text=100).message == "x" * 100
+    latin = publish(body="café".encode("latin-1"),
+                    content_type="text/plain; charset=latin-1")
+    assert not latin.file and latin.message == "café"  # its charset says it is text
 
 
 def test_with_an_attach_url_the_body_is_text() -> None:

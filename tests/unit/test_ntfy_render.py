@@ -8,9 +8,9 @@ import pytest
 
 from xmpp_post.errors import (
     BadRequest,
+    FileTooLarge,
     GatewayError,
     NotFound,
-    PayloadTooLarge,
     Unauthorized,
     XmppUnavailable,
 )
@@ -261,7 +261,8 @@ def test_message_ids_look_like_ntfys() -> None:
     (BadRequest("x"), 400, 40000),
     (Unauthorized("bad auth", code="invalid_auth_param"), 401, 40150),
     (NotFound("nothing here"), 404, 40401),
-    (PayloadTooLarge("a file", code="attachment_not_supported"), 413, 41301),
+    (FileTooLarge("a file"), 413, 41301),
+    (BadRequest("a JSON file", code="attachment_not_supported"), 400, 40053),
     (XmppUnavailable("down", code="xmpp_unreachable"), 503, 50300),
     (GatewayError("boom"), 500, 50000),
 ])

@@ -10,9 +10,11 @@ from typing import ClassVar
 import pytest
 
 from xmpp_post.errors import LoginRefused, XmppUnavailable
+from xmpp_post.files import FileToSend, UploadSlot
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
 from xmpp_post.testing import ManualClock
 from xmpp_post.xmpp.pool import SessionPool
+from xmpp_post.xmpp.upload import UploadServices
 
 MSG = OutgoingMessage(to="bob@example.org", body="hi")
 
@@ -52,6 +54,9 @@ class FakeSession:
         await self.gate.wait()
         self.in_flight -= 1
         return Receipt("id", self.creds.jid, message.to, message.type)
+
+    async def upload_slot(self, file: FileToSend, services: UploadServices) -> UploadSlot:
+        raise AssertionError("the pool never asks for upload slots")
 
     async def close(self, wait: float = 2.0) -> None:
         self.alive = False

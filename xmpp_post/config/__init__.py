@@ -70,6 +70,10 @@ class Config:
     max_recipients: int
     max_stanza_size: int
     bounce_wait: float
+    # Files
+    max_file_size: int
+    upload_timeout: float
+    spool_dir: Path | None
     # Sessions
     idle_timeout: float
     max_sessions: int
@@ -193,6 +197,8 @@ def _validated(cfg: Config) -> Config:
         raise ConfigError("base_path", "must start with / and not end with /")
     if cfg.ca_file is not None and not cfg.ca_file.is_file():
         raise ConfigError("ca_file", f"{cfg.ca_file} is not a readable file")
+    if cfg.spool_dir is not None and not cfg.spool_dir.is_dir():
+        raise ConfigError("spool_dir", f"{cfg.spool_dir} is not a folder")
     # Each setting's own limits were checked by settings.check as it was read.
     if cfg.bounce_wait >= cfg.request_timeout:
         raise ConfigError("bounce_wait", "must be 0 or more seconds, and less than "

@@ -91,7 +91,7 @@ GROUPS: tuple[Group, ...] = (
                 "Needs a base_path other than /."),
         Setting("ntfy_max_text", "size", 4096,
                 "Longest ntfy message sent as text, in bytes (ntfy's own limit is 4096); "
-                "ntfy clients send longer ones as file attachments, which are refused 413.",
+                "a longer body (or one that is not UTF-8) is sent as a file, as ntfy does.",
                 "BYTES", minimum=1),
         Setting("web", "bool", True,
                 "Serve the web page at the base path (<base_path>/, assets under "
@@ -127,6 +127,25 @@ GROUPS: tuple[Group, ...] = (
                  "message to a recipient on another domain (answered as soon as one comes); "
                  "0 answers at once. Less than request_timeout. Later refusals are counted "
                  "in /metrics and logged.", minimum=0),
+    )),
+    Group("Files", "Files sent with XEP-0363 HTTP File Upload (multipart/form-data on "
+          "the message endpoint, a file body on ntfy's).", (
+        Setting("max_file_size", "size", 100 * 1024 * 1024,
+                "Largest file accepted, in bytes; the files of one request may weigh this "
+                "together. The sender's XMPP server advertises a limit of its own, and the "
+                "smaller one applies. A larger file is answered 413 file_too_large before "
+                "anything is uploaded or sent (from Content-Length when the client sends "
+                "one).", "BYTES", minimum=1),
+        _seconds("upload_timeout", 120.0,
+                 "Seconds one file may take to reach the sender's upload service (the slot "
+                 "request and the HTTPS PUT); beyond it the answer is 502 upload_failed and "
+                 "no message is sent.", above=0),
+        Setting("spool_dir", "path", None,
+                "Folder where files wait while they arrive and are uploaded (never held "
+                "whole in memory): each process works in a folder of its own inside it, "
+                "removes each request's files once it is answered, and at start removes "
+                "what processes that died left. Default: xmpp-post-spool-<uid> in the "
+                "system's temporary folder.", "PATH"),
     )),
     Group("Sessions", "The pool of XMPP sessions, one per sender.", (
         _seconds("idle_timeout", 300.0,

@@ -48,7 +48,8 @@ from xmpp_post.model import (
 TEXT = "text/plain"
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
-MEDIA_TYPES = (TEXT, FORM, JSON)
+FORM_DATA = "multipart/form-data"  # with files: read as it arrives (``uploads``)
+MEDIA_TYPES = (TEXT, FORM, JSON, FORM_DATA)
 FIELDS = ("to", "type", "body", "subject", "thread", "id", "lang", "oob_url", "receipt",
           "nick", "room_password")
 SENDER_FIELDS = ("from", "sender")
@@ -98,12 +99,32 @@ def messages(media_type: str, charset: str | None, body: bytes,
                        default_nick=default_nick, max_recipients=max_recipients)
 
 
+def form_data_messages(pairs: list[tuple[str, str]], path_recipients: str | None,
+                       sender: Sender, *, query: str = "", default_nick: str = "",
+                       max_recipients: int = MAX_RECIPIENTS,
+                       with_files: bool = False) -> MessageRequest:
+    """The messages the text fields of a ``multipart/form-data`` body ask for (the same
+    fields as a form's); ``with_files``: the request carries files, so no text is needed."""
+    fields, recipients = _pair_fields(pairs)
+    if query:
+        extra, extra_to = query_fields(query)
+        _merge(fields, extra)
+        if extra_to and recipients:
+            raise BadRequest("the field 'to' is given both in the query string and the body",
+                             code="duplicate_field")
+        recipients = recipients or extra_to
+    return from_fields(fields, recipients, path_recipients, sender, default_nick=default_nick,
+                       max_recipients=max_recipients, with_files=with_files)
+
+
 def from_fields(fields: dict[str, str], recipients: list[str], path_recipients: str | None,
                 sender: Sender, *, listed: bool = False, default_nick: str = "",
-                max_recipients: int = MAX_RECIPIENTS) -> MessageRequest:
+                max_recipients: int = MAX_RECIPIENTS,
+                with_files: bool = False) -> MessageRequest:
     """The messages that ``fields`` (by name, ``to`` left out) ask for, to ``recipients``
     (``to`` values; ``listed``: given as a JSON array) or the comma-separated
-    ``path_recipients``: the validation shared by every way of asking."""
+    ``path_recipients``: the validation shared by every way of asking. ``with_files``:
+    files go with the text, which may then be empty (the messages' body is "")."""
     for name in SENDER_FIELDS:
         if name in fields:
             raise BadRequest(f"the field {name!r} is not allowed: the sender is always the "
@@ -112,7 +133,7 @@ def from_fields(fields: dict[str, str], recipients: list[str], path_recipients: 
     if unknown:
         raise BadRequest(f"unknown field {unknown[0]!r}; fields are {', '.join(FIELDS)}",
                          code="unknown_field")
-    template = _template(fields, sender, default_nick)
+    template = _template(fields, sender, default_nick, with_files)
     kind = template["type"]
     from_path = path_recipients.split(",") if path_recipients else []
     several = listed or len(from_path) > 1 or len(recipients) > 1
@@ -132,7 +153,8 @@ def from_fields(fields: dict[str, str], recipients: list[str], path_recipients: 
     return MessageRequest(tuple(items), several)
 
 
-def _template(fields: dict[str, str], sender: Sender, default_nick: str) -> dict[str, Any]:
+def _template(fields: dict[str, str], sender: Sender, default_nick: str,
+              with_files: bool = False) -> dict[str, Any]:
     """The message without its recipient: every field but ``to``, validated (as the
     keyword arguments of ``OutgoingMessage``: built once per recipient, not copied)."""
     kind = fields.get("type") or ""
@@ -147,7 +169,9 @@ def _template(fields: dict[str, str], sender: Sender, default_nick: str) -> dict
     if url is not None:
         text = check.with_url(text, url)
     if text is None or not text.strip():
-        raise Unprocessable("the message has no text", code="missing_body")
+        if not with_files:
+            raise Unprocessable("the message has no text", code="missing_body")
+        text = ""  # only the files are sent
     want_receipt = check.receipt(fields["receipt"]) if fields.get("receipt") else False
     check_room_rules(kind, want_receipt)
     nick = check.nick(fields.get("nick") or default_nick or jids.local_of(sender.jid))
@@ -188,6 +212,9 @@ def _fields(media_type: str, charset: str | None, body: bytes) -> Fields:
         return fields, to, False
     if media_type == JSON:
         return _json_fields(body)
+    if media_type == FORM_DATA:  # read by uploads before the handler: never here
+        raise BadRequest("this request cannot carry multipart/form-data",
+                         code="invalid_form")
     check_media_type(media_type)
     raise AssertionError("unreachable")
 
@@ -240,6 +267,15 @@ def _form_fields(text: str, where: str) -> tuple[dict[str, str], list[str]]:
         raise BadRequest(f"the {where} must be name=value pairs joined by '&' (to send "
                          "raw text, use Content-Type: text/plain)", code="invalid_form") \
             from None
+    return _pair_fields(pairs)
+
+
+def _pair_fields(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
+    """A form's fields by name, and its ``to`` values; a field other than ``to`` given
+    twice is refused."""
+    if len(pairs) > MAX_FORM_FIELDS:
+        raise BadRequest(f"a form of at most {MAX_FORM_FIELDS} fields is accepted",
+                         code="invalid_form")
     fields: dict[str, str] = {}
     recipients: list[str] = []
     for name, value in pairs:

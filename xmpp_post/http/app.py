@@ -41,12 +41,15 @@ from xmpp_post.http.context import (
     READINESS,
     RELAY,
     SENDING,
+    SPOOL,
+    UPLOAD_ROUTES,
     Front,
     Readiness,
     error_shape,
     note,
 )
 from xmpp_post.http.render import HttpStatusError, render_error, status_of
+from xmpp_post.http.spool import SpoolDir
 from xmpp_post.metrics import CONTENT_TYPE, Metrics
 from xmpp_post.relay import Relay
 
@@ -164,14 +167,25 @@ async def _always_ready() -> str | None:
     return None
 
 
+async def _open_spool(app: web.Application) -> None:
+    app[SPOOL].open()
+
+
+async def _close_spool(app: web.Application) -> None:
+    app[SPOOL].close()
+
+
 def make_app(config: Config, relay: Relay, *, fronts: Sequence[Front],
              guarded_by: guards.Guards, live: LiveConfig, metrics: Metrics | None = None,
              readiness: Readiness = _always_ready,
-             degradation: Readiness = _always_ready) -> web.Application:
+             degradation: Readiness = _always_ready,
+             spool: SpoolDir | None = None) -> web.Application:
     """The aiohttp application serving ``fronts`` (in that order, after the gateway's own
     routes); the caller owns the relay's start and stop. ``live`` is the running
     configuration a reload swaps (the guards' schemes must read the same).
-    ``degradation``: None, or what the gateway cannot do now though it serves (/readyz)."""
+    ``degradation``: None, or what the gateway cannot do now though it serves (/readyz).
+    ``spool``: where files wait (by default in ``spool_dir``), opened when the
+    application starts (removing what dead processes left there), closed when it stops."""
     forwarding = ([forwarded_middleware(TrustedProxies(config.trusted_proxy))]
                   if config.trusted_proxy else [])
     # The largest body any route takes; guards.limits holds each request to its own.
@@ -189,6 +203,10 @@ def make_app(config: Config, relay: Relay, *, fronts: Sequence[Front],
     app[PAYLOADS] = set()
     app[ERROR_SHAPES] = {}
     app[ERROR_WATCHERS] = []
+    app[UPLOAD_ROUTES] = {}
+    app[SPOOL] = spool if spool is not None else SpoolDir(config.spool_dir)
+    app.on_startup.append(_open_spool)
+    app.on_cleanup.append(_close_spool)
     app[FRONTS] = tuple(fronts)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -4,10 +4,11 @@ A front (one way in: ``xmpp_post.fronts``) is handed to the application as a ``F
 its routes and its part of the OpenAPI document. Routes are marked in app-wide tables:
 ``SENDING``, the routes that send messages, or are authenticated as if they did (the
 guards apply to these, whatever their method); ``PAYLOADS``, the routes whose body is a
-tool's own payload (held to ``max_template_body``); and ``ERROR_SHAPES``, the resources
-whose errors carry members of their own (ntfy's ``http`` and ``code``).
+tool's own payload (held to ``max_template_body``); ``UPLOAD_ROUTES``, the sending routes
+whose body may carry files (``uploads``: ``form`` or ``body``); and ``ERROR_SHAPES``, the
+resources whose errors carry members of their own (ntfy's ``http`` and ``code``).
 ``ERROR_WATCHERS`` are told of every error answered (the web front's status view counts
-them); none by default.
+them); none by default. ``SPOOL`` is where the files of requests wait (``spool``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig
 from xmpp_post.errors import GatewayError
 from xmpp_post.http.openapi import OpenApiPart
+from xmpp_post.http.spool import SpoolDir
 from xmpp_post.metrics import Metrics
 from xmpp_post.relay import Relay
 
@@ -52,6 +54,8 @@ READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 LIVE = web.AppKey("live", LiveConfig)  # what a reload swaps: accounts, tokens, templates…
 SENDING: web.AppKey[set[AbstractRoute]] = web.AppKey("sending")
 ERROR_SHAPES: web.AppKey[dict[AbstractResource, ErrorShape]] = web.AppKey("error_shapes")
+UPLOAD_ROUTES: web.AppKey[dict[AbstractRoute, str]] = web.AppKey("upload_routes")
+SPOOL = web.AppKey("spool", SpoolDir)  # where the files of requests wait
 DEGRADATION: web.AppKey[Readiness] = web.AppKey("degradation")  # None, or what fails
 FRONTS: web.AppKey[tuple[Front, ...]] = web.AppKey("fronts")
 PAYLOADS: web.AppKey[set[AbstractRoute]] = web.AppKey("payloads")

@@ -31,7 +31,10 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("invalid_json", 400, "The body is not valid JSON, or not the JSON object "
               "expected."),
     ErrorCode("invalid_form", 400, "The body is not a form of name=value pairs, or a "
-              "template's form lacks its one field, payload."),
+              "template's form lacks its one field, payload; or not valid "
+              "multipart/form-data (more than 100 parts, a part that holds parts or is "
+              "encoded)."),
+    ErrorCode("too_many_files", 400, "More than 10 parts named file in one request."),
     ErrorCode("invalid_encoding", 400, "A path, query string, form, header or body is not "
               "valid text in its encoding (UTF-8 after percent-decoding, or the charset)."),
     ErrorCode("invalid_field", 400, "A JSON member has the wrong type (to: a string or an "
@@ -85,6 +88,8 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("invalid_attach", 400, "ntfy: the attach URL is not a valid http(s) URL."),
     ErrorCode("invalid_click", 400, "ntfy: the click URL contains a space or control "
               "character."),
+    ErrorCode("attachment_not_supported", 400, "ntfy: a JSON publish with a filename but "
+              "no attach URL (a file is PUT to /<topic> as the body)."),
     ErrorCode("invalid_actions", 400, "ntfy: the actions break ntfy's rules (at most three; "
               "view, broadcast or http; a label; a URL for view and http)."),
     # 401: credentials; with WWW-Authenticate.
@@ -151,8 +156,9 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
               "a template renders it)."),
     ErrorCode("stanza_too_large", 413, "The message's stanza, its text escaped as XML, "
               "would be over max_stanza_size: checked before anything is sent."),
-    ErrorCode("attachment_not_supported", 413, "ntfy: the publish would be a file "
-              "attachment (a filename without attach, over ntfy_max_text, or not UTF-8)."),
+    ErrorCode("file_too_large", 413, "A file is over max_file_size (the files of a request "
+              "together, too), or over the limit the sender's server advertises or "
+              "answers: refused before anything is uploaded or sent."),
     ErrorCode("message_too_long", 413, "ntfy: the message is over ntfy_max_text."),
     ErrorCode("unsupported_media_type", 415, "Another or no Content-Type (for a template: "
               "neither JSON nor a form)."),
@@ -177,6 +183,9 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
               "Retry-After."),
     ErrorCode("rate_limited", 429, "A token whose messages (one per recipient) would go "
               "over its rate; nothing sent; with Retry-After."),
+    ErrorCode("upload_quota", 429, "The sender's upload service refused a file for now (a "
+              "quota) and said until when: Retry-After. 503 with the gateway's Retry-After "
+              "when it did not say.", also=(503,)),
     ErrorCode("too_many_uploads", 429, "More than max_uploads_per_address bodies still "
               "arriving from one address; with Retry-After."),
     ErrorCode("header_too_large", 431, "The request line or a header field is over "
@@ -186,8 +195,18 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     # 5xx: the gateway's or the XMPP side's; 503 and 504 with Retry-After.
     ErrorCode("internal_error", 500, "The gateway failed unexpectedly (a bug: bad input "
               "never causes it)."),
+    ErrorCode("upload_unavailable", 501, "The sender's XMPP server offers no file upload "
+              "(XEP-0363); nothing sent. 503, with Retry-After, when it did not answer the "
+              "question in time.", also=(503,)),
     ErrorCode("upstream_error", 502, "The XMPP side failed."),
     ErrorCode("refused", 502, "The XMPP server answered with an error."),
+    ErrorCode("upload_refused", 502, "The sender's server refused an upload slot for a "
+              "file (its condition in the message); nothing sent. 403 for forbidden or "
+              "not-allowed, 415 for a type it does not take (not-acceptable), 400 for "
+              "bad-request.", also=(400, 403, 415)),
+    ErrorCode("upload_failed", 502, "The HTTPS upload of a file to the slot the server "
+              "gave failed (a status, a certificate not verified, no answer) or took over "
+              "upload_timeout; no message was sent."),
     ErrorCode("account_login_failed", 502, "The XMPP server refused the password the "
               "gateway holds for one of its [accounts] (changed on the server?): the "
               "operator's to fix, logged at error level, never the caller's 401."),

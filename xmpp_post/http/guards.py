@@ -12,6 +12,12 @@
    The request is then authenticated, once, over its body (a webhook's signature
    covers it), and held to its own body limit, which depends on who sends
    (``authentication``: ``sender_of`` hands the result to the others).
+   A body that may carry files (``uploads.upload_kind``: multipart/form-data, ntfy's
+   topic bodies) is authenticated first, and its sender logged in by the throttle if not
+   yet proven; only then is it read into the spool as it arrives (a sender's only),
+   counted against ``max_uploads_per_address`` all the while, within
+   ``max_file_size``, and only then does it take a delivery slot (``with_files``). Its
+   spool goes once the request is answered, whatever happened.
 2. ``login_throttle``: failed logins are counted and further guesses refused with 429
    before they reach the XMPP server (a ``state.LoginThrottle``), per real client
    address (``clients.client_address``); logins in flight count too, so concurrent
@@ -40,7 +46,9 @@
    guessing a password can neither read the owner's answers nor store one under the
    owner's key. A token or webhook the gateway has checked itself. Only the headers
    the gateway stores itself are replayed (``state.REPLAYED_HEADERS``), whatever a
-   shared store hands back.
+   shared store hands back. A body with files is fingerprinted by the digest of its
+   parts (``uploads``) and its media type, not the boundary: a retry uploads nothing
+   twice.
 
 Only routes that send messages are guarded (``context.SENDING``: ``POST <base>``,
 ``POST /hooks/NAME``, and ntfy's publish routes whatever their method), and the web
@@ -65,9 +73,12 @@ from xmpp_post.auth.webhooks import delivery_id
 from xmpp_post.config import Config
 from xmpp_post.errors import CredentialsRefused, GatewayError, PayloadTooLarge
 from xmpp_post.http.authentication import authenticate, presented, sending_as
+from xmpp_post.http.context import SPOOL
 from xmpp_post.http.idempotency import IDEMPOTENCY_HEADER, idempotency_middleware
 from xmpp_post.http.login_throttle import throttle_middleware
-from xmpp_post.http.request_limits import Handler, body_limit, limits_middleware
+from xmpp_post.http.request_limits import Handler, Limits, body_limit, limits_middleware
+from xmpp_post.http.spool import RequestFolder
+from xmpp_post.http.uploads import SPOOLED, spool
 from xmpp_post.model import Sender
 from xmpp_post.state import IdempotencyStore, LoginThrottle, StateKey
 
@@ -93,9 +104,22 @@ def middlewares(config: Config, guards: Guards) -> list[Middleware]:
     and it holds a slot, to ``guarded``: authenticated, held to its own body limit, and
     passed on through the throttle and idempotency guards that have something to do for
     it (a guard with nothing to do, for a sender an open session proved, without a key,
-    is no await)."""
+    is no await). A body that may carry files goes to ``with_files`` instead: its sender
+    authenticated and logged in first, then its body spooled, then a slot."""
     throttle = throttle_middleware(guards.throttle, guards.key, guards.verified)
     idempotent = idempotency_middleware(guards.idempotency, guards.key)
+
+    def deduplicated(request: web.Request, handler: Handler,
+                     found: Sender | GatewayError) -> Handler:
+        return (partial(idempotent, handler=handler) if _deduplicated(request, found)
+                else handler)
+
+    def throttled(handler: Handler, found: Sender | GatewayError) -> Handler:
+        if isinstance(found, CredentialsRefused) or (
+                isinstance(found, Sender) and not found.configured
+                and not guards.verified(found)):
+            return partial(throttle, handler=handler)
+        return handler
 
     async def guarded(request: web.Request, handler: Handler,
                       body: bytes) -> web.StreamResponse:
@@ -104,15 +128,30 @@ def middlewares(config: Config, guards: Guards) -> list[Middleware]:
             limit = body_limit(request, config, found)
             if len(body) > limit:
                 raise PayloadTooLarge(f"the body is {len(body)} bytes; the limit is {limit}")
-            if _deduplicated(request, found):
-                handler = partial(idempotent, handler=handler)
-            if isinstance(found, CredentialsRefused) or (
-                    isinstance(found, Sender) and not found.configured
-                    and not guards.verified(found)):
-                handler = partial(throttle, handler=handler)
-            return await handler(request)
+            return await throttled(deduplicated(request, handler, found), found)(request)
 
-    return [limits_middleware(config, guarded)]
+    async def with_files(request: web.Request, handler: Handler, kind: str,
+                         limits: Limits) -> web.StreamResponse:
+        found = authenticate(guards.auth, presented(request))  # no body needed to know
+        folder: RequestFolder | None = None
+
+        async def arrived(request: web.Request) -> web.StreamResponse:
+            nonlocal folder
+            if isinstance(found, Sender):  # no file is read for nobody
+                folder = request.app[SPOOL].request_folder()
+                with limits.arriving(request):
+                    request[SPOOLED] = await spool(request, kind, folder, config, found)
+            with limits.slot():
+                return await deduplicated(request, handler, found)(request)
+
+        with sending_as(found):
+            try:  # the throttle's login (if any) before a byte of the body is read
+                return await throttled(arrived, found)(request)
+            finally:
+                if folder is not None:
+                    await folder.remove()
+
+    return [limits_middleware(config, guarded, with_files)]
 
 
 def _deduplicated(request: web.Request, found: Sender | GatewayError) -> bool:

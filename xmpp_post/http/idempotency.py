@@ -12,6 +12,7 @@ from xmpp_post.http.authentication import current_sender
 from xmpp_post.http.context import VERIFIED, error_shape, sends
 from xmpp_post.http.render import headers_of, render_error, status_of
 from xmpp_post.http.request_limits import Handler
+from xmpp_post.http.uploads import SPOOLED
 from xmpp_post.state import IdempotencyStore, StateKey, StoredAnswer, replayed, storable
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -50,10 +51,15 @@ def idempotency_middleware(store: IdempotencyStore, key_of: StateKey) -> Middlew
             value = f"{delivery} {request.path_qs}"  # one GitLab event id, several hooks
         if sender is None or value is None:
             return await handler(request)
-        body = await request.read()
-        fingerprint = key_of.digest(
-            request.method, request.path, request.query_string,
-            request.headers.get("Content-Type", ""), body, sender.password)
+        spooled = request.get(SPOOLED)
+        if spooled is not None:  # a body with files: the digest of its parts, and its
+            # media type without the boundary a client picks anew for each try
+            body, content_type = spooled.digest, request.content_type
+        else:
+            body = await request.read()
+            content_type = request.headers.get("Content-Type", "")
+        fingerprint = key_of.digest(request.method, request.path, request.query_string,
+                                    content_type, body, sender.password)
         if sender.configured:  # the gateway checked the token or signature itself
             key = (sender.via, value)
         else:  # scoped to the password presented: another never meets these answers

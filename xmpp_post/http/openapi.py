@@ -42,17 +42,20 @@ ERROR_STATUSES = {
            "servers do not say which)",
     "408": "The client sent its request too slowly",
     "410": "The recipient's address is no longer in use",
-    "413": "The body, or the stanza it would make, is larger than the configured limit",
+    "413": "The body, or the stanza it would make, is larger than the configured limit; "
+           "a file is larger than max_file_size or the sender's server takes "
+           "(file_too_large)",
     "415": "Unsupported Content-Type or charset",
     "417": "An Expect header other than 100-continue",
     "422": "No recipient or no text, a template failed on the payload or made no text, "
            "an Idempotency-Key reused for another request, or more recipients than a "
            "token's rate allows at all",
     "429": "Too many failed logins, or bodies still arriving, for this address or account, "
-           "or a token over its rate; retry after Retry-After",
+           "a token over its rate, or the sender's upload quota; retry after Retry-After",
     "431": "A request line or header field is too long",
-    "502": "The XMPP server refused the message, or the password the gateway holds for one "
-           "of its accounts",
+    "501": "The sender's XMPP server offers no file upload (XEP-0363)",
+    "502": "The XMPP server refused the message, a file's upload slot, or the password the "
+           "gateway holds for one of its accounts; or a file's upload failed",
     "503": "The XMPP server is unreachable or refused the session, the recipient's server "
            "cannot take the message now, or the shared state (Redis) is unavailable "
            "(state_unavailable) or holds an unreadable answer for the Idempotency-Key "
@@ -69,6 +72,15 @@ HEADERS = [
      "schema": {"type": "string"},
      "description": "Echoed in the response when it is 1-64 of A-Z a-z 0-9 . _ : -"},
 ]
+
+FILES = {"type": "array", "description": "The files sent (multipart/form-data), each "
+         "uploaded once", "items": {"type": "object",
+                                    "required": ["name", "size", "content_type", "url"],
+                                    "properties": {"name": {"type": "string"},
+                                                   "size": {"type": "integer"},
+                                                   "content_type": {"type": "string"},
+                                                   "url": {"type": "string"}}}}
+
 
 def error_responses() -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -144,10 +156,12 @@ def _document(config: Config) -> dict[str, Any]:
                                            "type": {"type": "string"},
                                            "nick": {"type": "string"},
                                            "receipt": {"type": "string",
-                                                       "enum": ["received", "timeout"]}}},
+                                                       "enum": ["received", "timeout"]},
+                                           "files": FILES}},
                 "Results": {"type": "object", "required": ["results"], "properties": {
                     "results": {"type": "array", "items": {"type": "object",
-                                                           "required": ["to", "status"]}}}},
+                                                           "required": ["to", "status"]}},
+                    "files": FILES}},
                 "Error": {"type": "object", "required": ["error", "message"],
                           "additionalProperties": False,
                           "properties": {"error": {"type": "string"},

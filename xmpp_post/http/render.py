@@ -37,6 +37,10 @@ from xmpp_post.errors import (
     UnknownWebhookUrl,
     Unprocessable,
     UnsupportedMediaType,
+    UploadFailed,
+    UploadQuota,
+    UploadRefused,
+    UploadUnavailable,
     XmppError,
     XmppUnavailable,
 )
@@ -73,6 +77,10 @@ STATUS: dict[type[GatewayError], int] = {
     RecipientBusy: 503,
     XmppUnavailable: 503,
     AckTimeout: 504,
+    UploadRefused: 502,
+    UploadQuota: 429,  # the server said when: the sender's own quota
+    UploadUnavailable: 501,  # the server has no upload service: a retry will not help
+    UploadFailed: 502,
 }
 
 # Refusals whose XMPP condition says more than their kind: (kind, condition) -> status.
@@ -87,6 +95,11 @@ CONDITION_STATUS: dict[tuple[type[Refused], str], int] = {
     (RecipientRefused, "jid-malformed"): 400,
     (RecipientRefused, "gone"): 410,
     (RecipientBusy, "remote-server-timeout"): 504,
+    (UploadRefused, "forbidden"): 403,
+    (UploadRefused, "not-allowed"): 403,
+    (UploadRefused, "not-acceptable"): 415,  # Prosody: a file type it does not take
+    (UploadRefused, "bad-request"): 400,
+    (UploadRefused, "resource-constraint"): 503,  # a quota, without a time to retry
 }
 
 

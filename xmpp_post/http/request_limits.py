@@ -7,13 +7,19 @@ closed) and fit the largest limit of any request, with at most
 ``max_concurrent_requests`` slots (beyond: 503 ``busy`` with Retry-After) and go on to
 the next guards (``then``), which hold it to its own limit once it is known who sends
 (``body_limit``: a tool's payload, which a template renders, may be larger).
+
+A body that may carry files (``uploads.upload_kind``) is not read here: it goes to
+``files`` with the ``Limits`` (``arriving`` counts it against its address however slowly
+it comes, ``slot`` is the delivery slot), which read it into the spool once its sender
+is known, and proven (``guards``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -30,6 +36,7 @@ from xmpp_post.errors import (
 )
 from xmpp_post.http.clients import client_address
 from xmpp_post.http.context import PAYLOADS, sends
+from xmpp_post.http.uploads import upload_kind
 from xmpp_post.model import Sender
 from xmpp_post.templates import TEMPLATE_PARAMETER
 
@@ -40,26 +47,68 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Then = Callable[[web.Request, Handler, bytes], Awaitable[web.StreamResponse]]
 
 
-def limits_middleware(config: Config, then: Then) -> Middleware:
-    active = 0
-    uploads: dict[str, int] = {}  # client address -> bodies still arriving from it
+class Limits:
+    """The counts every request that sends is held to: bodies still arriving from each
+    client address, and the delivery slots taken."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.active = 0
+        self.uploads: dict[str, int] = {}  # client address -> bodies still arriving
+
+    @contextlib.contextmanager
+    def arriving(self, request: web.Request) -> Iterator[None]:
+        """Count the body as arriving from its client's address while the block runs
+        (unless it has arrived whole already); 429 when that address has too many."""
+        if request.content.is_eof():
+            yield
+            return
+        address = client_address(request)
+        if self.uploads.get(address, 0) >= self.config.max_uploads_per_address:
+            raise TooManyRequests(f"{self.uploads[address]} requests from this address are "
+                                  "still sending their body", code="too_many_uploads",
+                                  retry_after=self.config.retry_after)
+        self.uploads[address] = self.uploads.get(address, 0) + 1
+        try:
+            yield
+        finally:
+            self.uploads[address] -= 1
+            if not self.uploads[address]:
+                del self.uploads[address]
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """One of the ``max_concurrent_requests`` delivery slots while the block runs."""
+        if self.active >= self.config.max_concurrent_requests:
+            raise Overloaded(f"the gateway is already handling {self.active} requests",
+                             retry_after=self.config.retry_after)
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+
+
+# A body that may carry files: (request, handler, its kind, the limits) -> the response.
+Files = Callable[[web.Request, Handler, str, Limits], Awaitable[web.StreamResponse]]
+
+
+def limits_middleware(config: Config, then: Then, files: Files | None = None) -> Middleware:
+    limits = Limits(config)
 
     @web.middleware
-    async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
-        nonlocal active
+    async def limits_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not sends(request):
             return await handler(request)
-        body = await _read_body(request, config, uploads)  # before taking a delivery slot
-        if active >= config.max_concurrent_requests:
-            raise Overloaded(f"the gateway is already handling {active} requests",
-                             retry_after=config.retry_after)
-        active += 1
-        try:
+        kind = upload_kind(request) if files is not None else None
+        if kind is not None:
+            assert files is not None
+            return await files(request, handler, kind, limits)
+        body = await _read_body(request, limits)  # before taking a delivery slot
+        with limits.slot():
             return await then(request, handler, body)
-        finally:
-            active -= 1
 
-    return limits
+    return limits_guard
 
 
 def body_limit(request: web.Request, config: Config, found: Sender | GatewayError) -> int:
@@ -72,29 +121,24 @@ def body_limit(request: web.Request, config: Config, found: Sender | GatewayErro
     return config.max_template_body if templated else config.max_body
 
 
-async def _read_body(request: web.Request, config: Config, uploads: dict[str, int]) -> bytes:
+async def _read_body(request: web.Request, limits: Limits) -> bytes:
     """Read the body into the request (later reads return it) within client_timeout and
     the largest limit of any request (``body_limit`` is checked once it is known who
     sends), counting the bodies still arriving from each client address."""
     if not request.body_exists:
         return b""
+    config = limits.config
     limit = max(config.max_body, config.max_template_body)
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body is {request.content_length} bytes; "
                               f"the limit is {limit}")
     address = client_address(request)
-    waiting = not request.content.is_eof()  # else it has arrived whole already
-    if waiting:
-        if uploads.get(address, 0) >= config.max_uploads_per_address:
-            raise TooManyRequests(f"{uploads[address]} requests from this address are still "
-                                  "sending their body", code="too_many_uploads",
-                                  retry_after=config.retry_after)
-        uploads[address] = uploads.get(address, 0) + 1
     try:
-        if request.content.is_eof():  # all of it is here already: no timer needed
-            return await request.read()
-        async with asyncio.timeout(config.client_timeout):
-            return await request.read()
+        with limits.arriving(request):
+            if request.content.is_eof():  # all of it is here already: no timer needed
+                return await request.read()
+            async with asyncio.timeout(config.client_timeout):
+                return await request.read()
     except TimeoutError:
         log.warning("client %s sent its body too slowly; cut off", logs.escape(address))
         raise RequestTimeout(f"the body did not arrive within {config.client_timeout:g} s",
@@ -104,8 +148,3 @@ async def _read_body(request: web.Request, config: Config, uploads: dict[str, in
             from None
     except ConnectionError:  # the client went away mid-body: not the gateway's failure
         raise ClientGone("the client disconnected before its body arrived") from None
-    finally:
-        if waiting:
-            uploads[address] -= 1
-            if not uploads[address]:
-                del uploads[address]

@@ -35,9 +35,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from xmpp_post.errors import AccountLoginFailed, GatewayError, LoginRefused, XmppUnavailable
+from xmpp_post.files import FileToSend, UploadSlot
 from xmpp_post.metrics import Metrics
 from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
 from xmpp_post.tasks import TaskGroup
+from xmpp_post.xmpp.upload import UploadServices
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ class Session(Protocol):
     async def open(self) -> None: ...
 
     async def deliver(self, message: OutgoingMessage) -> Receipt: ...
+
+    async def upload_slot(self, file: FileToSend, services: UploadServices) -> UploadSlot: ...
 
     async def close(self, wait: float = 2.0) -> None: ...
 

@@ -6,7 +6,8 @@ contacts never see the gateway come online). ``deliver()`` returns a ``Receipt``
 when the server has confirmed the stanza (``acks.AckTracker``): a bare JID on a group
 chat service (``directory.ServiceDirectory``) gets a ``groupchat`` message, sent after
 joining the room (``rooms.RoomMemberships``) and confirmed by the room's reflection; a
-requested delivery receipt is awaited for ``receipt_timeout`` (``receipts``). A message
+requested delivery receipt is awaited for ``receipt_timeout`` (``receipts``);
+``upload_slot()`` asks the sender's server for a file's upload slot (``upload``). A message
 the server refuses (``<message type='error'/>`` before the acknowledgement, or within
 ``bounce_wait`` after it for a recipient on another domain) raises ``RecipientRefused``
 instead (``refusals``).
@@ -29,6 +30,7 @@ from typing import Any
 
 from xmpp_post import ids, jids
 from xmpp_post.errors import GatewayError, LoginRefused, XmppUnavailable
+from xmpp_post.files import FileToSend, UploadSlot
 from xmpp_post.locks import KeyedLocks
 from xmpp_post.metrics import Metrics
 from xmpp_post.model import OutgoingMessage, Receipt, Sender, type_for_target
@@ -41,6 +43,7 @@ from xmpp_post.xmpp.refusals import Refusals
 from xmpp_post.xmpp.rooms import RoomMemberships
 from xmpp_post.xmpp.salted import LoginMemo
 from xmpp_post.xmpp.stanzas import message_bytes
+from xmpp_post.xmpp.upload import UploadServices, slot_for
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +266,17 @@ class XmppSession:
                                               self._options.receipt_timeout)
         return Receipt(id=stanza_id, sender=self.jid, to=message.to, type=kind, nick=nick,
                        receipt=state)
+
+    async def upload_slot(self, file: FileToSend, services: UploadServices) -> UploadSlot:
+        """A XEP-0363 slot for ``file`` from the sender's server (``upload``)."""
+        if not self._alive:
+            raise self._unavailable("the XMPP session is closed", "session_closed")
+        self._delivering += 1
+        try:
+            return await slot_for(self._client, self._domain, file, services,
+                                  self._options.ack_timeout, self._options.retry_after)
+        finally:
+            self._delivering -= 1
 
     # events ----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from xmpp_post.config import Config
+from xmpp_post.files import MAX_FILES
 from xmpp_post.fronts import message_request as request
 from xmpp_post.fronts.message_openapi import BOOL_TEXT, FIELD_SCHEMAS, TO
 from xmpp_post.http.openapi import (
@@ -27,6 +28,16 @@ def _fields_schema(json_body: bool) -> dict[str, Any]:
     properties["to"] = {"oneOf": [TO, {"type": "array", "items": TO}]}
     properties["receipt"] = BOOL_TEXT
     return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+def _form_data_schema() -> dict[str, Any]:
+    schema = _fields_schema(False)
+    schema["properties"]["file"] = {
+        "type": "array", "maxItems": MAX_FILES,
+        "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+        "description": "Every part named file is a file: uploaded to the sender's server "
+                       "(XEP-0363) and sent, after the text, as a message of its URL"}
+    return schema
 
 
 def _template_parameter(templates: Mapping[str, str]) -> dict[str, Any]:
@@ -79,6 +90,7 @@ def _post(with_recipient: bool, templates: Mapping[str, str]) -> dict[str, Any]:
             request.TEXT: {"schema": {"type": "string"}},
             request.FORM: {"schema": _fields_schema(False)},
             request.JSON: {"schema": _fields_schema(True)},
+            request.FORM_DATA: {"schema": _form_data_schema()},
         }},
         "responses": {
             "201": {"description": "The XMPP server acknowledged the message (or, with several "

@@ -20,12 +20,12 @@ work as query parameters too; a JSON member wins over a header, a header over th
 | `click` (`X-Click`, `Click`) | a line `🔗 <url>` |
 | `actions` (`X-Actions`, `Actions`, `Action`; JSON array or ntfy's short format) | a line each: view `label: url`; http `label: POST url`; broadcast `label:` and a note that only ntfy's app can send it |
 | `attach` (`X-Attach`, `Attach`, `a`) | the XEP-0066 out-of-band URL, and a line `📎 <name>: <url>` |
-| `filename` (`X-Filename`, `Filename`, `file`, `f`) | the attachment's name (default: the URL's last segment); without `attach` the body would be a file: 413 `attachment_not_supported` |
+| `filename` (`X-Filename`, `Filename`, `file`, `f`) | the attachment's name (default: the URL's last segment); without `attach` the body is a file of that name |
 | `markdown` (`X-Markdown`, `Markdown`, `md`: `1`, `yes`, `true`; or `Content-Type: text/markdown`) | the text as plain text with XEP-0393 styling: `**b**` → `*b*`, `*i*`/`_i_` → `_i_`, headings → a bold line, `[t](u)` → `t (u)`; code, lists and quotes stay (see `markdown.py`) |
 | `icon` (`X-Icon`, `Icon`) | ignored (cosmetic); echoed in the reply when it is an http(s) URL |
 | `cache`, `firebase`, `unifiedpush` (`up`), `poll_id` | ignored: they only matter to an ntfy server |
 | `delay` (`X-Delay`, `Delay`, `X-At`, `At`, `X-In`, `In`), `email` (`X-Email`, `X-E-Mail`, `Email`, `E-Mail`, `Mail`, `e`), `call` (`X-Call`, `Call`), `template` (`X-Template`, `Template`, `tpl`) | refused, never dropped: 400 `unsupported_field` |
-| a body over `max_text` bytes (ntfy: 4096), or not UTF-8 text | ntfy would attach it as a file: 413 `attachment_not_supported` |
+| a body over `max_text` bytes (ntfy: 4096), or not UTF-8 text | a file, as ntfy makes it: uploaded (XEP-0363) and sent as its URL (``Publication.file``) |
 | any text XML cannot carry (control characters) | 400 `invalid_character` |
 
 RFC 2047 encoded words (``=?UTF-8?B?…?=``) are decoded in every header. The answer is

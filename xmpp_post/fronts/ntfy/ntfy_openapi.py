@@ -21,7 +21,8 @@ DESCRIBED: dict[str, dict[str, Any]] = {
     "click": {"type": "string", "description": "A link added to the text"},
     "attach": {"type": "string", "format": "uri", "pattern": "^https?://",
                "description": "An http(s) URL: XEP-0066 out-of-band data and a line"},
-    "filename": {"type": "string", "description": "The attachment's name (with attach)"},
+    "filename": {"type": "string", "description": "The attachment's name; without attach, "
+                                                  "the body is a file of that name"},
     "markdown": {"type": "string", "enum": ["1", "yes", "true", "0", "no", "false"],
                  "description": "Markdown to plain text with XEP-0393 styling"},
     "icon": {"type": "string", "pattern": "^https?://\\S*$",
@@ -38,12 +39,13 @@ ERRORS = {
     "404": "No such room, or no such path",
     "405": "A method this path does not take",
     "408": "The client sent its request too slowly",
-    "413": "The body would be an ntfy attachment (a file name, over ntfy_max_text, not "
-           "UTF-8), or is over max_body",
+    "413": "A file body over max_file_size or the sender's server's limit "
+           "(file_too_large), a message over ntfy_max_text, or a JSON body over max_body",
     "415": "An unknown charset",
     "422": "An Idempotency-Key reused for another request",
-    "429": "Too many failed logins; retry after Retry-After",
-    "502": "The XMPP server refused the message",
+    "429": "Too many failed logins, or the sender's upload quota; retry after Retry-After",
+    "501": "The sender's XMPP server offers no file upload (a file body)",
+    "502": "The XMPP server refused the message or a file's upload",
     "503": "The XMPP server is unreachable or the gateway is busy; retry after Retry-After",
     "504": "The XMPP server did not acknowledge the message in time",
 }
@@ -113,8 +115,13 @@ def paths(reserved: frozenset[str]) -> dict[str, Any]:
     """The ntfy paths; ``reserved`` are the names that are not topics."""
     json_body = {"required": True, "content": {"application/json": {
         "schema": {"$ref": _REF + "NtfyPublish"}}}}
-    raw_body = {"required": False, "description": "The message, whatever the Content-Type",
-                "content": {"text/plain": {"schema": {"type": "string"}}}}
+    raw_body = {"required": False, "description": "The message, whatever the Content-Type; "
+                "a file (uploaded with XEP-0363) with a filename and no attach, or when "
+                "over ntfy_max_text or not UTF-8, as ntfy makes it",
+                "content": {"text/plain": {"schema": {"type": "string"}},
+                            "application/octet-stream": {"schema": {
+                                "type": "string", "contentMediaType":
+                                    "application/octet-stream"}}}}
     topic_params = _parameters(reserved, webhook=False)
     webhook_params = _parameters(reserved, webhook=True)
     return {
@@ -157,7 +164,9 @@ def schemas(reserved: frozenset[str]) -> dict[str, Any]:
                             "priority": {"type": "integer"},
                             "tags": {"type": "array", "items": text}, "click": text,
                             "icon": text, "actions": {"type": "array"},
-                            "attachment": {"type": "object"},
+                            "attachment": {"type": "object", "properties": {
+                                "name": text, "type": text, "size": {"type": "integer"},
+                                "url": text}},
                             "content_type": text}},
         "NtfyError": {"type": "object", "required": ["error", "message"],
                       "additionalProperties": False, "properties": {

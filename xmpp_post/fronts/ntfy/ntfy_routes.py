@@ -14,6 +14,10 @@ routes keep the gateway's shape plus ntfy's ``http`` and ``code`` members
 (``context.ERROR_SHAPES``), with their headers (``Allow``, ``Retry-After``,
 ``WWW-Authenticate``).
 
+A body that is a file by ntfy's rule (``ntfy.publish``) has been spooled by the limits
+guard (``uploads``); it is uploaded once (XEP-0363) and its URL sent after the text (the
+text only when the request gave one), and the answer's ``attachment`` describes it.
+
 The answer is 200 with ntfy's message object (its ``id`` is also the stanza id) once
 the XMPP server acknowledged the message to every recipient; ntfy clients take any other
 status for failure. Otherwise: with one recipient, its error; with several (a
@@ -31,8 +35,9 @@ from aiohttp.web_urldispatcher import DynamicResource, Resource, UrlMappingMatch
 from xmpp_post import jids
 from xmpp_post.config import Config
 from xmpp_post.errors import Forbidden, GatewayError, MethodNotAllowed
+from xmpp_post.files import FileToSend
 from xmpp_post.fronts import fields, ntfy
-from xmpp_post.fronts.delivery import mark_verified
+from xmpp_post.fronts.delivery import deliver, mark_verified
 from xmpp_post.fronts.ntfy import ntfy_openapi
 from xmpp_post.fronts.ntfy.params import PARAMS
 from xmpp_post.http.authentication import sender_of
@@ -42,14 +47,14 @@ from xmpp_post.http.context import (
     ERROR_SHAPES,
     LIVE,
     METRICS,
-    RELAY,
     SENDING,
+    UPLOAD_ROUTES,
     Front,
     note,
 )
 from xmpp_post.http.render import render_error, status_of
+from xmpp_post.http.uploads import spooled_body
 from xmpp_post.model import OutgoingMessage, Receipt, Rejected
-from xmpp_post.relay import deliver_each
 
 _TOPIC = "{topic:[-_A-Za-z0-9]{1,64}}"
 JSON_PATH = "/"
@@ -88,7 +93,10 @@ def add_routes(app: web.Application, config: Config) -> None:
             resource = TopicResource(path, reserved)
             app.router.register_resource(resource)
         for method in methods:
-            app[SENDING].add(resource.add_route(method, publish))
+            route = resource.add_route(method, publish)
+            app[SENDING].add(route)
+            if path != JSON_PATH:
+                app[UPLOAD_ROUTES][route] = "body"  # a body may be a file
         resource.add_route("OPTIONS", options)
         resource.add_route("*", not_allowed)
         app[ERROR_SHAPES][resource] = ntfy.error_body
@@ -102,29 +110,35 @@ async def publish(request: web.Request) -> web.Response:
     if forced is not None:  # such a token sends only what its template makes of a payload
         raise Forbidden(f"these credentials always render with the template {forced!r}, "
                         "which ntfy publishing does not use", code="template_not_allowed")
-    body = await request.read()  # already read, within the limits, by guards.limits
+    spooled = spooled_body(request)  # a body that may be a file, read by guards.limits
+    body = spooled.data if spooled is not None else await request.read()
+    content_type = request.headers.get("Content-Type", "")
     pub = ntfy.parse_publish(request.method, request.path, request.headers,
-                             list(request.query.items()), body,
-                             request.headers.get("Content-Type", ""),
+                             list(request.query.items()), body, content_type,
                              reserved=request.app[RESERVED], max_text=config.ntfy_max_text)
     topics = request.app[LIVE].current.sections.get("topics") or {}  # a reload swaps them
     targets = ntfy.recipients_for(pub.topic, topics, sender.domain)
     parts = ntfy.compose(pub)
     message_id = ntfy.new_id()
     nick = fields.nick(config.muc_nick or jids.local_of(sender.jid))
-    items = tuple(OutgoingMessage(to=target, body=parts.body, type="chat", explicit_type=False,
+    text = parts.body if pub.text_to_send else ""  # "": the file goes alone
+    items = tuple(OutgoingMessage(to=target, body=text, type="chat", explicit_type=False,
                                   subject=parts.subject, id=message_id, oob_url=parts.oob_url,
                                   nick=nick, subject_in_rooms=False)
                   for target in targets)
+    files: tuple[FileToSend, ...] = ()
+    if pub.file and spooled is not None and pub.filename and pub.content_type:
+        files = (await spooled.as_file(pub.filename, pub.content_type),)
     started = time.perf_counter()
-    outcomes = await deliver_each(request.app[RELAY], sender, items)
+    outcomes, uploaded = await deliver(request, sender, items, files)
     elapsed = time.perf_counter() - started
     mark_verified(request, outcomes)  # only then may its answer be kept for retries
     failed = [outcome for outcome in outcomes if isinstance(outcome, Rejected)]
     for _ in range(len(outcomes) - len(failed)):
         request.app[METRICS].delivery.observe(elapsed)
     if not failed:
-        return web.json_response(ntfy.reply(pub, message_id, time.time()))
+        return web.json_response(ntfy.reply(pub, message_id, time.time(),
+                                            uploaded[0] if uploaded else None))
     if len(outcomes) == 1:
         raise failed[0].error
     return _partial_failure(request, failed[0].error, outcomes)

@@ -11,6 +11,12 @@ Parameters come from the JSON object first, then the headers, then the query str
 (see ``params.PARAMS`` for every name). The text is the body when it has any, else the
 ``message`` parameter; a JSON publish's text is its ``message`` member alone. Every
 failure is a ``ClientError``.
+
+The body is a file instead, by ntfy's rule (``body_is_file``), when there is no
+``attach`` URL and a ``filename`` is given, or the body is over ``max_text`` bytes or
+not UTF-8 text (unless its charset says which text it is): the ``message`` parameter is
+then the text, and the file goes as an upload (``Publication.file``), named by
+``filename`` (made safe) or ``attachment`` and its type's extension, as ntfy names it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from xmpp_post.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from xmpp_post.files import content_type_for, safe_name, unnamed
 from xmpp_post.fronts import fields
 from xmpp_post.fronts.ntfy.actions import Action, parse_actions
 from xmpp_post.fronts.ntfy.params import TRUE_WORDS, Params
@@ -63,8 +70,10 @@ class Publication:
     """What one ntfy publish asks for, validated; every text can be carried by XML.
 
     ``priority`` is None when the request gave none (ntfy's default, 3). ``filename``
-    is the attachment's name, set only with ``attach``. ``icon`` is kept for the reply
-    only: the message does not show it.
+    is the attachment's name, set only with ``attach`` or ``file``. ``icon`` is kept for
+    the reply only: the message does not show it. ``file``: the body is a file, to upload
+    as ``filename`` with ``content_type``; ``message_given``: the request gave the text
+    (else it is ntfy's "You received a file: …").
     """
 
     topic: str
@@ -78,6 +87,15 @@ class Publication:
     actions: tuple[Action, ...] = ()
     markdown: bool = False
     icon: str | None = None
+    file: bool = False
+    content_type: str | None = None
+    message_given: bool = True
+
+    @property
+    def text_to_send(self) -> bool:
+        """Whether a message with text goes before the file: not for a file alone."""
+        return not self.file or self.message_given or bool(
+            self.title or self.tags or self.click or self.actions)
 
 
 @dataclass(frozen=True)
@@ -119,13 +137,15 @@ def _lowered(names: frozenset[str]) -> frozenset[str]:
 
 
 def parse_publish(method: str, path: str, headers: Mapping[str, str],
-                  query: Sequence[tuple[str, str]], body: bytes, content_type: str, *,
-                  reserved: frozenset[str], max_text: int = DEFAULT_MAX_TEXT) -> Publication:
+                  query: Sequence[tuple[str, str]], body: bytes | None, content_type: str,
+                  *, reserved: frozenset[str],
+                  max_text: int = DEFAULT_MAX_TEXT) -> Publication:
     """The publication one request asks for, or the ``ClientError`` that says why not.
 
-    ``headers`` is looked up case-insensitively; ``content_type`` is the whole
+    ``headers`` is looked up case-insensitively; ``body`` is None when it was too large
+    to keep in memory (then it is longer than any text); ``content_type`` is the whole
     Content-Type header ("" when absent); ``max_text`` is the largest message, in bytes,
-    sent as text (ntfy attaches longer ones as files, which the gateway cannot do).
+    sent as text (ntfy attaches longer ones as files, and so does the gateway).
     """
     where = route(path, reserved)
     if where is None:
@@ -138,7 +158,7 @@ def parse_publish(method: str, path: str, headers: Mapping[str, str],
     given: dict[str, str] = {}
     topic = where.topic
     if where.kind == "json":
-        topic, given = _json_request(body, reserved)
+        topic, given = _json_request(body or b"", reserved)
 
     def value(name: str) -> str:
         return given.get(name) or params.get(name)
@@ -147,13 +167,16 @@ def parse_publish(method: str, path: str, headers: Mapping[str, str],
     attach = _attach(value("attach"))
     name = value("filename")
     check_xml_text("filename", name)
-    if attach is None and name:
-        raise PayloadTooLarge("a file name without an attach URL makes the body an ntfy "
-                              "attachment, which this gateway cannot send; send text, or "
-                              "attach a URL with Attach", code="attachment_not_supported")
+    file = False
     if where.kind == "json":
+        if attach is None and name:
+            raise BadRequest("a JSON publish carries no file: PUT the file to /<topic> "
+                             "with a Filename header, or attach a URL with attach",
+                             code="attachment_not_supported")
         # as in ntfy, a JSON publish without a message says "triggered", even with a file
         message = given.get("message") or EMPTY_MESSAGE
+    elif attach is None and (bool(name) or body_is_file(body, content_type, max_text)):
+        file, message = True, ""
     else:
         message = _body_text(body, content_type, attach is not None, max_text)
     if not message:
@@ -163,6 +186,12 @@ def parse_publish(method: str, path: str, headers: Mapping[str, str],
         raise PayloadTooLarge(f"the message is longer than {max_text} bytes",
                               code="message_too_long")
     filename = (name or _name_in_url(attach)) if attach is not None else None
+    kind = None
+    if file:
+        filename = safe_name(name) if name else None
+        kind = content_type_for(filename or "", content_type)
+        filename = filename or unnamed(kind)
+    given_text = bool(message)
     if not message:
         message = FILE_MESSAGE.format(filename) if filename else EMPTY_MESSAGE
     content = content_type.partition(";")[0].strip().lower()
@@ -173,6 +202,7 @@ def parse_publish(method: str, path: str, headers: Mapping[str, str],
         tags=_tags(value("tags")), priority=_priority(value("priority")),
         click=_url("click", value("click")), attach=attach, filename=filename,
         actions=_actions(value("actions")), markdown=markdown, icon=_icon(value("icon")),
+        file=file, content_type=kind, message_given=given_text,
     )
 
 
@@ -233,28 +263,42 @@ def _json_member(name: str, item: Any) -> str:
     raise BadRequest(f"the JSON member {name!r} has the wrong type", code="invalid_json")
 
 
-def _body_text(body: bytes, content_type: str, with_url: bool, max_text: int) -> str:
-    """The message a raw body carries, by ntfy's rules for telling text from a file."""
+def _charset(content_type: str) -> str:
+    """The body's charset when it names one other than UTF-8; else ""."""
     match = _CHARSET.search(content_type)
-    charset = match.group(1).lower() if match else "utf-8"
-    if charset in ("utf-8", "utf8"):
-        charset = ""
-    if not with_url and len(body) > max_text:
-        raise PayloadTooLarge(f"a body over {max_text} bytes would be an ntfy attachment, "
-                              "which this gateway cannot send", code="attachment_not_supported")
+    charset = match.group(1).lower() if match else ""
+    return "" if charset in ("utf-8", "utf8") else charset
+
+
+def body_is_file(body: bytes | None, content_type: str, max_text: int) -> bool:
+    """ntfy's rule: a body (None: too large to keep) over ``max_text`` bytes, or not
+    UTF-8, is a file; one whose charset names another encoding is that encoding's text."""
+    if body is None or len(body) > max_text:
+        return True
+    if _charset(content_type):
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _body_text(body: bytes | None, content_type: str, with_url: bool, max_text: int) -> str:
+    """The message a raw body carries (not a file: ``body_is_file``)."""
+    if body is None:
+        raise PayloadTooLarge(f"the message is longer than {max_text} bytes",
+                              code="message_too_long")
+    charset = _charset(content_type)
     try:
         text = body.decode(charset or "utf-8")
     except LookupError:
         raise UnsupportedMediaType("the body's charset is unknown",
                                    code="unsupported_charset") from None
     except (UnicodeDecodeError, ValueError):
-        if charset or with_url:
-            shown = charset or "UTF-8"
-            raise BadRequest(f"the message is not valid {shown}",
-                             code="invalid_encoding") from None
-        raise PayloadTooLarge("a body that is not UTF-8 text would be an ntfy attachment, "
-                              "which this gateway cannot send",
-                              code="attachment_not_supported") from None
+        shown = charset or "UTF-8"
+        raise BadRequest(f"the message is not valid {shown}", code="invalid_encoding") \
+            from None
     return text.removeprefix("\ufeff").strip()  # a byte-order mark is no text
 
 

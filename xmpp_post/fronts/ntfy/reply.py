@@ -10,11 +10,15 @@ Success is ntfy's JSON message object, empty members left out as ntfy does::
      "attachment": {"name": "graph.png", "url": "https://…"},
      "content_type": "text/markdown"}
 
-``expires`` is left out: the gateway keeps no messages (ntfy leaves it out too when it
-does not cache). An error keeps the gateway's shape, ``{"error": code, "message": text}``,
-plus ntfy's ``http`` (the status) and ``code`` (a five-digit number): ntfy's own number
-where ntfy has the same error, else one of ours, ``status * 100 + n`` with an ``n`` ntfy
-does not use; any other error is ``status * 100``.
+A file sent as the body (uploaded with XEP-0363) is the ``attachment`` with its
+``name``, ``type``, ``size`` and download ``url``; its ``expires`` is left out, since
+XEP-0363 gives the uploader no expiry. The message's own ``expires`` is left out too:
+the gateway keeps no messages (ntfy leaves it out too when it does not cache).
+
+An error keeps the gateway's shape, ``{"error": code, "message": text}``, plus ntfy's
+``http`` (the status) and ``code`` (a five-digit number): ntfy's own number where ntfy
+has the same error, else one of ours, ``status * 100 + n`` with an ``n`` ntfy does not
+use; any other error is ``status * 100``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import secrets
 import string
 
 from xmpp_post.errors import GatewayError
+from xmpp_post.files import UploadedFile
 from xmpp_post.fronts.ntfy.actions import Action
 from xmpp_post.fronts.ntfy.publish import MARKDOWN_TYPE, Publication
 
@@ -42,6 +47,7 @@ NTFY_CODES: dict[str, int] = {
     "unsupported_field": 40050,  # … ours from here
     "invalid_character": 40051,
     "invalid_click": 40052,
+    "attachment_not_supported": 40053,
     "unauthorized": 40101,
     "invalid_credentials": 40101,
     "invalid_auth_param": 40150,
@@ -49,7 +55,7 @@ NTFY_CODES: dict[str, int] = {
     "domain_not_served": 40350,
     "not_found": 40401,
     "method_not_allowed": 40501,
-    "attachment_not_supported": 41301,
+    "file_too_large": 41301,  # ntfy's "attachment too large"
     "payload_too_large": 41350,
     "message_too_long": 41351,
     "unsupported_media_type": 41501,
@@ -63,8 +69,10 @@ def new_id(length: int = MESSAGE_ID_LENGTH) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
-def reply(pub: Publication, message_id: str, now: float) -> dict[str, object]:
-    """ntfy's message object for ``pub``, published at unix time ``now``."""
+def reply(pub: Publication, message_id: str, now: float,
+          uploaded: UploadedFile | None = None) -> dict[str, object]:
+    """ntfy's message object for ``pub``, published at unix time ``now``; ``uploaded``:
+    the file the body was, on the sender's upload service."""
     out: dict[str, object] = {"id": message_id, "time": int(now), "event": "message",
                               "topic": pub.topic}
     if pub.title:
@@ -82,6 +90,9 @@ def reply(pub: Publication, message_id: str, now: float) -> dict[str, object]:
         out["actions"] = [action_object(action) for action in pub.actions]
     if pub.attach:
         out["attachment"] = {"name": pub.filename or "attachment", "url": pub.attach}
+    elif uploaded is not None:
+        out["attachment"] = {"name": uploaded.name, "type": uploaded.content_type,
+                             "size": uploaded.size, "url": uploaded.url}
     if pub.markdown:
         out["content_type"] = MARKDOWN_TYPE
     return out
