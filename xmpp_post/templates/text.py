@@ -189,6 +189,7 @@ _ISO_TIME = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,]\d{1,12})?)?)?"
     r"\s*(Z|UTC|[+-]\d\d:?\d\d)?")
 TIME_FORMAT = "%Y-%m-%d %H:%M UTC"
+_LONGEST_TIME = 64
 
 
 def when(value: object) -> str:
@@ -201,11 +202,12 @@ def when(value: object) -> str:
     if isinstance(value, int | float):
         return _from_epoch(float(value))
     text = str(value).strip()
-    try:
-        return _from_epoch(float(text))
-    except ValueError:
-        pass
-    match = _ISO_TIME.fullmatch(text)
+    if len(text) <= _LONGEST_TIME:  # float() of a long text is slow, and no number
+        try:
+            return _from_epoch(float(text))
+        except ValueError:
+            pass
+    match = _ISO_TIME.fullmatch(text) if len(text) <= _LONGEST_TIME else None
     if not match:
         return text
     year, month, day, hour, minute, second, zone = match.groups()
