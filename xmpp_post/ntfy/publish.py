@@ -23,6 +23,7 @@ from posixpath import basename
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from xmpp_post import charsets
 from xmpp_post.errors import (
     BadRequest,
     MethodNotAllowed,
@@ -243,7 +244,7 @@ def _body_text(body: bytes, content_type: str, with_url: bool, max_text: int) ->
         raise PayloadTooLarge(f"a body over {max_text} bytes would be an ntfy attachment, "
                               "which this gateway cannot send", code="attachment_not_supported")
     try:
-        text = body.decode(charset or "utf-8")
+        text = charsets.decode(body, charset or "utf-8")
     except LookupError:
         raise UnsupportedMediaType("the body's charset is unknown",
                                    code="unsupported_charset") from None

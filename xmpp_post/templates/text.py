@@ -11,6 +11,7 @@ link's label cannot contain ``[``), so the scans from each opening mark never ov
 from __future__ import annotations
 
 import html
+import math
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -242,8 +243,9 @@ def _from_epoch(seconds: float) -> str:
 def duration(value: object) -> str:
     """Seconds as "3d 4h", "1h 2m", "4m 12s" or "12s"; "" for anything but a number."""
     if isinstance(value, bool) or not isinstance(value, int | float):
+        text = str(value)
         try:
-            value = float(str(value))
+            value = float(text) if len(text) <= _LONGEST_TIME else math.nan
         except ValueError:
             return ""
     if not 0 <= value < 1e12:
