@@ -17,9 +17,9 @@ from jinja2 import FileSystemLoader, Template, TemplateNotFound, TemplateSyntaxE
 from jinja2.exceptions import SecurityError
 
 from xmpp_post.errors import ConfigError, GatewayError, NotFound, Unprocessable
-from xmpp_post.templates import filters
-from xmpp_post.templates.limits import Budget, BudgetExceeded, budgeted, check
-from xmpp_post.templates.payload import visible_headers
+from xmpp_post.templates import bounded
+from xmpp_post.templates.limits import Budget, BudgetExceeded, budgeted, check, check_size
+from xmpp_post.templates.payload import visible_headers, visible_query
 from xmpp_post.templates.sandbox import Sandbox
 from xmpp_post.templates.text import oneline, shorten, tidy, xml_text
 
@@ -82,6 +82,7 @@ class _RenderState:
         self.subject: str | None = None
 
     def set_subject(self, text: Any) -> str:
+        check_size(text, "a subject")
         subject = shorten(oneline(xml_text("" if text is None else str(text))), MAX_SUBJECT)
         self.subject = subject or None
         return ""
@@ -112,7 +113,7 @@ class TemplateSet:
                 raise ConfigError("template_dir", f"{folder} is not a directory")
             folders.insert(0, folder)
         env = Sandbox(FileSystemLoader([str(path) for path in folders]))
-        filters.install(env.filters)
+        bounded.install(env)
         infos: dict[str, TemplateInfo] = {}
         files: dict[str, Path] = {}
         for source in reversed(folders):         # built-ins first; the folder's win
@@ -180,7 +181,7 @@ class TemplateSet:
         template = self._templates[self.info(name).name]
         state = _RenderState()
         context = {"payload": payload, "headers": visible_headers(headers),
-                   "query": dict(query), "set_subject": state.set_subject,
+                   "query": visible_query(query), "set_subject": state.set_subject,
                    "skip": state.skip}
         seconds = self._limits.seconds
         budget = Budget(deadline if deadline is not None else time.monotonic() + seconds,
