@@ -6,7 +6,9 @@ while everything is still served; ``stop()`` stops accepting, lets in-flight req
 finish, closes every XMPP stream and the shared state, and is idempotent.
 ``reload()`` (SIGHUP) reads the configuration again and swaps what may change while
 running (accounts, tokens, webhooks, topics, templates); a configuration that does not
-load keeps the running one, and says why in the log.
+load keeps the running one, and says why in the log. On SIGHUP the files are read and
+the templates compiled in a worker thread (``reload_in_background``): the event loop
+keeps serving while they load, and only the swap runs on it.
 
 The guards' state is this process's own (``state.memory``), or with ``redis_url`` shared
 by every instance in Redis (``state.redis``), its digests keyed by ``state_secret_file``.
@@ -37,6 +39,8 @@ from xmpp_post.model import Sender
 from xmpp_post.proxy_protocol import ProxySite
 from xmpp_post.relay import Relay
 from xmpp_post.state import StateKey
+from xmpp_post.tasks import TaskGroup
+from xmpp_post.templates import TemplateSet
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
 from xmpp_post.xmpp.relay import XmppRelay
@@ -129,6 +133,8 @@ class Gateway:
                             live=self.live)
         self.app.on_response_prepare.append(self._close_when_draining)
         self._runner: web.AppRunner | None = None
+        self._reloads = TaskGroup("reloads")
+        self._reloading = asyncio.Lock()
         self._serving = False
         self.draining = False
         self.port = config.listen.port
@@ -203,18 +209,42 @@ class Gateway:
     def reload(self, fresh: Config | None = None) -> bool:
         """Swap in ``fresh`` (default: read ``source`` again); False, with the reason
         logged, when it does not load: the running configuration stays."""
+        loaded = self._load(fresh)
+        if loaded is None:
+            return False
+        self._swap(*loaded)
+        return True
+
+    def reload_in_background(self) -> None:
+        """Reload as ``reload()`` does, reading and compiling in a worker thread; reloads
+        asked for while one runs follow it, one at a time (SIGHUP's handler)."""
+        self._reloads.spawn(self._reload_off_loop(), "reload")
+
+    async def _reload_off_loop(self) -> bool:
+        async with self._reloading:
+            loaded = await asyncio.to_thread(self._load, None)
+            if loaded is None:
+                return False
+            self._swap(*loaded)
+            return True
+
+    def _load(self, fresh: Config | None) -> tuple[Config, TemplateSet] | None:
+        """The configuration and its compiled templates; None, with the reason logged
+        and counted, when they do not load. Safe to run in any thread."""
         try:
             if fresh is None:
                 if self.source is None:
                     log.error("reload refused: the gateway has no configuration source")
                     self.metrics.reloads.labels("refused").inc()
-                    return False
+                    return None
                 fresh = self.source()
-            templates = load_templates(fresh)
+            return fresh, load_templates(fresh)
         except ConfigError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
             self.metrics.reloads.labels("refused").inc()
-            return False
+            return None
+
+    def _swap(self, fresh: Config, templates: TemplateSet) -> None:
         ignored = self.live.swap(fresh, templates)
         for scheme in self.guards.auth.schemes:
             if isinstance(scheme, TokenScheme):
@@ -226,10 +256,10 @@ class Gateway:
                    tokens=len(self.live.tokens.by_name), webhooks=len(self.live.webhooks),
                    templates=len(templates.names()))
         self.metrics.reloads.labels("done").inc()
-        return True
 
     async def stop(self) -> None:
         self._serving = False
+        await self._reloads.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -252,7 +282,7 @@ async def serve(config: Config, *, source: ConfigSource | None = None,
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop)
-    loop.add_signal_handler(signal.SIGHUP, gateway.reload)
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload_in_background)
     await gateway.start()
     try:
         await stopping.wait()
