@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-BLOCK = 16 * 1024  # characters a call reads besides a pattern's reach
+BLOCK = 4 * 1024  # characters a call reads besides a pattern's reach
 
 
 def search(pattern: re.Pattern[str], text: str, pos: int = 0, *,

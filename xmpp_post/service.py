@@ -20,13 +20,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from xmpp_post import logs
+from xmpp_post import cpu, logs
 from xmpp_post.auth.tokens import TokenScheme
 from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig, load_templates
@@ -171,6 +172,7 @@ class Gateway:
             log.warning("TLS CERTIFICATE VERIFICATION IS OFF (insecure_skip_tls_verify): "
                         "anyone on the path to the XMPP server can read passwords")
         await self.relay.start()
+        cpu.start()  # the worker threads, started before any request waits for one
         # keepalive_timeout also bounds how long a client may take to send a request
         # head (aiohttp arms it when the connection opens): slow-header clients are cut.
         self._runner = GatewayRunner(self.app, handle_signals=False, access_log=None,
@@ -273,6 +275,7 @@ async def serve(config: Config, *, source: ConfigSource | None = None,
                 live: LiveConfig | None = None) -> None:
     """Run until SIGTERM or SIGINT, then drain and shut down gracefully (a second
     signal cuts the drain short); reload on SIGHUP."""
+    sys.setswitchinterval(cpu.SWITCH_INTERVAL)  # the loop waits less for the GIL
     gateway = Gateway(config, source=source, live=live)
     stopping, hurry = asyncio.Event(), asyncio.Event()
 

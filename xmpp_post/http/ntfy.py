@@ -21,18 +21,18 @@ status for failure. Otherwise: with one recipient, its error; with several (a
 plus ``results``, one outcome per recipient, as ``POST <base>`` gives them.
 
 A Markdown message longer than ``MARKDOWN_ON_LOOP`` characters is converted in a worker
-thread: the conversion is linear, but a long one would still hold the event loop.
+thread (``xmpp_post.cpu``): the conversion is linear, but a long one would still hold
+the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from aiohttp import web
 from aiohttp.web_urldispatcher import DynamicResource, Resource, UrlMappingMatchInfo
 
-from xmpp_post import jids, ntfy
+from xmpp_post import cpu, jids, ntfy
 from xmpp_post.config import Config
 from xmpp_post.errors import Forbidden, GatewayError, MethodNotAllowed
 from xmpp_post.http import fields
@@ -112,7 +112,7 @@ async def publish(request: web.Request) -> web.Response:
                              reserved=request.app[RESERVED], max_text=config.ntfy_max_text)
     topics = request.app[LIVE].current.sections.get("topics") or {}  # a reload swaps them
     targets = ntfy.recipients_for(pub.topic, topics, sender.domain)
-    parts = (await asyncio.to_thread(ntfy.compose, pub)
+    parts = (await cpu.run(ntfy.compose, pub)
              if pub.markdown and len(pub.message) > MARKDOWN_ON_LOOP else ntfy.compose(pub))
     message_id = ntfy.new_id()
     nick = fields.nick(config.muc_nick or jids.local_of(sender.jid))

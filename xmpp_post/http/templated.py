@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from xmpp_post import cpu
 from xmpp_post.http import payload as parse
 from xmpp_post.http.context import CONFIG, LIVE, note
 from xmpp_post.http.delivery import deliver_and_answer, path_recipients
@@ -44,6 +45,7 @@ TEMPLATE_PARAMETER = "template"
 MESSAGE_FIELDS = ("type", "subject", "thread", "id", "lang", "oob_url", "receipt", "nick",
                   "room_password")
 SKIPPED_TEXT = "(skipped)"  # stands in for the text when checking a skipped request
+PARSED_ON_LOOP = 16 * 1024  # bytes of payload parsed on the event loop; more in a thread
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,9 @@ async def post_templated(request: web.Request, sender: Sender, template: str, *,
     query, to = parse.query_fields(request.query_string)
     path = path_recipients(request)
     body = await request.read()  # already read, within the limits, by guards.limits
-    payload = parse_payload(request.headers.get("Content-Type"), body)
+    content_type = request.headers.get("Content-Type")
+    payload = (await cpu.run(parse_payload, content_type, body)
+               if len(body) > PARSED_ON_LOOP else parse_payload(content_type, body))
     asked = await render_messages(
         templates, template, payload, request.headers, query, sender,
         recipients=to or ([] if path else list(recipients)), path_recipients=path,

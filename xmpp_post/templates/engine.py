@@ -8,7 +8,6 @@ import os
 import re
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NoReturn, cast, get_args
@@ -16,6 +15,7 @@ from typing import Any, Literal, NoReturn, cast, get_args
 from jinja2 import FileSystemLoader, Template, TemplateNotFound, TemplateSyntaxError
 from jinja2.exceptions import SecurityError
 
+from xmpp_post import cpu
 from xmpp_post.errors import ConfigError, GatewayError, NotFound, Unprocessable
 from xmpp_post.templates import bounded
 from xmpp_post.templates.limits import Budget, BudgetExceeded, budgeted, check, check_size
@@ -57,18 +57,6 @@ class TemplateInfo:
     reply: Reply
     path: Path
     builtin: bool
-
-
-RENDER_THREADS = 4
-_executor: ThreadPoolExecutor | None = None
-
-
-def _renderers() -> ThreadPoolExecutor:
-    """The threads renders run in (created on first use, shared by every TemplateSet)."""
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(RENDER_THREADS, thread_name_prefix="template")
-    return _executor
 
 
 class _Skip(Exception):
@@ -158,7 +146,7 @@ class TemplateSet:
 
     async def render(self, name: str, payload: Any, headers: Mapping[str, str],
                      query: Mapping[str, str]) -> Rendered:
-        """Render in a worker thread of the templates' own, so the event loop keeps
+        """Render in a worker thread (:mod:`xmpp_post.cpu`), so the event loop keeps
         serving and slow renders never hold the threads logins hash passwords in; the
         render stops itself at its deadline, and its answer is not awaited much past it
         (one that waited for a thread past its deadline stops at once)."""
@@ -166,7 +154,7 @@ class TemplateSet:
         deadline = time.monotonic() + self._limits.seconds
         render = functools.partial(self.render_sync, name, payload, headers, query,
                                    deadline=deadline)
-        work = asyncio.get_running_loop().run_in_executor(_renderers(), render)
+        work = asyncio.get_running_loop().run_in_executor(cpu.pool(), render)
         try:
             return await asyncio.wait_for(work, self._limits.seconds + GRACE_SECONDS)
         except TimeoutError:
