@@ -233,7 +233,7 @@ def _reason(exc: Exception) -> str:
         reason = f"no template {exc.name!r} to include or import"
     else:
         reason = f"{type(exc).__name__}: {exc}"
-    return shorten(oneline(xml_text(reason)), 500)
+    return shorten(oneline(xml_text(reason[:2000])), 500)  # an error may quote a payload
 
 
 def _info(name: str, path: Path, builtin: bool, replaced: TemplateInfo | None) -> TemplateInfo:
