@@ -21,7 +21,7 @@ Ours (each takes anything: ``None`` and missing values count as empty text or li
     seconds|duration        "1h 2m", "4m 12s", "12s"
     count|plural(word, plural=word+"s")
                             "1 commit", "3 commits" (count may be a number or a list)
-    number|num(digits=4)    44.23943 -> "44.24", 1.0 -> "1"
+    number|num(digits=4)    44.23943 -> "44.24", 1.0 -> "1" (digits: 0 to 32)
     mapping|pairs(exclude=None, sep=", ")
                             "job=api, severity=critical", sorted by key, without the
                             keys of exclude (a mapping or a list of names)
