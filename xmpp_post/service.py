@@ -91,6 +91,7 @@ async def _server_accepts(host: str, port: int, timeout: float) -> str | None:
 
 
 ConfigSource = Callable[[], Config]  # reads the configuration again, for a reload
+RELOAD_GRACE = 30.0  # seconds stopping waits for a reload in progress
 
 
 def guards_for(config: Config, relay: Relay,
@@ -261,6 +262,8 @@ class Gateway:
 
     async def stop(self) -> None:
         self._serving = False
+        with contextlib.suppress(TimeoutError):  # a reload asked for before stopping ends
+            await asyncio.wait_for(self._reloads.wait(), RELOAD_GRACE)
         await self._reloads.close()
         runner, self._runner = self._runner, None
         if runner is not None:
