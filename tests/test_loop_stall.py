@@ -219,6 +219,7 @@ async def test_healthz_answers_at_once_under_a_burst_of_the_worst_inputs(
             for _ in range(2):
                 statuses = await asyncio.gather(*(send(*request) for request in requests))
                 assert all(status < 500 for status in statuses), statuses
+    print(f"/healthz at worst {max(latencies):.3f} s over {len(latencies)} answers")
     assert len(latencies) >= 20, "the probe hardly ran"
     assert max(latencies) < STALL, (
         f"/healthz took up to {max(latencies):.3f} s (median "
