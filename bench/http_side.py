@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import dataclasses
 import statistics
 import time
 from typing import Any
@@ -23,9 +22,11 @@ from typing import Any
 from aiohttp import web
 
 from xmpp_post import config
-from xmpp_post.http.app import make_app, memory_guards
+from xmpp_post.errors import UploadUnavailable
+from xmpp_post.files import FileToSend, UploadedFile
 from xmpp_post.http.server import GatewayRunner
-from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
+from xmpp_post.service import web_app
 
 RECEIPT = {"id": "x1", "from": "hot@example.org", "to": "rcv@example.org", "type": "chat"}
 
@@ -35,6 +36,24 @@ class InstantRelay:
 
     async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
         return Receipt(id="x1", sender=sender.jid, to=message.to, type=message.type)
+
+    def verified(self, _sender: Sender) -> bool:
+        return True  # its session proved the password: no login throttle
+
+    async def login(self, _sender: Sender) -> None:
+        pass
+
+    def preview(self, message: OutgoingMessage) -> str:
+        return ""
+
+    def sessions(self) -> list[SessionInfo]:
+        return []
+
+    async def upload(self, sender: Sender, file: FileToSend) -> UploadedFile:
+        raise UploadUnavailable("this benchmark sends no files")
+
+    def known_file_limit(self, domain: str) -> int | None:
+        return None
 
     async def start(self) -> None:
         pass
@@ -68,8 +87,7 @@ class Transport(asyncio.Transport):
 
 def gateway_app() -> web.Application:
     settings = config.load({"domain": ["example.org"]}, environ={})
-    guards = dataclasses.replace(memory_guards(settings), verified=lambda sender: True)
-    return make_app(settings, InstantRelay(), guarded_by=guards)
+    return web_app(settings, InstantRelay())
 
 
 def floor_app() -> web.Application:

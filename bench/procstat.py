@@ -86,3 +86,16 @@ class Reading:
         cores = (later.busy_ticks - self.busy_ticks) / total * (os.cpu_count() or 1)
         return Usage({k: later.cpu_s[k] - v for k, v in self.cpu_s.items()},
                      later.wall_s - self.wall_s, cores if total else 0.0)
+
+
+def machine_load(usage: Usage, cpu: dict[str, float]) -> dict[str, float]:
+    """How busy the machine was while the load ran, and how much of that was not ours
+    (other engineers' work shares the cores)."""
+    ours = sum(cpu.values()) / usage.wall_s if usage.wall_s else 0.0
+    return {"measured_wall_s": usage.wall_s, "machine_cores_busy": usage.cores_busy,
+            "other_cores_busy": max(0.0, usage.cores_busy - ours)}
+
+
+def per_message(cpu: dict[str, float], messages: int) -> dict[str, float | None]:
+    """CPU microseconds per message, per process."""
+    return {k: (v / messages * 1e6 if messages else None) for k, v in cpu.items()}

@@ -2,11 +2,13 @@
 
     python -m bench.run [--duration 10] [--out bench/results/latest.json]
 
-Starts a throwaway Prosody (with ``mod_http_msg_reference`` from ``../shared/reference``
-when that folder exists) and a lean receiving XMPP client that counts what arrives; then,
-in one run on that Prosody and receiver: the ceiling (``bench.ceiling``, the cheapest
-sender: one XEP-0198 session writing pre-built stanzas), the gateway as its own process
-(``xmpp-post serve``) under ``wrk``, the ceiling again, and the baseline under ``wrk``.
+Starts a throwaway Prosody (with ``mod_http_msg_reference`` from ``shared/reference``
+when that folder exists, ``--reference``) and a lean receiving XMPP client that counts
+what arrives; then, in one run on that Prosody and receiver: the ceiling
+(``bench.ceiling``, the cheapest sender: one XEP-0198 session writing pre-built
+stanzas), the gateway as its own process (``xmpp-post serve``) under ``wrk`` (a hot
+sender, first-time senders, and the same senders returning once the idle timeout closed
+their sessions), the ceiling again, and the baseline under ``wrk``.
 Prints one table (delivered/s, share of the ceiling, CPU µs per message of each process)
 and writes the raw figures as JSON. Run on demand only: never as a test.
 """
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import resource
@@ -28,11 +29,12 @@ from typing import Any
 from bench import procstat, report
 from bench.counter import BodyCounter, register_accounts
 from bench.load import Entry, run_wrk
-from bench.processes import DOMAIN, GatewayProcess, machine
+from bench.options import parse_args
+from bench.processes import DOMAIN, gateway_args, machine, open_sessions
+from xmpp_post.lab.instances import GatewayProcess
 from xmpp_post.lab.prosody import ProsodyServer
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO.parent / "shared" / "reference" / "mod_http_msg_reference"
 RECEIVER = "rcv"
 HOT = "hot"
 CEILING = "ceil"
@@ -50,10 +52,10 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.results: dict[str, Any] = {"scenarios": {}, "notes": []}
-        self.with_reference = REFERENCE.is_dir() and not args.skip_reference
+        self.with_reference = args.reference.is_dir() and not args.skip_reference
         self.server = ProsodyServer(
             muc=False, registration=True, direct_tls=not args.starttls,
-            plugin_paths=[str(REFERENCE)] if self.with_reference else [],
+            plugin_paths=[str(args.reference)] if self.with_reference else [],
             extra_modules=["http_msg_reference"] if self.with_reference else [])
         self.counter: BodyCounter | None = None
         self.gateway: GatewayProcess | None = None
@@ -70,7 +72,7 @@ class Bench:
     async def setup(self) -> None:
         if not self.with_reference:
             self.results["notes"].append(
-                f"{REFERENCE} not found (or --skip-reference): baseline rows skipped")
+                f"{self.args.reference} not found (or --skip-reference): baseline rows skipped")
         self.server.prepare()
         self.server.start()
         assert self.server._proc is not None
@@ -83,15 +85,17 @@ class Bench:
                                    self.server.c2s_port, self.server.cert_file)
         await self.counter.start()
 
-    def start_gateway(self) -> GatewayProcess:
+    def start_gateway(self, idle_timeout: float = 3600) -> GatewayProcess:
         assert self.server.workdir is not None
         # Direct TLS (XEP-0368) where the server offers it, as an operator would configure
         # it: two round trips fewer per login than STARTTLS (--starttls to compare).
         port, tls = ((self.server.c2s_port, []) if self.args.starttls
                      else (self.server.direct_tls_port, ["--direct-tls"]))
-        gateway = GatewayProcess(port, self.server.cert_file,
-                                 [*tls, *(self.args.gateway_arg or [])], uvloop=self.args.uvloop)
-        gateway.start(self.server.workdir / "gateway.log")
+        args = gateway_args(port, self.server.cert_file,
+                            [*tls, *(self.args.gateway_arg or [])], uvloop=self.args.uvloop,
+                            idle_timeout=idle_timeout)
+        gateway = GatewayProcess(args, self.server.workdir / "gateway.log")
+        gateway.start()
         self.gateway = gateway
         return gateway
 
@@ -170,8 +174,8 @@ class Bench:
             "delivered_per_s": delivered / elapsed,
             "p50_ms": result["p50_us"] / 1000, "p90_ms": result["p90_us"] / 1000,
             "p99_ms": result["p99_us"] / 1000, "max_ms": result["max_us"] / 1000,
-            "cpu_s": cpu, "cpu_us_per_msg": per_message(cpu, delivered),
-            **machine_load(usage, cpu),
+            "cpu_s": cpu, "cpu_us_per_msg": procstat.per_message(cpu, delivered),
+            **procstat.machine_load(usage, cpu),
             "wrk_errors": result["errors"], "connections": self.args.connections,
         }
 
@@ -199,8 +203,8 @@ class Bench:
             "delivered_per_s": delivered / elapsed if elapsed else None,
             "p50_ms": result["p50_us"] / 1000, "p99_ms": result["p99_us"] / 1000,
             "max_ms": result["max_us"] / 1000,
-            "cpu_s": cpu, "cpu_us_per_msg": per_message(cpu, delivered),
-            **machine_load(usage, cpu),
+            "cpu_s": cpu, "cpu_us_per_msg": procstat.per_message(cpu, delivered),
+            **procstat.machine_load(usage, cpu),
             "connections": self.args.cold_connections, "wrk_errors": result["errors"],
         }
 
@@ -244,16 +248,32 @@ class Bench:
             and not duplicates and not done["refusals"],
             "elapsed_s": done["elapsed_s"], "acked_per_s": done["acked_per_s"],
             "delivered_per_s": delivered / done["elapsed_s"],
-            "cpu_s": cpu, "cpu_us_per_msg": per_message(cpu, delivered),
-            **machine_load(usage, cpu),
+            "cpu_s": cpu, "cpu_us_per_msg": procstat.per_message(cpu, delivered),
+            **procstat.machine_load(usage, cpu),
             "window": args.ceiling_window, "batch": args.ceiling_batch,
         }
+
+    async def sessions_closed(self, gw: GatewayProcess, within: float) -> float:
+        """Wait until the gateway has no XMPP session open (its /metrics) and it and
+        Prosody have finished closing them (both idle for half a second); the seconds."""
+        self.log("waiting for the idle timeout to close the gateway's sessions")
+        started = time.monotonic()
+        pids = (gw.pid, self.prosody_pid)
+        used, busy = sum(procstat.cpu_seconds(pid) for pid in pids), 1.0
+        while (open_now := await open_sessions(gw.url)) > 0 or busy > 0.01:
+            if time.monotonic() - started > within:
+                raise RuntimeError(f"{open_now:g} sessions still open after {within:g} s")
+            await asyncio.sleep(0.5)
+            now = sum(procstat.cpu_seconds(pid) for pid in pids)
+            used, busy = now, now - used
+        return time.monotonic() - started
 
     async def memory(self) -> dict[str, Any]:
         assert self.counter is not None
         gw = self.start_gateway()
         await asyncio.sleep(1.0)
         rss: dict[str, int] = {"0": procstat.rss_kib(gw.pid)}
+        server_rss: dict[str, int] = {"0": procstat.rss_kib(self.prosody_pid)}
         opened = 0
         failed = 0
         for target in self.args.memory_sessions:
@@ -268,10 +288,15 @@ class Bench:
             opened = target
             await asyncio.sleep(2.0)
             rss[str(target)] = procstat.rss_kib(gw.pid)
-        first, last = self.args.memory_sessions[0], self.args.memory_sessions[-1]
-        per_session = (rss[str(last)] - rss[str(first)]) / (last - first)
+            server_rss[str(target)] = procstat.rss_kib(self.prosody_pid)
+        first, last = (str(n) for n in (self.args.memory_sessions[0],
+                                        self.args.memory_sessions[-1]))
+        count = int(last) - int(first)
         self.stop_gateway()
-        return {"rss_kib": rss, "per_session_kib": per_session, "failed": failed}
+        return {"rss_kib": rss, "per_session_kib": (rss[last] - rss[first]) / count,
+                "prosody_rss_kib": server_rss,
+                "prosody_per_session_kib": (server_rss[last] - server_rss[first]) / count,
+                "failed": failed}
 
     async def run(self) -> dict[str, Any]:
         args = self.args
@@ -284,12 +309,21 @@ class Bench:
         if not args.skip_ceiling:
             scenarios["ceiling_before"] = await self.ceiling("before")
 
-        gw = self.start_gateway()
+        returning = args.returning_idle_timeout
+        gw = self.start_gateway(returning or 3600)
         pids = {"gateway": gw.pid, "prosody": self.prosody_pid}
         scenarios["gateway_hot"] = await self.hot(
             "xmpp-post", gw.url, self.gateway_target(HOT), None, pids)
-        scenarios["gateway_cold"] = await self.cold(
-            "xmpp-post", gw.url, [self.gateway_target(u) for u in cold_entries], None, pids)
+        cold_targets = [self.gateway_target(u) for u in cold_entries]
+        scenarios["gateway_cold"] = await self.cold("xmpp-post", gw.url, cold_targets, None,
+                                                    pids)
+        if returning:
+            # The same accounts once their sessions were closed by the idle timeout: what
+            # the gateway keeps of a sender between its sessions makes the difference.
+            waited = await self.sessions_closed(gw, within=2 * returning + 30)
+            scenarios["gateway_returning"] = await self.cold(
+                "xmpp-post (returning)", gw.url, cold_targets, None, pids)
+            scenarios["gateway_returning"]["waited_for_idle_close_s"] = waited
         self.stop_gateway()
 
         # Right after the gateway, before the baseline's password checks: so both ceiling
@@ -312,19 +346,6 @@ class Bench:
         return self.results
 
 
-def machine_load(usage: procstat.Usage, cpu: dict[str, float]) -> dict[str, float]:
-    """How busy the machine was while the load ran, and how much of that was not ours
-    (other engineers' work shares the cores)."""
-    ours = sum(cpu.values()) / usage.wall_s if usage.wall_s else 0.0
-    return {"measured_wall_s": usage.wall_s, "machine_cores_busy": usage.cores_busy,
-            "other_cores_busy": max(0.0, usage.cores_busy - ours)}
-
-
-def per_message(cpu: dict[str, float], messages: int) -> dict[str, float | None]:
-    """CPU microseconds per message, per process."""
-    return {k: (v / messages * 1e6 if messages else None) for k, v in cpu.items()}
-
-
 async def _report_line(stdout: asyncio.StreamReader, word: str,
                        within: float) -> dict[str, Any]:
     """The JSON of the ceiling sender's next ``<word> {json}`` line."""
@@ -336,57 +357,8 @@ async def _report_line(stdout: asyncio.StreamReader, word: str,
     return answer
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=10.0,
-                        help="seconds of hot-sender and ceiling load per run (default 10)")
-    parser.add_argument("--warmup", type=float, default=2.0,
-                        help="seconds of unmeasured load before each hot and ceiling run "
-                             "(default 2)")
-    parser.add_argument("--connections", type=int, default=8,
-                        help="keep-alive connections of the hot sender (default 8)")
-    parser.add_argument("--cold", type=int, default=500,
-                        help="distinct accounts posting once each (default 500)")
-    parser.add_argument("--cold-connections", type=int, default=8,
-                        help="concurrent connections for cold senders (default 8)")
-    parser.add_argument("--memory-sessions", type=lambda s: [int(x) for x in s.split(",")
-                                                               if x],
-                        default=[1, 100, 1000],
-                        help="pooled idle session counts to measure RSS at "
-                             "(default 1,100,1000; empty to skip)")
-    parser.add_argument("--gateway-arg", action="append", metavar="ARG",
-                        help="extra argument for 'xmpp-post serve' (repeatable), "
-                             "e.g. --gateway-arg=--log-level=warning")
-    parser.add_argument("--profile", type=Path, metavar="DIR",
-                        help="sample the gateway with py-spy during the hot and cold runs and "
-                             "write collapsed stacks to DIR (slows the gateway; for profiling "
-                             "only, not for figures)")
-    parser.add_argument("--no-uvloop", dest="uvloop", action="store_false",
-                        default=importlib.util.find_spec("uvloop") is not None,
-                        help="run the gateway on asyncio's own loop (default: --uvloop "
-                             "when uvloop is installed)")
-    parser.add_argument("--starttls", action="store_true",
-                        help="the gateway logs in with STARTTLS on Prosody's c2s port "
-                             "(default: direct TLS, XEP-0368, on its direct TLS port)")
-    parser.add_argument("--skip-reference", action="store_true",
-                        help="do not measure the in-server baseline")
-    parser.add_argument("--skip-ceiling", action="store_true",
-                        help="do not measure the ceiling (bench.ceiling)")
-    parser.add_argument("--ceiling-window", type=int, default=256,
-                        help="stanzas the ceiling sender leaves unacknowledged (default 256)")
-    parser.add_argument("--ceiling-batch", type=int, default=64,
-                        help="stanzas per write of the ceiling sender, each write ending in "
-                             "an ack request (default 64)")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latest.json",
-                        help="where to write the raw figures (JSON)")
-    args = parser.parse_args(argv)
-    args.accounts = max([args.cold, *args.memory_sessions])
-    return args
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv, __doc__)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     bench = Bench(args)

@@ -36,7 +36,7 @@ from bench.load import Entry, run_wrk
 from xmpp_post.lab.haproxy import HaproxyServer
 from xmpp_post.lab.instances import GatewayProcess
 from xmpp_post.lab.prosody import ProsodyServer
-from xmpp_post.lab.redis import RedisServer
+from xmpp_post.lab.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parents[1]
 DOMAIN = "localhost"
@@ -92,7 +92,7 @@ class Scale:
                 "--max-concurrent-requests", "1024"]
         if shared:
             args += ["--redis-url", self.redis.url, "--state-secret-file", str(self.secret),
-                     "--proxy-protocol"]
+                     "--proxy-protocol", "--trusted-proxy", "127.0.0.1/32"]
         if self.args.uvloop:
             args.append("--uvloop")
         return args

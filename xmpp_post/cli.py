@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import xmpp_post.fronts  # noqa: F401  (registers the fronts' configuration sections)
 from xmpp_post import __version__, allocator, config, logs
 from xmpp_post.errors import ConfigError
 
@@ -33,31 +34,15 @@ example:
 """
 
 
-def _parser() -> argparse.ArgumentParser:
+def parsers() -> dict[str, argparse.ArgumentParser]:
+    """Every command's parser by its name as typed (``xmpp-post``, ``xmpp-post serve``,
+    ...), the top one first: what ``main`` parses with, and what the CLI reference of the
+    documentation is generated from."""
     parser = argparse.ArgumentParser(prog="xmpp-post", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"xmpp-post {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve = commands.add_parser(
-        "serve", help="run the gateway", description=DESCRIPTION, epilog=SERVE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    serve.add_argument("--config", type=Path, metavar="FILE",
-                       help="TOML configuration file (see 'xmpp-post example-config')")
-    for setting in config.SETTINGS:
-        default = "" if setting.default is None else f" (default: {setting.default})"
-        if setting.kind == "bool" and setting.default:  # on by default: --no-<name> too
-            serve.add_argument(setting.flag, dest=setting.name,
-                               action=argparse.BooleanOptionalAction, default=None,
-                               help=setting.help)
-        elif setting.kind == "bool":
-            serve.add_argument(setting.flag, dest=setting.name, action="store_const",
-                               const=True, default=None, help=setting.help)
-        elif setting.kind == "list":
-            serve.add_argument(setting.flag, dest=setting.name, action="append",
-                               metavar=setting.metavar, help=setting.help)
-        else:
-            serve.add_argument(setting.flag, dest=setting.name, metavar=setting.metavar,
-                               help=setting.help + default)
+    _serve_parser(commands)
     commands.add_parser("example-config", help="print an example TOML configuration file")
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", metavar="COMMAND",
@@ -73,12 +58,67 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--template", metavar="NAME",
                         help="the template every request is rendered with")
     create.add_argument("--rate", metavar="N/minute",
-                        help="most requests per second, minute or hour (N/second, ...)")
-    _template_parser(commands)
-    return parser
+                        help="most messages (one per recipient) per second, minute or "
+                             "hour (N/second, ...)")
+    webhook_commands = _webhook_parser(commands)
+    template_commands = _template_parser(commands)
+    nested = {"token": token_commands, "webhook": webhook_commands,
+              "template": template_commands}
+    found = {parser.prog: parser}
+    for name, sub in commands.choices.items():
+        found[sub.prog] = sub
+        if name in nested:
+            found.update({more.prog: more for more in nested[name].choices.values()})
+    return found
 
 
-def _template_parser(commands: Any) -> None:
+def _parser() -> argparse.ArgumentParser:
+    return next(iter(parsers().values()))
+
+
+def _serve_parser(commands: Any) -> None:
+    """``serve``: one option per setting, in one group per ``config.GROUPS`` entry."""
+    serve = commands.add_parser(
+        "serve", help="run the gateway", description=DESCRIPTION, epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--config", type=Path, metavar="FILE",
+                       help="TOML configuration file (see 'xmpp-post example-config')")
+    for group in config.GROUPS:
+        options = serve.add_argument_group(group.title, group.about)
+        for setting in group.settings:
+            shown = config.settings.default_text(setting)
+            default = f" (default: {shown})" if shown else ""
+            if setting.kind == "bool":  # --name and --no-name: either wins over file and env
+                options.add_argument(setting.flag, dest=setting.name,
+                                     action=argparse.BooleanOptionalAction, default=None,
+                                     help=setting.help + default)
+            elif setting.kind == "list":
+                options.add_argument(setting.flag, dest=setting.name, action="append",
+                                     metavar=setting.metavar, help=setting.help)
+            else:
+                options.add_argument(setting.flag, dest=setting.name,
+                                     metavar=setting.metavar, help=setting.help + default)
+
+
+def _webhook_parser(commands: Any) -> Any:
+    webhook = commands.add_parser("webhook", help="manage webhook URLs (/hooks/xph_…)")
+    actions = webhook.add_subparsers(dest="webhook_command", metavar="COMMAND",
+                                     required=True)
+    create = actions.add_parser(
+        "create", help="make a new webhook URL for a tool that posts to Slack or "
+        "Mattermost: print it once, and the TOML that configures it")
+    create.add_argument("name", metavar="NAME", help="the webhook's name (letters, "
+                        "digits, - and _), shown in logs and metrics")
+    create.add_argument("--account", required=True, metavar="JID",
+                        help="the account it sends as (one of [accounts])")
+    create.add_argument("--to", action="append", required=True, metavar="JID",
+                        help="a recipient of every message; repeat for several")
+    create.add_argument("--template", metavar="NAME",
+                        help="the template that renders the payload (default: slack)")
+    return actions
+
+
+def _template_parser(commands: Any) -> Any:
     template = commands.add_parser(
         "template", help="try the webhook templates (?template=NAME) without a server",
         description="Show what a webhook payload becomes, or which templates there are. "
@@ -100,10 +140,11 @@ def _template_parser(commands: Any) -> None:
                         help="a query parameter the template reads")
     actions.add_parser("list", parents=[where],
                        help="name every template, its reply and description")
+    return actions
 
 
 def _template_command(args: argparse.Namespace) -> int:
-    from xmpp_post.templates import cli as templates
+    from xmpp_post.templates import template_command as templates
 
     try:
         folder = config.load_setting("template_dir", args.template_dir,
@@ -141,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         from xmpp_post.auth.token_command import create_command
 
         return create_command(args.name, args.account, args.to, args.template, args.rate)
+    if args.command == "webhook":
+        from xmpp_post.auth import webhook_command
+
+        return webhook_command.create_command(args.name, args.account, args.to,
+                                              args.template)
     if args.command == "template":
         return _template_command(args)
     if args.command != "serve":
@@ -161,12 +207,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     logs.setup(settings.log_level, settings.log_format)
     allocator.keep_large_blocks_mapped()  # idle sessions' TLS buffers cost only what they use
-    from xmpp_post.service import serve  # slixmpp and aiohttp load only when serving
+    from xmpp_post.service import serve  # slixmpp and aiohttp load only when serving (tested)
+    from xmpp_post.xmpp.compat import SlixmppIncompatible
 
     try:
         with asyncio.Runner(loop_factory=_loop_factory(settings.uvloop)) as runner:
             runner.run(serve(settings, source=source, live=live))
-    except OSError as exc:
+    except (OSError, SlixmppIncompatible) as exc:
         logging.getLogger("xmpp_post").error("cannot serve: %s", exc)
         return EXIT_FAILURE
     return EXIT_OK

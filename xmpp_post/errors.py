@@ -7,13 +7,15 @@ The tree::
     │   ├── BadRequest               bad JSON or form, invalid JID, type or characters
     │   ├── Unauthorized             missing or malformed credentials
     │   │   └── CredentialsRefused   the gateway refused them (unknown token, bad
-    │   │                            signature): a failed login, counted by the throttle
+    │   │       │                    signature): a failed login, counted by the throttle
+    │   │       └── UnknownWebhookUrl  no webhook URL has that secret: 404, yet counted
     │   ├── Forbidden                the sender may not do this (domain not served, ...)
     │   ├── NotFound                 no such endpoint; the target is not a room
     │   ├── MethodNotAllowed
     │   ├── RequestTimeout           the client sent its request too slowly
     │   ├── ClientGone               the client disconnected before it sent its request
     │   ├── PayloadTooLarge          the body, or the stanza it would make, is too large
+    │   │   └── FileTooLarge         a file over max_file_size or the server's own limit
     │   ├── HeaderTooLarge           a request line or header field is too long
     │   ├── UnsupportedMediaType
     │   ├── Unprocessable            no recipient, no text
@@ -26,14 +28,20 @@ The tree::
         ├── AccountLoginFailed       ... the password the gateway holds for an account
         ├── Refused                  a stanza or presence error from the server
         │   ├── RoomRefused          ... from a group chat room
-        │   └── RecipientRefused     ... for a message: not delivered (no such user, ...)
-        │       └── RecipientBusy    ... for now: worth retrying later (Retry-After)
+        │   ├── RecipientRefused     ... for a message: not delivered (no such user, ...)
+        │   │   └── RecipientBusy    ... for now: worth retrying later (Retry-After)
+        │   └── UploadRefused        ... for a file's upload slot (XEP-0363)
+        │       └── UploadQuota      ... until the time the server named (Retry-After)
+        ├── UploadUnavailable        the sender's server offers no file upload
+        ├── UploadFailed             the HTTPS upload of a file failed or timed out
         ├── XmppUnavailable          server unreachable, TLS refused, stream lost
         └── AckTimeout               the server (or a room) did not confirm in time
 
 Library exceptions (slixmpp, aiohttp, json) are translated into this tree where the
-library is called. Errors know no HTTP status: ``http.errors`` picks it from the kind and
-the XMPP condition, in one table, and renders every error in one JSON shape.
+library is called. Errors know nothing of HTTP: they carry values (``retry_after``
+seconds, ``close_connection``, the ``allowed`` methods), and ``http.render`` picks the
+status from the kind and the XMPP condition, in one table, renders those values as
+headers (``Retry-After``, ``Connection``, ``Allow``) and every error in one JSON shape.
 
 An error raised once the XMPP server had accepted the sender's password is marked
 ``verified`` (by the relay): only such an error may become the stored answer to an
@@ -49,14 +57,19 @@ class GatewayError(Exception):
     code = "internal_error"
     # True once the XMPP server had accepted the sender's password when this happened.
     verified = False
+    # Seconds after which a retry may succeed; None: a retry as it is will not help.
+    retry_after: int | None = None
+    # True when the client's connection cannot be used for another request.
+    close_connection = False
 
     def __init__(self, message: str, *, code: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        self.headers: dict[str, str] = dict(headers or {})
+        if retry_after is not None:
+            self.retry_after = retry_after
 
     def body(self) -> dict[str, object]:
         return {"error": self.code, "message": self.message}
@@ -86,6 +99,13 @@ class CredentialsRefused(Unauthorized):
         self.subject = subject
 
 
+class UnknownWebhookUrl(CredentialsRefused):
+    """``POST /hooks/xph_…`` with a secret no webhook URL has: answered like any unknown
+    path (404), and counted by the throttle like a wrong password, for it is a guess."""
+
+    code = "webhook_not_found"
+
+
 class Forbidden(ClientError):
     code = "forbidden"
 
@@ -95,16 +115,20 @@ class NotFound(ClientError):
 
 
 class MethodNotAllowed(ClientError):
+    """The path exists, but not for this method; ``allowed`` names the methods it has."""
+
     code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allowed: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.allowed = allowed
 
 
 class RequestTimeout(ClientError):
     """The client did not send its whole request in time; the connection is closed."""
 
-    code = "request_timeout"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message, code=code, headers={"Connection": "close"})
+    code = "client_too_slow"
+    close_connection = True
 
 
 class ClientGone(ClientError):
@@ -116,6 +140,13 @@ class ClientGone(ClientError):
 
 class PayloadTooLarge(ClientError):
     code = "payload_too_large"
+
+
+class FileTooLarge(PayloadTooLarge):
+    """A file is larger than the gateway's ``max_file_size`` or the limit the sender's
+    XMPP server advertises for uploads: refused before anything is uploaded or sent."""
+
+    code = "file_too_large"
 
 
 class HeaderTooLarge(ClientError):
@@ -134,7 +165,7 @@ class TooManyRequests(ClientError):
     code = "too_many_requests"
 
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
-        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+        super().__init__(message, code=code, retry_after=retry_after)
 
 
 class RateLimited(TooManyRequests):
@@ -153,7 +184,7 @@ class Overloaded(GatewayError):
     code = "busy"
 
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
-        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+        super().__init__(message, code=code, retry_after=retry_after)
 
 
 class StateUnavailable(GatewayError):
@@ -163,7 +194,7 @@ class StateUnavailable(GatewayError):
     code = "state_unavailable"
 
     def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None) -> None:
-        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+        super().__init__(message, code=code, retry_after=retry_after)
 
 
 class XmppError(GatewayError):
@@ -173,8 +204,8 @@ class XmppError(GatewayError):
     code = "upstream_error"
 
     def __init__(self, message: str, *, code: str | None = None, condition: str = "",
-                 text: str = "", headers: dict[str, str] | None = None) -> None:
-        super().__init__(message, code=code, headers=headers)
+                 text: str = "", retry_after: int | None = None) -> None:
+        super().__init__(message, code=code, retry_after=retry_after)
         self.condition = condition
         self.text = text
 
@@ -221,7 +252,34 @@ class RecipientBusy(RecipientRefused):
     def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None,
                  condition: str = "", text: str = "") -> None:
         super().__init__(message, code=code, condition=condition, text=text,
-                         headers={"Retry-After": str(retry_after)})
+                         retry_after=retry_after)
+
+
+class UploadRefused(Refused):
+    """The sender's server refused an upload slot for a file (``condition``, ``text``);
+    nothing was uploaded or sent."""
+
+    code = "upload_refused"
+
+
+class UploadQuota(UploadRefused):
+    """The upload service refused a slot for now (a quota) and said when to retry
+    (XEP-0363's ``<retry stamp/>``): ``retry_after`` is the seconds until then."""
+
+    code = "upload_quota"
+
+
+class UploadUnavailable(XmppError):
+    """The sender's XMPP server offers no file upload service (XEP-0363)."""
+
+    code = "upload_unavailable"
+
+
+class UploadFailed(XmppError):
+    """The HTTPS upload of a file to the slot the server gave failed (a status, a
+    refused certificate, a timeout); no message was sent."""
+
+    code = "upload_failed"
 
 
 class XmppUnavailable(XmppError):
@@ -232,7 +290,7 @@ class XmppUnavailable(XmppError):
     def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None,
                  condition: str = "") -> None:
         super().__init__(message, code=code, condition=condition,
-                         headers={"Retry-After": str(retry_after)})
+                         retry_after=retry_after)
 
 
 class AckTimeout(XmppError):
@@ -241,7 +299,7 @@ class AckTimeout(XmppError):
     code = "ack_timeout"
 
     def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None) -> None:
-        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+        super().__init__(message, code=code, retry_after=retry_after)
 
 
 class ConfigError(Exception):

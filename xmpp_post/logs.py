@@ -5,10 +5,11 @@ renders ``name key=value ...`` and the JSON format one object per line. The requ
 travels in a context variable, so log lines from the XMPP side of a request carry it too.
 Nothing here ever receives a password, an ``Authorization`` header or message text.
 
-An event costs a few µs: when every handler it would reach is one of ours (``handler``,
-an ``EventHandler``) and no logger on its way filters, ``event`` writes the line itself,
-without a ``LogRecord``; the line is the very one the formatter writes for a record
-(both go through the formatter's ``line``), so nothing about the output changes.
+An event costs a few µs: when every handler it would reach at its level is one of ours
+(``handler``, an ``EventHandler``) and no logger on its way filters, ``event`` writes
+the line itself, without a ``LogRecord``; the line is the very one the formatter writes
+for a record (both go through the formatter's ``line``), so nothing about the output
+changes.
 Otherwise the event goes through ``logging`` as usual.
 
 One event is one line: in the text format a field value with white space, quotes, ``=``
@@ -55,11 +56,12 @@ def _direct_handlers(logger: logging.Logger, level: int) -> list[EventHandler] |
         if current.filters:
             return None
         for out in current.handlers:
+            reached = True
+            if level < out.level:  # below its level: any handler sees nothing of it
+                continue
             if type(out) is not EventHandler or out.filters:
                 return None
-            reached = True
-            if level >= out.level:
-                found.append(out)
+            found.append(out)
         if not current.propagate:
             break
         current = current.parent

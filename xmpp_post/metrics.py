@@ -45,12 +45,21 @@ class Metrics:
         self.unknown_tokens = Counter("xmpp_post_unknown_tokens", "Requests with a token "
                                       "that is not configured (unknown or revoked)",
                                       registry=r)
+        self.unknown_webhook_urls = Counter(
+            "xmpp_post_unknown_webhook_urls", "Requests to a webhook URL (/hooks/xph_…) "
+            "that is not configured (unknown or revoked)", registry=r)
         self.reloads = Counter("xmpp_post_reloads", "Configuration reloads by outcome",
                                ["outcome"], registry=r)
         self.refusals = Counter("xmpp_post_refusals", "Messages the XMPP server refused "
                                 "(message errors), by condition, and whether the refusal "
                                 "came in time for the answer (answer) or after it (late)",
                                 ["condition", "when"], registry=r)
+        self.uploads = Counter("xmpp_post_uploads", "Files of requests (XEP-0363 uploads), "
+                               "by outcome: uploaded, or the error code that stopped them",
+                               ["outcome"], registry=r)
+        self.upload_bytes = Counter("xmpp_post_upload_bytes", "Bytes of those files, by "
+                                    "outcome (of a file refused while it arrived: what had "
+                                    "arrived)", ["outcome"], registry=r)
         self._request_counters: dict[tuple[str, str, int], Counter] = {}
 
     def count_request(self, route: str, method: str, status: int) -> None:
@@ -65,16 +74,25 @@ class Metrics:
 
     def count_credential(self, via: str | None, status: int) -> None:
         """Count a request by the token or webhook it came with (``via``: ``token:NAME``,
-        ``webhook:NAME``, or ``token`` for an unknown one); names only, never secrets."""
+        ``webhook:NAME``, ``token`` or ``webhook_url`` for an unknown one); names only,
+        never secrets."""
         if via is None or via == "basic":
             return
         if via == "token":
             self.unknown_tokens.inc()
             return
+        if via == "webhook_url":
+            self.unknown_webhook_urls.inc()
+            return
         kind, _, name = via.partition(":")
         self.credential_requests.labels(kind, name).inc()
         if not 200 <= status < 300:
             self.credential_failures.labels(kind, name).inc()
+
+    def count_upload(self, outcome: str, size: int) -> None:
+        """One file: ``uploaded``, or the code of the error that stopped it."""
+        self.uploads.labels(outcome).inc()
+        self.upload_bytes.labels(outcome).inc(size)
 
     def count_refusal(self, condition: str, late: bool) -> None:
         self.refusals.labels(condition, "late" if late else "answer").inc()

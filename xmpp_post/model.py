@@ -4,7 +4,11 @@
 caller was authenticated, and the ``Scope`` a token or webhook limits it to);
 ``OutgoingMessage`` is one validated message to one recipient; ``Receipt`` is the one
 result of a delivery; ``Rejected`` is a recipient of a request that was not sent to,
-and why. Nothing here does I/O or knows HTTP or XMPP libraries.
+and why; ``SessionInfo`` is what may be shown of an open session (never its password).
+Nothing here does I/O or knows HTTP or XMPP libraries.
+
+``check_xml_text`` is the one rule for the text a stanza can carry (XML 1.0's
+characters), on either side of the seam.
 
 ``type_for_target`` is the one rule for which message type goes to a recipient, once the
 XMPP side knows whether that recipient is a room; the HTTP side applies the part of it
@@ -13,21 +17,51 @@ that needs no lookup (``check_room_rules``) before anything is sent.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from xmpp_post import jids
+from xmpp_post import jids, scan
 from xmpp_post.errors import BadRequest, Forbidden, GatewayError, NotFound
 
 MESSAGE_TYPES = ("chat", "normal", "headline", "groupchat")
+# Characters XML 1.0 cannot carry (outside its Char production), so no stanza can.
+NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def check_xml_text(name: str, text: str) -> None:
+    """BadRequest (400 ``invalid_character``) when ``text``, the ``name`` of a request,
+    holds a character XML cannot carry; the message names the first one."""
+    bad = scan.search(NOT_XML_CHAR, text, reach=1)
+    if bad:
+        raise BadRequest(f"the {name} contains the character U+{ord(bad.group()):04X}, "
+                         "which XML cannot carry", code="invalid_character")
+
+
+def xml_text(text: str) -> str:
+    """``text`` without the characters XML cannot carry (control characters…), from
+    calls into ``re`` that each read a bounded stretch (:mod:`xmpp_post.scan`)."""
+    if len(text) <= scan.BLOCK:
+        return NOT_XML_CHAR.sub("", text)
+    return "".join(NOT_XML_CHAR.sub("", text[start:start + scan.BLOCK])
+                   for start in range(0, len(text), scan.BLOCK))
 
 
 @dataclass(frozen=True)
 class Scope:
     """What a token or webhook limits its caller to: ``to`` only these bare JIDs (None:
-    anyone), and ``template`` always rendered by that template (None: as asked)."""
+    anyone), ``template`` always rendered by that template (None: as asked), and
+    ``allowance``, which counts the messages about to be sent against a rate (raising
+    the ``GatewayError`` that refuses them all; None: no rate)."""
 
     to: frozenset[str] | None = None
     template: str | None = None
+    allowance: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
+
+    def take(self, messages: int) -> None:
+        """Count ``messages`` (one per recipient) before any is sent, or raise."""
+        if self.allowance is not None and messages > 0:
+            self.allowance(messages)
 
     def check_recipients(self, targets: list[str]) -> None:
         """Forbidden (403 ``recipient_not_allowed``) unless every target is allowed."""
@@ -53,12 +87,15 @@ UNSCOPED = Scope()
 @dataclass(frozen=True)
 class Sender:
     """Who is sending: a bare JID, the password that must prove it, how the caller was
-    authenticated (``basic``, ``token:NAME`` or ``webhook:NAME``) and its scope."""
+    authenticated (``basic``, ``token:NAME`` or ``webhook:NAME``) and its scope.
+    ``delivery``: for a signed webhook, the id its scheme gives this delivery (what
+    deduplicates it, and nothing else does); None for none, and for other callers."""
 
     jid: str
     password: str = field(repr=False)
     via: str = "basic"
     scope: Scope = UNSCOPED
+    delivery: str | None = None
 
     @property
     def domain(self) -> str:
@@ -69,6 +106,11 @@ class Sender:
         """True when the gateway holds this account's password (a token or webhook sends
         as one of ``[accounts]``), False when the caller presented it (HTTP Basic)."""
         return self.via != "basic"
+
+    @property
+    def webhook(self) -> bool:
+        """True for a signed webhook's delivery (``POST /hooks/NAME``)."""
+        return self.via.startswith("webhook:")
 
 
 @dataclass(frozen=True)
@@ -126,6 +168,21 @@ class Rejected:
 
 
 Outcome = Receipt | Rejected
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One open XMPP session, as the status page shows it: whose it is, how many
+    messages are in flight on it, and seconds since it opened and since its last use."""
+
+    jid: str
+    in_flight: int
+    age: float
+    idle: float
+
+    def as_json(self) -> dict[str, object]:
+        return {"jid": self.jid, "in_flight": self.in_flight, "age_seconds": round(self.age, 1),
+                "idle_seconds": round(self.idle, 1)}
 
 
 def check_room_rules(kind: str, receipt: bool) -> None:

@@ -1,4 +1,8 @@
-"""Wiring and lifecycle: config -> state, authentication, relay -> web server.
+"""Wiring and lifecycle: config -> state, authentication, relay, fronts -> web server.
+
+The wiring is here and nowhere else: which fronts the application serves
+(``fronts_for``), the authentication chain (``authenticator``), the guards' state
+(``guards_for``: memory, or Redis), and the relay (``xmpp_relay``: the XMPP side).
 
 ``Gateway.start()`` returns once the HTTP port accepts connections; ``drain()`` makes
 ``/readyz`` answer 503 for ``drain_seconds`` (a load balancer moves new requests away)
@@ -21,31 +25,48 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from xmpp_post import cpu, logs
+from xmpp_post.auth import Authenticator
+from xmpp_post.auth.basic import BasicScheme
 from xmpp_post.auth.tokens import TokenScheme
+from xmpp_post.auth.webhook_urls import WebhookUrlScheme
+from xmpp_post.auth.webhooks import WebhookScheme
 from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig, load_templates
 from xmpp_post.errors import ConfigError
-from xmpp_post.http.app import make_app, memory_guards
+from xmpp_post.fronts.hooks.hooks_routes import FRONT as HOOKS
+from xmpp_post.fronts.msg.msg_routes import FRONT as MSG
+from xmpp_post.fronts.ntfy.ntfy_routes import FRONT as NTFY
+from xmpp_post.fronts.ntfy.query_auth import QueryParamScheme
+from xmpp_post.fronts.web import FRONT as WEB
+from xmpp_post.http import openapi
+from xmpp_post.http.app import make_app
+from xmpp_post.http.clients import TrustedProxies
+from xmpp_post.http.context import Front
 from xmpp_post.http.guards import Guards
+from xmpp_post.http.proxy_protocol import ProxySite
 from xmpp_post.http.server import GatewayRunner
 from xmpp_post.metrics import Metrics
 from xmpp_post.model import Sender
-from xmpp_post.proxy_protocol import ProxySite
 from xmpp_post.relay import Relay
 from xmpp_post.state import StateKey
+from xmpp_post.state.memory import MemoryIdempotencyStore, MemoryLoginThrottle
 from xmpp_post.tasks import TaskGroup
 from xmpp_post.templates import TemplateSet
+from xmpp_post.uploader import HttpsUploader
+from xmpp_post.xmpp.client import tls_context
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
-from xmpp_post.xmpp.relay import XmppRelay
+from xmpp_post.xmpp.salted import SaltedPasswords
 from xmpp_post.xmpp.session import SessionOptions, XmppSession
+from xmpp_post.xmpp.xmpp_relay import XmppRelay
 
 if TYPE_CHECKING:
     from xmpp_post.state.redis import RedisState
@@ -64,21 +85,32 @@ def session_options(config: Config) -> SessionOptions:
     )
 
 
-def xmpp_relay(config: Config, metrics: Metrics | None = None) -> XmppRelay:
+def xmpp_relay(config: Config, metrics: Metrics | None = None,
+               clock: Callable[[], float] = time.monotonic) -> XmppRelay:
+    """The real relay; ``clock`` times idle sessions and rooms (tests inject one)."""
     options = session_options(config)
     directory = ServiceDirectory()  # which domains are group chat services, for all senders
 
-    def factory(sender: Sender) -> XmppSession:
-        return XmppSession(sender, options, directory, metrics)
+    salted = SaltedPasswords(config.scram_cache)  # SCRAM's SaltedPassword per sender
+
+    def factory(sender: Sender, digest: bytes) -> XmppSession:
+        return XmppSession(sender, options, directory, metrics, clock=clock,
+                           salted=salted.login(sender.jid, digest))
 
     pool = SessionPool(factory, idle_timeout=config.idle_timeout,
                        max_sessions=config.max_sessions, retry_after=config.retry_after,
-                       max_opening=config.max_concurrent_opens, metrics=metrics)
+                       max_opening=config.max_concurrent_opens, metrics=metrics,
+                       clock=clock)
     if metrics is not None:
         metrics.track_open_sessions(lambda: pool.open_sessions)
+    # The HTTPS PUT of file uploads, trusting what the XMPP sessions trust.
+    uploader = HttpsUploader(tls_context(config.ca_file, config.insecure_skip_tls_verify),
+                             connect_timeout=config.connect_timeout,
+                             read_timeout=config.upload_timeout)
     return XmppRelay(pool, request_timeout=config.request_timeout,
                      retry_after=config.retry_after, max_stanza_size=config.max_stanza_size,
-                     directory=directory)
+                     directory=directory, uploader=uploader,
+                     upload_timeout=config.upload_timeout, salted=salted)
 
 
 async def _server_accepts(host: str, port: int, timeout: float) -> str | None:
@@ -94,20 +126,72 @@ ConfigSource = Callable[[], Config]  # reads the configuration again, for a relo
 RELOAD_GRACE = 30.0  # seconds stopping waits for a reload in progress
 
 
+def fronts_for(config: Config) -> list[Front]:
+    """The ways in, in the order their routes are tried: webhooks before a base path
+    of ``/`` could take ``/hooks/…``; the web page before ntfy, whose ``/`` answers any
+    method; ntfy at the root, when it is on."""
+    return [HOOKS, MSG, WEB, *([NTFY] if config.ntfy else [])]
+
+
+def authenticator(config: Config, live: LiveConfig) -> Authenticator:
+    """Webhook URLs, signed webhooks, ntfy's ``?auth=`` (checked by the header schemes),
+    tokens, then HTTP Basic (see ``xmpp_post.auth``)."""
+    tokens, basic = TokenScheme(live), BasicScheme(config.domain)
+    return Authenticator([WebhookUrlScheme(live), WebhookScheme(live),
+                          QueryParamScheme([tokens, basic]), tokens, basic],
+                         challenge_order=[basic, tokens])
+
+
+def memory_guards(config: Config, live: LiveConfig | None = None) -> Guards:
+    """Guards with this process's own state, and the authentication chain."""
+    return Guards(
+        auth=authenticator(config, live if live is not None else LiveConfig(config)),
+        throttle=MemoryLoginThrottle(window=config.auth_failure_window,
+                                     pair_limit=config.auth_failure_limit,
+                                     address_limit=config.auth_failure_limit_address,
+                                     account_limit=config.auth_failure_limit_account),
+        idempotency=MemoryIdempotencyStore(window=config.idempotency_window,
+                                           max_entries=config.idempotency_max_entries),
+        key=StateKey())
+
+
+def web_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
+            guarded_by: Guards | None = None,
+            live: LiveConfig | None = None) -> web.Application:
+    """The application with this configuration's fronts, guarded by ``guarded_by``
+    (default: this process's own state, the relay telling which senders are proven)."""
+    live = live if live is not None else LiveConfig(config)
+    guards = guarded_by if guarded_by is not None else replace(
+        memory_guards(config, live), verified=relay.verified)
+    return make_app(config, relay, fronts=fronts_for(config), guarded_by=guards,
+                    live=live, metrics=metrics)
+
+
+def api_document(config: Config,
+                 templates: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The OpenAPI document of this configuration's fronts (``templates``: the names and
+    descriptions the ``template`` parameter lists)."""
+    described = templates or {}
+    return openapi.document(config, [front.openapi(config, described)
+                                     for front in fronts_for(config)])
+
+
 def guards_for(config: Config, relay: Relay,
                live: LiveConfig) -> tuple[Guards, RedisState | None]:
     """The guards with this process's state, or with the state shared in Redis."""
     base = memory_guards(config, live)
     key = StateKey(config.state_secret) if config.state_secret is not None else base.key
-    verified = relay.pool.verified if isinstance(relay, XmppRelay) else base.verified
-    base = replace(base, key=key, verified=verified)
+    base = replace(base, key=key, verified=relay.verified)
     if not config.redis_url:
         return base, None
     from xmpp_post.state.redis import RedisIdempotencyStore, RedisLoginThrottle, RedisState
 
     shared = RedisState(config.redis_url, key=key, timeout=config.redis_timeout,
                         retry_after=config.retry_after)
-    lease = config.request_timeout + config.client_timeout + 5  # longer than any request
+    # Longer than any request: its body, a first login (request_timeout), then its
+    # delivery (request_timeout again) and rendering, or its files' uploads (each at
+    # most upload_timeout).
+    lease = 2 * config.request_timeout + config.client_timeout + 5 + config.upload_timeout
     throttle = RedisLoginThrottle(shared, window=config.auth_failure_window,
                                   pair_limit=config.auth_failure_limit,
                                   address_limit=config.auth_failure_limit_address,
@@ -119,20 +203,25 @@ def guards_for(config: Config, relay: Relay,
 
 class Gateway:
     """One running xmpp-post: its relay and its HTTP listener. ``source`` reads the
-    configuration again for ``reload()`` (the command line passes its file and flags)."""
+    configuration again for ``reload()`` (the command line passes its file and flags);
+    ``clock`` times the XMPP relay's idle sessions and rooms (tests inject one)."""
 
     def __init__(self, config: Config, relay: Relay | None = None, *,
-                 source: ConfigSource | None = None, live: LiveConfig | None = None) -> None:
+                 source: ConfigSource | None = None, live: LiveConfig | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         logs.quiet()
         self.config = config
         self.source = source
         self.live = live if live is not None else LiveConfig(config)
         self.metrics = Metrics()
-        self.relay: Relay = relay if relay is not None else xmpp_relay(config, self.metrics)
+        self._xmpp: XmppRelay | None = None  # the relay, when the gateway built it
+        if relay is None:
+            relay = self._xmpp = xmpp_relay(config, self.metrics, clock)
+        self.relay: Relay = relay
         self.guards, self.shared = guards_for(config, self.relay, self.live)
-        self.app = make_app(config, self.relay, metrics=self.metrics, readiness=self.readiness,
-                            degradation=self.degradation, guarded_by=self.guards,
-                            live=self.live)
+        self.app = make_app(config, self.relay, fronts=fronts_for(config),
+                            guarded_by=self.guards, live=self.live, metrics=self.metrics,
+                            readiness=self.readiness, degradation=self.degradation)
         self.app.on_response_prepare.append(self._close_when_draining)
         self._runner: web.AppRunner | None = None
         self._reloads = TaskGroup("reloads")
@@ -163,6 +252,19 @@ class Gateway:
             response.headers["Connection"] = "close"
 
     @property
+    def xmpp_relay(self) -> XmppRelay:
+        """The XMPP relay the gateway built (TypeError when it was given another)."""
+        if self._xmpp is None:
+            raise TypeError(f"this gateway relays through {type(self.relay).__name__}, "
+                            "not XmppRelay")
+        return self._xmpp
+
+    @property
+    def pool(self) -> SessionPool:
+        """The XMPP sessions of the relay (``xmpp_relay``'s pool)."""
+        return self.xmpp_relay.pool
+
+    @property
     def url(self) -> str:
         host = self.config.listen.host
         host = f"[{host}]" if ":" in host else host
@@ -184,8 +286,10 @@ class Gateway:
                                      max_field_size=self.config.max_header_size)
         await self._runner.setup()
         host, port = self.config.listen.host, self.config.listen.port
+        trusted = TrustedProxies(self.config.trusted_proxy).trusted
         site: web.BaseSite = (ProxySite(self._runner, host, port,
-                                        header_timeout=self.config.client_timeout)
+                                        header_timeout=self.config.client_timeout,
+                                        trusted=trusted)
                               if self.config.proxy_protocol else
                               web.TCPSite(self._runner, host, port))
         await site.start()
@@ -213,10 +317,9 @@ class Gateway:
         """Swap in ``fresh`` (default: read ``source`` again); False, with the reason
         logged, when it does not load: the running configuration stays."""
         loaded = self._load(fresh)
-        if loaded is None:
-            return False
-        self._swap(*loaded)
-        return True
+        if loaded is not None:
+            self._swap(*loaded)
+        return loaded is not None
 
     def reload_in_background(self) -> None:
         """Reload as ``reload()`` does, reading and compiling in a worker thread; reloads
@@ -226,10 +329,9 @@ class Gateway:
     async def _reload_off_loop(self) -> bool:
         async with self._reloading:
             loaded = await asyncio.to_thread(self._load, None)
-            if loaded is None:
-                return False
-            self._swap(*loaded)
-            return True
+            if loaded is not None:
+                self._swap(*loaded)
+            return loaded is not None
 
     def _load(self, fresh: Config | None) -> tuple[Config, TemplateSet] | None:
         """The configuration and its compiled templates; None, with the reason logged
@@ -237,9 +339,7 @@ class Gateway:
         try:
             if fresh is None:
                 if self.source is None:
-                    log.error("reload refused: the gateway has no configuration source")
-                    self.metrics.reloads.labels("refused").inc()
-                    return None
+                    raise ConfigError("reload", "the gateway has no configuration source")
                 fresh = self.source()
             return fresh, load_templates(fresh)
         except ConfigError as exc:

@@ -4,6 +4,7 @@ A request's credentials are tried by a chain of schemes, each answering "not min
 (``None``), "mine and valid" (a ``Sender``) or "mine and invalid" (it raises). The
 schemes, in the order tried:
 
+* ``webhook_urls.WebhookUrlScheme``: ``POST /hooks/xph_…``, the URL itself the secret;
 * ``webhooks.WebhookScheme``: ``POST /hooks/NAME``, proven by the tool's signature;
 * ``query_param.QueryParamScheme``: ntfy's ``?auth=``, an ``Authorization`` value in
   the URL, checked by the two schemes below;
@@ -37,6 +38,7 @@ class Presented:
     headers: Mapping[str, str] = field(default_factory=dict)
     query: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    query_string: str = ""  # as received (``query`` is what parses of it)
 
     @cached_property
     def basic(self) -> tuple[str, str] | None:

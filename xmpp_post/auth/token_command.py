@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from xmpp_post.config.grants import TOKEN_PREFIX, parse_tokens
+from xmpp_post.config.tokens_webhooks import TOKEN_PREFIX, parse_tokens
 from xmpp_post.errors import ConfigError
 
 TOKEN_BYTES = 32
@@ -25,9 +25,9 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
 
 
-def _toml(value: Any) -> str:
+def toml_value(value: Any) -> str:
     if isinstance(value, list):
-        return "[" + ", ".join(_toml(item) for item in value) + "]"
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
     return json.dumps(value, ensure_ascii=False)  # a TOML basic string
 
 
@@ -59,7 +59,7 @@ def create_command(name: str, account: str, to: Sequence[str] = (),
     print("Add this to the configuration file and reload the gateway (SIGHUP):\n", file=out)
     print(f"[tokens.{name}]", file=out)
     for key, value in entry.items():
-        print(f"{key} = {_toml(value)}", file=out)
+        print(f"{key} = {toml_value(value)}", file=out)
     print(f'# {parsed.account} needs an [accounts."{parsed.account}"] entry with its '
           "password_file", file=out)
     return 0

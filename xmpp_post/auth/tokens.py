@@ -9,9 +9,13 @@ itself. An unknown or revoked token is "mine and invalid": ``CredentialsRefused`
 401 counted by the per-address login throttle under the subject ``token``.
 
 A valid token sends as its account with that account's configured password, limited
-to its ``Scope`` (recipients, template). Its ``rate`` (N per second, minute or hour) is
-kept here, in this process: beyond it, 429 ``rate_limited`` with ``Retry-After``.
-Several gateway instances behind one address each allow the full rate.
+to its ``Scope`` (recipients, template, rate). Its ``rate`` (N messages per second,
+minute or hour) is kept here, in this process, and counts messages, one per recipient,
+when they are about to be sent (``Scope.take``): a request whose messages would go
+beyond it sends none and is 429 ``rate_limited`` with ``Retry-After``; one with more
+messages than the rate allows at all is 422 ``exceeds_rate``. A request that sends
+nothing (a template that skips, an error) costs nothing. Several gateway instances
+behind one address each allow the full rate.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import hashlib
 import math
 import time
 from collections.abc import Callable
+from functools import partial
 
 from xmpp_post.auth import Presented
-from xmpp_post.config.grants import TOKEN_PREFIX, Rate, Token
 from xmpp_post.config.live import LiveConfig
-from xmpp_post.errors import CredentialsRefused, RateLimited, Unauthorized
+from xmpp_post.config.tokens_webhooks import TOKEN_PREFIX, Rate, Token
+from xmpp_post.errors import CredentialsRefused, RateLimited, Unauthorized, Unprocessable
 from xmpp_post.model import Scope, Sender
 
 CHALLENGE = 'Bearer realm="xmpp-post"'
@@ -51,23 +56,29 @@ def presented_token(presented: Presented) -> str | None:
 
 
 class RateLimits:
-    """Each token's ``rate`` in this process: a generic cell rate algorithm, so N per
-    minute allows a burst of N and then one every 60/N seconds."""
+    """Each token's ``rate`` in this process: a generic cell rate algorithm over messages,
+    so N per minute allows a burst of N messages and then one every 60/N seconds."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._due: dict[tuple[str, Rate], float] = {}  # theoretical arrival time
 
-    def take(self, name: str, rate: Rate) -> None:
-        """Count one request of token ``name``, or raise RateLimited (429)."""
+    def take(self, name: str, rate: Rate, messages: int = 1) -> None:
+        """Count ``messages`` of token ``name``, all or none: raise RateLimited (429) if
+        they do not fit in what the rate allows now, Unprocessable (422) if they never
+        would."""
+        if messages > rate.count:
+            raise Unprocessable(f"this request would send {messages} messages; this token "
+                                f"may send {rate}", code="exceeds_rate")
         now = self._clock()
         interval = rate.seconds / rate.count
         due = max(self._due.get((name, rate), now), now)
-        wait = due + interval - now - rate.seconds
+        wait = due + messages * interval - now - rate.seconds
         if wait > 0:
-            raise RateLimited(f"this token may send {rate}; try again later",
+            raise RateLimited(f"this token may send {rate} messages; {messages} more would "
+                              "exceed it; try again later",
                               retry_after=max(1, math.ceil(wait)), subject=f"token:{name}")
-        self._due[(name, rate)] = due + interval
+        self._due[(name, rate)] = due + messages * interval
 
     def forget_except(self, names: set[str]) -> None:
         """Drop the state of tokens no longer configured (after a reload)."""
@@ -98,7 +109,7 @@ class TokenScheme:
         account = self._live.accounts.get(token.account)
         if account is None:  # the configuration check makes this impossible
             raise CredentialsRefused("the token's account is not configured", subject=SUBJECT)
-        if token.rate is not None:
-            self.rates.take(token.name, token.rate)
+        allowance = (partial(self.rates.take, token.name, token.rate)
+                     if token.rate is not None else None)
         return Sender(account.jid, account.password, via=f"token:{token.name}",
-                      scope=Scope(to=token.to, template=token.template))
+                      scope=Scope(to=token.to, template=token.template, allowance=allowance))

@@ -2,9 +2,9 @@
 
 A setting gets its value from, in rising precedence: the TOML file, the environment
 (``XMPP_POST_<NAME>``), the command line. Sections are TOML tables beside the flat keys
-(``sections.SECTIONS``: accounts, tokens, webhooks, topics, ...), read from the file
-only. Everything is validated here, before the event loop exists; a bad value raises
-``ConfigError`` naming the setting.
+(``sections.SECTIONS``: accounts, tokens, webhooks, and those the fronts register, such
+as ntfy's topics), read from the file only. Everything is validated here, before the
+event loop exists; a bad value raises ``ConfigError`` naming the setting.
 """
 
 from __future__ import annotations
@@ -18,23 +18,23 @@ from pathlib import Path
 from typing import Any
 
 from xmpp_post import jids
-from xmpp_post.config import topics
+from xmpp_post.config.convert import CONVERT, HostPort
 from xmpp_post.config.sections import SECTIONS, Sections, check_sections, parse_sections
 from xmpp_post.config.settings import (
     BY_NAME,
-    CONVERT,
     ENV_PREFIX,
+    GROUPS,
     SETTINGS,
-    HostPort,
+    Group,
     Setting,
+    check,
     example_toml,
 )
 from xmpp_post.errors import ConfigError
 
-__all__ = ["BY_NAME", "ENV_PREFIX", "SETTINGS", "Config", "HostPort", "Setting",
-           "example_toml", "load", "load_setting"]
+__all__ = ["BY_NAME", "ENV_PREFIX", "GROUPS", "SETTINGS", "Config", "Group", "HostPort",
+           "Setting", "example_toml", "load", "load_setting"]
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 MIN_STATE_KEY = 32  # bytes of state_secret_file: as long as an HMAC-SHA256 output
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -42,51 +42,73 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 @dataclass(frozen=True)
 class Config:
-    """Validated settings of one gateway."""
+    """Validated settings of one gateway.
 
+    One field per setting of ``settings.SETTINGS``, in the table's order, then the
+    sections. The fields are written out, not made from the table, so that mypy knows
+    each one's type; ``tests/unit/test_config.py`` checks that the two agree (names, order,
+    and each type against its setting's kind)."""
+
+    # XMPP server
     domain: tuple[str, ...]
-    listen: HostPort
     xmpp_server: HostPort | None
     direct_tls: bool
     ca_file: Path | None
     insecure_skip_tls_verify: bool
+    connect_timeout: float
+    # HTTP API
+    listen: HostPort
     base_path: str
     ntfy: bool
     ntfy_max_text: int
-    max_body: int
-    connect_timeout: float
+    web: bool
+    admin: tuple[str, ...]  # token names and bare JIDs of served domains (_admins)
+    # Messages
     ack_timeout: float
-    idle_timeout: float
-    max_sessions: int
     receipt_timeout: float
     muc_nick: str
     max_recipients: int
     max_stanza_size: int
     bounce_wait: float
-    uvloop: bool
-    log_level: str
-    log_format: str
+    # Files
+    max_file_size: int
+    upload_timeout: float
+    spool_dir: Path | None
+    # Sessions
+    idle_timeout: float
+    max_sessions: int
+    max_concurrent_opens: int
+    scram_cache: int
+    # Requests and limits
+    max_body: int
     request_timeout: float
     retry_after: int
     client_timeout: float
     max_header_size: int
     max_concurrent_requests: int
     max_uploads_per_address: int
-    max_concurrent_opens: int
+    # Login throttle
     auth_failure_window: float
     auth_failure_limit: int
     auth_failure_limit_address: int
     auth_failure_limit_account: int
+    # Idempotency
     idempotency_window: float
     idempotency_max_entries: int
+    # Templates
     template_dir: Path | None
     max_template_body: int
+    # Several instances
     redis_url: str
     redis_timeout: float
     state_secret_file: Path | None
     trusted_proxy: tuple[Network, ...]  # parsed by _validated_instances
     proxy_protocol: bool
     drain_seconds: float
+    # Logging and event loop
+    log_level: str
+    log_format: str
+    uvloop: bool
     sections: Sections = field(default_factory=Sections)
     # The key of the shared state's digests, read from state_secret_file at load.
     state_secret: bytes | None = field(default=None, repr=False, compare=False)
@@ -118,7 +140,7 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None,
                 raise ConfigError("domain", "at least one --domain is required")
             values[setting.name] = "" if setting.kind == "str" else None  # unset
             continue
-        values[setting.name] = CONVERT[setting.kind](setting, value)
+        values[setting.name] = check(setting, CONVERT[setting.kind](setting, value))
     cfg = _validated(Config(**values, sections=parse_sections(tables, config_file)))
     check_sections(cfg.sections, cfg)
     return cfg
@@ -173,55 +195,49 @@ def _validated(cfg: Config) -> Config:
     cfg = replace(cfg, domain=tuple(dict.fromkeys(normalized)))
     if not cfg.base_path.startswith("/") or (cfg.base_path.endswith("/") and cfg.base_path != "/"):
         raise ConfigError("base_path", "must start with / and not end with /")
-    topics.check(cfg.base_path, cfg.ntfy, cfg.ntfy_max_text, cfg.sections.get("topics"))
     if cfg.ca_file is not None and not cfg.ca_file.is_file():
         raise ConfigError("ca_file", f"{cfg.ca_file} is not a readable file")
-    for name in ("connect_timeout", "ack_timeout", "idle_timeout", "receipt_timeout",
-                 "request_timeout", "client_timeout", "auth_failure_window",
-                 "idempotency_window"):
-        if getattr(cfg, name) <= 0:
-            raise ConfigError(name, "must be more than 0 seconds")
-    for name in ("retry_after", "max_concurrent_requests", "max_uploads_per_address",
-                 "max_concurrent_opens",
-                 "auth_failure_limit", "auth_failure_limit_address",
-                 "auth_failure_limit_account", "idempotency_max_entries"):
-        if getattr(cfg, name) < 1:
-            raise ConfigError(name, "must be at least 1")
-    if cfg.max_header_size < 256:
-        raise ConfigError("max_header_size", "must be at least 256 bytes")
-    for name in ("max_body", "max_template_body"):
-        if getattr(cfg, name) < 1:
-            raise ConfigError(name, "must be at least 1 byte")
-    if cfg.max_stanza_size < 1024:
-        raise ConfigError("max_stanza_size", "must be at least 1KiB")
-    if not 0 <= cfg.bounce_wait < cfg.request_timeout:
+    if cfg.spool_dir is not None and not cfg.spool_dir.is_dir():
+        raise ConfigError("spool_dir", f"{cfg.spool_dir} is not a folder")
+    # Each setting's own limits were checked by settings.check as it was read.
+    if cfg.bounce_wait >= cfg.request_timeout:
         raise ConfigError("bounce_wait", "must be 0 or more seconds, and less than "
                                          "request_timeout")
-    if cfg.max_sessions < 1:
-        raise ConfigError("max_sessions", "must be at least 1")
-    if cfg.log_format not in ("text", "json"):
-        raise ConfigError("log_format", "must be text or json")
-    if cfg.max_recipients < 1:
-        raise ConfigError("max_recipients", "must be at least 1")
     if cfg.muc_nick:
         try:
             cfg = replace(cfg, muc_nick=jids.resourcepart(cfg.muc_nick))
         except jids.JidError as exc:
             raise ConfigError("muc_nick", f"{cfg.muc_nick!r} is not a valid nickname: "
                                           f"{exc}") from None
-    if cfg.log_level.lower() not in LOG_LEVELS:
-        raise ConfigError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
-    return _validated_instances(cfg)
+    return _validated_instances(replace(cfg, admin=_admins(cfg)))
+
+
+def _admins(cfg: Config) -> tuple[str, ...]:
+    """``admin``: bare JIDs of served domains (normalized) and names of [tokens]."""
+    tokens = cfg.sections.get("tokens")
+    names = set(tokens.by_name) if tokens is not None else set()
+    found: list[str] = []
+    for entry in cfg.admin or ():  # None when unset
+        if "@" not in entry:
+            if entry not in names:
+                raise ConfigError("admin", f"{entry!r} is neither a JID (user@domain) nor "
+                                           "the name of a token in [tokens]")
+            found.append(entry)
+            continue
+        try:
+            jid = jids.account(entry, cfg.default_domain)
+        except jids.JidError:
+            raise ConfigError("admin", f"{entry!r} is not a valid JID") from None
+        if jids.domain_of(jid) not in cfg.domain:
+            raise ConfigError("admin", f"{jid} is not on a domain this gateway serves")
+        found.append(jid)
+    return tuple(dict.fromkeys(found))
 
 
 def _validated_instances(cfg: Config) -> Config:
     """The settings for several instances: shared state, proxies, draining."""
     if cfg.redis_url and not cfg.redis_url.startswith(REDIS_SCHEMES):
         raise ConfigError("redis_url", "must start with redis://, rediss:// or unix://")
-    if cfg.redis_timeout <= 0:
-        raise ConfigError("redis_timeout", "must be more than 0 seconds")
-    if cfg.drain_seconds < 0:
-        raise ConfigError("drain_seconds", "must be 0 or more seconds")
     secret = None
     if cfg.state_secret_file is not None:
         from xmpp_post.config.accounts import read_secret  # the rules of every secret file
@@ -241,8 +257,13 @@ def _validated_instances(cfg: Config) -> Config:
         except ValueError:
             raise ConfigError("trusted_proxy", f"{text!r} is not an address range "
                                                "such as 10.0.0.0/8 or ::1/128") from None
+    if cfg.proxy_protocol and not networks:
+        raise ConfigError("trusted_proxy", "is required with proxy_protocol: the address "
+                          "range of the proxy that sends the PROXY header (e.g. "
+                          "10.0.0.2/32); whoever could send one would choose the client "
+                          "address the throttle counts by")
     return replace(cfg, state_secret=secret, trusted_proxy=tuple(networks))
 
 
 # The sections of this package register themselves on import.
-from xmpp_post.config import accounts, grants  # noqa: E402, F401
+from xmpp_post.config import accounts, tokens_webhooks  # noqa: E402, F401

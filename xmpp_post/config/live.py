@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from xmpp_post.config import SETTINGS, Config
 from xmpp_post.config.accounts import Account
-from xmpp_post.config.grants import Tokens, Webhook
+from xmpp_post.config.tokens_webhooks import Tokens, Webhook, Webhooks
 from xmpp_post.errors import ConfigError
 from xmpp_post.templates import TemplateSet
 
@@ -67,6 +67,12 @@ class LiveConfig:
     def webhooks(self) -> Mapping[str, Webhook]:
         hooks: Mapping[str, Webhook] = self._config.sections.get("webhooks") or {}
         return hooks
+
+    @property
+    def webhook_urls(self) -> Mapping[bytes, Webhook]:
+        """The webhook URLs (``verify = "url"``) by the SHA-256 of their secret."""
+        hooks = self._config.sections.get("webhooks")
+        return hooks.by_digest if isinstance(hooks, Webhooks) else {}
 
     def swap(self, fresh: Config, templates: TemplateSet) -> list[str]:
         """Take ``fresh``'s sections and templates; return the flat settings

@@ -5,8 +5,11 @@ names of secret files, not values for a flag). Each is a ``Section``: its name, 
 is for, the function that validates its table, raising ``ConfigError`` that names
 the section and entry, and optionally ``check(value, config)``: the checks that need
 the other sections or the flat settings (a token's account must be in ``[accounts]``),
-run once everything else is valid. ``Sections`` holds the parsed values; a gateway without a
-configuration file has every section empty.
+run once everything else is valid; with ``always``, also when the table is absent
+(``value`` None: a front's checks of the flat settings it depends on). A front
+registers its own section when it is imported (``xmpp_post.fronts``). ``Sections``
+holds the parsed values; a gateway without a configuration file has every section
+empty.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class Section:
     help: str
     parse: Callable[[Mapping[str, Any], Path | None], Any]
     check: Callable[[Any, Any], None] | None = None  # (parsed value, Config)
+    always: bool = False  # check even when the table is absent (value None)
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,8 @@ def parse_sections(tables: Mapping[str, Any], path: Path | None) -> Sections:
 
 
 def check_sections(sections: Sections, config: Any) -> None:
-    """Run every present section's cross-checks against the whole configuration."""
-    for name, value in sections.values.items():
-        check = SECTIONS[name].check
-        if check is not None:
-            check(value, config)
+    """Run the cross-checks of every present section (and of those that check always)
+    against the whole configuration."""
+    for name, section in SECTIONS.items():
+        if section.check is not None and (name in sections.values or section.always):
+            section.check(sections.get(name), config)

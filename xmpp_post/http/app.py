@@ -1,15 +1,13 @@
-"""The HTTP API on aiohttp: routes, request observation, errors, health.
+"""The HTTP application on aiohttp: request observation, errors, health, the fronts.
 
-``POST <base>`` and ``POST <base>/<recipient>[,<recipient>…]`` send a message as the
-authenticated user (``messages``; with ``?template=NAME``, the message a template makes
-of a tool's own payload: ``templated``); ``POST /hooks/NAME`` a signed webhook's
-(``hooks``), and ntfy's publish routes at the root (``ntfy``) unless turned off;
-``GET /healthz`` reports liveness, ``/readyz``
-readiness, ``/metrics`` Prometheus metrics and ``/openapi.json`` the API. Every error,
-ours or aiohttp's, leaves through ``errors.render_error`` in one JSON shape; every
+The application serves the fronts it is given (``xmpp_post.fronts``: the seed API,
+webhooks, ntfy; ``service`` chooses them), behind the guards it is given
+(``guards.Guards``: the authentication chain and the state); it builds neither.
+``GET /healthz`` reports liveness, ``/readyz`` readiness, ``/metrics`` Prometheus
+metrics and ``/openapi.json`` the API (each front's part in one document). Every error,
+ours or aiohttp's, leaves through ``render.render_error`` in one JSON shape; every
 request gets a request id (``X-Request-Id``, echoed if the client sent a sane one) and
-one structured log line. ``POST <base>/`` (an empty recipient) is ``POST <base>``, as in
-mod_post_msg's URL format.
+one structured log line.
 """
 
 from __future__ import annotations
@@ -18,42 +16,42 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
 from xmpp_post import ids, logs
-from xmpp_post.auth import Authenticator
-from xmpp_post.auth.basic import BasicScheme
-from xmpp_post.auth.query_param import QueryParamScheme
-from xmpp_post.auth.tokens import TokenScheme
-from xmpp_post.auth.webhooks import WebhookScheme
+from xmpp_post.auth.webhook_urls import PATH_PREFIX, loggable_path
 from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig
 from xmpp_post.errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge
-from xmpp_post.http import guards, hooks, ntfy, openapi
+from xmpp_post.http import guards, openapi
 from xmpp_post.http.clients import TrustedProxies, forwarded_middleware
 from xmpp_post.http.context import (
     AUTH,
     CONFIG,
     DEGRADATION,
     ERROR_SHAPES,
+    ERROR_WATCHERS,
+    FRONTS,
     LIVE,
     METRICS,
     NOTES,
+    PAYLOADS,
     READINESS,
     RELAY,
     SENDING,
+    SPOOL,
+    UPLOAD_ROUTES,
+    Front,
     Readiness,
     error_shape,
     note,
 )
-from xmpp_post.http.errors import HttpStatusError, render_error, status_of
-from xmpp_post.http.messages import options, post_message
+from xmpp_post.http.render import HttpStatusError, render_error, status_of
+from xmpp_post.http.spool import SpoolDir
 from xmpp_post.metrics import CONTENT_TYPE, Metrics
 from xmpp_post.relay import Relay
-from xmpp_post.state import StateKey
-from xmpp_post.state.memory import MemoryIdempotencyStore, MemoryLoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +66,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _translate(exc: web.HTTPException) -> GatewayError:
     if isinstance(exc, web.HTTPMethodNotAllowed):
-        allowed = ", ".join(sorted(exc.allowed_methods))
-        return MethodNotAllowed(f"method {exc.method} is not allowed here; use {allowed}",
-                                headers={"Allow": allowed})
+        allowed = tuple(sorted(exc.allowed_methods))
+        return MethodNotAllowed(f"method {exc.method} is not allowed here; use "
+                                f"{', '.join(allowed)}", allowed=allowed)
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return PayloadTooLarge("the request body is larger than the gateway accepts")
     if isinstance(exc, web.HTTPNotFound):
@@ -99,7 +97,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
             response = _error_response(request, _translate(exc))
         except Exception:
             log.exception("unexpected error handling %s %s", logs.escape(request.method),
-                          logs.escape(request.path))
+                          logs.escape(loggable_path(request.path)))
             response = _error_response(request,
                                        GatewayError("the gateway failed unexpectedly"))
         response.headers[REQUEST_ID_HEADER] = request_id
@@ -109,7 +107,10 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         metrics = request.app[METRICS]
         metrics.count_request(route_name, method, response.status)
         metrics.count_credential(notes.get("via"), response.status)
-        logs.event(log, "request", method=method, route=route_name,
+        # A webhook URL's line names the URL, its secret cut after a few characters.
+        logged_route = (loggable_path(request.path) if route_name.startswith(PATH_PREFIX)
+                        else route_name)
+        logs.event(log, "request", method=method, route=logged_route,
                    status=response.status, ms=round((time.perf_counter() - started) * 1000, 2),
                    sender=notes.get("sender", "-"), via=notes.get("via", "-"),
                    error=notes.get("error", "-"),
@@ -123,10 +124,13 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
 def _error_response(request: web.Request, error: GatewayError) -> web.Response:
     note("error", error.code)
     metrics = request.app[METRICS]
+    status = status_of(error)
     if error.code == "ack_timeout":
         metrics.ack_timeouts.inc()
-    elif status_of(error) == 429:
+    elif status == 429:
         metrics.rate_limited.inc()
+    for watch in request.app[ERROR_WATCHERS]:
+        watch(request, error, status)
     return render_error(error, request.app[AUTH].challenge, shape=error_shape(request))
 
 
@@ -152,8 +156,9 @@ async def prometheus_metrics(request: web.Request) -> web.Response:
 
 async def openapi_json(request: web.Request) -> web.Response:
     """Made for each request: it lists the templates, which a reload may change."""
-    templates = request.app[LIVE].templates.describe()
-    document = openapi.document(request.app[CONFIG], templates)
+    config, templates = request.app[CONFIG], request.app[LIVE].templates.describe()
+    parts = [front.openapi(config, templates) for front in request.app[FRONTS]]
+    document = openapi.document(config, parts)
     return web.Response(body=json.dumps(document, indent=1).encode(),
                         content_type="application/json")
 
@@ -162,60 +167,51 @@ async def _always_ready() -> str | None:
     return None
 
 
-def authenticator(config: Config, live: LiveConfig) -> Authenticator:
-    """Signed webhooks, ntfy's ``?auth=`` (checked by the header schemes), tokens, then
-    HTTP Basic (see ``xmpp_post.auth``)."""
-    tokens, basic = TokenScheme(live), BasicScheme(config.domain)
-    return Authenticator([WebhookScheme(live), QueryParamScheme([tokens, basic]), tokens,
-                          basic], challenge_order=[basic, tokens])
+async def _open_spool(app: web.Application) -> None:
+    app[SPOOL].open()
 
 
-def memory_guards(config: Config, live: LiveConfig | None = None) -> guards.Guards:
-    """Guards with this process's own state, and the authentication chain."""
-    return guards.Guards(
-        auth=authenticator(config, live if live is not None else LiveConfig(config)),
-        throttle=MemoryLoginThrottle(window=config.auth_failure_window,
-                                     pair_limit=config.auth_failure_limit,
-                                     address_limit=config.auth_failure_limit_address,
-                                     account_limit=config.auth_failure_limit_account),
-        idempotency=MemoryIdempotencyStore(window=config.idempotency_window,
-                                           max_entries=config.idempotency_max_entries),
-        key=StateKey())
+async def _close_spool(app: web.Application) -> None:
+    app[SPOOL].close()
 
 
-def make_app(config: Config, relay: Relay, *, metrics: Metrics | None = None,
-             readiness: Readiness = _always_ready, degradation: Readiness = _always_ready,
-             guarded_by: guards.Guards | None = None,
-             live: LiveConfig | None = None) -> web.Application:
-    """The aiohttp application; the caller owns the relay's start and stop. ``live`` is
-    the running configuration a reload swaps (the guards' schemes must read the same).
-    ``degradation``: None, or what the gateway cannot do now though it serves (/readyz)."""
-    live = live if live is not None else LiveConfig(config)
-    state = guarded_by if guarded_by is not None else memory_guards(config, live)
+def make_app(config: Config, relay: Relay, *, fronts: Sequence[Front],
+             guarded_by: guards.Guards, live: LiveConfig, metrics: Metrics | None = None,
+             readiness: Readiness = _always_ready,
+             degradation: Readiness = _always_ready,
+             spool: SpoolDir | None = None) -> web.Application:
+    """The aiohttp application serving ``fronts`` (in that order, after the gateway's own
+    routes); the caller owns the relay's start and stop. ``live`` is the running
+    configuration a reload swaps (the guards' schemes must read the same).
+    ``degradation``: None, or what the gateway cannot do now though it serves (/readyz).
+    ``spool``: where files wait (by default in ``spool_dir``), opened when the
+    application starts (removing what dead processes left there), closed when it stops."""
     forwarding = ([forwarded_middleware(TrustedProxies(config.trusted_proxy))]
                   if config.trusted_proxy else [])
     # The largest body any route takes; guards.limits holds each request to its own.
     app = web.Application(middlewares=[*forwarding, observe_middleware,
-                                       *guards.middlewares(config, state)],
+                                       *guards.middlewares(config, guarded_by)],
                           client_max_size=max(config.max_body, config.max_template_body))
     app[CONFIG] = config
     app[RELAY] = relay
-    app[AUTH] = state.auth
+    app[AUTH] = guarded_by.auth
     app[LIVE] = live
     app[METRICS] = metrics if metrics is not None else Metrics()
     app[READINESS] = readiness
     app[DEGRADATION] = degradation
     app[SENDING] = set()
+    app[PAYLOADS] = set()
     app[ERROR_SHAPES] = {}
-    app[SENDING].add(app.router.add_post(hooks.ROUTE, hooks.post_hook))  # before a base "/"
-    base = config.base_path.rstrip("/")
-    for path in (base or "/", base + r"/{recipient:[\s\S]*}"):
-        app[SENDING].add(app.router.add_post(path, post_message))
-        app.router.add_route("OPTIONS", path, options)
+    app[ERROR_WATCHERS] = []
+    app[UPLOAD_ROUTES] = {}
+    app[SPOOL] = spool if spool is not None else SpoolDir(config.spool_dir)
+    app.on_startup.append(_open_spool)
+    app.on_cleanup.append(_close_spool)
+    app[FRONTS] = tuple(fronts)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", prometheus_metrics)
     app.router.add_get("/openapi.json", openapi_json)
-    if config.ntfy:
-        ntfy.add_routes(app, config)
+    for front in fronts:
+        front.add_routes(app, config)
     return app

@@ -1,13 +1,18 @@
 """The real client address of a request, for logs, throttling and metrics.
 
 Without proxies it is the TCP peer (or, with ``--proxy-protocol``, the source address the
-PROXY header gave: ``xmpp_post.proxy_protocol`` puts it in the transport's peername).
+PROXY header gave: ``xmpp_post.http.proxy_protocol`` puts it in the transport's peername).
 With ``--trusted-proxy`` ranges, a request whose peer is in one of them is believed
 about ``X-Forwarded-For``: the client is the right-most address in that header that is
 not itself a trusted proxy (each proxy appends the address it received from, so
 everything left of the first untrusted hop may be forged). A peer outside the ranges is
-never believed. ``forwarded_middleware`` makes ``request.remote`` that address, so
-every later reader of ``request.remote`` sees the real client.
+never believed, and a hop with an IPv6 zone id (``fe80::1%x``: free text) is unreadable
+like any other garbage: the walk stops before it. With ``--proxy-protocol`` the ranges
+also say who may send the PROXY header (any other peer's connection is closed), and
+the peer checked here is the client that header names: a client inside the ranges would
+be believed about ``X-Forwarded-For`` too, so they should hold proxies only.
+``forwarded_middleware`` makes ``request.remote`` that address, so every later reader of
+``request.remote`` sees the real client.
 """
 
 from __future__ import annotations
@@ -29,12 +34,16 @@ def client_address(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
-def _parse(text: str) -> Address | None:
+def _parse(text: str, *, zone: bool = False) -> Address | None:
+    """An address of X-Forwarded-For (or, ``zone=True``, the TCP peer's, whose zone id
+    the kernel gave), None when unreadable."""
     text = text.strip()
     if text.startswith("[") and "]" in text:  # [v6]:port
         text = text[1:text.index("]")]
     elif text.count(":") == 1:  # v4:port
         text = text.partition(":")[0]
+    if "%" in text and not zone:  # a zone id is free text: endless addresses of one
+        return None
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
@@ -55,7 +64,7 @@ class TrustedProxies:
 
     def client(self, peer: str | None, forwarded_for: list[str]) -> str | None:
         """The real client address, or None to keep ``peer``."""
-        peer_address = _parse(peer) if peer else None
+        peer_address = _parse(peer, zone=True) if peer else None
         if peer_address is None or not self.trusted(peer_address) or not forwarded_for:
             return None
         hops = [h for value in forwarded_for for h in value.split(",")][-MAX_HOPS:]

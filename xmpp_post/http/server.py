@@ -28,7 +28,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from xmpp_post import logs
 from xmpp_post.errors import BadRequest, GatewayError, HeaderTooLarge
-from xmpp_post.http.errors import HttpStatusError, render_error
+from xmpp_post.http.render import HttpStatusError, render_error
 
 log = logging.getLogger(__name__)
 

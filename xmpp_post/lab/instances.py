@@ -1,5 +1,6 @@
 """``xmpp-post serve`` as a child process (``python -m xmpp_post`` with this very copy of
-the package on its path), for tests and benchmarks that signal or kill an instance."""
+the package on its path), for the tests and the benchmarks (``bench.run``, ``bench.scale``):
+one definition, so what is measured starts as what is tested."""
 
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ class GatewayProcess(ChildProcess):
 
     def launch(self) -> None:
         """Start the process (``ready()`` waits for it: start several, then wait)."""
-        env = {**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)}
+        # This copy of the package first: an installed ``xmpp_post`` may be another's.
+        path = [str(PACKAGE_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
         argv = [self.python, "-m", "xmpp_post", "serve", "--listen", f"127.0.0.1:{self.port}",
                 *self.args]
         self.spawn(argv, env=env)

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xmpp_post.lab import file_share
+
 PROSODY_USER = "prosody"
 
 
@@ -86,7 +88,11 @@ class ProsodyServer:
     ``domain`` is the virtual host; ``muc`` adds a group chat component at
     ``conference.<domain>``; ``smacks=False`` runs without stream management so the
     gateway's fallback acknowledgement is exercised; ``direct_tls`` also listens for
-    direct TLS (XEP-0368) on ``direct_tls_port``.
+    direct TLS (XEP-0368) on ``direct_tls_port``. ``file_share`` adds the XEP-0363
+    upload service ``upload.<domain>`` on HTTPS at ``https_port`` (``file_share``
+    module), taking files of ``file_share_limit`` bytes and ``file_share_quota`` bytes
+    per user and day (default: ten files' worth); ``file_share_trusted=False`` serves
+    it with a certificate of its own that nobody trusts.
     """
 
     domain: str = "localhost"
@@ -104,12 +110,21 @@ class ProsodyServer:
     http_port: int = 0
     direct_tls: bool = False
     direct_tls_port: int = 0
+    file_share: bool = True
+    file_share_limit: int = 10 * 1024 * 1024
+    file_share_quota: int | None = None
+    file_share_trusted: bool = True
+    https_port: int = 0
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _owns_workdir: bool = field(default=False, repr=False)
 
     @property
     def muc_domain(self) -> str:
         return f"conference.{self.domain}"
+
+    @property
+    def upload_domain(self) -> str:
+        return f"upload.{self.domain}"
 
     @property
     def cert_file(self) -> Path:
@@ -137,11 +152,17 @@ class ProsodyServer:
         self.http_port = self.http_port or free_port()
         if self.direct_tls:
             self.direct_tls_port = self.direct_tls_port or free_port()
+        if self.file_share:
+            self.https_port = self.https_port or free_port()
+            file_share.write_plugins(self.workdir / "plugins")
         certs = self.workdir / "certs"
         (self.workdir / "data").mkdir(parents=True, exist_ok=True)
         certs.mkdir(exist_ok=True)
-        make_certificate(certs, self.cert_names or [self.domain, self.muc_domain],
+        make_certificate(certs, self.cert_names or [self.domain, self.muc_domain,
+                                                    self.upload_domain],
                          file_name=self.domain, expired=self.cert_expired)
+        if not self.file_share_trusted:
+            make_certificate(certs, [self.domain], file_name="https-untrusted")
         self.config_file.write_text(self._config_text())
         self._give_to_prosody_user()
 
@@ -155,9 +176,13 @@ class ProsodyServer:
             modules.append("register")
         modules += self.extra_modules
         lua_list = "; ".join(f'"{m}"' for m in modules)
-        paths = "; ".join(f'"{p}"' for p in self.plugin_paths)
+        assert self.workdir is not None
+        plugin_paths = [*self.plugin_paths, *([str(self.workdir / "plugins")]
+                                              if self.file_share else [])]
+        paths = "; ".join(f'"{p}"' for p in plugin_paths)
         crt = self.cert_file
         key = crt.with_suffix(".key")
+        ssl = f'ssl = {{ certificate = "{crt}"; key = "{key}" }}' if self.tls else ""
         lines = [
             f'pidfile = "{self.workdir}/prosody.pid"',
             f'data_path = "{self.workdir}/data"',
@@ -171,7 +196,8 @@ class ProsodyServer:
             "s2s_ports = { }",
             f"http_ports = {{ {self.http_port} }}",
             'http_interfaces = { "127.0.0.1" }',
-            "https_ports = { }",
+            *(file_share.https_lines(self.https_port, *self._https_certificate())
+              if self.file_share else ["https_ports = { }"]),
             f"c2s_require_encryption = {'true' if self.tls else 'false'}",
             "allow_unencrypted_plain_auth = " + ("false" if self.tls else "true"),
             'authentication = "internal_hashed"',
@@ -190,7 +216,16 @@ class ProsodyServer:
                 f'  ssl = {{ certificate = "{crt}"; key = "{key}" }}' if self.tls else "",
                 "  restrict_room_creation = false",
             ]
+        if self.file_share:
+            lines += file_share.config_lines(self.domain, self.https_port, ssl,
+                                             self.file_share_limit, self.file_share_quota)
         return "\n".join(lines) + "\n"
+
+    def _https_certificate(self) -> tuple[Path, Path]:
+        crt = self.cert_file
+        if not self.file_share_trusted:
+            crt = crt.with_name("https-untrusted.crt")
+        return crt, crt.with_suffix(".key")
 
     def _give_to_prosody_user(self) -> None:
         if os.geteuid() != 0:
@@ -238,7 +273,8 @@ class ProsodyServer:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"prosody exited at start: {self.log_tail()}")
             if (_accepts(self.c2s_port) and _accepts(self.http_port)
-                    and (not self.direct_tls or _accepts(self.direct_tls_port))):
+                    and (not self.direct_tls or _accepts(self.direct_tls_port))
+                    and (not self.file_share or _accepts(self.https_port))):
                 return
             time.sleep(0.05)
         raise TimeoutError(f"prosody did not open its ports: {self.log_tail()}")

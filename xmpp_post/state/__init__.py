@@ -15,8 +15,18 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+# The headers of an answer the gateway stores and replays (its errors' ``Allow`` and
+# ``Retry-After``); any other header a stored answer carries is never replayed.
+REPLAYED_HEADERS = frozenset({"allow", "retry-after"})
+# The media types of the answers the gateway gives on sending routes: its JSON, a Slack
+# sender's ``ok``, and a Discord sender's empty 204.
+STORED_MEDIA_TYPES = frozenset({"application/json", "text/plain", "application/octet-stream"})
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,30 @@ class StoredAnswer:
     body: bytes = b""
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = field(default=())
+
+    def replayed_headers(self) -> dict[str, str]:
+        """The headers to send again: only those the gateway stores (``REPLAYED_HEADERS``)."""
+        return replayed(self.headers)
+
+
+def replayed(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The ``REPLAYED_HEADERS`` among ``headers``."""
+    return {name: value for name, value in headers if name.lower() in REPLAYED_HEADERS}
+
+
+def check_answer(answer: StoredAnswer) -> None:
+    """Raise ValueError unless ``answer`` is one the gateway could have stored: a final
+    status (``storable``), one of its media types, headers of HTTP token names and
+    printable ASCII values. For answers read back from a store others can write to."""
+    if not storable(answer.status):
+        raise ValueError(f"status {answer.status} is never stored")
+    if answer.content_type not in STORED_MEDIA_TYPES:
+        raise ValueError("a media type the gateway never answers with")
+    for name, value in answer.headers:
+        if not name or not set(name) <= _TOKEN:
+            raise ValueError("a header name that is not an HTTP token")
+        if len(value) > 1000 or not (value.isascii() and value.isprintable()):
+            raise ValueError("a header value that is not printable ASCII")
 
 
 LoginOutcome = Literal["failed", "succeeded", "unknown"]
@@ -59,7 +93,10 @@ class LoginThrottle(Protocol):
     async def end(self, account: str, address: str, proof: bytes,
                   outcome: LoginOutcome) -> None:
         """How the attempt went: the server refused the credentials, accepted them, or
-        could not tell (unreachable, timed out). Called once per ``begin`` that passed."""
+        could not tell (unreachable, timed out). Called once per ``begin`` that passed.
+        ``succeeded`` makes ``proof`` the account's accepted password: the caller reports
+        it only for a login the XMPP server accepted, never for a request that merely
+        answered 2xx."""
         ...
 
 

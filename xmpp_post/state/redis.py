@@ -11,6 +11,10 @@
 * **Nothing in clear**: key names are ``StateKey`` digests of (account, address,
   Idempotency-Key), and the key is shared by the instances (``state_secret_file``), so
   their fingerprints and proofs agree. No password, JID or address is stored.
+* **Nothing read back is trusted**: a stored answer is decoded strictly (``_decode``,
+  ``state.check_answer``); one the gateway could not have written, or a claim that
+  never runs out, is 503 ``stored_answer_unreadable`` (logged) until the entry expires,
+  never a second delivery.
 * **Unreachable Redis** raises ``StateUnavailable`` (503 ``state_unavailable``) where a
   decision needs it (``claim``, ``begin``). ``finish`` and ``end`` report after the fact:
   if Redis fails then, the answer already given stands and a warning is logged (an
@@ -24,7 +28,9 @@ hash slots, so Redis Cluster is not supported.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import binascii
 import json
 import logging
 import math
@@ -40,12 +46,20 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from xmpp_post.errors import StateUnavailable, TooManyRequests, Unprocessable
-from xmpp_post.state import LoginOutcome, StateKey, StoredAnswer, redis_scripts, storable
+from xmpp_post.state import (
+    LoginOutcome,
+    StateKey,
+    StoredAnswer,
+    check_answer,
+    redis_scripts,
+    storable,
+)
 
 log = logging.getLogger(__name__)
 
 PREFIX = "xmpp-post:"
 KNOWN_GOOD_TTL = 7 * 24 * 3600.0  # seconds a password the server accepted spares the owner
+MAX_ANSWER = 4 * 1024 * 1024  # bytes of an encoded answer read back (answers are small)
 
 
 class RedisState:
@@ -102,10 +116,27 @@ def _encode(answer: StoredAnswer) -> str:
                        "t": answer.content_type, "h": [list(h) for h in answer.headers]})
 
 
-def _decode(data: bytes) -> StoredAnswer:
-    doc = json.loads(data)
-    return StoredAnswer(int(doc["s"]), base64.b64decode(doc["b"]), str(doc["t"]),
-                        tuple((str(k), str(v)) for k, v in doc["h"]))
+def _decode(data: object) -> StoredAnswer:
+    """The answer ``_encode`` stored; ValueError for anything else (written by another
+    hand or version): every value read back is checked, none is trusted."""
+    if not isinstance(data, bytes) or len(data) > MAX_ANSWER:
+        raise ValueError("not an encoded answer")
+    doc = json.loads(data)  # a JSONDecodeError is a ValueError
+    if not isinstance(doc, dict) or set(doc) != {"s", "b", "t", "h"}:
+        raise ValueError("not an encoded answer")
+    status, body, media_type, headers = doc["s"], doc["b"], doc["t"], doc["h"]
+    if (type(status) is not int or not isinstance(body, str)
+            or not isinstance(media_type, str) or not isinstance(headers, list)
+            or not all(isinstance(h, list) and len(h) == 2
+                       and all(isinstance(part, str) for part in h) for h in headers)):
+        raise ValueError("a member of the wrong type")
+    try:
+        raw = base64.b64decode(body, validate=True)
+    except binascii.Error as exc:
+        raise ValueError("a body that is not base64") from exc
+    answer = StoredAnswer(status, raw, media_type, tuple((k, v) for k, v in headers))
+    check_answer(answer)
+    return answer
 
 
 class RedisIdempotencyStore:
@@ -126,22 +157,40 @@ class RedisIdempotencyStore:
         entry, wake = self._names(key)
         token = secrets.token_hex(12)
         args = [fingerprint, token, self._lease_ms]
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._lease_ms / 1000 + self._state.timeout
         while True:
             reply = await self._state.run("CLAIM", [entry], args)
-            verdict = reply[0].decode()
-            if verdict == "owned":
+            verdict = reply[0]
+            if verdict == b"owned":
                 self._owned[key] = token
                 return None
-            if verdict == "reused":
+            if verdict == b"reused":
                 raise Unprocessable("this Idempotency-Key was already used for a different "
                                     "request", code="idempotency_key_reused")
-            if verdict == "answer":
-                return _decode(reply[1])
-            # In progress elsewhere: wait to be woken by its finish, or re-check.
+            if verdict == b"answer":
+                try:
+                    return _decode(reply[1])
+                except ValueError as exc:
+                    raise self._unreadable(entry, str(exc), int(reply[2])) from None
+            # In progress elsewhere: wait to be woken by its finish, or re-check. A claim
+            # outlives its lease only when its entry has no expiry: not one we wrote.
+            if verdict != b"pending" or int(reply[1]) < 0 or loop.time() > give_up:
+                raise self._unreadable(entry, "a claim that never runs out", int(reply[1]))
             left = max(int(reply[1]), 10) / 1000
             wait = max(0.01, min(left, 1.0, self._state.timeout / 2))
             async with self._state.translated():
                 await self._state.client.blpop([wake], timeout=wait)
+
+    def _unreadable(self, entry: str, problem: str, ttl_ms: int) -> StateUnavailable:
+        """What a retry gets when its key's entry cannot be read: not a second delivery
+        (the first may have been sent), but 503 until the entry expires."""
+        log.error("the Idempotency-Key entry %s in Redis cannot be read (%s): retries "
+                  "with that key are refused until it expires", entry, problem)
+        wait = math.ceil(ttl_ms / 1000) if ttl_ms > 0 else self._state.retry_after
+        return StateUnavailable("the answer stored for this Idempotency-Key cannot be read; "
+                                "the request may have been sent already",
+                                code="stored_answer_unreadable", retry_after=max(1, wait))
 
     async def finish(self, key: tuple[str, str], answer: StoredAnswer | None) -> None:
         token = self._owned.pop(key, None)
@@ -176,12 +225,13 @@ class RedisLoginThrottle:
         return keys + [k + ":n" for k in keys[:3]]
 
     async def begin(self, account: str, address: str, proof: bytes) -> None:
-        wait_ms = await self._state.run(
-            "BEGIN", self._keys(account, address), [*self._limits, proof, self._lease_ms])
-        if int(wait_ms) > 0:
+        wait_ms = int(await self._state.run(
+            "BEGIN", self._keys(account, address), [*self._limits, proof, self._lease_ms]))
+        if wait_ms > 0:  # never longer than the window, whatever times Redis holds
+            wait_ms = min(wait_ms, self._limits[0])
             raise TooManyRequests("too many failed logins; try again later",
                                   code="too_many_failed_logins",
-                                  retry_after=max(1, math.ceil(int(wait_ms) / 1000)))
+                                  retry_after=max(1, math.ceil(wait_ms / 1000)))
 
     async def end(self, account: str, address: str, proof: bytes,
                   outcome: LoginOutcome) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 # KEYS[1] the entry (a hash: fp, owner, waiters, answer)
 # ARGV: fingerprint, owner token, lease in ms
-# -> {'owned'} | {'reused'} | {'answer', encoded} | {'pending', ms left on the lease}
+# -> {'owned'} | {'reused'} | {'answer', encoded, ms left} | {'pending', ms left on the lease}
 CLAIM = """
 local fp = redis.call('HGET', KEYS[1], 'fp')
 if not fp then
@@ -17,7 +17,7 @@ if not fp then
 end
 if fp ~= ARGV[1] then return {'reused'} end
 local answer = redis.call('HGET', KEYS[1], 'answer')
-if answer then return {'answer', answer} end
+if answer then return {'answer', answer, redis.call('PTTL', KEYS[1])} end
 if redis.call('HGET', KEYS[1], 'owner') == ARGV[2] then return {'owned'} end
 redis.call('HINCRBY', KEYS[1], 'waiters', 1)
 return {'pending', redis.call('PTTL', KEYS[1])}

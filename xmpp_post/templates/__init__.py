@@ -36,7 +36,7 @@ A template sees:
 - ``headers``: the request's headers, names in lower case, without ``Authorization``,
   ``Proxy-Authorization``, ``Cookie`` and ``X-Gitlab-Token``;
 - ``query``: the query parameters, as a dict, without those that carry a secret
-  (``templates.payload.HIDDEN_QUERY``: ``auth``, ``room_password``, ``token``, …);
+  (``templates.tool_payload.HIDDEN_QUERY``: ``auth``, ``room_password``, ``token``, …);
 - ``set_subject(text)``: gives the message a subject. Careful: in a group chat a
   subject changes the room's topic, so the built-ins never set one. A ``subject`` query
   parameter wins over it;
@@ -86,10 +86,15 @@ from xmpp_post.templates.engine import (
     TemplateInfo,
     TemplateSet,
 )
-from xmpp_post.templates.payload import parse_payload, visible_headers
+from xmpp_post.templates.tool_payload import parse_payload, visible_headers
+
+# The query parameter that names the template a request's body is for (``?template=``):
+# such a body is a tool's own payload, and may be as large as ``max_template_body``.
+TEMPLATE_PARAMETER = "template"
 
 __all__ = [
     "BUILTIN_DIR",
+    "TEMPLATE_PARAMETER",
     "Limits",
     "Rendered",
     "Reply",

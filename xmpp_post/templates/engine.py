@@ -17,11 +17,12 @@ from jinja2.exceptions import SecurityError
 
 from xmpp_post import cpu
 from xmpp_post.errors import ConfigError, GatewayError, NotFound, Unprocessable
+from xmpp_post.model import xml_text
 from xmpp_post.templates import bounded
 from xmpp_post.templates.limits import Budget, BudgetExceeded, budgeted, check, check_size
-from xmpp_post.templates.payload import visible_headers, visible_query
 from xmpp_post.templates.sandbox import Sandbox
-from xmpp_post.templates.text import oneline, shorten, tidy, xml_text
+from xmpp_post.templates.text import oneline, shorten, tidy
+from xmpp_post.templates.tool_payload import visible_headers, visible_query
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 SUFFIX = ".j2"

@@ -16,20 +16,11 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 from xmpp_post import scan
+from xmpp_post.model import xml_text
 
-# Characters XML 1.0 cannot carry (and so an XMPP stanza cannot).
-_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]+")
 _NON_SPACE = re.compile(r"\S")
 _SPACE_RUN = re.compile(r"(?<!\s)\s")  # the first character of a run of white space
 _LINE_BREAK = re.compile("[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")  # str.splitlines'
-
-
-def xml_text(text: str) -> str:
-    """``text`` without the characters XML 1.0 cannot carry (control characters…)."""
-    if len(text) <= scan.BLOCK:
-        return _NOT_XML_CHAR.sub("", text)
-    return "".join(_NOT_XML_CHAR.sub("", text[start:start + scan.BLOCK])
-                   for start in range(0, len(text), scan.BLOCK))
 
 
 def tidy(text: str) -> str:

@@ -95,14 +95,10 @@ class AckTracker:
         client = self._client
         if not uses_sm:
             return
-        plugin = client.plugin["xep_0198"]
         # The plugin enabled stream management and keeps answering the server's <r/>;
         # counting what we send, and the server's answers, is done here from now on.
-        client.del_filter("out_sync", plugin._handle_outgoing)
-        client.remove_handler("Stream Management Ack")
-        self._written = self._handled = self._asked = plugin.seq
-        plugin.unacked_queue.clear()
-        client.add_filter("out_sync", self._count_outgoing)
+        self._written = self._handled = self._asked = client.take_over_acks(
+            self._count_outgoing)
         client.on_ack = self._on_ack
         client.before_flush = self._before_flush
 

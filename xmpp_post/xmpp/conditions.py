@@ -1,7 +1,7 @@
 """One table from XMPP's error conditions to the gateway's errors.
 
 The XMPP side reports what the server said, by kind and condition; it never picks an
-HTTP status (``http.errors`` does, from the same kind and condition).
+HTTP status (``http.render`` does, from the same kind and condition).
 """
 
 from __future__ import annotations

@@ -29,6 +29,11 @@ class ServiceDirectory:
     def __len__(self) -> int:
         return len(self._known)
 
+    @property
+    def asking(self) -> int:
+        """Domains being asked about now (each holds a lock until answered)."""
+        return len(self._locks)
+
     def _cached(self, domain: str) -> bool | None:
         known = self._known.get(domain)
         if known is None:

@@ -14,6 +14,7 @@
 * A session is reused for at most ``idle_timeout`` after it opened; then the next
   request opens a fresh one, so the server checks the password again (a password
   changed on the server stops working within that time even for a busy sender).
+* Time is read from ``clock`` (``time.monotonic`` unless a test injects another).
 * A login refused for an account the gateway holds the password of (a token's or a
   webhook's, ``sender.configured``) is the operator's problem, not the caller's: it is
   logged at error level with the account, counted (``account_login_failures``), and
@@ -34,9 +35,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from xmpp_post.errors import AccountLoginFailed, GatewayError, LoginRefused, XmppUnavailable
+from xmpp_post.files import FileToSend, UploadSlot
 from xmpp_post.metrics import Metrics
-from xmpp_post.model import OutgoingMessage, Receipt, Sender
+from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
 from xmpp_post.tasks import TaskGroup
+from xmpp_post.xmpp.upload import UploadServices
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +57,14 @@ class Session(Protocol):
 
     async def deliver(self, message: OutgoingMessage) -> Receipt: ...
 
+    async def upload_slot(self, file: FileToSend, services: UploadServices) -> UploadSlot: ...
+
     async def close(self, wait: float = 2.0) -> None: ...
 
 
-SessionFactory = Callable[[Sender], Session]
+# The factory gets the keyed digest of the sender's password too (``SessionPool._digest``):
+# what a session keeps per password across logins is keyed by it, never by the password.
+SessionFactory = Callable[[Sender, bytes], Session]
 
 
 @dataclass
@@ -76,8 +83,10 @@ class SessionPool:
 
     def __init__(self, factory: SessionFactory, *, idle_timeout: float, max_sessions: int,
                  retry_after: int = 5, max_opening: int = 16,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._factory = factory
+        self._clock = clock
         self._metrics = metrics
         self._idle_timeout = idle_timeout
         self._max_sessions = max_sessions
@@ -99,6 +108,14 @@ class SessionPool:
     def open_sessions(self) -> int:
         return sum(1 for s in self._slots.values() if s.session is not None and s.session.alive)
 
+    def describe(self) -> list[SessionInfo]:
+        """The open sessions, least recently used first (no passwords, no digests)."""
+        now = time.monotonic()
+        return [SessionInfo(jid, slot.session.in_flight, now - slot.opened_at,
+                            now - slot.last_used)
+                for jid, slot in self._slots.items()
+                if slot.session is not None and slot.session.alive]
+
     async def deliver(self, sender: Sender, message: OutgoingMessage) -> Receipt:
         """Send as ``sender`` on its session (opening one if needed), with the server's proof."""
         session = await self.session_for(sender)
@@ -110,11 +127,11 @@ class SessionPool:
         if slot is None:
             slot = self._slots[sender.jid] = _Slot()
         self._slots.move_to_end(sender.jid)
-        slot.last_used = time.monotonic()
+        slot.last_used = self._clock()
         current = slot.session
         if current is not None and self._reusable(slot, digest):
             return current
-        queued_at = time.monotonic()
+        queued_at = self._clock()
         async with slot.lock:
             current = slot.session
             if current is not None and self._reusable(slot, digest):
@@ -123,13 +140,13 @@ class SessionPool:
                 refused = LoginRefused("the XMPP server rejected the credentials")
                 raise self._account_refused(sender, refused) if sender.configured else refused
             await self._make_room(sender.jid)
-            fresh = self._factory(sender)
+            fresh = self._factory(sender, digest)
             try:
                 async with self._opening:
                     await fresh.open()
             except BaseException as exc:
                 if isinstance(exc, LoginRefused):
-                    slot.refused, slot.refused_at = digest, time.monotonic()
+                    slot.refused, slot.refused_at = digest, self._clock()
                 await fresh.close(wait=0)
                 if self._metrics is not None:
                     reason = exc.code if isinstance(exc, GatewayError) else type(exc).__name__
@@ -141,7 +158,7 @@ class SessionPool:
             if self._metrics is not None:
                 self._metrics.session_opens.inc()
             slot.session, slot.digest = fresh, digest
-            slot.last_used = slot.opened_at = time.monotonic()
+            slot.last_used = slot.opened_at = self._clock()
             if current is not None:
                 self._close_later(current)
             return fresh
@@ -164,7 +181,7 @@ class SessionPool:
     def _reusable(self, slot: _Slot, digest: bytes) -> bool:
         session = slot.session
         return (session is not None and session.alive
-                and time.monotonic() - slot.opened_at < self._idle_timeout
+                and self._clock() - slot.opened_at < self._idle_timeout
                 and hmac.compare_digest(slot.digest, digest))
 
     async def _make_room(self, opening: str) -> None:
@@ -199,7 +216,7 @@ class SessionPool:
 
     def close_idle(self) -> int:
         """Close sessions idle longer than the timeout, and forget dead ones."""
-        now = time.monotonic()
+        now = self._clock()
         closed = 0
         for jid, slot in list(self._slots.items()):
             if slot.lock.locked():

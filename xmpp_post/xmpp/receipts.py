@@ -14,7 +14,7 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 from xmpp_post import jids
-from xmpp_post.xmpp.compose import RECEIPTS_NS
+from xmpp_post.xmpp.stanzas import RECEIPTS_NS
 from xmpp_post.xmpp.waiters import Waiters
 
 RECEIVED = "received"

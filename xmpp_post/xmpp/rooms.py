@@ -26,7 +26,8 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slixmpp.exceptions import IqError, IqTimeout
@@ -53,7 +54,7 @@ MAX_ROOMS = 32
 class _Membership:
     nick: str  # the nick we have in the room
     asked: str  # the nick the request asked for (before any suffix)
-    used: float = field(default_factory=time.monotonic)
+    used: float  # when a message last went to the room (by the memberships' clock)
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,11 @@ class _JoinAnswer:
 class RoomMemberships:
     """The rooms one client stream is in; see the module docstring."""
 
-    def __init__(self, client: Any, timeout: float) -> None:
+    def __init__(self, client: Any, timeout: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
         self._timeout = timeout
+        self._clock = clock
         self._joined: OrderedDict[str, _Membership] = OrderedDict()  # least recent first
         self._locks = KeyedLocks()
         self._joins: Waiters[_JoinAnswer] = Waiters()
@@ -113,7 +116,7 @@ class RoomMemberships:
         async with self._locks.hold(room):
             member = self._joined.get(room)
             if member is not None and member.asked == nick:
-                member.used = time.monotonic()
+                member.used = self._clock()
                 self._joined.move_to_end(room)
                 return member.nick
             if member is not None:
@@ -133,7 +136,7 @@ class RoomMemberships:
                     raise RoomRefused(f"the room {room} does not exist (the gateway does "
                                       "not create rooms)", code="room_not_found",
                                       condition="item-not-found")
-                self._joined[room] = _Membership(answer.nick, nick)
+                self._joined[room] = _Membership(answer.nick, nick, self._clock())
                 log.info("joined %s as %r", room, answer.nick)
                 self._trim()
                 return answer.nick
@@ -189,7 +192,7 @@ class RoomMemberships:
     def _trim(self) -> None:
         """Leave least recently used rooms while there are more than MAX_ROOMS (only
         rooms quiet for longer than a message's acknowledgement and reflection take)."""
-        quiet_since = time.monotonic() - 2 * self._timeout
+        quiet_since = self._clock() - 2 * self._timeout
         while len(self._joined) > MAX_ROOMS:
             room, member = next(iter(self._joined.items()))
             if member.used > quiet_since or self._locks.locked(room):

@@ -6,7 +6,8 @@ contacts never see the gateway come online). ``deliver()`` returns a ``Receipt``
 when the server has confirmed the stanza (``acks.AckTracker``): a bare JID on a group
 chat service (``directory.ServiceDirectory``) gets a ``groupchat`` message, sent after
 joining the room (``rooms.RoomMemberships``) and confirmed by the room's reflection; a
-requested delivery receipt is awaited for ``receipt_timeout`` (``receipts``). A message
+requested delivery receipt is awaited for ``receipt_timeout`` (``receipts``);
+``upload_slot()`` asks the sender's server for a file's upload slot (``upload``). A message
 the server refuses (``<message type='error'/>`` before the acknowledgement, or within
 ``bounce_wait`` after it for a recipient on another domain) raises ``RecipientRefused``
 instead (``refusals``).
@@ -21,24 +22,28 @@ import asyncio
 import logging
 import secrets
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xmpp_post import ids, jids
-from xmpp_post.errors import GatewayError, XmppUnavailable
+from xmpp_post.errors import GatewayError, LoginRefused, XmppUnavailable
+from xmpp_post.files import FileToSend, UploadSlot
 from xmpp_post.locks import KeyedLocks
 from xmpp_post.metrics import Metrics
 from xmpp_post.model import OutgoingMessage, Receipt, Sender, type_for_target
 from xmpp_post.xmpp.acks import AckTracker
-from xmpp_post.xmpp.client import Client, tls_context
-from xmpp_post.xmpp.compose import message_bytes
+from xmpp_post.xmpp.client import Client, sasl_usable, tls_context
 from xmpp_post.xmpp.conditions import login_failed
 from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.receipts import ReceiptTracker
 from xmpp_post.xmpp.refusals import Refusals
 from xmpp_post.xmpp.rooms import RoomMemberships
+from xmpp_post.xmpp.salted import LoginMemo
+from xmpp_post.xmpp.stanzas import message_bytes
+from xmpp_post.xmpp.upload import UploadServices, slot_for
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +70,14 @@ class XmppSession:
 
     def __init__(self, sender: Sender, options: SessionOptions,
                  directory: ServiceDirectory | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 salted: LoginMemo | None = None) -> None:
         self.jid = sender.jid
         self._domain = sender.domain
         self._options = options
         resource = "xmpp-post." + secrets.token_hex(4)
+        self._sasl_usable = sasl_usable(sender.password)
         self._client = Client(f"{sender.jid}/{resource}", sender.password,
                               ssl_context=tls_context(options.ca_file,
                                                       options.insecure_skip_tls_verify))
@@ -78,6 +86,7 @@ class XmppSession:
         self._client.enable_plaintext = False
         self._client.register_plugin("xep_0198", {"window": NEVER, "allow_resume": False})
         self._client.offload_scram()
+        self._client.salted_memo = self._salted = salted
         self._opened: asyncio.Future[None] | None = None
         self._alive = False
         self._closing = False
@@ -86,7 +95,7 @@ class XmppSession:
         self._acks = AckTracker(self._client, timeout=options.ack_timeout,
                                 retry_after=options.retry_after, on_failure=self._ack_failure)
         self._directory = directory if directory is not None else ServiceDirectory()
-        self._rooms = RoomMemberships(self._client, options.ack_timeout)
+        self._rooms = RoomMemberships(self._client, options.ack_timeout, clock)
         self._receipts = ReceiptTracker(self._client)
         self._refusals = Refusals(self._client, retry_after=options.retry_after,
                                   observe=metrics.count_refusal if metrics else None)
@@ -108,8 +117,21 @@ class XmppSession:
     def uses_stream_management(self) -> bool:
         return self._acks.uses_sm
 
+    @property
+    def encrypted(self) -> bool:
+        """Whether the stream runs over TLS (STARTTLS or direct TLS)."""
+        return self._encrypted()
+
+    @property
+    def rooms(self) -> dict[str, str]:
+        """The rooms this session is in: room JID -> our nick in it."""
+        return self._rooms.rooms
+
     async def open(self) -> None:
         """Connect and log in; raise LoginRefused or XmppUnavailable on failure."""
+        if not self._sasl_usable:  # no server could accept it: no connection either
+            raise LoginRefused("the password has characters SASL does not allow (SASLprep, "
+                               "RFC 4013)", condition="not-authorized")
         loop = asyncio.get_running_loop()
         self._opened = loop.create_future()
         # An outcome that arrives after open() gave up (timeout) is not an error to report.
@@ -121,11 +143,15 @@ class XmppSession:
                                    self._options.connect_timeout)
         except TimeoutError:
             self._abort()
+            self._forget_salted()
             raise self._unavailable(f"no XMPP session within {self._options.connect_timeout:g} s "
                                     f"({self._failure_reason})", "connect_timeout") from None
         except GatewayError:
             self._abort()
+            self._forget_salted()
             raise
+        if self._salted is not None:  # the server accepted our proof and proved itself
+            self._salted.confirmed()
         self._alive = True
         self._client.outbox = []
         self._client.compact_parser()
@@ -154,6 +180,12 @@ class XmppSession:
         self._fail_pending("the session was closed before the server acknowledged")
         self._release()
 
+    def _forget_salted(self) -> None:
+        """A failed login drops the account's SaltedPassword: if it was used, the server
+        refused it or did not prove itself; if not, nothing is lost."""
+        if self._salted is not None:
+            self._salted.refused()
+
     def _abort(self) -> None:
         self._alive = self._acks.active = False
         self._closing = True
@@ -168,9 +200,7 @@ class XmppSession:
     def _release(self) -> None:
         """Stop the tasks this session owns: slixmpp's send loop and any ping barrier.
         A session is never reconnected, so nothing may outlive its stream."""
-        sender = self._client._run_out_filters
-        if sender is not None and not sender.done():
-            sender.cancel()
+        self._client.stop_send_loop()
         self._acks.release()
 
     # sending ---------------------------------------------------------------------------
@@ -236,6 +266,17 @@ class XmppSession:
                                               self._options.receipt_timeout)
         return Receipt(id=stanza_id, sender=self.jid, to=message.to, type=kind, nick=nick,
                        receipt=state)
+
+    async def upload_slot(self, file: FileToSend, services: UploadServices) -> UploadSlot:
+        """A XEP-0363 slot for ``file`` from the sender's server (``upload``)."""
+        if not self._alive:
+            raise self._unavailable("the XMPP session is closed", "session_closed")
+        self._delivering += 1
+        try:
+            return await slot_for(self._client, self._domain, file, services,
+                                  self._options.ack_timeout, self._options.retry_after)
+        finally:
+            self._delivering -= 1
 
     # events ----------------------------------------------------------------------------
 

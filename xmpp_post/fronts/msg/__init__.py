@@ -1,0 +1,1 @@
+"""The seed API: ``POST <base>`` and ``POST <base>/<recipient>[,<recipient>…]``."""
