@@ -117,7 +117,9 @@ async def test_a_wrong_password_is_a_whole_login_the_server_refuses(
 async def test_nothing_of_scram_reaches_a_log(
         prosody: ProsodyServer, account: AccountFactory,
         caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)  # slixmpp's own debug logging too
+    caplog.set_level(logging.DEBUG)
+    # slixmpp's own debug logging too (logs.setup, run by other tests, sets it to WARNING)
+    caplog.set_level(logging.DEBUG, logger="slixmpp")
     alice = account("alice")
     cache = SaltedPasswords(10)
     await login(prosody, cache, alice.jid, alice.password)
