@@ -167,7 +167,7 @@ class ClientBase(ClientXMPP):  # type: ignore[misc]
 
         Buys: a login no longer holds the event loop for its PBKDF2 (the ~2.5 ms of
         ``scram_hi``); a returning sender's login skips it (figures in
-        ``docs/performance.md``, *Returning senders*)."""
+        ``docs/performance.md``, *Cold and returning senders*)."""
         self.remove_handler(CHALLENGE_HANDLER)
         self.register_handler(CoroutineCallback(
             CHALLENGE_HANDLER, MatchXPath(Challenge.tag_name()), self._sasl_challenge))
