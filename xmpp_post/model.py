@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from xmpp_post import jids
+from xmpp_post import jids, scan
 from xmpp_post.errors import BadRequest, Forbidden, GatewayError, NotFound
 
 MESSAGE_TYPES = ("chat", "normal", "headline", "groupchat")
@@ -32,15 +32,19 @@ NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff
 def check_xml_text(name: str, text: str) -> None:
     """BadRequest (400 ``invalid_character``) when ``text``, the ``name`` of a request,
     holds a character XML cannot carry; the message names the first one."""
-    bad = NOT_XML_CHAR.search(text)
+    bad = scan.search(NOT_XML_CHAR, text, reach=1)
     if bad:
         raise BadRequest(f"the {name} contains the character U+{ord(bad.group()):04X}, "
                          "which XML cannot carry", code="invalid_character")
 
 
 def xml_text(text: str) -> str:
-    """``text`` without the characters XML cannot carry (control characters…)."""
-    return NOT_XML_CHAR.sub("", text)
+    """``text`` without the characters XML cannot carry (control characters…), from
+    calls into ``re`` that each read a bounded stretch (:mod:`xmpp_post.scan`)."""
+    if len(text) <= scan.BLOCK:
+        return NOT_XML_CHAR.sub("", text)
+    return "".join(NOT_XML_CHAR.sub("", text[start:start + scan.BLOCK])
+                   for start in range(0, len(text), scan.BLOCK))
 
 
 @dataclass(frozen=True)

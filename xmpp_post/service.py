@@ -10,10 +10,12 @@ while everything is still served; ``stop()`` stops accepting, lets in-flight req
 finish, closes every XMPP stream and the shared state, and is idempotent.
 ``reload()`` (SIGHUP) reads the configuration again and swaps what may change while
 running (accounts, tokens, webhooks, topics, templates); a configuration that does not
-load keeps the running one, and says why in the log.
+load keeps the running one, and says why in the log. On SIGHUP the files are read and
+the templates compiled in a worker thread (``reload_in_background``): the event loop
+keeps serving while they load, and only the swap runs on it.
 
-The guards' state is this process's (``state.memory``) or shared in Redis (``redis_url``);
-with ``state_dir``, SQLite keeps the answers unless Redis does, and the ``lasting`` state.
+Which state, and where (memory, Redis with ``redis_url``, SQLite in ``state_dir``), is
+chosen in ``state_setup``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -29,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from xmpp_post import logs
+from xmpp_post import cpu, logs
 from xmpp_post.auth import Authenticator
 from xmpp_post.auth.basic import BasicScheme
 from xmpp_post.auth.tokens import TokenScheme
@@ -54,9 +57,10 @@ from xmpp_post.metrics import Metrics
 from xmpp_post.model import Sender
 from xmpp_post.relay import Relay
 from xmpp_post.state import StateKey
-from xmpp_post.state.lasting import Lasting
 from xmpp_post.state.memory import MemoryIdempotencyStore, MemoryLoginThrottle
-from xmpp_post.state.memory_lasting import memory_lasting
+from xmpp_post.state_setup import open_state, with_state
+from xmpp_post.tasks import TaskGroup
+from xmpp_post.templates import TemplateSet
 from xmpp_post.uploader import HttpsUploader
 from xmpp_post.xmpp.client import tls_context
 from xmpp_post.xmpp.directory import ServiceDirectory
@@ -121,6 +125,7 @@ async def _server_accepts(host: str, port: int, timeout: float) -> str | None:
 
 
 ConfigSource = Callable[[], Config]  # reads the configuration again, for a reload
+RELOAD_GRACE = 30.0  # seconds stopping waits for a reload in progress
 
 
 def fronts_for(config: Config) -> list[Front]:
@@ -173,49 +178,12 @@ def api_document(config: Config,
                                      for front in fronts_for(config)])
 
 
-def open_state(config: Config, metrics: Metrics) -> tuple[SqliteState | None, Lasting]:
-    """The ``state_dir`` database or None (``ConfigError`` if it cannot be used: in use,
-    too open, newer, ...), and the instance's lasting state, in it or in memory."""
-    if config.state_dir is None:
-        return None, memory_lasting(retry_after=config.retry_after)
-    from xmpp_post.state.sqlite import SqliteState, sqlite_lasting
-
-    state = SqliteState(config.state_dir, key=config.state_secret,
-                        retry_after=config.retry_after)
-    metrics.track_state(state.size, state.rows)
-    return state, sqlite_lasting(state)
-
-
 def guards_for(config: Config, relay: Relay, live: LiveConfig,
                state: SqliteState | None = None) -> tuple[Guards, RedisState | None]:
     """The guards with this process's state (its idempotency answers in ``state`` if
-    given), or with the state shared in Redis."""
-    base = memory_guards(config, live)
-    key = (StateKey(config.state_secret) if config.state_secret is not None
-           else state.key if state is not None else base.key)
-    base = replace(base, key=key, verified=relay.verified)
-    if not config.redis_url:
-        if state is not None:
-            from xmpp_post.state.sqlite import SqliteIdempotencyStore as Store
-
-            base = replace(base, idempotency=Store(state, window=config.idempotency_window,
-                                                   max_entries=config.idempotency_max_entries))
-        return base, None
-    from xmpp_post.state.redis import RedisIdempotencyStore, RedisLoginThrottle, RedisState
-
-    shared = RedisState(config.redis_url, key=key, timeout=config.redis_timeout,
-                        retry_after=config.retry_after)
-    # Longer than any request: its body, a first login (request_timeout), then its
-    # delivery (request_timeout again) and rendering, or its files' uploads (each at
-    # most upload_timeout).
-    lease = 2 * config.request_timeout + config.client_timeout + 5 + config.upload_timeout
-    throttle = RedisLoginThrottle(shared, window=config.auth_failure_window,
-                                  pair_limit=config.auth_failure_limit,
-                                  address_limit=config.auth_failure_limit_address,
-                                  account_limit=config.auth_failure_limit_account,
-                                  lease=lease)
-    store = RedisIdempotencyStore(shared, window=config.idempotency_window, lease=lease)
-    return replace(base, throttle=throttle, idempotency=store), shared
+    given), or with the state shared in Redis (``state_setup.with_state``)."""
+    base = replace(memory_guards(config, live), verified=relay.verified)
+    return with_state(config, base, state)
 
 
 class Gateway:
@@ -242,6 +210,8 @@ class Gateway:
                             readiness=self.readiness, degradation=self.degradation)
         self.app.on_response_prepare.append(self._close_when_draining)
         self._runner: web.AppRunner | None = None
+        self._reloads = TaskGroup("reloads")
+        self._reloading = asyncio.Lock()
         self._serving = False
         self.draining = False
         self.port = config.listen.port
@@ -295,6 +265,7 @@ class Gateway:
         if self.state is not None:
             await self.state.start()
         await self.relay.start()
+        cpu.start()  # the worker threads, started before any request waits for one
         # keepalive_timeout also bounds how long a client may take to send a request
         # head (aiohttp arms it when the connection opens): slow-header clients are cut.
         self._runner = GatewayRunner(self.app, handle_signals=False, access_log=None,
@@ -337,18 +308,38 @@ class Gateway:
     def reload(self, fresh: Config | None = None) -> bool:
         """Swap in ``fresh`` (default: read ``source`` again); False, with the reason
         logged, when it does not load: the running configuration stays."""
+        loaded = self._load(fresh)
+        if loaded is not None:
+            self._swap(*loaded)
+        return loaded is not None
+
+    def reload_in_background(self) -> None:
+        """Reload as ``reload()`` does, reading and compiling in a worker thread; reloads
+        asked for while one runs follow it, one at a time (SIGHUP's handler)."""
+        self._reloads.spawn(self._reload_off_loop(), "reload")
+
+    async def _reload_off_loop(self) -> bool:
+        async with self._reloading:
+            loaded = await asyncio.to_thread(self._load, None)
+            if loaded is not None:
+                self._swap(*loaded)
+            return loaded is not None
+
+    def _load(self, fresh: Config | None) -> tuple[Config, TemplateSet] | None:
+        """The configuration and its compiled templates; None, with the reason logged
+        and counted, when they do not load. Safe to run in any thread."""
         try:
             if fresh is None:
                 if self.source is None:
-                    log.error("reload refused: the gateway has no configuration source")
-                    self.metrics.reloads.labels("refused").inc()
-                    return False
+                    raise ConfigError("reload", "the gateway has no configuration source")
                 fresh = self.source()
-            templates = load_templates(fresh)
+            return fresh, load_templates(fresh)
         except ConfigError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
             self.metrics.reloads.labels("refused").inc()
-            return False
+            return None
+
+    def _swap(self, fresh: Config, templates: TemplateSet) -> None:
         ignored = self.live.swap(fresh, templates)
         for scheme in self.guards.auth.schemes:
             if isinstance(scheme, TokenScheme):
@@ -360,10 +351,12 @@ class Gateway:
                    tokens=len(self.live.tokens.by_name), webhooks=len(self.live.webhooks),
                    templates=len(templates.names()))
         self.metrics.reloads.labels("done").inc()
-        return True
 
     async def stop(self) -> None:
         self._serving = False
+        with contextlib.suppress(TimeoutError):  # a reload asked for before stopping ends
+            await asyncio.wait_for(self._reloads.wait(), RELOAD_GRACE)
+        await self._reloads.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -379,6 +372,7 @@ async def serve(config: Config, *, source: ConfigSource | None = None,
                 live: LiveConfig | None = None) -> None:
     """Run until SIGTERM or SIGINT, then drain and shut down gracefully (a second
     signal cuts the drain short); reload on SIGHUP."""
+    sys.setswitchinterval(cpu.SWITCH_INTERVAL)  # the loop waits less for the GIL
     gateway = Gateway(config, source=source, live=live)
     stopping, hurry = asyncio.Event(), asyncio.Event()
 
@@ -388,7 +382,7 @@ async def serve(config: Config, *, source: ConfigSource | None = None,
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop)
-    loop.add_signal_handler(signal.SIGHUP, gateway.reload)
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload_in_background)
     await gateway.start()
     try:
         await stopping.wait()

@@ -191,7 +191,7 @@ def test_a_full_disk_at_start_names_the_directory(tmp_path: Path) -> None:
     from xmpp_post import config
     from xmpp_post.errors import ConfigError
     from xmpp_post.metrics import Metrics
-    from xmpp_post.service import open_state
+    from xmpp_post.state_setup import open_state
 
     blocked = tmp_path / "file"
     blocked.write_text("")

@@ -4,13 +4,14 @@ gateway in front of the real Prosody, arrives as a readable message at a real cl
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlencode
 
-from tests.helpers import AccountFactory, Client, GatewayFactory, ReceiverFactory
+from tests.helpers import AccountFactory, Client, GatewayFactory, ReceiverFactory, basic
 from tests.helpers.rooms import owned_room
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.service import Gateway
@@ -278,3 +279,23 @@ async def test_a_large_push_within_max_template_body(
     got = await inbox.next()
     assert f"pushed {count} commits" in got.body and f"… and {count - 5} more" in got.body
     assert len(got.body) < 2000
+
+
+async def test_credentials_in_the_query_never_reach_a_template(
+        start_gateway: GatewayFactory, http: Client, account: AccountFactory,
+        receiver: ReceiverFactory, tmp_path: Path) -> None:
+    # issue 19, 6: ntfy's ?auth= carries the Authorization header in base64.
+    (tmp_path / "echo.j2").write_text("{{ query|pairs }}")
+    gateway = await start_gateway(template_dir=str(tmp_path))
+    alice, bob = account("alice"), account("bob")
+    inbox = await receiver(bob)
+    auth = base64.urlsafe_b64encode(basic(alice.jid, alice.password).encode()).decode()
+    secrets = {"auth": auth, "Authorization": auth, "room_password": "r00m-pw",
+               "token": "tk-0123", "access_token": "at-0123", "password": "pw-0123"}
+    reply = await http.post(gateway, f"/msg/{bob.local}?template=echo&env=prod&"
+                            + urlencode({"AUTH": auth, **secrets}), "{}", content_type=JSON)
+    assert reply.status == 201, reply.text
+    got = await inbox.next()
+    assert got.body == "env=prod, template=echo"
+    for secret in (auth, alice.password, *secrets.values()):
+        assert secret not in got.body

@@ -21,13 +21,12 @@ dropped (editors on some systems write one), not delivered as U+FEFF.
 
 from __future__ import annotations
 
-import codecs
 import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
-from xmpp_post import jids
+from xmpp_post import charsets, jids
 from xmpp_post.errors import (
     BadRequest,
     ClientError,
@@ -229,9 +228,8 @@ def check_media_type(media_type: str) -> None:
 
 def _decode(body: bytes, charset: str) -> str:
     try:
-        codecs.lookup(charset)
-        return body.decode(charset)
-    except LookupError:  # unknown, or a codec that does not decode bytes to text
+        return charsets.decode(body, charset)
+    except LookupError:  # unknown, slow, or a codec that does not decode bytes to text
         raise UnsupportedMediaType(f"unsupported charset {charset!r}: not a text encoding "
                                    "Python knows", code="unsupported_charset") from None
     except (UnicodeError, ValueError):

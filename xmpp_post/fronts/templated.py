@@ -11,7 +11,9 @@ rooms, several recipients and every check are the parser's (``payload.from_field
 made before rendering. The message fields in the query string (``type``, ``subject``,
 ``thread``, ``id``, ``lang``, ``oob_url``, ``receipt``, ``nick``, ``room_password``) win
 over what the template sets; an empty ``subject=`` drops the template's subject. Every
-query parameter, these and any other, is also the template's ``query``.
+query parameter, these and any other, is also the template's ``query``, except those
+that carry a secret (``auth``, ``token``, ``room_password``…:
+``templates.tool_payload.HIDDEN_QUERY``).
 
 On success the tool gets the answer its template's ``reply:`` names (``SUCCESS_REPLIES``):
 ``json``, the gateway's own (201 with the receipt, or 201/207 with one result per
@@ -32,6 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
+from xmpp_post import cpu
 from xmpp_post.fronts import message_request as parse
 from xmpp_post.fronts.delivery import deliver_and_answer, path_recipients
 from xmpp_post.http.context import CONFIG, LIVE, note
@@ -43,6 +46,7 @@ from xmpp_post.templates import Reply, TemplateSet, parse_payload
 MESSAGE_FIELDS = ("type", "subject", "thread", "id", "lang", "oob_url", "receipt", "nick",
                   "room_password")
 SKIPPED_TEXT = "(skipped)"  # stands in for the text when checking a skipped request
+PARSED_ON_LOOP = 16 * 1024  # bytes of payload parsed on the event loop; more in a thread
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,14 @@ async def render_messages(templates: TemplateSet, name: str, payload: Any,
     return build(rendered.body, rendered.subject)
 
 
+async def payload_of(content_type: str | None, body: bytes) -> Any:
+    """The tool's payload, parsed in a worker thread when it is over ``PARSED_ON_LOOP``
+    bytes (linear work, but a long one would hold the event loop)."""
+    if len(body) > PARSED_ON_LOOP:
+        return await cpu.run(parse_payload, content_type, body)
+    return parse_payload(content_type, body)
+
+
 async def post_templated(request: web.Request, sender: Sender, template: str, *,
                          recipients: Sequence[str] = (), query_string: str | None = None,
                          headers: Mapping[str, str] | None = None) -> web.Response:
@@ -119,7 +131,7 @@ async def post_templated(request: web.Request, sender: Sender, template: str, *,
                                    else query_string)
     path = path_recipients(request)
     body = await request.read()  # already read, within the limits, by guards.limits
-    payload = parse_payload(request.headers.get("Content-Type"), body)
+    payload = await payload_of(request.headers.get("Content-Type"), body)
     asked = await render_messages(
         templates, template, payload, request.headers if headers is None else headers,
         query, sender,

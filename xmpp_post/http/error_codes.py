@@ -163,7 +163,8 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("unsupported_media_type", 415, "Another or no Content-Type (for a template: "
               "neither JSON nor a form)."),
     ErrorCode("unsupported_charset", 415, "A charset that is not a text encoding Python "
-              "knows (rot13, base64, ...)."),
+              "knows (rot13, base64, ...), or punycode or idna (their decoding takes "
+              "quadratic time)."),
     ErrorCode("http_error", 417, "An Expect header other than 100-continue (or another "
               "refusal with the status aiohttp chose)."),
     ErrorCode("unprocessable", 422, "The request cannot be processed."),

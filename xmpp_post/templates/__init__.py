@@ -35,7 +35,8 @@ A template sees:
 - ``payload``: the parsed JSON;
 - ``headers``: the request's headers, names in lower case, without ``Authorization``,
   ``Proxy-Authorization``, ``Cookie`` and ``X-Gitlab-Token``;
-- ``query``: the query parameters, as a dict;
+- ``query``: the query parameters, as a dict, without those that carry a secret
+  (``templates.tool_payload.HIDDEN_QUERY``: ``auth``, ``room_password``, ``token``, …);
 - ``set_subject(text)``: gives the message a subject. Careful: in a group chat a
   subject changes the room's topic, so the built-ins never set one. A ``subject`` query
   parameter wins over it;
@@ -68,7 +69,9 @@ internals, no ``str.format``, no changes
 to lists or dicts. A render has :attr:`Limits.seconds` (2 s) and
 :attr:`Limits.max_output` characters (256 KiB); ``range()`` has at most 10,000 items,
 a render at most 100,000 loop iterations, no value it builds may pass 256 KiB, and its
-filters and methods together may make at most 32 MiB.
+filters and methods together may make at most 32 MiB. Each limit is checked before the
+work it bounds (:mod:`xmpp_post.templates.bounded`), and nothing is computed while a
+template loads.
 Going over a limit, reaching for internals, or any other failure while rendering is
 422 ``template_error``, naming the template and line.
 """

@@ -8,7 +8,6 @@ import os
 import re
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NoReturn, cast, get_args
@@ -16,13 +15,14 @@ from typing import Any, Literal, NoReturn, cast, get_args
 from jinja2 import FileSystemLoader, Template, TemplateNotFound, TemplateSyntaxError
 from jinja2.exceptions import SecurityError
 
+from xmpp_post import cpu
 from xmpp_post.errors import ConfigError, GatewayError, NotFound, Unprocessable
 from xmpp_post.model import xml_text
-from xmpp_post.templates import filters
-from xmpp_post.templates.limits import Budget, BudgetExceeded, budgeted, check
+from xmpp_post.templates import bounded
+from xmpp_post.templates.limits import Budget, BudgetExceeded, budgeted, check, check_size
 from xmpp_post.templates.sandbox import Sandbox
 from xmpp_post.templates.text import oneline, shorten, tidy
-from xmpp_post.templates.tool_payload import visible_headers
+from xmpp_post.templates.tool_payload import visible_headers, visible_query
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 SUFFIX = ".j2"
@@ -60,18 +60,6 @@ class TemplateInfo:
     builtin: bool
 
 
-RENDER_THREADS = 4
-_executor: ThreadPoolExecutor | None = None
-
-
-def _renderers() -> ThreadPoolExecutor:
-    """The threads renders run in (created on first use, shared by every TemplateSet)."""
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(RENDER_THREADS, thread_name_prefix="template")
-    return _executor
-
-
 class _Skip(Exception):
     """Raised by ``skip()``: this payload sends nothing."""
 
@@ -83,6 +71,7 @@ class _RenderState:
         self.subject: str | None = None
 
     def set_subject(self, text: Any) -> str:
+        check_size(text, "a subject")
         subject = shorten(oneline(xml_text("" if text is None else str(text))), MAX_SUBJECT)
         self.subject = subject or None
         return ""
@@ -113,7 +102,7 @@ class TemplateSet:
                 raise ConfigError("template_dir", f"{folder} is not a directory")
             folders.insert(0, folder)
         env = Sandbox(FileSystemLoader([str(path) for path in folders]))
-        filters.install(env.filters)
+        bounded.install(env)
         infos: dict[str, TemplateInfo] = {}
         files: dict[str, Path] = {}
         for source in reversed(folders):         # built-ins first; the folder's win
@@ -158,7 +147,7 @@ class TemplateSet:
 
     async def render(self, name: str, payload: Any, headers: Mapping[str, str],
                      query: Mapping[str, str]) -> Rendered:
-        """Render in a worker thread of the templates' own, so the event loop keeps
+        """Render in a worker thread (:mod:`xmpp_post.cpu`), so the event loop keeps
         serving and slow renders never hold the threads logins hash passwords in; the
         render stops itself at its deadline, and its answer is not awaited much past it
         (one that waited for a thread past its deadline stops at once)."""
@@ -166,7 +155,7 @@ class TemplateSet:
         deadline = time.monotonic() + self._limits.seconds
         render = functools.partial(self.render_sync, name, payload, headers, query,
                                    deadline=deadline)
-        work = asyncio.get_running_loop().run_in_executor(_renderers(), render)
+        work = asyncio.get_running_loop().run_in_executor(cpu.pool(), render)
         try:
             return await asyncio.wait_for(work, self._limits.seconds + GRACE_SECONDS)
         except TimeoutError:
@@ -181,7 +170,7 @@ class TemplateSet:
         template = self._templates[self.info(name).name]
         state = _RenderState()
         context = {"payload": payload, "headers": visible_headers(headers),
-                   "query": dict(query), "set_subject": state.set_subject,
+                   "query": visible_query(query), "set_subject": state.set_subject,
                    "skip": state.skip}
         seconds = self._limits.seconds
         budget = Budget(deadline if deadline is not None else time.monotonic() + seconds,
@@ -245,7 +234,7 @@ def _reason(exc: Exception) -> str:
         reason = f"no template {exc.name!r} to include or import"
     else:
         reason = f"{type(exc).__name__}: {exc}"
-    return shorten(oneline(xml_text(reason)), 500)
+    return shorten(oneline(xml_text(reason[:2000])), 500)  # an error may quote a payload
 
 
 def _info(name: str, path: Path, builtin: bool, replaced: TemplateInfo | None) -> TemplateInfo:

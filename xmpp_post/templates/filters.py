@@ -21,7 +21,7 @@ Ours (each takes anything: ``None`` and missing values count as empty text or li
     seconds|duration        "1h 2m", "4m 12s", "12s"
     count|plural(word, plural=word+"s")
                             "1 commit", "3 commits" (count may be a number or a list)
-    number|num(digits=4)    44.23943 -> "44.24", 1.0 -> "1"
+    number|num(digits=4)    44.23943 -> "44.24", 1.0 -> "1" (digits: 0 to 32)
     mapping|pairs(exclude=None, sep=", ")
                             "job=api, severity=critical", sorted by key, without the
                             keys of exclude (a mapping or a list of names)
@@ -29,45 +29,43 @@ Ours (each takes anything: ``None`` and missing values count as empty text or li
                             the values sorted by key, the value of key ``first`` first
                             (Alertmanager orders group labels so: alertname first)
 
-Jinja2's ``center``, ``indent``, ``wordwrap``, ``batch``, ``slice``, ``format``,
-``join``, ``replace`` and ``tojson`` refuse arguments that would build a value larger
-than the sandbox allows; every filter checks the render's deadline and the size of the
-text it returns.
+Jinja2's own filters are there too, their work bounded (:mod:`xmpp_post.templates.bounded`,
+which also installs every filter: each one checks the render's deadline, the size of
+what it works on, and the size of what it returns).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sized
 from itertools import islice
 from typing import Any
 
-from jinja2 import filters as jinja
-from jinja2 import pass_environment, pass_eval_context
-from jinja2.environment import Environment
-from jinja2.nodes import EvalContext
 from jinja2.runtime import Undefined
 
 from xmpp_post.templates import text as t
 from xmpp_post.templates.limits import (
-    BudgetExceeded,
-    check,
-    check_length,
-    check_percent_format,
-    count_built,
-    replaced_length,
-    text_size,
+    MAX_DIGITS,
+    MAX_SORTED,
+    bounded_list,
+    check_size,
+    joined_items,
+    small_int,
 )
 
 
-def _text(value: Any) -> str:
+def text_of(value: Any) -> str:
+    """``value`` as text; a value whose text would pass MAX_SIZE is refused first (a list
+    can hold one large string many times: its text is far larger than the list)."""
     if value is None or isinstance(value, Undefined):
         return ""
-    return value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        return value
+    check_size(value, "the text of a value")
+    return str(value)
 
 
-def _items(value: Any) -> list[Any]:
+def items_of(value: Any) -> list[Any]:
     if isinstance(value, str | bytes | Undefined) or value is None:
         return []
     if isinstance(value, Iterable):
@@ -89,45 +87,45 @@ def more(items: Any, n: int = 10) -> str:
 
 
 def shorten(value: Any, width: int = 300) -> str:
-    return t.shorten(_text(value), int(width))
+    return t.shorten(text_of(value), int(width))
 
 
 def oneline(value: Any) -> str:
-    return t.oneline(_text(value))
+    return t.oneline(text_of(value))
 
 
 def firstline(value: Any) -> str:
-    return t.firstline(_text(value))
+    return t.firstline(text_of(value))
 
 
 def quote(value: Any) -> str:
-    return t.quote(_text(value))
+    return t.quote(text_of(value))
 
 
 def code(value: Any) -> str:
-    text = t.oneline(_text(value)).replace("`", "'")
+    text = t.oneline(text_of(value)).replace("`", "'")
     return f"`{text}`" if text else ""
 
 
 def bold(value: Any) -> str:
-    text = t.oneline(_text(value))
+    text = t.oneline(text_of(value))
     return f"*{text}*" if text else ""
 
 
 def slack_text(value: Any) -> str:
-    return t.slack_text(_text(value))
+    return t.slack_text(text_of(value))
 
 
 def md_text(value: Any) -> str:
-    return t.md_text(_text(value))
+    return t.md_text(text_of(value))
 
 
 def sha(value: Any, n: int = 7) -> str:
-    return _text(value).strip()[:max(int(n), 0)]
+    return text_of(value).strip()[:max(int(n), 0)]
 
 
 def refname(value: Any) -> str:
-    ref = _text(value)
+    ref = text_of(value)
     for prefix in ("refs/heads/", "refs/tags/"):
         if ref.startswith(prefix):
             return ref[len(prefix):]
@@ -135,11 +133,16 @@ def refname(value: Any) -> str:
 
 
 def when(value: Any) -> str:
-    return "" if isinstance(value, Undefined) else t.when(value)
+    return "" if isinstance(value, Undefined) else t.when(_scalar(value))
 
 
 def duration(value: Any) -> str:
-    return "" if isinstance(value, Undefined) else t.duration(value)
+    return "" if isinstance(value, Undefined) else t.duration(_scalar(value))
+
+
+def _scalar(value: Any) -> Any:
+    """A number or text as it is; anything else as its text (its size checked first)."""
+    return value if isinstance(value, int | float | str) else text_of(value)
 
 
 def plural(count: Any, word: str, plural: str | None = None) -> str:
@@ -148,104 +151,41 @@ def plural(count: Any, word: str, plural: str | None = None) -> str:
     else:
         try:
             number = int(count)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             number = 0
     return f"{number} {word if number == 1 else (plural or word + 's')}"
 
 
 def num(value: Any, digits: int = 4) -> str:
+    shown = small_int(digits, "num(digits)", 0, MAX_DIGITS)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return _text(value)
-    if isinstance(value, float) and not math.isfinite(value):
+        return text_of(value)
+    if isinstance(value, int):
         return str(value)
-    if abs(value) >= 10 ** int(digits):
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 10 ** shown:
         return f"{value:.0f}"
-    return f"{value:.{int(digits)}g}"
+    return f"{value:.{shown}g}"
 
 
 def pairs(mapping: Any, exclude: Any = None, sep: str = ", ") -> str:
     if not isinstance(mapping, Mapping):
         return ""
-    names = exclude.keys() if isinstance(exclude, Mapping) else _items(exclude)
+    names = exclude.keys() if isinstance(exclude, Mapping) else items_of(exclude)
     skipped = {str(name) for name in names}
-    return sep.join(f"{key}={_text(mapping[key])}" for key in sorted(mapping, key=str)
-                    if str(key) not in skipped)
+    keys = sorted(bounded_list(mapping, "pairs()", MAX_SORTED), key=str)
+    shown = joined_items((f"{key}={text_of(mapping[key])}" for key in keys
+                          if str(key) not in skipped), len(text_of(sep)), "pairs()")
+    return text_of(sep).join(shown)
 
 
 def values(mapping: Any, first: str | None = None) -> list[Any]:
     if not isinstance(mapping, Mapping):
         return []
-    keys = sorted(mapping, key=lambda key: (key != first, str(key)))
+    keys = sorted(bounded_list(mapping, "values()", MAX_SORTED),
+                  key=lambda key: (key != first, str(key)))
     return [mapping[key] for key in keys]
-
-
-# Jinja2's filters that can build a large value from small arguments, bounded.
-
-def _small_int(value: Any, what: str) -> int:
-    number = int(value)
-    check_length(number, what)
-    return number
-
-
-def center(value: Any, width: int = 80) -> str:
-    return jinja.do_center(value, _small_int(width, "center()"))
-
-
-def indent(value: Any, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
-    pad = width if isinstance(width, str) else " " * _small_int(width, "indent()")
-    text = _text(value)
-    check_length(len(text) + (text.count("\n") + 1) * len(pad), "indent()")
-    return jinja.do_indent(text, width, first, blank)
-
-
-@pass_environment
-def wordwrap(environment: Environment, value: Any, width: int = 79,
-             break_long_words: bool = True, wrapstring: str | None = None,
-             break_on_hyphens: bool = True) -> str:
-    text = _text(value)
-    wrap = environment.newline_sequence if wrapstring is None else str(wrapstring)
-    breaks = len(text) // max(int(width), 1) + text.count("\n") + 1
-    check_length(len(text) + breaks * len(wrap), "wordwrap()")
-    return jinja.do_wordwrap(environment, text, width, break_long_words, wrapstring,
-                             break_on_hyphens)
-
-
-def batch(value: Any, linecount: int, fill_with: Any = None) -> Any:
-    check_length(_small_int(linecount, "batch()") * text_size(fill_with), "batch()")
-    return jinja.do_batch(value, linecount, fill_with)
-
-
-def slice_(value: Any, slices: int, fill_with: Any = None) -> Any:
-    check_length(_small_int(slices, "slice()") * (1 + text_size(fill_with)), "slice()")
-    return jinja.sync_do_slice(value, slices, fill_with)
-
-
-def format_(value: Any, *args: Any, **kwargs: Any) -> str:
-    check_percent_format(_text(value), kwargs or args)
-    return jinja.do_format(value, *args, **kwargs)
-
-
-@pass_eval_context
-def join(eval_ctx: EvalContext, value: Any, d: str = "", attribute: str | None = None) -> str:
-    items = _items(value)
-    if attribute is None:
-        check_length(len(d) * len(items) + sum(text_size(item) for item in items), "join()")
-    return jinja.sync_do_join(eval_ctx, items, d, attribute)
-
-
-@pass_eval_context
-def replace(eval_ctx: EvalContext, value: Any, old: str, new: str,
-            count: int | None = None) -> str:
-    check_length(replaced_length(_text(value), _text(old), _text(new)), "replace()")
-    return jinja.do_replace(eval_ctx, value, old, new, count)
-
-
-@pass_eval_context
-def tojson(eval_ctx: EvalContext, value: Any, indent: int | None = None) -> str:
-    if indent is not None and not (isinstance(indent, int) and 0 <= indent <= 16):
-        raise BudgetExceeded("tojson(indent) must be a number from 0 to 16")
-    check_length(text_size(value) * 2, "tojson()")
-    return str(jinja.do_tojson(eval_ctx, value, indent))
 
 
 OURS: dict[str, Callable[..., Any]] = {
@@ -255,29 +195,3 @@ OURS: dict[str, Callable[..., Any]] = {
     "when": when, "duration": duration, "plural": plural, "num": num, "pairs": pairs,
     "values": values,
 }
-BOUNDED: dict[str, Callable[..., Any]] = {
-    "center": center, "indent": indent, "wordwrap": wordwrap, "batch": batch,
-    "slice": slice_, "format": format_, "join": join, "replace": replace, "tojson": tojson,
-}
-
-
-def _guarded(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` checking the deadline first, and counting what it returns.
-
-    ``functools.wraps`` copies Jinja2's pass_context/pass_environment marks too.
-    """
-    @functools.wraps(function)
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        check()
-        result = function(*args, **kwargs)
-        count_built(result)
-        return result
-    return guarded
-
-
-def install(filters: dict[str, Callable[..., Any]]) -> None:
-    """Replace an environment's filters with the bounded set plus ours, all guarded."""
-    filters.update(BOUNDED)
-    filters.update(OURS)
-    for name, function in list(filters.items()):
-        filters[name] = _guarded(function)

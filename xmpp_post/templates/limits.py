@@ -1,15 +1,17 @@
 """What one render may spend, and the checks that keep it within that.
 
 A :class:`Budget` lives in a context variable that :func:`budgeted` sets for one render;
-outside a render (compiling, constant folding) nothing is counted. The checks estimate
-a result's size *before* an operation that can blow a small value up builds it.
+outside a render (compiling) nothing is counted, and nothing is folded at compile time
+(every filter asks for the context, which makes Jinja2 leave it to the render). The
+checks estimate a result's size *before* an operation that can blow a small value up
+builds it, and bound every number that sets how much work a call does.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ MAX_SIZE = 256 * 1024       # characters (or items) of one value a template buil
 MAX_PRINTED = 1024 * 1024   # characters printed by {{ … }} in one render, buffers included
 MAX_BUILT = 32 * 1024 * 1024  # characters (or items) filters and methods make in one render
 MAX_INT_BITS = 64 * 1024    # bits of an integer a template computes
+MAX_SORTED = 10_000         # items one filter sorts (a sort runs in C, holding the GIL)
+MAX_DIGITS = 32             # digits num() and round() may be asked for
 
 
 class BudgetExceeded(Exception):
@@ -95,6 +99,8 @@ def text_size(value: Any, limit: int = MAX_SIZE) -> int:
 def count_built(result: Any) -> None:
     """Count what a filter or method made against :data:`MAX_BUILT`, so a long stream of
     large values (``range(n)|map("replace", …)``) stops early, and check its size."""
+    if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
+        raise BudgetExceeded("a filter or method made too large a number")
     if not isinstance(result, str | bytes | list | tuple | dict):
         return
     check_length(len(result), "a filter's or method's result")
@@ -110,9 +116,27 @@ def check_size(value: Any, what: str = "a value") -> None:
     check_length(text_size(value), what)
 
 
-def check_length(length: int, what: str = "a value") -> None:
-    if length > MAX_SIZE:
-        raise BudgetExceeded(f"{what} would be longer than {MAX_SIZE} characters or items")
+def check_length(length: int, what: str = "a value", limit: int = MAX_SIZE) -> None:
+    if length > limit:
+        raise BudgetExceeded(f"{what} would be longer than {limit} characters or items")
+
+
+def small_int(value: Any, what: str, low: int, high: int) -> int:
+    """``int(value)``, refused unless it is from ``low`` to ``high``."""
+    number = int(value)
+    if not low <= number <= high:
+        raise BudgetExceeded(f"{what} must be a number from {low} to {high}")
+    return number
+
+
+def bounded_list(items: Iterable[Any], what: str, limit: int = MAX_SIZE) -> list[Any]:
+    """``list(items)``, refused past ``limit`` items before it grows any further."""
+    found: list[Any] = []
+    for item in items:
+        found.append(item)
+        if len(found) > limit:
+            raise BudgetExceeded(f"{what} takes at most {limit} items")
+    return found
 
 
 def bounded_range(*args: int) -> range:
@@ -138,38 +162,68 @@ class BoundedNamespace(Namespace):
 
 
 # printf-style conversions: a width or precision given as '*' or a large number, or
-# many conversions of one large value, can make a huge string from a small one.
-_PERCENT_SPEC = re.compile(r"%(?:\([^)\n]{0,100}\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+# many conversions of one large value, can make a huge string from a small one. A
+# conversion is read as Python reads it (a key in parentheses may nest them), in one
+# pass: each part of the pattern is possessive and reads its characters once.
+_PERCENT_SPEC = re.compile(r"[-+ #0]*+(\*|\d++)?+(?:\.(\*|\d*+))?+[hlL]?+(.?)", re.DOTALL)
+_PARENTHESIS = re.compile(r"[()]")
+_GROWTH = {"r": 6, "a": 10}  # repr() and ascii() escape a character in up to this many
+
+
+def _percent_specs(template: str) -> Iterator[re.Match[str]]:
+    """Each conversion of a %-format: width, precision and conversion character."""
+    pos = template.find("%")
+    while pos != -1:
+        pos += 1
+        if template.startswith("(", pos):
+            depth, pos = 1, pos + 1
+            while depth:
+                found = _PARENTHESIS.search(template, pos)
+                if found is None:
+                    return  # an unclosed key: Python refuses the format
+                depth += 1 if found.group() == "(" else -1
+                pos = found.end()
+        spec = _PERCENT_SPEC.match(template, pos)
+        assert spec is not None  # every part is optional
+        yield spec
+        pos = template.find("%", spec.end())
 
 
 def check_percent_format(template: str, values: Any = ()) -> None:
     """Refuse ``template % values`` when its result could pass :data:`MAX_SIZE`."""
-    specs = 0
-    for match in _PERCENT_SPEC.finditer(template):
+    specs, growth = 0, 1
+    for spec in _percent_specs(template):
         specs += 1
-        for part in match.groups():
-            if part is not None and (part == "*" or len(part) > 6 or int(part) > MAX_SIZE):
+        growth = max(growth, _GROWTH.get(spec.group(3), 1))
+        for part in spec.groups()[:2]:
+            if part and (part == "*" or len(part) > 6 or int(part) > MAX_SIZE):
                 raise BudgetExceeded(f"the width or precision {part!r} in a %-format "
                                      "is too large")
     if not specs:
         return
     if isinstance(values, dict):    # a key can be used by any number of conversions
         longest = max((text_size(value) for value in values.values()), default=0)
-        check_length(len(template) + specs * longest, "a %-format")
+        check_length(len(template) + specs * longest * growth, "a %-format")
     else:                           # each value is used once
-        check_length(len(template) + text_size(values), "a %-format")
+        check_length(len(template) + text_size(values) * growth, "a %-format")
 
 
 _PADDING_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
 
 
-def check_str_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Refuse a call of a ``str`` (or ``bytes``) method whose result would be too long."""
+def checked_call_args(method: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """Refuse a call of a ``str``, ``bytes`` or ``int`` method whose result would be too
+    long, before it is made; the arguments to call it with (``str.join`` gets a list)."""
     owner = getattr(method, "__self__", None)
-    if not isinstance(owner, str | bytes):
-        return
     name = getattr(method, "__name__", "")
     values = (*args, *kwargs.values())
+    if isinstance(owner, int) and name == "to_bytes":
+        for arg in values:
+            if isinstance(arg, int):
+                check_length(arg, "int.to_bytes()")
+    if not isinstance(owner, str | bytes):
+        return args
     if name in _PADDING_METHODS:
         for arg in values:
             if isinstance(arg, int) and arg > MAX_SIZE:
@@ -185,10 +239,22 @@ def check_str_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any])
     elif name == "replace" and len(args) >= 2:
         check_length(len(owner) * (1 + text_size(args[1])), "bytes.replace()")
     elif name == "join" and args:
-        items = args[0]
-        if isinstance(items, list | tuple):
-            length = len(owner) * len(items) + sum(text_size(item) for item in items)
-            check_length(length, "str.join()")
+        args = (joined_items(args[0], len(owner), "str.join()"), *args[1:])
+    return args
+
+
+def joined_items(items: Iterable[Any], separator: int, what: str) -> list[Any]:
+    """``items`` as a list, taken one at a time (a generator may make each one) and
+    refused as soon as joining them with a ``separator`` long separator would make more
+    than :data:`MAX_SIZE` characters."""
+    kept: list[Any] = []
+    length = 0
+    for item in items:
+        length += text_size(item) + (separator if kept else 0)
+        if length > MAX_SIZE:
+            raise BudgetExceeded(f"{what} would be longer than {MAX_SIZE} characters")
+        kept.append(item)
+    return kept
 
 
 def replaced_length(text: str, old: str, new: str) -> int:

@@ -9,8 +9,12 @@ internals and from mutating lists and dicts. This subclass adds what a gateway n
   soon after its time is up even though a thread cannot be killed;
 - a cap on the loop iterations of one render and on ``range()``;
 - size checks *before* the operations that can blow a small value up (``'x' * n``,
-  ``'%999999999s' % x``, ``2 ** n``, ``str.center`` and friends, ``~``, ``namespace``
-  assignments, macro arguments), and a cap on everything printed;
+  ``'%999999999s' % x``, ``2 ** n``, ``str.center`` and friends, ``str.join`` of a
+  generator, ``int.to_bytes``, ``~``, ``namespace`` assignments, macro arguments), and a
+  cap on everything printed;
+- no constant folding: every filter and test asks for the context, so Jinja2 leaves
+  ``{{ 1.5|num(10000000) }}`` to the render, with its budget, instead of computing it
+  while the template loads (on the event loop, on a reload);
 - a hard error, not a silent empty value, for unsafe attribute access
   (``''.__class__``, ``x|attr('__class__')``) and for ``str.format`` / ``format_map``;
 - ``x.name`` on an object means its member ``name`` when there is one, so
@@ -43,7 +47,7 @@ from xmpp_post.templates.limits import (
     check_power,
     check_product,
     check_size,
-    check_str_method,
+    checked_call_args,
     count_built,
     current_budget,
     text_size,
@@ -180,7 +184,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
                 if not isinstance(arg, dict | list):
                     check_size(arg, "a macro argument")
         else:
-            check_str_method(obj, args, kwargs)
+            args = checked_call_args(obj, args, kwargs)
         result = super().call(context, obj, *args, **kwargs)
         if isinstance(obj, Macro):
             check_size(result, "a macro's output")

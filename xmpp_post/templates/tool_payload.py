@@ -16,6 +16,10 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 # Never shown to a template: credentials, and GitLab's shared secret.
 HIDDEN_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie",
                             "x-gitlab-token"})
+# Nor these query parameters (any case): ntfy's ``auth`` (an Authorization header in the
+# URL), a room's password, and the names tools give a secret in a URL.
+HIDDEN_QUERY = frozenset({"auth", "authorization", "room_password", "password", "passwd",
+                          "token", "access_token", "secret", "api_key", "apikey"})
 
 
 
@@ -94,3 +98,9 @@ def visible_headers(headers: Mapping[str, str]) -> dict[str, str]:
         if key not in HIDDEN_HEADERS:
             shown.setdefault(key, value)
     return shown
+
+
+def visible_query(query: Mapping[str, str]) -> dict[str, str]:
+    """The query parameters for a template, credentials left out."""
+    return {name: value for name, value in query.items()
+            if name.lower() not in HIDDEN_QUERY}

@@ -27,8 +27,11 @@ WITH_URL = ("view", "http")
 MAX_ACTIONS = 3
 BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
-_KEY = re.compile(r"([-.\w]+)\s*=\s*")
+_KEY = re.compile(r"([-.\w]++)\s*+=\s*+")
 _SPACE = " \t\r\n"
+_SPACES = re.compile(r"[ \t\r\n]*+")
+_PART_END = re.compile(r"[,;]")
+_CLOSING = {quote: re.compile(rf"(?<!\\){quote}") for quote in ("'", '"')}
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ def _checked(fields: dict[str, Any]) -> Action:
 
 
 class _ShortFormat:
-    """A reader of the short format, one character position at a time."""
+    """A reader of the short format, from one separator or quote to the next."""
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -153,8 +156,8 @@ class _ShortFormat:
             value, last = self._quoted(char)
             return key, value, last
         start = self.pos
-        while self._peek() not in ("", ",", ";"):
-            self.pos += 1
+        found = _PART_END.search(self.text, start)
+        self.pos = found.start() if found else len(self.text)
         end = self._peek()
         value = self.text[start:self.pos].strip(_SPACE)
         self.pos += len(end)
@@ -163,21 +166,18 @@ class _ShortFormat:
     def _quoted(self, quote: str) -> tuple[str, bool]:
         self.pos += 1
         start = self.pos
-        while True:
-            char = self._peek()
-            if char == "":
-                raise _invalid(f"a quote opened at position {start} is not closed")
-            if char == quote and self.text[self.pos - 1] != "\\":
-                value = self.text[start:self.pos].replace("\\" + quote, quote)
-                self.pos += 1
-                self._skip_space()
-                end = self._peek()
-                if end not in ("", ",", ";"):
-                    raise _invalid(f"unexpected character after a quoted value at "
-                                   f"position {self.pos}")
-                self.pos += len(end)
-                return value, end != ","
-            self.pos += 1
+        closing = _CLOSING[quote].search(self.text, start)
+        if closing is None:
+            raise _invalid(f"a quote opened at position {start} is not closed")
+        value = self.text[start:closing.start()].replace("\\" + quote, quote)
+        self.pos = closing.end()
+        self._skip_space()
+        end = self._peek()
+        if end not in ("", ",", ";"):
+            raise _invalid(f"unexpected character after a quoted value at "
+                           f"position {self.pos}")
+        self.pos += len(end)
+        return value, end != ","
 
     def _apply(self, fields: dict[str, Any], index: int, key: str, value: str) -> None:
         if not key:
@@ -207,5 +207,5 @@ class _ShortFormat:
         return self.text[self.pos] if self.pos < len(self.text) else ""
 
     def _skip_space(self) -> None:
-        while self._peek() and self._peek() in _SPACE:
-            self.pos += 1
+        found = _SPACES.match(self.text, self.pos)
+        self.pos = found.end() if found else self.pos

@@ -23,6 +23,10 @@ the XMPP server acknowledged the message to every recipient; ntfy clients take a
 status for failure. Otherwise: with one recipient, its error; with several (a
 ``[topics]`` entry), the error of the first recipient that failed, in the table's order,
 plus ``results``, one outcome per recipient, as ``POST <base>`` gives them.
+
+A Markdown message longer than ``MARKDOWN_ON_LOOP`` characters is converted in a worker
+thread (``xmpp_post.cpu``): the conversion is linear, but a long one would still hold
+the event loop.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import time
 from aiohttp import web
 from aiohttp.web_urldispatcher import DynamicResource, Resource, UrlMappingMatchInfo
 
-from xmpp_post import jids
+from xmpp_post import cpu, jids
 from xmpp_post.config import Config
 from xmpp_post.errors import Forbidden, GatewayError, MethodNotAllowed
 from xmpp_post.files import FileToSend
@@ -63,6 +67,7 @@ WEBHOOK_PATH = f"/{_TOPIC}/{{action:{'|'.join(ntfy.publish.WEBHOOK_NAMES)}}}"
 # each path, and the methods that publish there
 ROUTES: dict[str, tuple[str, ...]] = {JSON_PATH: ("PUT", "POST"), TOPIC_PATH: ("PUT", "POST"),
                                       WEBHOOK_PATH: ("GET", "POST")}
+MARKDOWN_ON_LOOP = 1024  # characters of Markdown converted on the event loop, at most
 RESERVED = web.AppKey("ntfy_reserved", frozenset)
 
 
@@ -118,7 +123,8 @@ async def publish(request: web.Request) -> web.Response:
                              reserved=request.app[RESERVED], max_text=config.ntfy_max_text)
     topics = request.app[LIVE].current.sections.get("topics") or {}  # a reload swaps them
     targets = ntfy.recipients_for(pub.topic, topics, sender.domain)
-    parts = ntfy.compose(pub)
+    parts = (await cpu.run(ntfy.compose, pub)
+             if pub.markdown and len(pub.message) > MARKDOWN_ON_LOOP else ntfy.compose(pub))
     message_id = ntfy.new_id()
     nick = fields.nick(config.muc_nick or jids.local_of(sender.jid))
     text = parts.body if pub.text_to_send else ""  # "": the file goes alone

@@ -19,6 +19,7 @@ from contextlib import suppress
 from email.errors import HeaderParseError
 from email.header import decode_header
 
+from xmpp_post import charsets
 from xmpp_post.errors import BadRequest
 
 # canonical name -> the header and query names ntfy reads it from, first wins
@@ -134,4 +135,4 @@ def _decode_word(match: re.Match[str]) -> str:
 def _part_text(part: bytes | str, charset: str | None) -> str:
     if isinstance(part, str):
         return part
-    return part.decode(charset.partition("*")[0] if charset else "ascii")
+    return charsets.decode(part, charset.partition("*")[0] if charset else "ascii")

@@ -29,6 +29,7 @@ from posixpath import basename
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from xmpp_post import charsets, scan
 from xmpp_post.errors import (
     BadRequest,
     MethodNotAllowed,
@@ -291,7 +292,7 @@ def _body_text(body: bytes | None, content_type: str, with_url: bool, max_text: 
                               code="message_too_long")
     charset = _charset(content_type)
     try:
-        text = body.decode(charset or "utf-8")
+        text = charsets.decode(body, charset or "utf-8")
     except LookupError:
         raise UnsupportedMediaType("the body's charset is unknown",
                                    code="unsupported_charset") from None
@@ -326,7 +327,7 @@ def _priority(text: str) -> int | None:
 
 def _url(name: str, text: str) -> str | None:
     check_xml_text(name, text)
-    if _NOT_IN_URL.search(text):
+    if scan.search(_NOT_IN_URL, text, reach=1):
         raise BadRequest(f"the {name} URL contains a space or control character",
                          code=f"invalid_{name}")
     return text or None
@@ -335,7 +336,8 @@ def _url(name: str, text: str) -> str | None:
 def _icon(text: str) -> str | None:
     """Purely cosmetic: never refused; echoed in the reply only when it is a plain
     http(s) URL."""
-    plain = text and not _NOT_IN_URL.search(text) and not NOT_XML_CHAR.search(text)
+    plain = (text and not scan.search(_NOT_IN_URL, text, reach=1)
+             and not scan.search(NOT_XML_CHAR, text, reach=1))
     if plain and text.lower().startswith(("http://", "https://")):
         return text
     return None
@@ -355,7 +357,7 @@ def _attach(text: str) -> str | None:
 def _name_in_url(url: str | None) -> str:
     """The attachment's name when none is given: the URL's last path segment, as ntfy."""
     name = unquote(basename(urlsplit(url or "").path), errors="replace")
-    if not name or name in (".", "..") or NOT_XML_CHAR.search(name):
+    if not name or name in (".", "..") or scan.search(NOT_XML_CHAR, name, reach=1):
         return "attachment"
     return name
 

@@ -29,13 +29,13 @@ from aiohttp import web
 
 from xmpp_post.errors import GatewayError
 from xmpp_post.fronts import message_request as parse
-from xmpp_post.fronts.templated import Skipped, render_messages
+from xmpp_post.fronts.templated import Skipped, payload_of, render_messages
 from xmpp_post.fronts.web.web_page import secured
 from xmpp_post.http.authentication import sender_of
 from xmpp_post.http.context import CONFIG, LIVE, PAYLOADS, RELAY, SENDING, VERIFIED, note
 from xmpp_post.http.render import status_of
 from xmpp_post.model import OutgoingMessage, Scope
-from xmpp_post.templates import BUILTIN_DIR, TemplateSet, parse_payload
+from xmpp_post.templates import BUILTIN_DIR, TemplateSet
 
 LIST = "/templates"
 RENDER = "/templates/{name}/render"
@@ -75,7 +75,7 @@ async def render_template(request: web.Request) -> web.Response:
     templates.info(name)  # 404 unknown_template before the payload is read
     query, to = parse.query_fields(request.query_string)
     body = await request.read()  # already read, within the limits, by guards.limits
-    payload = parse_payload(request.headers.get("Content-Type"), body)
+    payload = await payload_of(request.headers.get("Content-Type"), body)
     # The password proven before any work is done for it (by the guard's login, else here)
     if not sender.configured and not request.get(VERIFIED):
         await request.app[RELAY].login(sender)
