@@ -31,6 +31,16 @@ def toml_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)  # a TOML basic string
 
 
+def print_entry(table: str, entry: dict[str, Any], account: str, out: TextIO) -> None:
+    """The TOML table to paste into the configuration, and what else it needs."""
+    print("Add this to the configuration file and reload the gateway (SIGHUP):\n", file=out)
+    print(f"[{table}]", file=out)
+    for key, value in entry.items():
+        print(f"{key} = {toml_value(value)}", file=out)
+    print(f'# {account} needs an [accounts."{account}"] entry with its password_file',
+          file=out)
+
+
 def create_command(name: str, account: str, to: Sequence[str] = (),
                    template: str | None = None, rate: str | None = None, *,
                    stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -56,10 +66,5 @@ def create_command(name: str, account: str, to: Sequence[str] = (),
     print("The new token (it is shown only this once; the configuration keeps its "
           "SHA-256):\n", file=out)
     print(f"    {token}\n", file=out)
-    print("Add this to the configuration file and reload the gateway (SIGHUP):\n", file=out)
-    print(f"[tokens.{name}]", file=out)
-    for key, value in entry.items():
-        print(f"{key} = {toml_value(value)}", file=out)
-    print(f'# {parsed.account} needs an [accounts."{parsed.account}"] entry with its '
-          "password_file", file=out)
+    print_entry(f"tokens.{name}", entry, parsed.account, out)
     return 0

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from xmpp_post.auth.token_command import toml_value
+from xmpp_post.auth.token_command import print_entry
 from xmpp_post.auth.webhook_urls import new_secret
 from xmpp_post.config.tokens_webhooks import parse_webhooks
 from xmpp_post.errors import ConfigError
@@ -43,10 +43,5 @@ def create_command(name: str, account: str, to: Sequence[str],
           "keeps its SHA-256).\nGive the tool https://<the gateway's address> followed "
           "by:\n", file=out)
     print(f"/hooks/{secret}\n", file=out)
-    print("Add this to the configuration file and reload the gateway (SIGHUP):\n", file=out)
-    print(f"[webhooks.{name}]", file=out)
-    for key, value in entry.items():
-        print(f"{key} = {toml_value(value)}", file=out)
-    print(f'# {parsed.account} needs an [accounts."{parsed.account}"] entry with its '
-          "password_file", file=out)
+    print_entry(f"webhooks.{name}", entry, parsed.account, out)
     return 0

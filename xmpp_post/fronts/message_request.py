@@ -87,15 +87,22 @@ def messages(media_type: str, charset: str | None, body: bytes,
              default_nick: str = "", max_recipients: int = MAX_RECIPIENTS) -> MessageRequest:
     """Build the messages a request asks for, or raise the ClientError that says why not."""
     fields, recipients, listed = _fields(media_type, charset, body)
-    if query:
-        extra, extra_to = query_fields(query)
-        _merge(fields, extra)
-        if extra_to and recipients:
-            raise BadRequest("the field 'to' is given both in the query string and the body",
-                             code="duplicate_field")
-        recipients = recipients or extra_to
+    recipients = _with_query(fields, recipients, query)
     return from_fields(fields, recipients, path_recipients, sender, listed=listed,
                        default_nick=default_nick, max_recipients=max_recipients)
+
+
+def _with_query(fields: dict[str, str], recipients: list[str], query: str) -> list[str]:
+    """Merge the query string's fields into ``fields``; the recipients, from the body or
+    else from the query (naming them in both is refused)."""
+    if not query:
+        return recipients
+    extra, extra_to = query_fields(query)
+    _merge(fields, extra)
+    if extra_to and recipients:
+        raise BadRequest("the field 'to' is given both in the query string and the body",
+                         code="duplicate_field")
+    return recipients or extra_to
 
 
 def form_data_messages(pairs: list[tuple[str, str]], path_recipients: str | None,
@@ -105,13 +112,7 @@ def form_data_messages(pairs: list[tuple[str, str]], path_recipients: str | None
     """The messages the text fields of a ``multipart/form-data`` body ask for (the same
     fields as a form's); ``with_files``: the request carries files, so no text is needed."""
     fields, recipients = _pair_fields(pairs)
-    if query:
-        extra, extra_to = query_fields(query)
-        _merge(fields, extra)
-        if extra_to and recipients:
-            raise BadRequest("the field 'to' is given both in the query string and the body",
-                             code="duplicate_field")
-        recipients = recipients or extra_to
+    recipients = _with_query(fields, recipients, query)
     return from_fields(fields, recipients, path_recipients, sender, default_nick=default_nick,
                        max_recipients=max_recipients, with_files=with_files)
 
