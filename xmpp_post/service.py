@@ -57,13 +57,15 @@ from xmpp_post.metrics import Metrics
 from xmpp_post.model import Sender
 from xmpp_post.relay import Relay
 from xmpp_post.state import StateKey
+from xmpp_post.state.lasting import KeyValue
 from xmpp_post.state.memory import MemoryIdempotencyStore, MemoryLoginThrottle
-from xmpp_post.state_setup import open_state, with_state
+from xmpp_post.state_setup import omemo_keys, open_state, with_state
 from xmpp_post.tasks import TaskGroup
 from xmpp_post.templates import TemplateSet
 from xmpp_post.uploader import HttpsUploader
 from xmpp_post.xmpp.client import tls_context
 from xmpp_post.xmpp.directory import ServiceDirectory
+from xmpp_post.xmpp.omemo_devices import OmemoDevices
 from xmpp_post.xmpp.pool import SessionPool
 from xmpp_post.xmpp.salted import SaltedPasswords
 from xmpp_post.xmpp.session import SessionOptions, XmppSession
@@ -88,16 +90,20 @@ def session_options(config: Config) -> SessionOptions:
 
 
 def xmpp_relay(config: Config, metrics: Metrics | None = None,
-               clock: Callable[[], float] = time.monotonic) -> XmppRelay:
-    """The real relay; ``clock`` times idle sessions and rooms (tests inject one)."""
-    options = session_options(config)
+               clock: Callable[[], float] = time.monotonic,
+               omemo_keys: tuple[KeyValue | None, str] = (None, "")) -> XmppRelay:
+    """The real relay; ``clock`` times idle sessions and rooms (tests inject one);
+    ``omemo_keys``: where OMEMO keeps its keys, or why it cannot (``state_setup``)."""
+    keys, missing = omemo_keys
+    options = replace(session_options(config), omemo_missing=missing or "no OMEMO keys")
+    omemo = OmemoDevices(keys, timeout=config.ack_timeout) if keys is not None else None
     directory = ServiceDirectory()  # which domains are group chat services, for all senders
 
     salted = SaltedPasswords(config.scram_cache)  # SCRAM's SaltedPassword per sender
 
     def factory(sender: Sender, digest: bytes) -> XmppSession:
         return XmppSession(sender, options, directory, metrics, clock=clock,
-                           salted=salted.login(sender.jid, digest))
+                           salted=salted.login(sender.jid, digest), omemo=omemo)
 
     pool = SessionPool(factory, idle_timeout=config.idle_timeout,
                        max_sessions=config.max_sessions, retry_after=config.retry_after,
@@ -112,7 +118,7 @@ def xmpp_relay(config: Config, metrics: Metrics | None = None,
     return XmppRelay(pool, request_timeout=config.request_timeout,
                      retry_after=config.retry_after, max_stanza_size=config.max_stanza_size,
                      directory=directory, uploader=uploader,
-                     upload_timeout=config.upload_timeout, salted=salted)
+                     upload_timeout=config.upload_timeout, salted=salted, omemo=omemo)
 
 
 async def _server_accepts(host: str, port: int, timeout: float) -> str | None:
@@ -138,7 +144,7 @@ def fronts_for(config: Config) -> list[Front]:
 def authenticator(config: Config, live: LiveConfig) -> Authenticator:
     """Webhook URLs, signed webhooks, ntfy's ``?auth=`` (checked by the header schemes),
     tokens, then HTTP Basic (see ``xmpp_post.auth``)."""
-    tokens, basic = TokenScheme(live), BasicScheme(config.domain)
+    tokens, basic = TokenScheme(live), BasicScheme(config.domain, live.encrypt_for)
     return Authenticator([WebhookUrlScheme(live), WebhookScheme(live),
                           QueryParamScheme([tokens, basic]), tokens, basic],
                          challenge_order=[basic, tokens])
@@ -200,10 +206,11 @@ class Gateway:
         self.live = live if live is not None else LiveConfig(config)
         self.metrics = Metrics()
         self._xmpp: XmppRelay | None = None  # the relay, when the gateway built it
-        if relay is None:
-            relay = self._xmpp = xmpp_relay(config, self.metrics, clock)
-        self.relay: Relay = relay
         self.state, self.lasting = open_state(config, self.metrics)  # locked until stop()
+        if relay is None:
+            relay = self._xmpp = xmpp_relay(config, self.metrics, clock,
+                                            omemo_keys(config, self.lasting))
+        self.relay: Relay = relay
         self.guards, self.shared = guards_for(config, self.relay, self.live, self.state)
         self.app = make_app(config, self.relay, fronts=fronts_for(config),
                             guarded_by=self.guards, live=self.live, metrics=self.metrics,

@@ -168,6 +168,10 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("http_error", 417, "An Expect header other than 100-continue (or another "
               "refusal with the status aiohttp chose)."),
     ErrorCode("unprocessable", 422, "The request cannot be processed."),
+    ErrorCode("omemo_unavailable", 422, "The message was to be encrypted with OMEMO and "
+              "cannot be (the message says why: the recipient has no OMEMO device, its keys "
+              "are readable only by its contacts, the room is not members-only and "
+              "non-anonymous, or the gateway keeps no keys); nothing was sent in clear."),
     ErrorCode("missing_recipient", 422, "No recipient, in the path or in to."),
     ErrorCode("missing_body", 422, "No text (empty or white space only), or a template made "
               "none."),

@@ -37,6 +37,7 @@ from xmpp_post.files import FileToSend, UploadedFile, Uploader
 from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
 from xmpp_post.xmpp import compat
 from xmpp_post.xmpp.directory import ServiceDirectory
+from xmpp_post.xmpp.omemo_devices import OmemoDevices
 from xmpp_post.xmpp.pool import SessionPool
 from xmpp_post.xmpp.salted import SaltedPasswords
 from xmpp_post.xmpp.stanzas import preview, wire_size
@@ -53,10 +54,12 @@ class XmppRelay:
                  directory: ServiceDirectory | None = None,
                  uploader: Uploader | None = None, upload_timeout: float = 120.0,
                  uploads: UploadServices | None = None,
-                 salted: SaltedPasswords | None = None) -> None:
+                 salted: SaltedPasswords | None = None,
+                 omemo: OmemoDevices | None = None) -> None:
         self.pool = pool
         self.directory = directory  # shared by the pool's sessions (for observation)
         self.salted = salted  # the sessions' SCRAM SaltedPasswords (for observation)
+        self.omemo = omemo  # the sessions' OMEMO devices (stopped with the relay)
         self._timeout = request_timeout
         self._deadlines = Deadlines(request_timeout)  # one per request, no timer each
         self._retry_after = retry_after
@@ -154,5 +157,7 @@ class XmppRelay:
 
     async def stop(self) -> None:
         await self.pool.stop()
+        if self.omemo is not None:
+            await self.omemo.stop()
         if self._uploader is not None:
             await self._uploader.close()
