@@ -116,7 +116,7 @@ class OmemoDevices:
         try:
             manager = await manager_class(link).create(
                 [twomemo.Twomemo(storage), oldmemo.Oldmemo(storage)], storage, account,
-                initial_own_label="xmpp-post", undecided_trust_level_name=UNDECIDED)
+                initial_own_label=None, undecided_trust_level_name=UNDECIDED)
             await manager.after_history_sync()
         except Exception as exc:
             log.warning("the OMEMO device of %s could not be set up: %s", account, exc)

