@@ -157,8 +157,13 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
         except Exception as exc:  # reported, for the test to see
             say(event="error", error=f"{type(exc).__name__}: {exc}")
             return
-        say(event="message", sender=str(stanza["from"].bare), body=body, namespace=namespace,
-            clear=clear, id=stanza["id"])
+        sender = stanza["from"].bare
+        await omemo.refresh_device_lists({JID(sender)}, force_download=True)
+        manager = await omemo.get_session_manager()
+        devices = [device for device in await manager.get_device_information(sender)
+                   if any(active for _namespace, active in device.active)]
+        say(event="message", sender=sender, body=body, namespace=namespace,
+            clear=clear, id=stanza["id"], sender_devices=len(devices))
 
     async def _twomemo_body(self, stanza: Any) -> str | None:
         manager = await self["xep_0384"].get_session_manager()

@@ -193,9 +193,10 @@ class OmemoDevices:
         unreadable = device.unreadable.get(recipient)
         if unreadable:
             return OmemoUnavailable(
-                f"{recipient} lets only its contacts read its OMEMO keys ({unreadable} "
-                f"device list): add {device.link.own_jid} to its contacts, or have its "
-                "client publish its keys open to anyone")
+                f"{recipient} has no OMEMO device {device.link.own_jid} may see: its server "
+                f"refused to show the {unreadable} device list (none published, or "
+                f"readable only by its contacts: add {device.link.own_jid} to them, or have "
+                "its client publish its keys open to anyone)")
         skipped = [error for error in errors if error.bare_jid == recipient]
         if skipped:
             return OmemoUnavailable(
