@@ -35,7 +35,7 @@ import twomemo
 import twomemo.etree
 from omemo.storage import Just, Maybe, Nothing, Storage
 from omemo.types import DeviceInformation, JSONType
-from slixmpp import ClientXMPP, JID
+from slixmpp import JID, ClientXMPP
 from slixmpp.plugins import register_plugin
 from slixmpp_omemo import XEP_0384
 
@@ -70,9 +70,7 @@ class FileStorage(Storage):
 STORE: list[Path] = []
 
 
-class TestOmemo(XEP_0384):  # type: ignore[misc]
-    default_config = {"fallback_message": "(encrypted)"}
-
+class ReceiverOmemo(XEP_0384):  # type: ignore[misc]
     @property
     def storage(self) -> Storage:
         if not hasattr(self, "_file_storage"):
@@ -92,7 +90,7 @@ class TestOmemo(XEP_0384):  # type: ignore[misc]
         raise RuntimeError("no manual trust in tests")
 
 
-register_plugin(TestOmemo)
+register_plugin(ReceiverOmemo)
 
 
 class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
