@@ -5,6 +5,7 @@ decrypts what the gateway sent. Prosody's data files never hold the text."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import secrets
@@ -16,6 +17,7 @@ import pytest
 
 from tests.helpers import PASSWORD, Client, gateway_config
 from tests.helpers.omemo import OmemoPeer
+from xmpp_post.cli import main
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.service import Gateway
 
@@ -180,3 +182,32 @@ async def test_restarts_keep_one_device_and_a_second_device_decrypts_too(
         await gateway.stop()
     assert len(set(senders_devices)) == 1
     assert got["sender_devices"] == 1  # bob's client reads alice's list: one device
+
+
+async def test_fingerprint_and_trust_commands_end_blind_trust(
+        pep_prosody: ProsodyServer, http: Client, omemo_gateway: GatewayStarter,
+        peer: PeerStarter, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    alice, bob = user(pep_prosody, "alice"), user(pep_prosody, "bob")
+    phone = await peer(bob, store="phone.json")
+    gateway = await omemo_gateway()
+    assert (await send(http, gateway, alice, bob, "first")).status == 201
+    assert (await phone.message())["body"] == "first"
+    assert gateway.xmpp_relay.omemo is not None
+    shown = await gateway.xmpp_relay.omemo.fingerprint(alice)
+    await gateway.stop()
+    where = ["--state-dir", str(tmp_path / "state"),
+             "--state-secret-file", str(tmp_path / "secret")]
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["omemo", "fingerprint", alice, *where]) == 0
+    assert capsys.readouterr().out.strip() == shown
+    assert await asyncio.to_thread(
+        main, ["omemo", "trust", alice, bob, "0" * 64, *where]) == 1  # not a device of bob
+    fingerprint = phone.ready["fingerprint"]
+    assert await asyncio.to_thread(
+        main, ["omemo", "trust", alice, bob, fingerprint.upper(), *where]) == 0
+    tablet = await peer(bob, "--resource", "tablet", store="tablet.json")  # a new device
+    gateway = await omemo_gateway()
+    assert (await send(http, gateway, alice, bob, "second")).status == 201
+    assert (await phone.message())["body"] == "second"  # verified
+    event = await tablet.next_event()  # not verified: not encrypted for it
+    assert event["event"] == "error" and "second" not in str(event)

@@ -44,6 +44,16 @@ class OmemoPeer:
                 if event["event"] == "error":
                     raise AssertionError(f"the OMEMO client failed: {event['error']}")
 
+    async def next_event(self, timeout: float = 20.0) -> dict[str, Any]:
+        """The next event, whatever it is (an ``error`` too)."""
+        assert self._proc is not None and self._proc.stdout is not None
+        async with asyncio.timeout(timeout):
+            line = await self._proc.stdout.readline()
+        if not line:
+            raise AssertionError("the OMEMO client ended")
+        event: dict[str, Any] = json.loads(line)
+        return event
+
     async def message(self, timeout: float = 20.0) -> dict[str, Any]:
         return await self.event("message", timeout)
 
