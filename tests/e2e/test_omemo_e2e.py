@@ -211,3 +211,24 @@ async def test_fingerprint_and_trust_commands_end_blind_trust(
     assert (await phone.message())["body"] == "second"  # verified
     event = await tablet.next_event()  # not verified: not encrypted for it
     assert event["event"] == "error" and "second" not in str(event)
+
+
+async def test_keys_for_contacts_only_are_422_saying_why_until_the_sender_is_one(
+        pep_prosody: ProsodyServer, http: Client, omemo_gateway: GatewayStarter,
+        peer: PeerStarter) -> None:
+    alice, bob = user(pep_prosody, "alice"), user(pep_prosody, "bob")
+    private = await peer(bob, "--contacts-only", store="bob.json")
+    gateway = await omemo_gateway()
+    reply = await send(http, gateway, alice, bob, "not yet")
+    assert reply.status == 422, reply.text
+    assert reply.json["error"] == "omemo_unavailable"
+    assert "contacts" in reply.json["message"]
+    # alice's own client asks for bob's presence; bob's client grants it: now a contact
+    await peer(alice, "--subscribe", bob, store="alice.json")
+    await private.event("granted")
+    await gateway.stop()
+    gateway = await omemo_gateway()  # (a running gateway reads bob's lists again within
+    # a minute; a fresh one reads them at once)
+    reply = await send(http, gateway, alice, bob, "now as a contact")
+    assert reply.status == 201, reply.text
+    assert (await private.message())["body"] == "now as a contact"

@@ -14,7 +14,9 @@ line per event on stdout.
 ``--only oldmemo`` leaves it an empty ``urn:xmpp:omemo:2`` device list (a client that
 speaks only OMEMO 0.3, like Conversations); ``--contacts-only`` makes its keys readable
 only by its contacts (``pubsub#access_model`` ``presence``, Prosody's default);
-``--contact JID`` adds JID to its roster, subscribed both ways. It exits on stdin's end.
+``--subscribe JID`` asks for JID's presence; this client grants every such request
+(``{"event": "granted", "to": …}``), which makes the asker its contact. It exits on
+stdin's end.
 
 slixmpp-omemo decrypts OMEMO 0.3 itself; for OMEMO 2 it stops before the XEP-0420
 envelope, so this client reads the envelope's body itself.
@@ -102,18 +104,19 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
         self.register_plugin("xep_0384", module=sys.modules[__name__])
         self.add_event_handler("session_start", self.on_start)
         self.add_event_handler("message", self.on_message)
+        self.add_event_handler("presence_subscribe", self.on_subscribe)
         self.ready = asyncio.Event()
 
     async def on_start(self, _event: Any) -> None:
         omemo = self["xep_0384"]
         manager = await omemo.get_session_manager()
-        for contact in self.options.contact or []:
-            await self.update_roster(contact, subscription="both")
         if self.options.only == "oldmemo":
             await self._publish_empty_twomemo_list()
         if self.options.contacts_only:
             await self._contacts_only(manager)
         self.send_presence()
+        for contact in self.options.subscribe or []:
+            self.send_presence(pto=contact, ptype="subscribe")
         own, _others = await manager.get_own_device_information()
         say(event="ready", device=own.device_id,
             fingerprint=" ".join(manager.format_identity_key(own.identity_key)))
@@ -136,6 +139,11 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
                            value="http://jabber.org/protocol/pubsub#node_config")
             form.add_field(var="pubsub#access_model", value="presence")
             await self["xep_0060"].set_node_config(JID(self.boundjid.bare), node, form)
+
+    def on_subscribe(self, presence: Any) -> None:
+        asker = presence["from"].bare
+        self.send_presence(pto=asker, ptype="subscribed")
+        say(event="granted", to=str(asker))
 
     async def on_message(self, stanza: Any) -> None:
         if stanza["type"] not in ("chat", "normal"):
@@ -186,7 +194,7 @@ async def main() -> None:
         parser.add_argument(name)
     parser.add_argument("--only", choices=("oldmemo",))
     parser.add_argument("--contacts-only", action="store_true")
-    parser.add_argument("--contact", action="append")
+    parser.add_argument("--subscribe", action="append")
     parser.add_argument("--resource", default="omemo")
     options = parser.parse_args()
     STORE.append(Path(options.store))
