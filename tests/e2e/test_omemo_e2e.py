@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tests.helpers import PASSWORD, Client, gateway_config
+from tests.e2e.test_files_e2e import download, multipart
+from tests.helpers import PASSWORD, Client, basic, gateway_config
 from tests.helpers.omemo import OmemoPeer
 from xmpp_post.cli import main
 from xmpp_post.lab.prosody import ProsodyServer
@@ -28,7 +30,7 @@ names = itertools.count()
 
 @pytest.fixture(scope="module")
 def pep_prosody() -> Iterator[ProsodyServer]:
-    server = ProsodyServer(extra_modules=["pep", "mam"], muc=False, file_share=False,
+    server = ProsodyServer(extra_modules=["pep", "mam"], muc=False,
                            extra_config=['default_archive_policy = true'])
     server.start()
     yield server
@@ -232,3 +234,28 @@ async def test_keys_for_contacts_only_are_422_saying_why_until_the_sender_is_one
     reply = await send(http, gateway, alice, bob, "now as a contact")
     assert reply.status == 201, reply.text
     assert (await private.message())["body"] == "now as a contact"
+
+
+async def test_a_file_is_uploaded_encrypted_and_its_aesgcm_url_sent_encrypted(
+        pep_prosody: ProsodyServer, http: Client, omemo_gateway: GatewayStarter,
+        peer: PeerStarter) -> None:
+    alice, bob = user(pep_prosody, "alice"), user(pep_prosody, "bob")
+    client = await peer(bob)
+    gateway = await omemo_gateway()
+    data = b"customer 4711: card declined\n" * 500
+    form = multipart(body="the report", encrypt="omemo",
+                     file=("report.txt", data, "text/plain"))
+    async with http.session.post(f"{gateway.url}/msg/{bob}", data=form,
+                                 headers={"Authorization": basic(alice, PASSWORD)}) as answer:
+        assert answer.status == 201, await answer.text()
+        reply = await answer.json()
+    url = reply["files"][0]["url"]
+    assert url.startswith("aesgcm://") and "report" not in url
+    # (the client decrypts each message in a task of its own: in either order)
+    both = {(got := await client.message())["body"]: got for _ in range(2)}
+    assert set(both) == {"the report", url} and url not in (both[url]["clear"] or "")
+    address, fragment = url.split("#")
+    uploaded, kind = await download(pep_prosody, "https://" + address.split("://", 1)[1])
+    assert b"customer 4711" not in uploaded and kind == "application/octet-stream"
+    iv, key = bytes.fromhex(fragment[:24]), bytes.fromhex(fragment[24:])
+    assert AESGCM(key).decrypt(iv, uploaded, None) == data
