@@ -259,3 +259,19 @@ async def test_a_file_is_uploaded_encrypted_and_its_aesgcm_url_sent_encrypted(
     assert b"customer 4711" not in uploaded and kind == "application/octet-stream"
     iv, key = bytes.fromhex(fragment[:24]), bytes.fromhex(fragment[24:])
     assert AESGCM(key).decrypt(iv, uploaded, None) == data
+
+
+async def test_ntfy_asks_with_x_encrypt(
+        pep_prosody: ProsodyServer, http: Client, omemo_gateway: GatewayStarter,
+        peer: PeerStarter) -> None:
+    alice, bob = user(pep_prosody, "alice"), user(pep_prosody, "bob")
+    client = await peer(bob)
+    gateway = await omemo_gateway()
+    topic = bob.split("@")[0]
+    reply = await http.request("PUT", f"{gateway.url}/{topic}", data="Backup failed",
+                               headers={"Authorization": basic(alice, PASSWORD),
+                                        "X-Title": "db1", "X-Encrypt": "omemo"})
+    assert reply.status == 200, reply.text
+    got = await client.message()
+    assert got["body"].startswith("db1\n") and "Backup failed" in got["body"]
+    assert "Backup" not in (got["clear"] or "") and got["namespace"] == TWOMEMO
