@@ -1,0 +1,391 @@
+"""A bot's long-lived XMPP session: online, in its rooms, handing each message on.
+
+``BotSession.start()`` starts the session's task; it connects (TLS verified, as every
+session), comes online with presence of priority 0 (contacts see the bot; the server
+then hands over its offline store), joins the bot's rooms with its nick, asking for no
+history, and pings the server every ``PING_EVERY`` seconds. When the stream ends (a
+network failure, a server restart, a ping unanswered) it connects again, backing off
+from 1 to ``MAX_BACKOFF`` seconds, and rejoins.
+
+Each message received is read (``bot_stanzas.read_message``) and, unless skipped,
+handed to ``deliver(incoming, archive_id)`` one at a time, in the order received (the
+bot's runner queues it durably). Where the server archives the account's messages
+(XEP-0313), each new stream first reads the archive after ``last_archive_id()``, so
+nothing sent while the gateway was down or between two streams is missed; messages
+that arrive meanwhile wait, so the order holds. An OMEMO message goes to ``omemo``
+(the OMEMO issue's hook, ``Decryptor``) if given, else it is skipped and counted
+(``skipped("encrypted")``).
+
+``send_reply`` answers a message (to its sender; in a room, to the room as a XEP-0461
+reply); ``room_members`` tells the bare JIDs the bot knows in one of its rooms.
+This module knows the kernel's types and its callbacks only: neither the state, nor
+HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from slixmpp import ClientXMPP
+from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.xmlstream import ET
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import StanzaPath
+
+from xmpp_post.incoming import Incoming
+from xmpp_post.tasks import TaskGroup
+from xmpp_post.xmpp import bot_stanzas
+from xmpp_post.xmpp.bot_stanzas import ArchiveResult, Rooms
+from xmpp_post.xmpp.client import tls_context
+from xmpp_post.xmpp.session import SessionOptions
+
+log = logging.getLogger(__name__)
+
+MUC_NS = "http://jabber.org/protocol/muc"
+MUC_ADMIN_NS = MUC_NS + "#admin"
+DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
+RSM_NS = "http://jabber.org/protocol/rsm"
+PING_NS = "urn:xmpp:ping"
+PING_EVERY = 30.0
+MAX_BACKOFF = 60.0
+ARCHIVE_PAGE = 50
+ARCHIVE_PAGES = 200  # at most 10,000 archived messages read after a restart
+REPLY_WAIT = 60.0  # seconds a reply waits for the session to be online
+
+Deliver = Callable[[Incoming, str | None], Awaitable[None]]
+
+
+class Decryptor(Protocol):
+    """The OMEMO hook: the body of an encrypted ``<message/>``, or None."""
+
+    async def decrypt(self, message: Any) -> str | None:
+        ...
+
+
+@dataclass(frozen=True)
+class BotAccount:
+    """Who the bot is and where it listens."""
+
+    jid: str
+    password: str
+    nick: str
+    rooms: tuple[str, ...] = ()
+    mentions_only: bool = True
+
+
+def _setter(event: asyncio.Event) -> Callable[[Any], None]:
+    return lambda _happened: event.set()
+
+
+class BotSession:
+    """See the module docstring."""
+
+    def __init__(self, account: BotAccount, options: SessionOptions, deliver: Deliver, *,
+                 last_archive_id: Callable[[], Awaitable[str | None]] | None = None,
+                 skipped: Callable[[str], None] | None = None,
+                 omemo: Decryptor | None = None) -> None:
+        self.account = account
+        self._options = options
+        self._deliver = deliver
+        self._last_archive_id = last_archive_id
+        self._skipped = skipped
+        self._omemo = omemo
+        self.online = asyncio.Event()
+        self.connections = 0  # streams opened so far
+        self._client: ClientXMPP | None = None
+        self._tasks = TaskGroup(f"bot {account.jid}")
+        self._inbox: asyncio.Queue[tuple[Any, str | None, str | None]] = asyncio.Queue()
+        self._held: list[tuple[Any, str | None, str | None]] | None = None
+        self._archive: dict[str, list[ArchiveResult]] = {}
+        self._nicks: dict[str, str] = {}
+        self._joined: set[str] = set()
+        self._occupants: dict[str, dict[str, str]] = {}
+        self._affiliated: dict[str, frozenset[str]] = {}
+
+    # lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks.spawn(self._run(), "session")
+        self._tasks.spawn(self._consume(), "deliveries")
+
+    async def stop(self) -> None:
+        """Go offline and stop; idempotent."""
+        client, self._client = self._client, None
+        self.online.clear()
+        if client is not None and client.transport is not None:
+            with contextlib.suppress(Exception):
+                client.send_presence(ptype="unavailable")
+                await asyncio.wait_for(client.disconnect(wait=1.0), 2.0)
+        await self._tasks.close()
+        if client is not None:
+            client.abort()
+
+    async def _run(self) -> None:
+        backoff = 1.0
+        while True:
+            client = self._make_client()
+            ended = asyncio.Event()
+            client.add_event_handler("disconnected", _setter(ended))
+            try:
+                await self._connect(client)
+            except (ConnectionError, TimeoutError) as exc:
+                log.warning("bot %s cannot connect (%s); trying again in %g s",
+                            self.account.jid, exc, backoff)
+                client.abort()
+                await asyncio.sleep(backoff)
+                backoff = min(MAX_BACKOFF, backoff * 2)
+                continue
+            backoff = 1.0
+            self.connections += 1
+            try:
+                await self._serve(client, ended)
+            finally:
+                self._client = None
+                self.online.clear()
+                client.abort()
+            log.info("bot %s: the stream ended; connecting again", self.account.jid)
+            await asyncio.sleep(1.0)
+
+    def _make_client(self) -> ClientXMPP:
+        options = self._options
+        resource = "xmpp-post-bot." + secrets.token_hex(3)
+        client = ClientXMPP(f"{self.account.jid}/{resource}", self.account.password,
+                            ssl_context=tls_context(options.ca_file,
+                                                    options.insecure_skip_tls_verify))
+        client.enable_direct_tls = options.direct_tls
+        client.enable_starttls = not options.direct_tls
+        client.enable_plaintext = False
+        client.register_handler(Callback("bot message", StanzaPath("message"),
+                                         self._on_message))
+        client.register_handler(Callback("bot presence", StanzaPath("presence"),
+                                         self._on_presence))
+        return client
+
+    async def _connect(self, client: ClientXMPP) -> None:
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def fail(why: str) -> Callable[[Any], None]:
+            def settle(_event: Any) -> None:
+                if not ready.done():
+                    ready.set_exception(ConnectionError(why))
+            return settle
+
+        def started(_event: Any) -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        client.add_event_handler("session_start", started)
+        client.add_event_handler("failed_all_auth", fail("the server refused the login"))
+        client.add_event_handler("reconnect_delay", fail("the server is unreachable"))
+        client.add_event_handler("disconnected", fail("the connection was closed"))
+        client.add_event_handler("stream_error", fail("stream error"))
+        server = self._options.server
+        client.connect(*(server or (None, None)))
+        await asyncio.wait_for(ready, self._options.connect_timeout)
+
+    async def _serve(self, client: ClientXMPP, ended: asyncio.Event) -> None:
+        self._client = client
+        self._joined.clear()
+        self._occupants.clear()
+        self._held = []  # live messages wait while the archive is read
+        client.send_presence(ppriority=0)
+        for room in self.account.rooms:
+            self._join(client, room)
+        try:
+            await self._catch_up(client)
+        finally:
+            held, self._held = self._held or [], None
+            for entry in held:
+                self._inbox.put_nowait(entry)
+        self.online.set()
+        log.info("bot %s is online (%d rooms)", self.account.jid, len(self.account.rooms))
+        while not ended.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), PING_EVERY)
+                break
+            if not await self._ping(client):
+                log.warning("bot %s: the server did not answer a ping", self.account.jid)
+                break
+
+    async def _ping(self, client: ClientXMPP) -> bool:
+        iq = client.make_iq_get(ito=self.account.jid.partition("@")[2])
+        iq.append(ET.Element(f"{{{PING_NS}}}ping"))
+        try:
+            await iq.send(timeout=self._options.ack_timeout)
+        except IqError:
+            return True  # an answer, even an error, proves the stream works
+        except IqTimeout:
+            return False
+        return True
+
+    # rooms ----------------------------------------------------------------------------
+
+    def _join(self, client: ClientXMPP, room: str) -> None:
+        nick = self._nicks.setdefault(room, self.account.nick)
+        presence = client.make_presence(pto=f"{room}/{nick}")
+        x = ET.SubElement(presence.xml, f"{{{MUC_NS}}}x")
+        ET.SubElement(x, f"{{{MUC_NS}}}history", {"maxstanzas": "0"})
+        presence.send()
+
+    def _rooms(self) -> Rooms:
+        return Rooms(self._nicks, frozenset(self._joined), self._occupants)
+
+    def _on_presence(self, presence: Any) -> None:
+        seen = bot_stanzas.occupant(presence.xml)
+        if seen is None or seen.room not in self._nicks:
+            if presence["type"] == "error" and presence["from"].bare in self._nicks:
+                log.warning("bot %s could not join %s: %s", self.account.jid,
+                            presence["from"].bare, presence["error"]["condition"])
+            return
+        occupants = self._occupants.setdefault(seen.room, {})
+        if seen.gone:
+            occupants.pop(seen.nick, None)
+            if seen.own:
+                self._joined.discard(seen.room)
+            return
+        if seen.real_jid:
+            occupants[seen.nick] = seen.real_jid
+        if seen.own and seen.room not in self._joined:
+            self._nicks[seen.room] = seen.nick
+            self._joined.add(seen.room)
+            if self._client is not None:
+                self._tasks.spawn(self._read_affiliations(self._client, seen.room),
+                                  f"affiliations of {seen.room}")
+
+    async def _read_affiliations(self, client: ClientXMPP, room: str) -> None:
+        """The room's members, admins and owners, where the bot may read them."""
+        found: set[str] = set()
+        for affiliation in ("member", "admin", "owner"):
+            iq = client.make_iq_get(ito=room)
+            query = ET.SubElement(iq.xml, f"{{{MUC_ADMIN_NS}}}query")
+            ET.SubElement(query, f"{{{MUC_ADMIN_NS}}}item", {"affiliation": affiliation})
+            try:
+                answer = await iq.send(timeout=self._options.ack_timeout)
+            except (IqError, IqTimeout):
+                return  # not allowed (or no answer): the occupants are all we know
+            for item in answer.xml.iter(f"{{{MUC_ADMIN_NS}}}item"):
+                if item.get("jid"):
+                    found.add(item.get("jid").partition("/")[0])
+        self._affiliated[room] = frozenset(found)
+
+    async def room_members(self, room: str) -> frozenset[str]:
+        """The bare JIDs the bot knows in ``room``: its occupants' real JIDs (where the
+        room reveals them) and its affiliation lists (where the bot may read them)."""
+        present = frozenset(self._occupants.get(room, {}).values())
+        return present | self._affiliated.get(room, frozenset())
+
+    # receiving ------------------------------------------------------------------------
+
+    def _on_message(self, message: Any) -> None:
+        xml = message.xml
+        result = bot_stanzas.archive_result(xml, self.account.jid)
+        if result is not None:
+            if result.queryid in self._archive:
+                self._archive[result.queryid].append(result)
+            return
+        entry = (xml, None, None)
+        if self._held is not None:
+            self._held.append(entry)
+        else:
+            self._inbox.put_nowait(entry)
+
+    async def _consume(self) -> None:
+        """Hand each received message on, one at a time, in order."""
+        while True:
+            xml, delay, archive_id = await self._inbox.get()
+            try:
+                await self._hand_on(xml, delay, archive_id)
+            except Exception:
+                log.exception("bot %s: a received message could not be queued",
+                              self.account.jid)
+
+    async def _hand_on(self, xml: Any, delay: str | None, archive_id: str | None) -> None:
+        """Read one message (``archive_id``: its id in the account's archive, when it
+        comes from there) and hand it on, unless it is skipped."""
+        archived = archive_id is not None
+        read = bot_stanzas.read_message(xml, self.account.jid, self._rooms(),
+                                        mentions_only=self.account.mentions_only,
+                                        delay=delay, archived=archived)
+        if read.skipped == "encrypted" and self._omemo is not None:
+            body = await self._omemo.decrypt(xml)
+            if body is not None:
+                read = bot_stanzas.read_message(
+                    xml, self.account.jid, self._rooms(), body=body, delay=delay,
+                    mentions_only=self.account.mentions_only, archived=archived)
+        if read.skipped == "encrypted" and self._skipped is not None:
+            self._skipped("encrypted")
+        if read.incoming is not None and archive_id is not None:
+            read = replace(read, incoming=replace(read.incoming, id=archive_id),
+                           archive_id=archive_id)
+        if read.incoming is not None:
+            await self._deliver(read.incoming, read.archive_id)
+
+    async def _catch_up(self, client: ClientXMPP) -> None:
+        """Read the account's archive after the last message queued, if it has one."""
+        after = await self._last_archive_id() if self._last_archive_id else None
+        if after is None or not await self._archives(client):
+            return
+        for _ in range(ARCHIVE_PAGES):
+            queryid = secrets.token_hex(6)
+            self._archive[queryid] = []
+            iq = client.make_iq_set()
+            query = ET.SubElement(iq.xml, f"{{{bot_stanzas.MAM_NS}}}query",
+                                  {"queryid": queryid})
+            rsm = ET.SubElement(query, f"{{{RSM_NS}}}set")
+            ET.SubElement(rsm, f"{{{RSM_NS}}}max").text = str(ARCHIVE_PAGE)
+            ET.SubElement(rsm, f"{{{RSM_NS}}}after").text = after
+            try:
+                answer = await iq.send(timeout=self._options.ack_timeout * 3)
+            except (IqError, IqTimeout) as exc:
+                log.warning("bot %s: the archive could not be read after %s: %s",
+                            self.account.jid, after, exc)
+                return
+            finally:
+                results = self._archive.pop(queryid, [])
+            for result in results:
+                self._inbox.put_nowait((result.message, result.stamp, result.id))
+            fin = answer.xml.find(f"{{{bot_stanzas.MAM_NS}}}fin")
+            last = fin.find(f"{{{RSM_NS}}}set/{{{RSM_NS}}}last") if fin is not None else None
+            if (not results or fin is None or fin.get("complete") == "true"
+                    or last is None or not last.text):
+                return
+            after = last.text
+
+    async def _archives(self, client: ClientXMPP) -> bool:
+        iq = client.make_iq_get(ito=self.account.jid)
+        iq.append(ET.Element(f"{{{DISCO_INFO_NS}}}query"))
+        try:
+            answer = await iq.send(timeout=self._options.ack_timeout)
+        except (IqError, IqTimeout):
+            return False
+        return any(f.get("var") == bot_stanzas.MAM_NS
+                   for f in answer.xml.iter(f"{{{DISCO_INFO_NS}}}feature"))
+
+    # replying -------------------------------------------------------------------------
+
+    async def send_reply(self, message: Incoming, body: str, subject: str | None = None,
+                         thread: str | None = None) -> None:
+        """Reply to ``message``: to its sender, or in a room to the room, as a XEP-0461
+        reply to it. Waits up to ``REPLY_WAIT`` for the session to be online."""
+        await asyncio.wait_for(self.online.wait(), REPLY_WAIT)
+        client = self._client
+        if client is None:
+            raise ConnectionError("the bot's session is not online")
+        if message.type == "groupchat" and message.room:
+            reply = client.make_message(mto=message.room, mbody=body, mtype="groupchat",
+                                        msubject=subject)
+            ET.SubElement(reply.xml, f"{{{bot_stanzas.REPLY_NS}}}reply",
+                          {"to": message.sender, "id": message.id})
+        else:
+            reply = client.make_message(mto=message.sender, mbody=body,
+                                        mtype=message.type, msubject=subject)
+        if thread or message.thread:
+            reply["thread"] = thread or message.thread
+        reply.send()
