@@ -70,6 +70,7 @@ class BotHost:
         self._http: aiohttp.ClientSession | None = None
         self.sessions: dict[str, BotSession] = {}  # the bots running here, by name
         self.runners: dict[str, BotRunner] = {}
+        self._running = {name: asyncio.Event() for name in self.bots}
 
     async def start(self) -> None:
         if not self.bots or self._http is not None:
@@ -91,6 +92,7 @@ class BotHost:
             work.spawn(runner.run(), "deliveries")
             session.start()
             self.runners[bot.name], self.sessions[bot.name] = runner, session
+            self._running[bot.name].set()
             logs.event(log, "bot started", bot=bot.name, account=bot.account,
                        url=redacted_url(bot.url), rooms=len(bot.rooms),
                        lease="redis" if lease is not None else "-")
@@ -98,6 +100,7 @@ class BotHost:
                 await self._keep(lease)
                 log.warning("bot %s: its lease was lost; stopping it here", bot.name)
             finally:
+                self._running[bot.name].clear()
                 self.runners.pop(bot.name, None)
                 self.sessions.pop(bot.name, None)
                 await session.stop()
@@ -134,6 +137,14 @@ class BotHost:
         runner.answerer = answerer_for(bot, self._lasting.kv, self._http,
                                        session.room_members)
         return runner, session
+
+    async def online(self, name: str, timeout: float = 30.0) -> BotSession:
+        """Bot ``name``'s session once it runs here and is online."""
+        async with asyncio.timeout(timeout):
+            await self._running[name].wait()
+            session = self.sessions[name]
+            await session.online.wait()
+            return session
 
     async def stop(self) -> None:
         await self._tasks.close()

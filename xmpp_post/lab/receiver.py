@@ -126,6 +126,10 @@ class Receiver:
         return [(who[len(prefix):], kind) for who, kind in self.presences
                 if who.startswith(prefix)]
 
+    def send(self, to: str, body: str, kind: str = "chat") -> None:
+        """Send a message of type ``kind`` (chat, normal, groupchat) to ``to``."""
+        self._client.send_message(mto=JID(to), mbody=body, mtype=kind)
+
     async def next(self, timeout: float = 10.0) -> Received:
         return await asyncio.wait_for(self.inbox.get(), timeout)
 

@@ -275,6 +275,11 @@ class BotSession:
                     found.add(item.get("jid").partition("/")[0])
         self._affiliated[room] = frozenset(found)
 
+    @property
+    def rooms_joined(self) -> frozenset[str]:
+        """The rooms whose join completed on the current stream."""
+        return frozenset(self._joined)
+
     async def room_members(self, room: str) -> frozenset[str]:
         """The bare JIDs the bot knows in ``room``: its occupants' real JIDs (where the
         room reveals them) and its affiliation lists (where the bot may read them)."""

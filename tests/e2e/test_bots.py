@@ -1,0 +1,169 @@
+"""Bots end to end (issue 25): the real Prosody, a real webhook started by the test
+(``tests.helpers.bot_endpoint``, which checks every signature with its own Standard
+Webhooks verifier), real clients. A reply in a chat and in a room; the endpoint down
+for a while, then back (every message delivered once, in order); the gateway SIGKILLed
+with deliveries waiting, then started again (none lost)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from tests.helpers import AccountFactory, Client, GatewayFactory, ReceiverFactory, serial
+from tests.helpers.bot_endpoint import Delivery, Endpoint, bot_config, new_secret, plain
+from xmpp_post.lab.instances import GatewayProcess
+from xmpp_post.lab.prosody import ProsodyServer
+from xmpp_post.service import Gateway
+
+
+async def started_endpoint(**kwargs: object) -> Endpoint:
+    return await Endpoint(new_secret(), **kwargs).start()  # type: ignore[arg-type]
+
+
+async def bot_gateway(start_gateway: GatewayFactory, tmp_path: Path, jid: str,
+                      password: str, endpoint: Endpoint, **bot: object) -> Gateway:
+    path = bot_config(tmp_path, jid, password, endpoint.url, endpoint.secret, **bot)
+    gateway = await start_gateway(config_file=path, state_dir=str(tmp_path / "state"))
+    await gateway.bots.online("b")
+    return gateway
+
+
+async def test_a_chat_message_is_posted_signed_and_the_answer_is_the_reply(
+        http: Client, start_gateway: GatewayFactory, account: AccountFactory, receiver: ReceiverFactory,
+        tmp_path: Path) -> None:
+    bot, alice = account("bot"), account("alice")
+    endpoint = await started_endpoint(answer=lambda d: web.Response(
+        text=f"pong: {d.json['body']}", content_type="text/plain"))
+    try:
+        gateway = await bot_gateway(start_gateway, tmp_path, bot.jid, bot.password,
+                                    endpoint)
+        client = await receiver(alice)
+        client.send(bot.jid, "ping <&> é")
+        reply = await client.next(timeout=20)
+        assert reply.body == "pong: ping <&> é"
+        assert reply.sender.startswith(bot.jid + "/")
+        [delivery] = endpoint.delivered
+        assert delivery.verified
+        assert delivery.headers["user-agent"].startswith("xmpp-post/")
+        assert delivery.id.startswith("msg_")
+        message = delivery.json
+        assert message["from"] == f"{alice.jid}/receiver"
+        assert message["to"].startswith(bot.jid)
+        assert (message["type"], message["body"], message["room"]) == ("chat", "ping <&> é",
+                                                                       None)
+        assert message["id"]
+        metrics = (await http.request("GET", gateway.url + "/metrics")).text
+        assert 'xmpp_post_bot_deliveries_total{bot="b",outcome="delivered"} 1.0' in metrics
+        assert 'xmpp_post_bot_queue_length{bot="b"} 0.0' in metrics
+    finally:
+        await endpoint.stop()
+
+
+async def test_in_a_room_a_mention_is_posted_and_answered_as_a_reply_to_it(
+        prosody: ProsodyServer, start_gateway: GatewayFactory, account: AccountFactory,
+        receiver: ReceiverFactory, tmp_path: Path) -> None:
+    bot, alice = account("bot"), account("alice")
+    owner = await receiver(account("owner"))
+    room = f"botroom{next(serial)}@{prosody.muc_domain}"
+    await owner.create_room(room, "owner")
+    endpoint = await started_endpoint(
+        answer=lambda d: web.json_response({"body": "on it", "thread": "t1"}))
+    try:
+        gateway = await bot_gateway(start_gateway, tmp_path, bot.jid, bot.password,
+                                    endpoint, rooms=[room], nick="helper")
+        session = gateway.bots.sessions["b"]
+        async with asyncio.timeout(20):
+            while room not in session.rooms_joined:
+                await asyncio.sleep(0.05)
+        speaker = await receiver(alice)
+        await speaker.join_room(room, "alice")
+        speaker.send(room, "nothing for the bot here", "groupchat")
+        speaker.send(room, "Helper: the disk is full", "groupchat")
+        delivered = await endpoint.wait_delivered(1)
+        message = delivered[0].json
+        assert (message["body"], message["room"], message["nick"]) == (
+            "Helper: the disk is full", room, "alice")
+        assert message["type"] == "groupchat"
+        while True:  # the room's own traffic first: our two messages, reflected
+            answer = await speaker.next(timeout=20)
+            if answer.sender == f"{room}/helper":
+                break
+        assert answer.body == "on it" and answer.thread == "t1"
+        assert "urn:xmpp:reply:0" in answer.xml and message["id"] in answer.xml
+        assert len(endpoint.tries) == 1  # the message that did not name the nick stayed
+    finally:
+        await endpoint.stop()
+
+
+async def test_while_the_endpoint_is_down_messages_wait_then_arrive_once_in_order(
+        start_gateway: GatewayFactory, account: AccountFactory, receiver: ReceiverFactory,
+        tmp_path: Path) -> None:
+    bot, alice = account("bot"), account("alice")
+    down = True
+
+    def answer(_d: Delivery) -> web.Response:
+        if down:
+            return web.Response(status=503, headers={"Retry-After": "1"})
+        return web.Response(status=204)
+
+    endpoint = await started_endpoint(answer=answer)
+    try:
+        await bot_gateway(start_gateway, tmp_path, bot.jid, bot.password, endpoint)
+        client = await receiver(alice)
+        bodies = [f"message {n}" for n in range(6)]
+        for body in bodies:
+            client.send(bot.jid, body)
+        await endpoint.wait_tries(3)  # the first message, tried again and again
+        assert {d.json["body"] for d in endpoint.tries} == {"message 0"}
+        assert len({d.id for d in endpoint.tries}) == 1  # one webhook-id on every try
+        down = False
+        delivered = await endpoint.wait_delivered(6)
+        assert [d.json["body"] for d in delivered] == bodies
+        assert all(d.verified for d in endpoint.tries)
+        assert client.pending() == []  # 204: no replies
+    finally:
+        await endpoint.stop()
+
+
+async def test_a_sigkilled_gateway_loses_no_waiting_delivery(
+        prosody: ProsodyServer, account: AccountFactory, receiver: ReceiverFactory,
+        tmp_path: Path) -> None:
+    bot, alice = account("bot"), account("alice")
+    down = True
+
+    def answer(_d: Delivery) -> web.Response:
+        return web.Response(status=500) if down else plain("ok")(_d)
+
+    endpoint = await started_endpoint(answer=answer)
+    path = bot_config(tmp_path, bot.jid, bot.password, endpoint.url, endpoint.secret)
+    args = ["--domain", prosody.domain, "--xmpp-server", f"127.0.0.1:{prosody.c2s_port}",
+            "--ca-file", str(prosody.cert_file), "--state-dir", str(tmp_path / "state"),
+            "--config", str(path)]
+    first = GatewayProcess(args, tmp_path / "first.log")
+    await asyncio.to_thread(first.start)
+    client = await receiver(alice)
+    try:
+        for n in range(3):
+            client.send(bot.jid, f"before {n}")
+        await endpoint.wait_tries(2)  # queued, the first tried: the others wait
+        first.signal(signal.SIGKILL)
+        await asyncio.to_thread(first.wait)
+        for n in range(2):  # to the server's offline store
+            client.send(bot.jid, f"while down {n}")
+        down = False
+        second = GatewayProcess(args, tmp_path / "second.log")
+        await asyncio.to_thread(second.start)
+        try:
+            delivered = await endpoint.wait_delivered(5)
+            assert [d.json["body"] for d in delivered] == [
+                "before 0", "before 1", "before 2", "while down 0", "while down 1"]
+            replies = [(await client.next(timeout=20)).body for _ in range(5)]
+            assert replies == ["ok"] * 5
+        finally:
+            second.stop()
+    finally:
+        first.terminate()
+        await endpoint.stop()
