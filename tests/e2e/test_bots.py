@@ -10,12 +10,23 @@ import asyncio
 import signal
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 
-from tests.helpers import AccountFactory, Client, GatewayFactory, ReceiverFactory, serial
+from tests.helpers import (
+    PASSWORD,
+    AccountFactory,
+    Client,
+    GatewayFactory,
+    ReceiverFactory,
+    gateway_config,
+    serial,
+)
+from tests.helpers.faults import ServerFactory
 from tests.helpers.bot_endpoint import Delivery, Endpoint, bot_config, new_secret, plain
 from xmpp_post.lab.instances import GatewayProcess
 from xmpp_post.lab.prosody import ProsodyServer
+from xmpp_post.lab.receiver import Receiver
 from xmpp_post.service import Gateway
 
 
@@ -32,8 +43,8 @@ async def bot_gateway(start_gateway: GatewayFactory, tmp_path: Path, jid: str,
 
 
 async def test_a_chat_message_is_posted_signed_and_the_answer_is_the_reply(
-        http: Client, start_gateway: GatewayFactory, account: AccountFactory, receiver: ReceiverFactory,
-        tmp_path: Path) -> None:
+        http: Client, start_gateway: GatewayFactory, account: AccountFactory,
+        receiver: ReceiverFactory, tmp_path: Path) -> None:
     bot, alice = account("bot"), account("alice")
     endpoint = await started_endpoint(answer=lambda d: web.Response(
         text=f"pong: {d.json['body']}", content_type="text/plain"))
@@ -74,10 +85,7 @@ async def test_in_a_room_a_mention_is_posted_and_answered_as_a_reply_to_it(
     try:
         gateway = await bot_gateway(start_gateway, tmp_path, bot.jid, bot.password,
                                     endpoint, rooms=[room], nick="helper")
-        session = gateway.bots.sessions["b"]
-        async with asyncio.timeout(20):
-            while room not in session.rooms_joined:
-                await asyncio.sleep(0.05)
+        await asyncio.wait_for(gateway.bots.sessions["b"].joined(room), 20)
         speaker = await receiver(alice)
         await speaker.join_room(room, "alice")
         speaker.send(room, "nothing for the bot here", "groupchat")
@@ -166,4 +174,41 @@ async def test_a_sigkilled_gateway_loses_no_waiting_delivery(
             second.stop()
     finally:
         first.terminate()
+        await endpoint.stop()
+
+
+@pytest.mark.parametrize("offline", [False, True], ids=["archive-only", "archive-and-offline"])
+async def test_messages_sent_while_the_bot_was_away_come_from_the_archive_once(
+        own_prosody: ServerFactory, tmp_path: Path, offline: bool) -> None:
+    disabled = [] if offline else ['modules_disabled = { "offline" }']
+    server = own_prosody(extra_modules=["mam"], extra_config=[
+        'archive_expires_after = "1d"', "default_archive_policy = true", *disabled])
+    bot = server.register("bot", PASSWORD)
+    alice = server.register("alice", PASSWORD)
+    endpoint = await started_endpoint()
+    path = bot_config(tmp_path, bot, PASSWORD, endpoint.url, endpoint.secret)
+    client = Receiver(alice, PASSWORD, server.c2s_port, server.cert_file)
+    await client.start()
+    try:
+        for run in (0, 1):  # the second run: anything queued twice comes before "fourth"
+            gateway = Gateway(gateway_config(server, path, state_dir=str(tmp_path / "s")))
+            await gateway.start()
+            try:
+                await gateway.bots.online("b")
+                if run == 0:
+                    client.send(bot, "first")
+                await endpoint.wait_delivered(1 + 2 * run)
+                if run == 1:
+                    client.send(bot, "fourth")
+                    await endpoint.wait_delivered(4)
+            finally:
+                await gateway.stop()
+            if run == 0:  # the bot is away: these wait in the archive
+                for body in ("second", "third"):
+                    client.send(bot, body)
+                await client.sync()  # the server has archived them
+        delivered = [d.json["body"] for d in endpoint.delivered]
+        assert delivered == ["first", "second", "third", "fourth"]
+    finally:
+        await client.stop()
         await endpoint.stop()

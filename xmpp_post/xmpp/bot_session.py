@@ -1,8 +1,8 @@
 """A bot's long-lived XMPP session: online, in its rooms, handing each message on.
 
-``BotSession.start()`` starts the session's task; it connects (TLS verified, as every
-session), comes online with presence of priority 0 (contacts see the bot; the server
-then hands over its offline store), joins the bot's rooms with its nick, asking for no
+``BotSession.start()`` starts its task, which connects (TLS verified), comes online
+with presence of priority 0 (contacts see the bot; the server then hands over its
+offline store), joins the bot's rooms with its nick, asking for no
 history, and pings the server every ``PING_EVERY`` seconds. When the stream ends (a
 network failure, a server restart, a ping unanswered) it connects again, backing off
 from 1 to ``MAX_BACKOFF`` seconds, and rejoins.
@@ -10,16 +10,16 @@ from 1 to ``MAX_BACKOFF`` seconds, and rejoins.
 Each message received is read (``bot_stanzas.read_message``) and, unless skipped,
 handed to ``deliver(incoming, archive_id)`` one at a time, in the order received (the
 bot's runner queues it durably). Where the server archives the account's messages
-(XEP-0313), each new stream first reads the archive after ``last_archive_id()``, so
+(XEP-0313), each new stream first reads the archive after ``last_archive_id()``
+(``bot_archive``), so
 nothing sent while the gateway was down or between two streams is missed; messages
 that arrive meanwhile wait, so the order holds. An OMEMO message goes to ``omemo``
 (the OMEMO issue's hook, ``Decryptor``) if given, else it is skipped and counted
 (``skipped("encrypted")``).
 
 ``send_reply`` answers a message (to its sender; in a room, to the room as a XEP-0461
-reply); ``room_members`` tells the bare JIDs the bot knows in one of its rooms.
-This module knows the kernel's types and its callbacks only: neither the state, nor
-HTTP.
+reply); ``room_members``: the bare JIDs the bot knows in one of its rooms. Only the
+kernel's types and callbacks are known here: neither the state, nor HTTP.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from slixmpp.xmlstream.matcher import StanzaPath
 from xmpp_post.incoming import Incoming
 from xmpp_post.tasks import TaskGroup
 from xmpp_post.xmpp import bot_stanzas
-from xmpp_post.xmpp.bot_stanzas import ArchiveResult, Rooms
+from xmpp_post.xmpp.bot_archive import ArchiveReader
+from xmpp_post.xmpp.bot_stanzas import Rooms
 from xmpp_post.xmpp.client import tls_context
 from xmpp_post.xmpp.session import SessionOptions
 
@@ -49,13 +50,9 @@ log = logging.getLogger(__name__)
 
 MUC_NS = "http://jabber.org/protocol/muc"
 MUC_ADMIN_NS = MUC_NS + "#admin"
-DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
-RSM_NS = "http://jabber.org/protocol/rsm"
 PING_NS = "urn:xmpp:ping"
 PING_EVERY = 30.0
 MAX_BACKOFF = 60.0
-ARCHIVE_PAGE = 50
-ARCHIVE_PAGES = 200  # at most 10,000 archived messages read after a restart
 REPLY_WAIT = 60.0  # seconds a reply waits for the session to be online
 
 Deliver = Callable[[Incoming, str | None], Awaitable[None]]
@@ -102,11 +99,12 @@ class BotSession:
         self._tasks = TaskGroup(f"bot {account.jid}")
         self._inbox: asyncio.Queue[tuple[Any, str | None, str | None]] = asyncio.Queue()
         self._held: list[tuple[Any, str | None, str | None]] | None = None
-        self._archive: dict[str, list[ArchiveResult]] = {}
+        self._archive = ArchiveReader(account.jid, options.ack_timeout)
         self._nicks: dict[str, str] = {}
         self._joined: set[str] = set()
         self._occupants: dict[str, dict[str, str]] = {}
         self._affiliated: dict[str, frozenset[str]] = {}
+        self._room_joined: dict[str, asyncio.Event] = {}
 
     # lifecycle ------------------------------------------------------------------------
 
@@ -193,6 +191,8 @@ class BotSession:
     async def _serve(self, client: ClientXMPP, ended: asyncio.Event) -> None:
         self._client = client
         self._joined.clear()
+        for event in self._room_joined.values():
+            event.clear()
         self._occupants.clear()
         self._held = []  # live messages wait while the archive is read
         client.send_presence(ppriority=0)
@@ -249,12 +249,14 @@ class BotSession:
             occupants.pop(seen.nick, None)
             if seen.own:
                 self._joined.discard(seen.room)
+                self._room_joined.setdefault(seen.room, asyncio.Event()).clear()
             return
         if seen.real_jid:
             occupants[seen.nick] = seen.real_jid
         if seen.own and seen.room not in self._joined:
             self._nicks[seen.room] = seen.nick
             self._joined.add(seen.room)
+            self._room_joined.setdefault(seen.room, asyncio.Event()).set()
             if self._client is not None:
                 self._tasks.spawn(self._read_affiliations(self._client, seen.room),
                                   f"affiliations of {seen.room}")
@@ -275,10 +277,9 @@ class BotSession:
                     found.add(item.get("jid").partition("/")[0])
         self._affiliated[room] = frozenset(found)
 
-    @property
-    def rooms_joined(self) -> frozenset[str]:
-        """The rooms whose join completed on the current stream."""
-        return frozenset(self._joined)
+    async def joined(self, room: str) -> None:
+        """Return once the bot is in ``room`` (its join completed)."""
+        await self._room_joined.setdefault(room, asyncio.Event()).wait()
 
     async def room_members(self, room: str) -> frozenset[str]:
         """The bare JIDs the bot knows in ``room``: its occupants' real JIDs (where the
@@ -290,10 +291,7 @@ class BotSession:
 
     def _on_message(self, message: Any) -> None:
         xml = message.xml
-        result = bot_stanzas.archive_result(xml, self.account.jid)
-        if result is not None:
-            if result.queryid in self._archive:
-                self._archive[result.queryid].append(result)
+        if self._archive.offer(xml):
             return
         entry = (xml, None, None)
         if self._held is not None:
@@ -335,43 +333,10 @@ class BotSession:
     async def _catch_up(self, client: ClientXMPP) -> None:
         """Read the account's archive after the last message queued, if it has one."""
         after = await self._last_archive_id() if self._last_archive_id else None
-        if after is None or not await self._archives(client):
+        if after is None or not await self._archive.archives(client):
             return
-        for _ in range(ARCHIVE_PAGES):
-            queryid = secrets.token_hex(6)
-            self._archive[queryid] = []
-            iq = client.make_iq_set()
-            query = ET.SubElement(iq.xml, f"{{{bot_stanzas.MAM_NS}}}query",
-                                  {"queryid": queryid})
-            rsm = ET.SubElement(query, f"{{{RSM_NS}}}set")
-            ET.SubElement(rsm, f"{{{RSM_NS}}}max").text = str(ARCHIVE_PAGE)
-            ET.SubElement(rsm, f"{{{RSM_NS}}}after").text = after
-            try:
-                answer = await iq.send(timeout=self._options.ack_timeout * 3)
-            except (IqError, IqTimeout) as exc:
-                log.warning("bot %s: the archive could not be read after %s: %s",
-                            self.account.jid, after, exc)
-                return
-            finally:
-                results = self._archive.pop(queryid, [])
-            for result in results:
-                self._inbox.put_nowait((result.message, result.stamp, result.id))
-            fin = answer.xml.find(f"{{{bot_stanzas.MAM_NS}}}fin")
-            last = fin.find(f"{{{RSM_NS}}}set/{{{RSM_NS}}}last") if fin is not None else None
-            if (not results or fin is None or fin.get("complete") == "true"
-                    or last is None or not last.text):
-                return
-            after = last.text
-
-    async def _archives(self, client: ClientXMPP) -> bool:
-        iq = client.make_iq_get(ito=self.account.jid)
-        iq.append(ET.Element(f"{{{DISCO_INFO_NS}}}query"))
-        try:
-            answer = await iq.send(timeout=self._options.ack_timeout)
-        except (IqError, IqTimeout):
-            return False
-        return any(f.get("var") == bot_stanzas.MAM_NS
-                   for f in answer.xml.iter(f"{{{DISCO_INFO_NS}}}feature"))
+        async for result in self._archive.after(client, after):
+            self._inbox.put_nowait((result.message, result.stamp, result.id))
 
     # replying -------------------------------------------------------------------------
 
