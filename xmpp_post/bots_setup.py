@@ -78,7 +78,8 @@ class BotHost:
         self._http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         shared = self._shared()
         for bot in self.bots.values():
-            lease = BotLease(shared.client, bot.name) if shared is not None else None
+            lease = (BotLease(shared.client, shared.name("bot-lease", bot.name, bot.account))
+                     if shared is not None else None)
             self._tasks.spawn(self._hold(bot, lease), f"bot {bot.name}")
 
     async def _hold(self, bot: Bot, lease: BotLease | None) -> None:

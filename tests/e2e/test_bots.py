@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,13 @@ from tests.helpers import (
     gateway_config,
     serial,
 )
+from tests.helpers.cluster import secret_file
 from tests.helpers.faults import ServerFactory
 from tests.helpers.bot_endpoint import Delivery, Endpoint, bot_config, new_secret, plain
 from xmpp_post.lab.instances import GatewayProcess
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
+from xmpp_post.lab.redis_server import RedisServer
 from xmpp_post.service import Gateway
 
 
@@ -211,4 +214,80 @@ async def test_messages_sent_while_the_bot_was_away_come_from_the_archive_once(
         assert delivered == ["first", "second", "third", "fourth"]
     finally:
         await client.stop()
+        await endpoint.stop()
+
+
+async def test_with_redis_a_bot_runs_on_one_instance_and_another_takes_it_over(
+        prosody: ProsodyServer, account: AccountFactory, receiver: ReceiverFactory,
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    bot, alice = account("bot"), account("alice")
+    endpoint = await started_endpoint(answer=plain("ok"))
+    path = bot_config(tmp_path, bot.jid, bot.password, endpoint.url, endpoint.secret)
+    secret = secret_file(tmp_path)
+    gateways = [Gateway(gateway_config(prosody, path, redis_url=redis_server.url,
+                                       state_secret_file=str(secret),
+                                       state_dir=str(tmp_path / f"state{n}")))
+                for n in range(2)]
+    client = await receiver(alice)
+    try:
+        for gateway in gateways:
+            await gateway.start()
+        waits = {asyncio.ensure_future(g.bots.online("b")): g for g in gateways}
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        holder = waits[done.pop()]
+        other = gateways[1 - gateways.index(holder)]
+        client.send(bot.jid, "one")
+        assert (await client.next(timeout=20)).body == "ok"
+        assert "b" not in other.bots.sessions  # one instance at a time
+        started = time.monotonic()
+        await holder.stop()  # gives the lease up
+        await other.bots.online("b", timeout=15)
+        took = time.monotonic() - started
+        client.send(bot.jid, "two")
+        assert (await client.next(timeout=20)).body == "ok"
+        assert [d.json["body"] for d in endpoint.delivered] == ["one", "two"]
+        assert took < 10, took
+    finally:
+        for gateway in gateways:
+            await gateway.stop()
+        await endpoint.stop()
+
+
+async def test_the_bot_comes_back_and_rejoins_its_rooms_after_a_server_restart(
+        own_prosody: ServerFactory, tmp_path: Path) -> None:
+    server = own_prosody()
+    bot = server.register("bot", PASSWORD)
+    server.register("owner", PASSWORD)
+    room = f"restart{next(serial)}@{server.muc_domain}"
+    owner = Receiver(f"owner@{server.domain}", PASSWORD, server.c2s_port, server.cert_file)
+    await owner.start()
+    await owner.create_room(room, "owner")  # persistent: it outlives the restart
+    await owner.stop()
+    endpoint = await started_endpoint(answer=plain("back"))
+    path = bot_config(tmp_path, bot, PASSWORD, endpoint.url, endpoint.secret, rooms=[room],
+                      mentions_only=False)
+    gateway = Gateway(gateway_config(server, path, state_dir=str(tmp_path / "state")))
+    await gateway.start()
+    try:
+        session = await gateway.bots.online("b")
+        await asyncio.wait_for(session.joined(room), 20)
+        await asyncio.to_thread(server.stop)
+        await asyncio.wait_for(session.offline.wait(), 20)
+        await asyncio.to_thread(server.start)
+        await asyncio.wait_for(session.joined(room), 60)
+        assert session.connections == 2
+        speaker = Receiver(f"owner@{server.domain}", PASSWORD, server.c2s_port,
+                           server.cert_file)
+        await speaker.start()
+        try:
+            await speaker.join_room(room, "owner")
+            speaker.send(room, "anyone there?", "groupchat")
+            [delivery] = await endpoint.wait_delivered(1)
+            assert delivery.json["body"] == "anyone there?"
+        finally:
+            await speaker.stop()
+    finally:
+        await gateway.stop()
         await endpoint.stop()

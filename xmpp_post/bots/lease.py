@@ -15,7 +15,6 @@ from typing import Any
 TTL = 10.0  # seconds a lease lasts without renewal
 RENEW_EVERY = TTL / 3
 TRY_EVERY = 2.0  # seconds between tries to take a lease someone else holds
-PREFIX = "xmpp-post:bot-lease:"
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -32,11 +31,11 @@ return 0
 
 
 class BotLease:
-    """The lease of bot ``name`` on ``client`` (redis-py's asyncio client)."""
+    """The lease under ``key`` on ``client`` (redis-py's asyncio client)."""
 
-    def __init__(self, client: Any, name: str, *, ttl: float = TTL) -> None:
+    def __init__(self, client: Any, key: str, *, ttl: float = TTL) -> None:
         self._client = client
-        self.key = PREFIX + name
+        self.key = key
         self.owner = secrets.token_hex(12)
         self._ms = int(ttl * 1000)
 

@@ -94,6 +94,7 @@ class BotSession:
         self._skipped = skipped
         self._omemo = omemo
         self.online = asyncio.Event()
+        self.offline = asyncio.Event()  # set while no stream is up (after the first)
         self.connections = 0  # streams opened so far
         self._client: ClientXMPP | None = None
         self._tasks = TaskGroup(f"bot {account.jid}")
@@ -146,6 +147,11 @@ class BotSession:
             finally:
                 self._client = None
                 self.online.clear()
+                self.offline.set()
+                self._joined.clear()
+                self._occupants.clear()
+                for event in self._room_joined.values():
+                    event.clear()
                 client.abort()
             log.info("bot %s: the stream ended; connecting again", self.account.jid)
             await asyncio.sleep(1.0)
@@ -190,10 +196,6 @@ class BotSession:
 
     async def _serve(self, client: ClientXMPP, ended: asyncio.Event) -> None:
         self._client = client
-        self._joined.clear()
-        for event in self._room_joined.values():
-            event.clear()
-        self._occupants.clear()
         self._held = []  # live messages wait while the archive is read
         client.send_presence(ppriority=0)
         for room in self.account.rooms:
@@ -204,6 +206,7 @@ class BotSession:
             held, self._held = self._held or [], None
             for entry in held:
                 self._inbox.put_nowait(entry)
+        self.offline.clear()
         self.online.set()
         log.info("bot %s is online (%d rooms)", self.account.jid, len(self.account.rooms))
         while not ended.is_set():
