@@ -23,9 +23,9 @@ from tests.helpers import (
     gateway_config,
     serial,
 )
+from tests.helpers.bot_endpoint import Delivery, Endpoint, bot_config, new_secret, plain
 from tests.helpers.cluster import secret_file
 from tests.helpers.faults import ServerFactory
-from tests.helpers.bot_endpoint import Delivery, Endpoint, bot_config, new_secret, plain
 from xmpp_post.lab.instances import GatewayProcess
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
