@@ -7,7 +7,10 @@ with deliveries waiting, then started again (none lost)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -26,8 +29,8 @@ from tests.helpers import (
 from tests.helpers.bot_endpoint import Delivery, Endpoint, bot_config, new_secret, plain
 from tests.helpers.cluster import secret_file
 from tests.helpers.faults import ServerFactory
-from xmpp_post.lab.instances import GatewayProcess
-from xmpp_post.lab.prosody import ProsodyServer
+from xmpp_post.lab.instances import PACKAGE_ROOT, GatewayProcess
+from xmpp_post.lab.prosody import ProsodyServer, _accepts, free_port
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.lab.redis_server import RedisServer
 from xmpp_post.service import Gateway
@@ -291,3 +294,34 @@ async def test_the_bot_comes_back_and_rejoins_its_rooms_after_a_server_restart(
     finally:
         await gateway.stop()
         await endpoint.stop()
+
+
+async def test_the_twenty_line_bot_of_the_docs_answers(
+        start_gateway: GatewayFactory, account: AccountFactory, receiver: ReceiverFactory,
+        tmp_path: Path) -> None:
+    page = (PACKAGE_ROOT / "docs" / "bots.md").read_text()
+    code = page.split("## A bot in twenty lines of Python")[1].split("```python\n")[1]
+    code = code.split("```")[0]
+    assert len(code.strip().splitlines()) <= 22
+    (tmp_path / "bot.py").write_text(code)
+    secret, port = new_secret(), free_port()
+    process = subprocess.Popen([sys.executable, str(tmp_path / "bot.py")],
+                               env={**os.environ, "BOT_SECRET": secret, "PORT": str(port)})
+    try:
+        await asyncio.to_thread(wait_accepting, port)
+        endpoint = Endpoint(secret, port=port)  # not started: its URL and secret only
+        bot, alice = account("bot"), account("alice")
+        await bot_gateway(start_gateway, tmp_path, bot.jid, bot.password, endpoint)
+        client = await receiver(alice)
+        client.send(bot.jid, "hi")
+        assert (await client.next(timeout=20)).body == f"{alice.jid}/receiver said: hi"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def wait_accepting(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not _accepts(port):
+        assert time.monotonic() < deadline, "the docs' bot did not start"
+        time.sleep(0.05)

@@ -133,9 +133,9 @@ class BotSession:
             client.add_event_handler("disconnected", _setter(ended))
             try:
                 await self._connect(client)
-            except (ConnectionError, TimeoutError) as exc:
+            except Exception as exc:
                 log.warning("bot %s cannot connect (%s); trying again in %g s",
-                            self.account.jid, exc, backoff)
+                            self.account.jid, exc or type(exc).__name__, backoff)
                 client.abort()
                 await asyncio.sleep(backoff)
                 backoff = min(MAX_BACKOFF, backoff * 2)
@@ -144,6 +144,9 @@ class BotSession:
             self.connections += 1
             try:
                 await self._serve(client, ended)
+            except Exception:
+                log.exception("bot %s: the session failed; connecting again",
+                              self.account.jid)
             finally:
                 self._client = None
                 self.online.clear()
