@@ -32,7 +32,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from slixmpp import ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import ET
 from slixmpp.xmlstream.handler import Callback
@@ -43,7 +42,7 @@ from xmpp_post.tasks import TaskGroup
 from xmpp_post.xmpp import bot_stanzas
 from xmpp_post.xmpp.bot_archive import ArchiveReader
 from xmpp_post.xmpp.bot_stanzas import Rooms
-from xmpp_post.xmpp.client import tls_context
+from xmpp_post.xmpp.client import Client, tls_context
 from xmpp_post.xmpp.session import SessionOptions
 
 log = logging.getLogger(__name__)
@@ -76,6 +75,13 @@ class BotAccount:
     mentions_only: bool = True
 
 
+def _drop(client: Client) -> None:
+    """Close ``client``'s connection and stop its tasks: a client is never reused."""
+    client.cancel_connection_attempt()
+    client.abort()
+    client.stop_send_loop()
+
+
 def _setter(event: asyncio.Event) -> Callable[[Any], None]:
     return lambda _happened: event.set()
 
@@ -96,7 +102,7 @@ class BotSession:
         self.online = asyncio.Event()
         self.offline = asyncio.Event()  # set while no stream is up (after the first)
         self.connections = 0  # streams opened so far
-        self._client: ClientXMPP | None = None
+        self._client: Client | None = None
         self._tasks = TaskGroup(f"bot {account.jid}")
         self._inbox: asyncio.Queue[tuple[Any, str | None, str | None]] = asyncio.Queue()
         self._held: list[tuple[Any, str | None, str | None]] | None = None
@@ -123,7 +129,7 @@ class BotSession:
                 await asyncio.wait_for(client.disconnect(wait=1.0), 2.0)
         await self._tasks.close()
         if client is not None:
-            client.abort()
+            _drop(client)
 
     async def _run(self) -> None:
         backoff = 1.0
@@ -136,7 +142,7 @@ class BotSession:
             except Exception as exc:
                 log.warning("bot %s cannot connect (%s); trying again in %g s",
                             self.account.jid, exc or type(exc).__name__, backoff)
-                client.abort()
+                _drop(client)
                 await asyncio.sleep(backoff)
                 backoff = min(MAX_BACKOFF, backoff * 2)
                 continue
@@ -155,16 +161,16 @@ class BotSession:
                 self._occupants.clear()
                 for event in self._room_joined.values():
                     event.clear()
-                client.abort()
+                _drop(client)
             log.info("bot %s: the stream ended; connecting again", self.account.jid)
             await asyncio.sleep(1.0)
 
-    def _make_client(self) -> ClientXMPP:
+    def _make_client(self) -> Client:
         options = self._options
         resource = "xmpp-post-bot." + secrets.token_hex(3)
-        client = ClientXMPP(f"{self.account.jid}/{resource}", self.account.password,
-                            ssl_context=tls_context(options.ca_file,
-                                                    options.insecure_skip_tls_verify))
+        client = Client(f"{self.account.jid}/{resource}", self.account.password,
+                        ssl_context=tls_context(options.ca_file,
+                                                options.insecure_skip_tls_verify))
         client.enable_direct_tls = options.direct_tls
         client.enable_starttls = not options.direct_tls
         client.enable_plaintext = False
@@ -174,7 +180,7 @@ class BotSession:
                                          self._on_presence))
         return client
 
-    async def _connect(self, client: ClientXMPP) -> None:
+    async def _connect(self, client: Client) -> None:
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
 
@@ -197,7 +203,7 @@ class BotSession:
         client.connect(*(server or (None, None)))
         await asyncio.wait_for(ready, self._options.connect_timeout)
 
-    async def _serve(self, client: ClientXMPP, ended: asyncio.Event) -> None:
+    async def _serve(self, client: Client, ended: asyncio.Event) -> None:
         self._client = client
         self._held = []  # live messages wait while the archive is read
         client.send_presence(ppriority=0)
@@ -220,7 +226,7 @@ class BotSession:
                 log.warning("bot %s: the server did not answer a ping", self.account.jid)
                 break
 
-    async def _ping(self, client: ClientXMPP) -> bool:
+    async def _ping(self, client: Client) -> bool:
         iq = client.make_iq_get(ito=self.account.jid.partition("@")[2])
         iq.append(ET.Element(f"{{{PING_NS}}}ping"))
         try:
@@ -233,7 +239,7 @@ class BotSession:
 
     # rooms ----------------------------------------------------------------------------
 
-    def _join(self, client: ClientXMPP, room: str) -> None:
+    def _join(self, client: Client, room: str) -> None:
         nick = self._nicks.setdefault(room, self.account.nick)
         presence = client.make_presence(pto=f"{room}/{nick}")
         x = ET.SubElement(presence.xml, f"{{{MUC_NS}}}x")
@@ -267,7 +273,7 @@ class BotSession:
                 self._tasks.spawn(self._read_affiliations(self._client, seen.room),
                                   f"affiliations of {seen.room}")
 
-    async def _read_affiliations(self, client: ClientXMPP, room: str) -> None:
+    async def _read_affiliations(self, client: Client, room: str) -> None:
         """The room's members, admins and owners, where the bot may read them."""
         found: set[str] = set()
         for affiliation in ("member", "admin", "owner"):
@@ -336,7 +342,7 @@ class BotSession:
         if read.incoming is not None:
             await self._deliver(read.incoming, read.archive_id)
 
-    async def _catch_up(self, client: ClientXMPP) -> None:
+    async def _catch_up(self, client: Client) -> None:
         """Read the account's archive after the last message queued, if it has one."""
         after = await self._last_archive_id() if self._last_archive_id else None
         if after is None or not await self._archive.archives(client):
