@@ -23,6 +23,7 @@ from tests.helpers import (
     Client,
     GatewayFactory,
     ReceiverFactory,
+    basic,
     gateway_config,
     serial,
 )
@@ -325,3 +326,33 @@ def wait_accepting(port: int, timeout: float = 20.0) -> None:
     while not _accepts(port):
         assert time.monotonic() < deadline, "the docs' bot did not start"
         time.sleep(0.05)
+
+
+async def test_a_reply_to_the_full_jid_of_a_sending_session_reaches_the_bot(
+        own_prosody: ServerFactory, http: Client, tmp_path: Path) -> None:
+    """The gateway sends as the bot's account from sessions of its own (an alert, say);
+    a client may reply to that session's full JID: a carbon copy brings it to the bot."""
+    server = own_prosody(extra_modules=["carbons"])
+    bot = server.register("bot", PASSWORD)
+    alice = server.register("alice", PASSWORD)
+    endpoint = await started_endpoint()
+    path = bot_config(tmp_path, bot, PASSWORD, endpoint.url, endpoint.secret)
+    gateway = Gateway(gateway_config(server, path, state_dir=str(tmp_path / "state")))
+    await gateway.start()
+    client = Receiver(alice, PASSWORD, server.c2s_port, server.cert_file)
+    await client.start()
+    try:
+        await gateway.bots.online("b")
+        sent = await http.request("POST", f"{gateway.url}/msg/alice", data="disk full",
+                                  headers={"Authorization": basic(bot, PASSWORD),
+                                           "Content-Type": "text/plain"})
+        assert sent.status == 201, sent.text
+        alert = await client.next(timeout=20)
+        assert alert.sender.startswith(bot + "/xmpp-post.")  # the sending session
+        client.send(alert.sender, "ack")
+        [delivery] = await endpoint.wait_delivered(1)
+        assert delivery.json["body"] == "ack"
+    finally:
+        await client.stop()
+        await gateway.stop()
+        await endpoint.stop()

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from xmpp_post.incoming import ReplyTo
-from xmpp_post.xmpp.bot_stanzas import Rooms, archive_result, names_nick, occupant, read_message
+from xmpp_post.xmpp.bot_stanzas import (
+    Rooms,
+    archive_result,
+    names_nick,
+    occupant,
+    read_message,
+    unwrap_carbon,
+)
 
 OWN = "bot@example.org"
 ROOM = "ops@conference.example.org"
@@ -130,3 +137,18 @@ def test_occupants_presences() -> None:
         == (ROOM, "carol", "carol@example.org", False, True)
     assert occupant(ET.fromstring(
         "<presence xmlns='jabber:client' from='alice@example.org/a'/>")) is None
+
+
+def test_carbons_received_are_unwrapped_sent_and_forged_ones_dropped() -> None:
+    text = ("<message from='{sender}' to='" + OWN + "/bot'><{kind} xmlns='urn:xmpp:carbons:2'>"
+            "<forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' "
+            "from='alice@example.org/a' to='" + OWN + "/xmpp-post.1' type='chat'>"
+            "<body>to the other resource</body></message></forwarded></{kind}></message>")
+    carbon, inner = unwrap_carbon(stanza(text.format(sender=OWN, kind="received")), OWN)
+    copied = read_message(inner, OWN, ROOMS).incoming
+    assert carbon and copied is not None and copied.body == "to the other resource"
+    assert unwrap_carbon(stanza(text.format(sender=OWN, kind="sent")), OWN) == (True, None)
+    assert unwrap_carbon(stanza(text.format(sender="mallory@example.org", kind="received")),
+                         OWN) == (True, None)
+    assert unwrap_carbon(stanza("<message from='a@b/c'><body>x</body></message>"),
+                         OWN) == (False, None)

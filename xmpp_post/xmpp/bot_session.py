@@ -2,7 +2,8 @@
 
 ``BotSession.start()`` starts its task, which connects (TLS verified), comes online
 with presence of priority 0 (contacts see the bot; the server then hands over its
-offline store), joins the bot's rooms with its nick, asking for no
+offline store), asks for carbon copies (XEP-0280: what the gateway's sending sessions
+of the same account receive reaches the bot), joins the bot's rooms with its nick, asking for no
 history, and pings the server every ``PING_EVERY`` seconds. When the stream ends (a
 network failure, a server restart, a ping unanswered) it connects again, backing off
 from 1 to ``MAX_BACKOFF`` seconds, and rejoins.
@@ -207,6 +208,7 @@ class BotSession:
         self._client = client
         self._held = []  # live messages wait while the archive is read
         client.send_presence(ppriority=0)
+        await self._enable_carbons(client)
         for room in self.account.rooms:
             self._join(client, room)
         try:
@@ -225,6 +227,14 @@ class BotSession:
             if not await self._ping(client):
                 log.warning("bot %s: the server did not answer a ping", self.account.jid)
                 break
+
+    async def _enable_carbons(self, client: Client) -> None:
+        """Ask for copies of what the account's other resources receive (XEP-0280): a
+        reply sent to the full JID of a gateway's sending session reaches the bot."""
+        iq = client.make_iq_set()
+        iq.append(ET.Element(f"{{{bot_stanzas.CARBONS_NS}}}enable"))
+        with contextlib.suppress(IqError, IqTimeout):
+            await iq.send(timeout=self._options.ack_timeout)
 
     async def _ping(self, client: Client) -> bool:
         iq = client.make_iq_get(ito=self.account.jid.partition("@")[2])
@@ -305,6 +315,11 @@ class BotSession:
         xml = message.xml
         if self._archive.offer(xml):
             return
+        carbon, copied = bot_stanzas.unwrap_carbon(xml, self.account.jid)
+        if carbon:
+            if copied is None:
+                return
+            xml = copied
         entry = (xml, None, None)
         if self._held is not None:
             self._held.append(entry)

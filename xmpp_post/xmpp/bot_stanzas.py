@@ -9,7 +9,8 @@ is skipped as ``encrypted`` unless its body was decrypted (``body``).
 
 Read from a stanza: XEP-0359 stanza-id (the one ``by`` the account for direct messages,
 ``by`` the room for room messages), XEP-0461 reply, XEP-0066 out-of-band URLs, XEP-0203
-delay, subject and thread. ``archive_result`` unwraps a XEP-0313 archive result.
+delay, subject and thread. ``archive_result`` unwraps a XEP-0313 archive result,
+``unwrap_carbon`` a XEP-0280 carbon copy.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DELAY_NS = "urn:xmpp:delay"
 MAM_NS = "urn:xmpp:mam:2"
 FORWARD_NS = "urn:xmpp:forward:0"
 MUC_USER_NS = "http://jabber.org/protocol/muc#user"
+CARBONS_NS = "urn:xmpp:carbons:2"
 ENCRYPTED = ("{eu.siacs.conversations.axolotl}encrypted", "{urn:xmpp:omemo:2}encrypted")
 MAX_OOB = 10
 
@@ -166,6 +168,22 @@ def archive_result(xml: Any, own: str) -> ArchiveResult | None:
         return None
     return ArchiveResult(result.get("queryid") or "", result.get("id"),
                          stamp.get("stamp") if stamp is not None else None, message)
+
+
+def unwrap_carbon(xml: Any, own: str) -> tuple[bool, Any]:
+    """(whether ``xml`` is a XEP-0280 carbon, the message it copies if it is one to
+    hand on). A received carbon copies a message another resource of the account got
+    (the gateway's sending sessions: a reply sent to their full JID); a sent carbon is
+    the account's own message (None). A carbon from anyone but the account itself is a
+    forgery (None)."""
+    for kind in ("received", "sent"):
+        wrapper = xml.find(f"{{{CARBONS_NS}}}{kind}")
+        if wrapper is None:
+            continue
+        if (xml.get("from") or own) != own or kind == "sent":
+            return True, None
+        return True, wrapper.find(f"{{{FORWARD_NS}}}forwarded/{CLIENT}message")
+    return False, None
 
 
 @dataclass(frozen=True)
