@@ -42,14 +42,12 @@ from xmpp_post.incoming import Incoming
 from xmpp_post.tasks import TaskGroup
 from xmpp_post.xmpp import bot_stanzas
 from xmpp_post.xmpp.bot_archive import ArchiveReader
-from xmpp_post.xmpp.bot_stanzas import Rooms
+from xmpp_post.xmpp.bot_rooms import BotRooms
 from xmpp_post.xmpp.client import Client, tls_context
 from xmpp_post.xmpp.session import SessionOptions
 
 log = logging.getLogger(__name__)
 
-MUC_NS = "http://jabber.org/protocol/muc"
-MUC_ADMIN_NS = MUC_NS + "#admin"
 PING_NS = "urn:xmpp:ping"
 PING_EVERY = 30.0
 MAX_BACKOFF = 60.0
@@ -108,11 +106,8 @@ class BotSession:
         self._inbox: asyncio.Queue[tuple[Any, str | None, str | None]] = asyncio.Queue()
         self._held: list[tuple[Any, str | None, str | None]] | None = None
         self._archive = ArchiveReader(account.jid, options.ack_timeout)
-        self._nicks: dict[str, str] = {}
-        self._joined: set[str] = set()
-        self._occupants: dict[str, dict[str, str]] = {}
-        self._affiliated: dict[str, frozenset[str]] = {}
-        self._room_joined: dict[str, asyncio.Event] = {}
+        self.rooms = BotRooms(account.jid, account.nick, account.rooms, options.ack_timeout,
+                              self._tasks)
 
     # lifecycle ------------------------------------------------------------------------
 
@@ -158,10 +153,7 @@ class BotSession:
                 self._client = None
                 self.online.clear()
                 self.offline.set()
-                self._joined.clear()
-                self._occupants.clear()
-                for event in self._room_joined.values():
-                    event.clear()
+                self.rooms.reset()
                 _drop(client)
             log.info("bot %s: the stream ended; connecting again", self.account.jid)
             await asyncio.sleep(1.0)
@@ -178,7 +170,7 @@ class BotSession:
         client.register_handler(Callback("bot message", StanzaPath("message"),
                                          self._on_message))
         client.register_handler(Callback("bot presence", StanzaPath("presence"),
-                                         self._on_presence))
+                                         lambda p: self.rooms.on_presence(p, client)))
         return client
 
     async def _connect(self, client: Client) -> None:
@@ -209,8 +201,7 @@ class BotSession:
         self._held = []  # live messages wait while the archive is read
         client.send_presence(ppriority=0)
         await self._enable_carbons(client)
-        for room in self.account.rooms:
-            self._join(client, room)
+        self.rooms.join_all(client)
         try:
             await self._catch_up(client)
         finally:
@@ -249,65 +240,13 @@ class BotSession:
 
     # rooms ----------------------------------------------------------------------------
 
-    def _join(self, client: Client, room: str) -> None:
-        nick = self._nicks.setdefault(room, self.account.nick)
-        presence = client.make_presence(pto=f"{room}/{nick}")
-        x = ET.SubElement(presence.xml, f"{{{MUC_NS}}}x")
-        ET.SubElement(x, f"{{{MUC_NS}}}history", {"maxstanzas": "0"})
-        presence.send()
-
-    def _rooms(self) -> Rooms:
-        return Rooms(self._nicks, frozenset(self._joined), self._occupants)
-
-    def _on_presence(self, presence: Any) -> None:
-        seen = bot_stanzas.occupant(presence.xml)
-        if seen is None or seen.room not in self._nicks:
-            if presence["type"] == "error" and presence["from"].bare in self._nicks:
-                log.warning("bot %s could not join %s: %s", self.account.jid,
-                            presence["from"].bare, presence["error"]["condition"])
-            return
-        occupants = self._occupants.setdefault(seen.room, {})
-        if seen.gone:
-            occupants.pop(seen.nick, None)
-            if seen.own:
-                self._joined.discard(seen.room)
-                self._room_joined.setdefault(seen.room, asyncio.Event()).clear()
-            return
-        if seen.real_jid:
-            occupants[seen.nick] = seen.real_jid
-        if seen.own and seen.room not in self._joined:
-            self._nicks[seen.room] = seen.nick
-            self._joined.add(seen.room)
-            self._room_joined.setdefault(seen.room, asyncio.Event()).set()
-            if self._client is not None:
-                self._tasks.spawn(self._read_affiliations(self._client, seen.room),
-                                  f"affiliations of {seen.room}")
-
-    async def _read_affiliations(self, client: Client, room: str) -> None:
-        """The room's members, admins and owners, where the bot may read them."""
-        found: set[str] = set()
-        for affiliation in ("member", "admin", "owner"):
-            iq = client.make_iq_get(ito=room)
-            query = ET.SubElement(iq.xml, f"{{{MUC_ADMIN_NS}}}query")
-            ET.SubElement(query, f"{{{MUC_ADMIN_NS}}}item", {"affiliation": affiliation})
-            try:
-                answer = await iq.send(timeout=self._options.ack_timeout)
-            except (IqError, IqTimeout):
-                return  # not allowed (or no answer): the occupants are all we know
-            for item in answer.xml.iter(f"{{{MUC_ADMIN_NS}}}item"):
-                if item.get("jid"):
-                    found.add(item.get("jid").partition("/")[0])
-        self._affiliated[room] = frozenset(found)
-
     async def joined(self, room: str) -> None:
-        """Return once the bot is in ``room`` (its join completed)."""
-        await self._room_joined.setdefault(room, asyncio.Event()).wait()
+        """Return once the bot is in ``room`` (one of its rooms; its join completed)."""
+        await self.rooms.joined(room)
 
     async def room_members(self, room: str) -> frozenset[str]:
-        """The bare JIDs the bot knows in ``room``: its occupants' real JIDs (where the
-        room reveals them) and its affiliation lists (where the bot may read them)."""
-        present = frozenset(self._occupants.get(room, {}).values())
-        return present | self._affiliated.get(room, frozenset())
+        """The bare JIDs the bot knows in ``room`` (``BotRooms.members``)."""
+        return await self.rooms.members(room)
 
     # receiving ------------------------------------------------------------------------
 
@@ -340,14 +279,14 @@ class BotSession:
         """Read one message (``archive_id``: its id in the account's archive, when it
         comes from there) and hand it on, unless it is skipped."""
         archived = archive_id is not None
-        read = bot_stanzas.read_message(xml, self.account.jid, self._rooms(),
+        read = bot_stanzas.read_message(xml, self.account.jid, self.rooms.known(),
                                         mentions_only=self.account.mentions_only,
                                         delay=delay, archived=archived)
         if read.skipped == "encrypted" and self._omemo is not None:
             body = await self._omemo.decrypt(xml)
             if body is not None:
                 read = bot_stanzas.read_message(
-                    xml, self.account.jid, self._rooms(), body=body, delay=delay,
+                    xml, self.account.jid, self.rooms.known(), body=body, delay=delay,
                     mentions_only=self.account.mentions_only, archived=archived)
         if read.skipped == "encrypted" and self._skipped is not None:
             self._skipped("encrypted")
