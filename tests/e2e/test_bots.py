@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from slixmpp.xmlstream import ET
 
 from tests.helpers import (
     PASSWORD,
@@ -355,4 +356,59 @@ async def test_a_reply_to_the_full_jid_of_a_sending_session_reaches_the_bot(
     finally:
         await client.stop()
         await gateway.stop()
+        await endpoint.stop()
+
+
+async def test_an_encrypted_message_is_skipped_and_counted(
+        http: Client, start_gateway: GatewayFactory, account: AccountFactory,
+        receiver: ReceiverFactory, tmp_path: Path) -> None:
+    bot, alice = account("bot"), account("alice")
+    endpoint = await started_endpoint()
+    try:
+        gateway = await bot_gateway(start_gateway, tmp_path, bot.jid, bot.password,
+                                    endpoint)
+        client = await receiver(alice)
+        client.send(bot.jid, "I sent you an OMEMO encrypted message",
+                    extra=ET.Element("{eu.siacs.conversations.axolotl}encrypted"))
+        client.send(bot.jid, "in clear")
+        [delivery] = await endpoint.wait_delivered(1)
+        assert delivery.json["body"] == "in clear"  # the first one was skipped
+        metrics = (await http.request("GET", gateway.url + "/metrics")).text
+        assert 'xmpp_post_bot_skipped_total{bot="b",reason="encrypted"} 1.0' in metrics
+    finally:
+        await endpoint.stop()
+
+
+async def test_when_the_instance_holding_a_bot_is_killed_another_takes_it_over(
+        prosody: ProsodyServer, account: AccountFactory, receiver: ReceiverFactory,
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    bot, alice = account("bot"), account("alice")
+    endpoint = await started_endpoint(answer=plain("ok"))
+    path = bot_config(tmp_path, bot.jid, bot.password, endpoint.url, endpoint.secret)
+    secret = secret_file(tmp_path)
+
+    def instance(n: int) -> GatewayProcess:
+        return GatewayProcess([
+            "--domain", prosody.domain, "--xmpp-server", f"127.0.0.1:{prosody.c2s_port}",
+            "--ca-file", str(prosody.cert_file), "--state-dir", str(tmp_path / f"s{n}"),
+            "--config", str(path), "--redis-url", redis_server.url,
+            "--state-secret-file", str(secret)], tmp_path / f"{n}.log")
+
+    first, second = instance(1), instance(2)
+    client = await receiver(alice)
+    try:
+        await asyncio.to_thread(first.start)
+        client.send(bot.jid, "one")
+        assert (await client.next(timeout=20)).body == "ok"  # the first holds the lease
+        await asyncio.to_thread(second.start)
+        first.signal(signal.SIGKILL)
+        await asyncio.to_thread(first.wait)
+        started = time.monotonic()
+        client.send(bot.jid, "two")  # offline store until the second takes over
+        assert (await client.next(timeout=30)).body == "ok"
+        assert time.monotonic() - started < 20
+        assert [d.json["body"] for d in endpoint.delivered] == ["one", "two"]
+    finally:
+        first.terminate()
+        second.stop()
         await endpoint.stop()

@@ -127,9 +127,13 @@ class Receiver:
         return [(who[len(prefix):], kind) for who, kind in self.presences
                 if who.startswith(prefix)]
 
-    def send(self, to: str, body: str, kind: str = "chat") -> None:
-        """Send a message of type ``kind`` (chat, normal, groupchat) to ``to``."""
-        self._client.send_message(mto=JID(to), mbody=body, mtype=kind)
+    def send(self, to: str, body: str, kind: str = "chat", extra: Any = None) -> None:
+        """Send a message of type ``kind`` (chat, normal, groupchat) to ``to``, with the
+        element ``extra`` as a child, if given."""
+        message = self._client.make_message(mto=JID(to), mbody=body, mtype=kind)
+        if extra is not None:
+            message.xml.append(extra)
+        message.send()
 
     async def sync(self, timeout: float = 10.0) -> None:
         """Return once the server has handled everything sent before (a ping answered:
