@@ -25,7 +25,7 @@ from xmpp_post.bots.runner import BotRunner, decode, delivery_body, encode
 from xmpp_post.config.bots import Bot
 from xmpp_post.incoming import Incoming, ReplyTo
 from xmpp_post.metrics import Metrics
-from xmpp_post.state.memory_lasting import memory_lasting
+from xmpp_post.state.memory_lasting import MemoryQueues, memory_lasting
 
 MESSAGE = Incoming(id="sid-1", type="chat", sender="alice@example.org/phone",
                    to="bot@example.org/x", body="hello", thread="t", real_jid="alice@example.org",
@@ -232,3 +232,13 @@ async def test_an_answerer_answers_before_the_webhook() -> None:
     await runner._queues.ack(runner.queue, (await next_item(runner)).id)
     await runner.accept(MESSAGE)
     assert await runner.handle(await next_item(runner)) == "delivered"
+
+
+async def test_a_full_queue_drops_and_counts() -> None:
+    metrics = Metrics()
+    runner, _ = runner_for(ScriptedHttp([]), metrics=metrics)
+    runner._queues = MemoryQueues(max_items=1)
+    await runner.accept(MESSAGE)
+    await runner.accept(MESSAGE)
+    assert runner.waiting == 1
+    assert metrics.bot_skipped.labels("b", "queue_full")._value.get() == 1

@@ -12,7 +12,8 @@ POSTs it to the webhook, signed, with the same ``webhook-id`` on every try; retr
 ``answers.RetryPolicy``; sends the answer's reply through ``link`` (the XMPP session);
 and only then removes the item. A crash at any point delivers the item again (at least
 once). Outcomes are counted per bot: ``delivered``, ``answered`` (by the answerer),
-``rejected`` (4xx), ``expired`` (retry_for passed), and skipped messages by reason.
+``rejected`` (4xx), ``expired`` (retry_for passed), and skipped messages by reason
+(``encrypted``; ``queue_full``: the queue holds its 10,000 items already).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from xmpp_post.bots import signing
 from xmpp_post.bots.answering import Answerer
 from xmpp_post.bots.answers import MAX_REPLY, Reply, RetryPolicy, parse_reply, retry_after, verdict
 from xmpp_post.config.bots import Bot, redacted_url
+from xmpp_post.errors import Overloaded
 from xmpp_post.incoming import Incoming, ReplyTo
 from xmpp_post.metrics import Metrics
 from xmpp_post.state.lasting import Lasting, QueueItem
@@ -117,7 +119,12 @@ class BotRunner:
         seen = "seen:" + (archive_id or "")[:180]
         if archive_id and await self._kv.get(self.queue, seen) is not None:
             return
-        await self._queues.push(self.queue, encode(message, signing.new_webhook_id()))
+        try:
+            await self._queues.push(self.queue, encode(message, signing.new_webhook_id()))
+        except Overloaded:
+            log.warning("bot %s: its queue is full; a message was dropped", self.bot.name)
+            self.count_skipped("queue_full")
+            return
         if archive_id:
             await self._kv.put(self.queue, seen, b"1", ttl=SEEN_FOR)
             await self._kv.put(ARCHIVE, self.bot.name, archive_id.encode())
