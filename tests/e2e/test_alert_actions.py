@@ -16,33 +16,22 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.helpers import AccountFactory, ReceiverFactory
 from tests.helpers.grants import gateway_from, secret_file, toml
 from xmpp_post.auth.webhook_urls import new_secret
 from xmpp_post.bots.alert_actions import REFUSED, AlertActions
 from xmpp_post.bots.alert_memory import AlertMemory, Remember
-from xmpp_post.http.context import SENT_WATCHERS
+from xmpp_post.http.context import SENT_WATCHERS, TemplatedSent
 from xmpp_post.incoming import Incoming, ReplyTo
-from xmpp_post.lab.alertmanager import AlertmanagerServer, installed
+from xmpp_post.lab.alertmanager import AlertmanagerServer
 from xmpp_post.lab.prosody import ProsodyServer
 
 LABELS = {"alertname": "DiskFull", "instance": "db-1", "severity": "critical"}
-
-
-@pytest.fixture
-def alertmanager() -> Iterator[AlertmanagerServer]:
-    if not installed():
-        pytest.fail("prometheus-alertmanager is not installed: run scripts/setup --test")
-    server = AlertmanagerServer()
-    yield server
-    server.close()
 
 
 def notifying(hook_url: str) -> str:
@@ -73,12 +62,20 @@ async def test_a_reply_silences_the_alert_and_unsilence_expires_it(
             "account": bot.jid, "to": [bob.jid], "template": "alertmanager"}}}))
     async with gateway_from(prosody, gateway_file) as gateway, \
             aiohttp.ClientSession() as http:
-        gateway.app[SENT_WATCHERS].append(
-            Remember(AlertMemory(gateway.lasting.kv), frozenset({bot.jid})))
+        remember = Remember(AlertMemory(gateway.lasting.kv), frozenset({bot.jid}))
+        remembered = asyncio.Event()
+
+        async def watch(sent: TemplatedSent) -> None:
+            await remember(sent)
+            remembered.set()
+
+        gateway.app[SENT_WATCHERS].append(watch)
         await asyncio.to_thread(alertmanager.start, notifying(f"{gateway.url}/hooks/{secret}"))
         await asyncio.to_thread(alertmanager.push, LABELS, {"summary": "Disk /var full"})
         firing = await bob_inbox.next(timeout=30)
         assert firing.body.startswith("*[FIRING:1]* DiskFull"), firing.body
+        # Bob may read it before the gateway has the server's ack and remembers it.
+        await asyncio.wait_for(remembered.wait(), 10)
 
         async def no_members(_room: str) -> frozenset[str]:
             return frozenset()
