@@ -36,6 +36,7 @@ from xmpp_post.bots.alert_memory import (
     SentAlert,
     canonical,
     quoted_lines,
+    remember_alerts,
 )
 from xmpp_post.http.context import SENT_WATCHERS, TemplatedSent
 from xmpp_post.incoming import Incoming, ReplyTo
@@ -281,3 +282,10 @@ def test_too_many_labels_are_not_remembered() -> None:
     assert remember.alert_of(not_builtin) is None
     assert SentAlert.loads(b"{") is None
     assert json.loads(remember.alert_of(fine).dumps())["labels"] == {"a": "b"}  # type: ignore[union-attr]
+
+
+def test_the_wiring_adds_a_watcher_only_for_bot_accounts() -> None:
+    watchers: list[Any] = []
+    assert remember_alerts(watchers, MemoryKeyValue(), []) is None and watchers == []
+    assert remember_alerts(watchers, MemoryKeyValue(), [BOT]) is not None
+    assert len(watchers) == 1

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xmpp_post import jids
-from xmpp_post.http.context import TemplatedSent
+from xmpp_post.http.context import SentWatcher, TemplatedSent
 from xmpp_post.state.lasting import KeyValue
 
 log = logging.getLogger(__name__)
@@ -237,3 +237,16 @@ class Remember:
                          if r.type != "groupchat"})
         return SentAlert(labels, tuple(people[:MAX_JIDS]), tuple(rooms[:MAX_JIDS]),
                          first_line(sent.body), self.memory.clock())
+
+
+def remember_alerts(watchers: list[SentWatcher], store: KeyValue,
+                    accounts: Collection[str] | Callable[[str], bool]) -> AlertMemory | None:
+    """Wiring for ``service``: remember the alerts ``accounts`` send (the accounts of
+    bots with ``alertmanager_url``) in ``store``, by adding a ``Remember`` to
+    ``watchers`` (the application's ``SENT_WATCHERS``). Nothing is added, and None is
+    returned, for an empty collection."""
+    if not callable(accounts) and not accounts:
+        return None
+    memory = AlertMemory(store)
+    watchers.append(Remember(memory, accounts))
+    return memory
