@@ -108,10 +108,19 @@ async def test_a_reply_silences_the_alert_and_unsilence_expires_it(
                                                to=bot.jid, body="alerts"))
         assert listed == "Nothing is firing (unsilenced)."
 
+        # Silencing again replaces the silence: one of the bot's per group.
+        again = await actions.answer(reply(bob.jid, "silence 4h"))
+        assert again is not None and f"replacing silence {silence['id']}" in again, again
+        silences = await asyncio.to_thread(alertmanager.api, "GET", "/api/v2/silences")
+        states = {item["id"]: item["status"]["state"] for item in silences}
+        assert states[silence["id"]] == "expired" and len(states) == 2
+        [latest] = [key for key, state in states.items() if state == "active"]
+        assert latest in again
+
         answer = await actions.answer(reply(bob.jid, "unsilence"))
         assert answer is not None and "expired" in answer, answer
-        [silence] = await asyncio.to_thread(alertmanager.api, "GET", "/api/v2/silences")
-        assert silence["status"]["state"] == "expired"
+        silences = await asyncio.to_thread(alertmanager.api, "GET", "/api/v2/silences")
+        assert [item["status"]["state"] for item in silences] == ["expired", "expired"]
         deadline = time.monotonic() + 10
         while not (firing_now := await unsilenced(alertmanager)):
             assert time.monotonic() < deadline, "the alert stayed silenced"

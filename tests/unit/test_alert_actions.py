@@ -120,7 +120,8 @@ class StandIn:
         if self.text is not None:
             return web.Response(status=self.status, text=self.text)
         if request.method == "POST":
-            return web.json_response({"silenceID": "0f1e2d3c-aaaa"})
+            made = sum(1 for method, _, _ in self.requests if method == "POST")
+            return web.json_response({"silenceID": f"0f1e2d3c-{made:04d}"})
         if request.method == "GET":
             return web.json_response([{"labels": {"alertname": "DiskFull",
                                                   "instance": "db-1"},
@@ -172,7 +173,7 @@ def chat(body: str, sender: str = "bob@example.org/phone", reply_to: str | None 
 async def test_silence_then_unsilence_a_replied_alert(actions: Actions) -> None:
     bot, stand_in, _ = await actions()
     answer = await bot.answer(chat("silence 2h deploy"))
-    assert answer is not None and "0f1e2d3c-aaaa" in answer
+    assert answer is not None and "(silence 0f1e2d3c-0001)" in answer
     assert "2026-12-07 17:00 UTC" in answer and "alertname=HighLatency" in answer
     [(method, path, body)] = stand_in.requests
     assert (method, path) == ("POST", "/api/v2/silences")
@@ -181,9 +182,14 @@ async def test_silence_then_unsilence_a_replied_alert(actions: Actions) -> None:
                      for n, v in LABELS],
         "startsAt": "2026-12-07T15:00:00.000Z", "endsAt": "2026-12-07T17:00:00.000Z",
         "createdBy": "bob@example.org", "comment": "deploy"}
+    again = await bot.answer(chat("silence 1d"))
+    assert again is not None and "(silence 0f1e2d3c-0002, replacing silence 0f1e2d3c-0001)" \
+        in again
+    assert stand_in.requests[-1][:2] == ("DELETE", "/api/v2/silence/0f1e2d3c-0001")
     answer = await bot.answer(chat("unsilence"))
-    assert answer is not None and "expired" in answer
-    assert stand_in.requests[-1][:2] == ("DELETE", "/api/v2/silence/0f1e2d3c-aaaa")
+    assert answer == "Silence 0f1e2d3c-0002 expired: alertname=HighLatency, job=api, " \
+        "service=checkout, severity=critical notifies again."
+    assert stand_in.requests[-1][:2] == ("DELETE", "/api/v2/silence/0f1e2d3c-0002")
     assert "no silence" in (await bot.answer(chat("unsilence")) or "")
 
 

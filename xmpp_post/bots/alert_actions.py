@@ -9,8 +9,9 @@ Which alert: the message an XEP-0461 reply names (``reply_to.id``), else the one
 first line the message quotes (``> *[FIRING:1]* DiskFull``), as remembered by
 ``alert_memory.Remember`` when it was sent (for 7 days). ``silence`` creates a silence
 matching that group's common labels exactly (``isEqual``, not a regex), from now for
-the duration, ``createdBy`` the replier's bare JID; ``unsilence`` expires the silence
-these actions last made for that group; ``alerts`` lists what fires now, neither
+the duration, ``createdBy`` the replier's bare JID (and expires the one it made for
+that group before, so a group has one silence of the bot's at a time); ``unsilence``
+expires the silence these actions last made for that group; ``alerts`` lists what fires now, neither
 silenced nor inhibited.
 
 Who may: the replier is the bare JID of the sender in a chat, and in a room the real
@@ -136,15 +137,24 @@ class AlertActions:
         starts = self.clock()
         ends = starts + timedelta(seconds=command.seconds)
         comment = command.comment or f"silenced from XMPP by {replier} (xmpp-post)"
+        previous = await self.memory.silence_of(self.account, alert.labels)
         silence_id = await self.alertmanager.create_silence(alert.labels, starts, ends,
                                                             replier, comment)
         await self.memory.keep_silence(self.account, alert.labels, silence_id,
                                        command.seconds)
+        replaced = ""
+        if previous is not None and previous != silence_id:
+            try:  # one silence per group: the new one replaces the one made before
+                await self.alertmanager.expire_silence(previous)
+                replaced = f", replacing silence {previous}"
+            except AlertmanagerError as exc:  # expired or collected already: fine
+                logs.event(log, "alert_silence_not_replaced", account=self.account,
+                           silence=previous, reason=str(exc))
         logs.event(log, "alert_silenced", account=self.account, by=replier,
                    silence=silence_id, seconds=command.seconds,
                    alertmanager=self.alertmanager.redacted)
         return (f"Silenced until {ends:%Y-%m-%d %H:%M} UTC: {alert.describe()} "
-                f"(silence {silence_id}). Answer \"unsilence\" to end it.")
+                f"(silence {silence_id}{replaced}). Answer \"unsilence\" to end it.")
 
     async def _unsilence(self, alert: SentAlert, replier: str) -> str:
         silence_id = await self.memory.silence_of(self.account, alert.labels)
