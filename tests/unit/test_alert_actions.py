@@ -273,6 +273,15 @@ async def test_sent_alerts_are_remembered_for_bot_accounts_only(
                              headers=AUTH)
     assert resp.status == 201
     assert await other.by_message(BOT, "id-bob@example.org") is None
+    # Grafana's payload: its commonLabels too.
+    client.app[SENT_WATCHERS][:] = [Remember(other, {BOT})]
+    grafana = PAYLOAD.parents[1] / "grafana" / "firing.json"
+    resp = await client.post("/msg/bob?template=grafana", data=grafana.read_bytes(),
+                             headers=AUTH)
+    assert resp.status == 201
+    alert = await other.by_message(BOT, "id-bob@example.org")
+    assert alert is not None and dict(alert.labels) == json.loads(
+        grafana.read_bytes())["commonLabels"]
 
 
 def test_too_many_labels_are_not_remembered() -> None:
