@@ -158,9 +158,9 @@ class AlertMemory:
         for message_id in message_ids:
             await self.store.put(NAMESPACE, _key("m", account, message_id), data, ttl=self.ttl)
         line = canonical(alert.first_line)
-        last = next(iter(message_ids), None)
-        if line and last is not None:
-            await self.store.put(NAMESPACE, _key("q", account, line), last.encode(),
+        first = next(iter(message_ids), None)  # any of them leads to the alert
+        if line and first is not None:
+            await self.store.put(NAMESPACE, _key("q", account, line), first.encode(),
                                  ttl=self.ttl)
         for jid in (*alert.recipients, *alert.rooms):
             await self.store.put(NAMESPACE, _key("r", account, jid.lower()), b"1",
