@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MAX_BODY = 4096  # characters of a message read for its command
+MAX_BODY = 64 * 1024  # characters of a message read for its command (a reply may quote a
+# whole alert before it: the built-ins cut theirs at 20,000)
 MAX_COMMENT = 500
 MAX_DURATION_TEXT = 24
 MAX_NUMBER_DIGITS = 6
