@@ -315,3 +315,21 @@ def test_the_wiring_adds_a_watcher_only_for_bot_accounts() -> None:
     assert remember_alerts(watchers, MemoryKeyValue(), []) is None and watchers == []
     assert remember_alerts(watchers, MemoryKeyValue(), [BOT]) is not None
     assert len(watchers) == 1
+
+
+class BrokenStore(MemoryKeyValue):
+    async def get(self, namespace: str, key: str) -> bytes | None:
+        raise OSError("disk I/O error")
+
+
+async def test_a_failure_of_the_gateway_is_answered_and_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def nobody(_room: str) -> frozenset[str]:
+        return frozenset()
+
+    async with aiohttp.ClientSession() as http:
+        bot = AlertActions(account=BOT, alertmanager_url="http://127.0.0.1:9", allow=None,
+                           store=BrokenStore(), http=http, room_members=nobody)
+        assert await bot.answer(chat("silence 2h")) == \
+            "The alert action failed (see the gateway's log)."
+    assert "disk I/O error" in caplog.text

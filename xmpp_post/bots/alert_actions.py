@@ -92,7 +92,7 @@ class AlertActions:
             return f"Nothing changed: {exc}."
         except Exception:
             log.exception("the alert action of %s failed", self.account)
-            return "Nothing changed: the alert action failed (see the gateway's log)."
+            return "The alert action failed (see the gateway's log)."
 
     async def _alert_of(self, message: Incoming) -> SentAlert | None:
         if message.reply_to is not None:
