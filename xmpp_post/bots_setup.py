@@ -6,7 +6,9 @@
 (``require_lasting``), before anything starts; ``start()`` starts every bot (or its
 wait for the lease); ``stop()`` stops them, releasing their leases; idempotent.
 
-The built-in alert actions plug in at ``answerer_for``.
+With ``alertmanager_url``, a bot's messages are first offered to the built-in alert
+actions (``answerer_for``), and the alert groups its account sends through the HTTP
+side are remembered for them (``watch``, on the application's ``SENT_WATCHERS``).
 """
 
 from __future__ import annotations
@@ -18,14 +20,18 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from aiohttp import web
 
 from xmpp_post import logs
+from xmpp_post.bots.alert_actions import AlertActions
+from xmpp_post.bots.alert_memory import remember_alerts
 from xmpp_post.bots.answering import Answerer
 from xmpp_post.bots.lease import RENEW_EVERY, TRY_EVERY, BotLease
 from xmpp_post.bots.runner import BotRunner
 from xmpp_post.config import Config
 from xmpp_post.config.accounts import Account
 from xmpp_post.config.bots import Bot, redacted_url
+from xmpp_post.http.context import SENT_WATCHERS
 from xmpp_post.metrics import Metrics
 from xmpp_post.state.lasting import KeyValue, Lasting, require_lasting
 from xmpp_post.tasks import TaskGroup
@@ -43,13 +49,11 @@ RoomMembers = Callable[[str], Awaitable[frozenset[str]]]
 def answerer_for(bot: Bot, kv: KeyValue, http: aiohttp.ClientSession,
                  room_members: RoomMembers) -> Answerer | None:
     """What answers ``bot``'s messages before its webhook: the alert actions when it
-    has ``alertmanager_url`` (``bots.alert_actions.AlertActions``, built from the bot's
-    account, ``alertmanager_url``, ``allow``, ``kv``, ``http`` and ``room_members``)."""
+    has ``alertmanager_url`` (``bots.alert_actions``)."""
     if bot.alertmanager_url is None:
         return None
-    log.warning("bot %s: alertmanager_url is set, but this build has no alert actions; "
-                "every message goes to the webhook", bot.name)
-    return None
+    return AlertActions(account=bot.account, alertmanager_url=bot.alertmanager_url,
+                        allow=bot.allow, store=kv, http=http, room_members=room_members)
 
 
 class BotHost:
@@ -71,6 +75,12 @@ class BotHost:
         self.sessions: dict[str, BotSession] = {}  # the bots running here, by name
         self.runners: dict[str, BotRunner] = {}
         self._running = {name: asyncio.Event() for name in self.bots}
+
+    def watch(self, app: web.Application) -> None:
+        """Remember the alert groups the bots with ``alertmanager_url`` send through
+        ``app`` (its ``SENT_WATCHERS``), for their alert actions."""
+        remember_alerts(app[SENT_WATCHERS], self._lasting.kv, frozenset(
+            bot.account for bot in self.bots.values() if bot.alertmanager_url))
 
     async def start(self) -> None:
         if not self.bots or self._http is not None:

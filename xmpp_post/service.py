@@ -212,6 +212,7 @@ class Gateway:
                             guarded_by=self.guards, live=self.live, metrics=self.metrics,
                             readiness=self.readiness, degradation=self.degradation)
         self.app.on_response_prepare.append(self._close_when_draining)
+        self.bots.watch(self.app)  # the alerts bots send, for their alert actions
         self._runner: web.AppRunner | None = None
         self._reloads = TaskGroup("reloads")
         self._reloading = asyncio.Lock()

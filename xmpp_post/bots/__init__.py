@@ -8,6 +8,8 @@
   (the built-in alert actions).
 * ``runner``: one bot's lasting queue and its worker (in order, at least once).
 * ``lease``: with several instances, each bot runs on the one holding its lease in Redis.
+* ``alert_actions`` (with ``alert_commands``, ``alert_memory``, ``alertmanager_api``):
+  the built-in alert actions, answering ``silence``, ``unsilence`` and ``alerts``.
 
 The XMPP side (``xmpp.bot_session``) is reached only through the callbacks and the
 ``BotLink`` protocol of ``runner``: this package never imports it, nor slixmpp.
