@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from xmpp_post import jids
 from xmpp_post.config.accounts import read_secret, resolve
 from xmpp_post.config.sections import Section, register
-from xmpp_post.config.tokens_webhooks import _key
+from xmpp_post.config.tokens_webhooks import webhook_key
 from xmpp_post.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ def _bot(name: str, entry: Mapping[str, Any], config_file: Path | None) -> Bot:
     except jids.JidError as exc:
         raise ConfigError(f"{where}.account", f"not a bare JID user@domain ({exc})") from None
     path = resolve(entry["secret_file"], config_file, f"{where}.secret_file")
-    key = _key(where, "standard-webhooks", read_secret(path, f"{where}.secret_file"))
+    key = webhook_key(where, "standard-webhooks", read_secret(path, f"{where}.secret_file"))
     nick_text = entry.get("nick", jids.local_of(account))
     try:
         nick = jids.resourcepart(nick_text if isinstance(nick_text, str) else "")
