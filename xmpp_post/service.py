@@ -2,7 +2,8 @@
 
 The wiring is here and nowhere else: which fronts the application serves
 (``fronts_for``), the authentication chain (``authenticator``), the guards' state
-(``guards_for``: memory, Redis or SQLite), and the relay (``xmpp_relay``: the XMPP side).
+(``guards_for``: memory, Redis or SQLite), and the relay (``relay_setup.xmpp_relay``:
+the XMPP side, with OMEMO's keys where ``state_setup.omemo_keys`` says).
 
 ``Gateway.start()`` returns once the HTTP port accepts connections; ``drain()`` makes
 ``/readyz`` answer 503 for ``drain_seconds`` (a load balancer moves new requests away)
@@ -38,6 +39,7 @@ from xmpp_post.auth.basic import BasicScheme
 from xmpp_post.auth.tokens import TokenScheme
 from xmpp_post.auth.webhook_urls import WebhookUrlScheme
 from xmpp_post.auth.webhooks import WebhookScheme
+from xmpp_post.bots_setup import BotHost
 from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig, load_templates
 from xmpp_post.errors import ConfigError
@@ -54,21 +56,15 @@ from xmpp_post.http.guards import Guards
 from xmpp_post.http.proxy_protocol import ProxySite
 from xmpp_post.http.server import GatewayRunner
 from xmpp_post.metrics import Metrics
-from xmpp_post.model import Sender
 from xmpp_post.relay import Relay
+from xmpp_post.relay_setup import session_options as session_options  # (re-exported)
+from xmpp_post.relay_setup import xmpp_relay
 from xmpp_post.state import StateKey
-from xmpp_post.state.lasting import KeyValue
 from xmpp_post.state.memory import MemoryIdempotencyStore, MemoryLoginThrottle
 from xmpp_post.state_setup import omemo_keys, open_state, with_state
 from xmpp_post.tasks import TaskGroup
 from xmpp_post.templates import TemplateSet
-from xmpp_post.uploader import HttpsUploader
-from xmpp_post.xmpp.client import tls_context
-from xmpp_post.xmpp.directory import ServiceDirectory
-from xmpp_post.xmpp.omemo_devices import OmemoDevices
 from xmpp_post.xmpp.pool import SessionPool
-from xmpp_post.xmpp.salted import SaltedPasswords
-from xmpp_post.xmpp.session import SessionOptions, XmppSession
 from xmpp_post.xmpp.xmpp_relay import XmppRelay
 
 if TYPE_CHECKING:
@@ -76,49 +72,6 @@ if TYPE_CHECKING:
     from xmpp_post.state.sqlite import SqliteState
 
 log = logging.getLogger(__name__)
-
-
-def session_options(config: Config) -> SessionOptions:
-    server = (config.xmpp_server.host, config.xmpp_server.port) if config.xmpp_server else None
-    return SessionOptions(
-        server=server, direct_tls=config.direct_tls, ca_file=config.ca_file,
-        insecure_skip_tls_verify=config.insecure_skip_tls_verify,
-        connect_timeout=config.connect_timeout, ack_timeout=config.ack_timeout,
-        receipt_timeout=config.receipt_timeout, bounce_wait=config.bounce_wait,
-        retry_after=config.retry_after,
-    )
-
-
-def xmpp_relay(config: Config, metrics: Metrics | None = None,
-               clock: Callable[[], float] = time.monotonic,
-               omemo_keys: tuple[KeyValue | None, str] = (None, "")) -> XmppRelay:
-    """The real relay; ``clock`` times idle sessions and rooms (tests inject one);
-    ``omemo_keys``: where OMEMO keeps its keys, or why it cannot (``state_setup``)."""
-    keys, missing = omemo_keys
-    options = replace(session_options(config), omemo_missing=missing or "no OMEMO keys")
-    omemo = OmemoDevices(keys, timeout=config.ack_timeout) if keys is not None else None
-    directory = ServiceDirectory()  # which domains are group chat services, for all senders
-
-    salted = SaltedPasswords(config.scram_cache)  # SCRAM's SaltedPassword per sender
-
-    def factory(sender: Sender, digest: bytes) -> XmppSession:
-        return XmppSession(sender, options, directory, metrics, clock=clock,
-                           salted=salted.login(sender.jid, digest), omemo=omemo)
-
-    pool = SessionPool(factory, idle_timeout=config.idle_timeout,
-                       max_sessions=config.max_sessions, retry_after=config.retry_after,
-                       max_opening=config.max_concurrent_opens, metrics=metrics,
-                       clock=clock)
-    if metrics is not None:
-        metrics.track_open_sessions(lambda: pool.open_sessions)
-    # The HTTPS PUT of file uploads, trusting what the XMPP sessions trust.
-    uploader = HttpsUploader(tls_context(config.ca_file, config.insecure_skip_tls_verify),
-                             connect_timeout=config.connect_timeout,
-                             read_timeout=config.upload_timeout)
-    return XmppRelay(pool, request_timeout=config.request_timeout,
-                     retry_after=config.retry_after, max_stanza_size=config.max_stanza_size,
-                     directory=directory, uploader=uploader,
-                     upload_timeout=config.upload_timeout, salted=salted, omemo=omemo)
 
 
 async def _server_accepts(host: str, port: int, timeout: float) -> str | None:
@@ -212,10 +165,13 @@ class Gateway:
                                             omemo_keys(config, self.lasting))
         self.relay: Relay = relay
         self.guards, self.shared = guards_for(config, self.relay, self.live, self.state)
+        self.bots = BotHost(config, self.lasting, self.metrics, session_options(config),
+                            lambda: self.shared)  # refuses bots without a state_dir
         self.app = make_app(config, self.relay, fronts=fronts_for(config),
                             guarded_by=self.guards, live=self.live, metrics=self.metrics,
                             readiness=self.readiness, degradation=self.degradation)
         self.app.on_response_prepare.append(self._close_when_draining)
+        self.bots.watch(self.app)  # the alerts bots send, for their alert actions
         self._runner: web.AppRunner | None = None
         self._reloads = TaskGroup("reloads")
         self._reloading = asyncio.Lock()
@@ -272,6 +228,7 @@ class Gateway:
         if self.state is not None:
             await self.state.start()
         await self.relay.start()
+        await self.bots.start()
         cpu.start()  # the worker threads, started before any request waits for one
         # keepalive_timeout also bounds how long a client may take to send a request
         # head (aiohttp arms it when the connection opens): slow-header clients are cut.
@@ -367,6 +324,7 @@ class Gateway:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        await self.bots.stop()
         await self.relay.stop()
         shared, self.shared = self.shared, None
         if shared is not None:
