@@ -34,7 +34,7 @@ from omemo.types import DeviceList
 
 from xmpp_post.state.memory_lasting import memory_lasting
 from xmpp_post.state.sealed import SealedKeyValue
-from xmpp_post.xmpp import omemo_devices
+from xmpp_post.xmpp.omemo_devices import OmemoDevices
 from xmpp_post.xmpp.omemo_manager import (
     OLDMEMO,
     TWOMEMO,
@@ -91,7 +91,7 @@ async def measure(devices: int, messages: int) -> dict[str, float]:
     for index in range(devices):
         await recipient_device(recipient, only_oldmemo=index % 2 == 1)
     store = SealedKeyValue(memory_lasting().kv, SECRET, "omemo keys")
-    gateway = omemo_devices.OmemoDevices(store, list_ttl=3600.0)
+    gateway = OmemoDevices(store, list_ttl=3600.0, managers=in_memory_class)
     sender = f"alice{devices}@bench.example"
     started = time.process_time()
     await gateway.device(sender, client=None)
@@ -111,7 +111,6 @@ async def measure(devices: int, messages: int) -> dict[str, float]:
 
 async def run(counts: list[int], messages: int) -> None:
     logging.getLogger("omemo").setLevel(logging.ERROR)  # "own device not listed yet"
-    omemo_devices.manager_class = in_memory_class  # type: ignore[assignment]
     print(f"OMEMO encryption, CPU per message ({messages} messages after the first), "
           "no network")
     print("devices  make sender's device ms  first message ms  each message ms  "

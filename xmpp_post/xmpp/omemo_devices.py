@@ -49,6 +49,7 @@ from xmpp_post.xmpp.omemo_manager import (
     PRIORITY,
     TWOMEMO,
     UNDECIDED,
+    GatewaySessionManager,
     Link,
     ListNotReadable,
     manager_class,
@@ -90,8 +91,11 @@ class OmemoDevices:
     """Every sending account's device; see the module docstring."""
 
     def __init__(self, store: KeyStore, *, timeout: float = 10.0, list_ttl: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 managers: Callable[[Link], type[GatewaySessionManager]] = manager_class,
+                 ) -> None:
         self._store = store
+        self._managers = managers  # the session manager class for a device's link
         self._timeout = timeout
         self._list_ttl = list_ttl
         self._clock = clock
@@ -114,7 +118,7 @@ class OmemoDevices:
         link = Link(account, self._timeout, client)
         storage = AccountStorage(self._store, account)
         try:
-            manager = await manager_class(link).create(
+            manager = await self._managers(link).create(
                 [twomemo.Twomemo(storage), oldmemo.Oldmemo(storage)], storage, account,
                 initial_own_label=None, undecided_trust_level_name=UNDECIDED)
             await manager.after_history_sync()
