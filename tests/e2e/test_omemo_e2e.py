@@ -21,6 +21,7 @@ from tests.helpers import PASSWORD, Client, basic, gateway_config
 from tests.helpers.omemo import OmemoPeer
 from xmpp_post.cli import main
 from xmpp_post.lab.prosody import ProsodyServer
+from xmpp_post.lab.receiver import Receiver
 from xmpp_post.service import Gateway
 
 TWOMEMO = "urn:xmpp:omemo:2"
@@ -30,7 +31,7 @@ names = itertools.count()
 
 @pytest.fixture(scope="module")
 def pep_prosody() -> Iterator[ProsodyServer]:
-    server = ProsodyServer(extra_modules=["pep", "mam"], muc=False,
+    server = ProsodyServer(extra_modules=["pep", "mam"],
                            extra_config=['default_archive_policy = true'])
     server.start()
     yield server
@@ -275,3 +276,26 @@ async def test_ntfy_asks_with_x_encrypt(
     got = await client.message()
     assert got["body"].startswith("db1\n") and "Backup failed" in got["body"]
     assert "Backup" not in (got["clear"] or "") and got["namespace"] == TWOMEMO
+
+
+async def test_a_members_only_non_anonymous_room_is_encrypted_to_its_members(
+        pep_prosody: ProsodyServer, http: Client, omemo_gateway: GatewayStarter,
+        peer: PeerStarter) -> None:
+    alice, bob, owner = (user(pep_prosody, name) for name in ("alice", "bob", "owner"))
+    async with Receiver(owner, PASSWORD, pep_prosody.c2s_port, pep_prosody.cert_file) as boss:
+        room = f"secret{next(names)}@{pep_prosody.muc_domain}"
+        await boss.create_room(room, "owner", membersonly="1", whois="anyone")
+        for member in (alice, bob):
+            await boss.set_affiliation(room, member, "member")
+        client = await peer(bob, "--join", room)
+        gateway = await omemo_gateway()
+        text = f"room secret {secrets.token_hex(8)}"
+        reply = await send(http, gateway, alice, room, text)
+        assert reply.status == 201, reply.text
+        got = await client.message()
+        assert got["body"] == text and text not in (got["clear"] or "")
+        open_room = f"open{next(names)}@{pep_prosody.muc_domain}"
+        await boss.create_room(open_room, "owner")
+        reply = await send(http, gateway, alice, open_room, "never in clear")
+        assert reply.status == 422 and reply.json["error"] == "omemo_unavailable"
+        assert "members-only and non-anonymous" in reply.json["message"]

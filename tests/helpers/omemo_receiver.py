@@ -14,6 +14,7 @@ line per event on stdout.
 ``--only oldmemo`` leaves it an empty ``urn:xmpp:omemo:2`` device list (a client that
 speaks only OMEMO 0.3, like Conversations); ``--contacts-only`` makes its keys readable
 only by its contacts (``pubsub#access_model`` ``presence``, Prosody's default);
+``--join ROOM`` joins a room (as its localpart) and decrypts its messages too.
 ``--subscribe JID`` asks for JID's presence; this client grants every such request
 (``{"event": "granted", "to": …}``), which makes the asker its contact. It exits on
 stdin's end.
@@ -99,7 +100,7 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
     def __init__(self, jid: str, password: str, options: argparse.Namespace) -> None:
         super().__init__(jid, password)
         self.options = options
-        for plugin in ("xep_0030", "xep_0060", "xep_0163", "xep_0199"):
+        for plugin in ("xep_0030", "xep_0045", "xep_0060", "xep_0163", "xep_0199"):
             self.register_plugin(plugin)
         self.register_plugin("xep_0384", module=sys.modules[__name__])
         self.add_event_handler("session_start", self.on_start)
@@ -115,6 +116,9 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
         if self.options.contacts_only:
             await self._contacts_only(manager)
         self.send_presence()
+        for room in self.options.join or []:
+            await self["xep_0045"].join_muc_wait(JID(room), self.boundjid.user,
+                                                 maxstanzas=0, timeout=20)
         for contact in self.options.subscribe or []:
             self.send_presence(pto=contact, ptype="subscribe")
         own, _others = await manager.get_own_device_information()
@@ -146,14 +150,21 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
         say(event="granted", to=str(asker))
 
     async def on_message(self, stanza: Any) -> None:
-        if stanza["type"] not in ("chat", "normal"):
+        if stanza["type"] not in ("chat", "normal", "groupchat"):
             return
+        sender = stanza["from"].bare
+        if stanza["type"] == "groupchat":
+            real = self["xep_0045"].get_jid_property(stanza["from"].bare,
+                                                     stanza["from"].resource, "jid")
+            if real is None:
+                return  # the room's own messages
+            sender = JID(real).bare
         omemo = self["xep_0384"]
         clear = stanza["body"]
         namespaces = omemo.is_encrypted(stanza)
         try:
             if twomemo.twomemo.NAMESPACE in namespaces:
-                body = await self._twomemo_body(stanza)
+                body = await self._twomemo_body(stanza, sender)
                 namespace = twomemo.twomemo.NAMESPACE
             elif namespaces:
                 decrypted, _device = await omemo.decrypt_message(stanza)
@@ -163,7 +174,6 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
         except Exception as exc:  # reported, for the test to see
             say(event="error", error=f"{type(exc).__name__}: {exc}")
             return
-        sender = stanza["from"].bare
         await omemo.refresh_device_lists({JID(sender)}, force_download=True)
         manager = await omemo.get_session_manager()
         devices = [device for device in await manager.get_device_information(sender)
@@ -171,10 +181,10 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
         say(event="message", sender=sender, body=body, namespace=namespace,
             clear=clear, id=stanza["id"], sender_devices=len(devices))
 
-    async def _twomemo_body(self, stanza: Any) -> str | None:
+    async def _twomemo_body(self, stanza: Any, sender: str) -> str | None:
         manager = await self["xep_0384"].get_session_manager()
         element = stanza.xml.find(f"{{{twomemo.twomemo.NAMESPACE}}}encrypted")
-        message = twomemo.etree.parse_message(element, stanza["from"].bare)
+        message = twomemo.etree.parse_message(element, sender)
         plaintext, _device, _key = await manager.decrypt(message)
         if plaintext is None:
             return None
@@ -182,7 +192,7 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
         if envelope.tag != f"{{{SCE_NS}}}envelope":
             raise ValueError("not a XEP-0420 envelope")
         to = envelope.find(f"{{{SCE_NS}}}to")
-        if to is None or to.get("jid") != self.boundjid.bare:
+        if to is None or to.get("jid") not in (self.boundjid.bare, stanza["from"].bare):
             raise ValueError("the envelope is not addressed to us")
         body = envelope.find(f"{{{SCE_NS}}}content/{{jabber:client}}body")
         return body.text if body is not None else None
@@ -195,6 +205,7 @@ async def main() -> None:
     parser.add_argument("--only", choices=("oldmemo",))
     parser.add_argument("--contacts-only", action="store_true")
     parser.add_argument("--subscribe", action="append")
+    parser.add_argument("--join", action="append")
     parser.add_argument("--resource", default="omemo")
     options = parser.parse_args()
     STORE.append(Path(options.store))

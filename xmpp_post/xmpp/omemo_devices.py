@@ -55,6 +55,7 @@ from xmpp_post.xmpp.omemo_manager import (
     manager_class,
     serialize,
 )
+from xmpp_post.xmpp.omemo_rooms import room_members
 from xmpp_post.xmpp.omemo_store import AccountStorage, KeyStore
 from xmpp_post.xmpp.stanzas import encrypted_message_bytes, encrypted_text, entities
 
@@ -96,7 +97,7 @@ class OmemoDevices:
                  ) -> None:
         self._store = store
         self._managers = managers  # the session manager class for a device's link
-        self._timeout = timeout
+        self.timeout = timeout  # of each question to a server
         self._list_ttl = list_ttl
         self._clock = clock
         self._devices: dict[str, AccountDevice] = {}
@@ -115,7 +116,7 @@ class OmemoDevices:
         return device
 
     async def _make(self, account: str, client: Any) -> AccountDevice:
-        link = Link(account, self._timeout, client)
+        link = Link(account, self.timeout, client)
         storage = AccountStorage(self._store, account)
         try:
             manager = await self._managers(link).create(
@@ -138,22 +139,46 @@ class OmemoDevices:
         async with device.lock:
             await self._refresh(device, recipient, account)
             try:
-                return await self._encrypt(device, account, recipient, text)
+                return await self._encrypt(device, account, {recipient}, recipient, text)
             except NoEligibleDevices:
                 if not self._refresh_due(device, recipient, force=True):
                     raise self._unavailable(device, recipient, ()) from None
             await self._refresh(device, recipient, account, force=True)
             try:
-                return await self._encrypt(device, account, recipient, text)
+                return await self._encrypt(device, account, {recipient}, recipient, text)
             except NoEligibleDevices:
                 raise self._unavailable(device, recipient, ()) from None
 
-    async def _encrypt(self, device: AccountDevice, account: str, recipient: str,
-                       text: str) -> Encrypted:
-        plaintexts = {TWOMEMO: envelope(text, account, recipient).encode("utf-8"),
+    async def encrypt_room(self, account: str, client: Any, room: str,
+                           members: list[str], text: str) -> Encrypted:
+        """The ``<encrypted/>`` elements carrying ``text`` to the devices of the room's
+        ``members`` (bare JIDs) that have one; a member without is skipped (it could not
+        read the message anyway); ``OmemoUnavailable`` when none has."""
+        device = await self.device(account, client)
+        async with device.lock:
+            readers: set[str] = set()
+            for member in members:
+                await self._refresh(device, member, account)
+                known = await device.manager.get_device_information(member)
+                if any(active for found in known for _namespace, active in found.active):
+                    readers.add(member)
+            if not readers:
+                raise OmemoUnavailable(f"no member of {room} but the sender has an OMEMO "
+                                       "device the gateway may encrypt for")
+            try:
+                return await self._encrypt(device, account, readers, room, text)
+            except NoEligibleDevices as exc:
+                raise OmemoUnavailable(
+                    f"members of {room} without an OMEMO device the gateway may encrypt "
+                    f"for: {', '.join(sorted(exc.bare_jids)[:5])}") from None
+
+    async def _encrypt(self, device: AccountDevice, account: str, recipients: set[str],
+                       to: str, text: str) -> Encrypted:
+        recipient = next(iter(recipients)) if len(recipients) == 1 else to
+        plaintexts = {TWOMEMO: envelope(text, account, to).encode("utf-8"),
                       OLDMEMO: text.encode("utf-8")}
         messages, errors = await device.manager.encrypt(
-            frozenset({recipient}), plaintexts, backend_priority_order=PRIORITY)
+            frozenset(recipients), plaintexts, backend_priority_order=PRIORITY)
         for error in errors:
             log.info("OMEMO: skipped device %d of %s (%s): %s", error.device_id,
                      error.bare_jid, error.namespace, error.exception)
@@ -241,10 +266,12 @@ async def encrypted_stanza(devices: OmemoDevices | None, missing: str, account: 
     says why there is none when ``devices`` is None (no keys kept)."""
     if devices is None:
         raise OmemoUnavailable(missing)
-    if kind == "groupchat":
-        raise OmemoUnavailable(f"{message.to} is a room: this gateway does not encrypt "
-                               "messages to rooms yet")
     bare = message.to.split("/", 1)[0]
-    encrypted = await devices.encrypt(account, client, bare, encrypted_text(message))
+    if kind == "groupchat":
+        members = await room_members(client, bare, account, devices.timeout)
+        encrypted = await devices.encrypt_room(account, client, bare, members,
+                                               encrypted_text(message))
+    else:
+        encrypted = await devices.encrypt(account, client, bare, encrypted_text(message))
     return encrypted_message_bytes(message, kind, stanza_id, client.default_lang,
                                    encrypted.xml, encrypted.namespaces[0])
