@@ -29,7 +29,7 @@ def session_options(config: Config) -> SessionOptions:
         insecure_skip_tls_verify=config.insecure_skip_tls_verify,
         connect_timeout=config.connect_timeout, ack_timeout=config.ack_timeout,
         receipt_timeout=config.receipt_timeout, bounce_wait=config.bounce_wait,
-        retry_after=config.retry_after,
+        retry_after=config.retry_after, max_stanza_size=config.max_stanza_size,
     )
 
 

@@ -299,3 +299,28 @@ async def test_a_members_only_non_anonymous_room_is_encrypted_to_its_members(
         reply = await send(http, gateway, alice, open_room, "never in clear")
         assert reply.status == 422 and reply.json["error"] == "omemo_unavailable"
         assert "members-only and non-anonymous" in reply.json["message"]
+
+
+async def test_a_listed_device_without_a_bundle_is_skipped(
+        pep_prosody: ProsodyServer, http: Client, omemo_gateway: GatewayStarter,
+        peer: PeerStarter) -> None:
+    alice, bob = user(pep_prosody, "alice"), user(pep_prosody, "bob")
+    client = await peer(bob, "--phantom")
+    gateway = await omemo_gateway()
+    reply = await send(http, gateway, alice, bob, "despite the phantom")
+    assert reply.status == 201, reply.text
+    assert (await client.message())["body"] == "despite the phantom"
+
+
+async def test_an_encrypted_stanza_over_the_servers_limit_is_413_and_not_sent(
+        pep_prosody: ProsodyServer, http: Client, omemo_gateway: GatewayStarter,
+        peer: PeerStarter) -> None:
+    alice, bob = user(pep_prosody, "alice"), user(pep_prosody, "bob")
+    client = await peer(bob)
+    gateway = await omemo_gateway(max_body="300000")
+    big = "x" * (200 * 1024)  # fits in clear (256 KiB), not once encrypted (base64)
+    reply = await send(http, gateway, alice, bob, big)
+    assert reply.status == 413 and reply.json["error"] == "stanza_too_large", reply.text
+    reply = await send(http, gateway, alice, bob, "the session lives on")
+    assert reply.status == 201, reply.text
+    assert (await client.message())["body"] == "the session lives on"

@@ -14,7 +14,8 @@ line per event on stdout.
 ``--only oldmemo`` leaves it an empty ``urn:xmpp:omemo:2`` device list (a client that
 speaks only OMEMO 0.3, like Conversations); ``--contacts-only`` makes its keys readable
 only by its contacts (``pubsub#access_model`` ``presence``, Prosody's default);
-``--join ROOM`` joins a room (as its localpart) and decrypts its messages too.
+``--phantom`` also lists a device that publishes no bundle. ``--join ROOM`` joins a
+room (as its localpart) and decrypts its messages too.
 ``--subscribe JID`` asks for JID's presence; this client grants every such request
 (``{"event": "granted", "to": …}``), which makes the asker its contact. It exits on
 stdin's end.
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+import oldmemo
+import oldmemo.etree
 import twomemo
 import twomemo.etree
 from omemo.storage import Just, Maybe, Nothing, Storage
@@ -45,6 +48,7 @@ from slixmpp_omemo import XEP_0384
 TWOMEMO_NODES = ("urn:xmpp:omemo:2:devices", "urn:xmpp:omemo:2:bundles")
 OLDMEMO_NODES = ("eu.siacs.conversations.axolotl.devicelist",)
 SCE_NS = "urn:xmpp:sce:1"
+PHANTOM = 424242  # a device id listed without a bundle (--phantom)
 
 
 def say(**event: Any) -> None:
@@ -113,6 +117,8 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
         manager = await omemo.get_session_manager()
         if self.options.only == "oldmemo":
             await self._publish_empty_twomemo_list()
+        if self.options.phantom:
+            await self._list_a_phantom(manager)
         if self.options.contacts_only:
             await self._contacts_only(manager)
         self.send_presence()
@@ -132,6 +138,14 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
         devices = ET.Element("{urn:xmpp:omemo:2}devices")
         await self["xep_0060"].publish(self.boundjid.bare, TWOMEMO_NODES[0],
                                        id="current", payload=devices)
+
+    async def _list_a_phantom(self, manager: Any) -> None:
+        """List a device that publishes no bundle, beside this one, in both lists."""
+        own, _others = await manager.get_own_device_information()
+        listed = {own.device_id: None, PHANTOM: None}
+        for node, module in ((TWOMEMO_NODES[0], twomemo), (OLDMEMO_NODES[0], oldmemo)):
+            await self["xep_0060"].publish(self.boundjid.bare, node, id="current",
+                                           payload=module.etree.serialize_device_list(listed))
 
     async def _contacts_only(self, manager: Any) -> None:
         own, _others = await manager.get_own_device_information()
@@ -206,6 +220,7 @@ async def main() -> None:
     parser.add_argument("--contacts-only", action="store_true")
     parser.add_argument("--subscribe", action="append")
     parser.add_argument("--join", action="append")
+    parser.add_argument("--phantom", action="store_true")
     parser.add_argument("--resource", default="omemo")
     options = parser.parse_args()
     STORE.append(Path(options.store))

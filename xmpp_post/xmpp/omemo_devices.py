@@ -30,7 +30,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import oldmemo
 import twomemo
@@ -41,7 +41,7 @@ from omemo.session_manager import (
     SessionManager,
 )
 
-from xmpp_post.errors import OmemoUnavailable
+from xmpp_post.errors import OmemoUnavailable, PayloadTooLarge
 from xmpp_post.locks import KeyedLocks
 from xmpp_post.model import OutgoingMessage
 from xmpp_post.xmpp.omemo_manager import (
@@ -259,13 +259,26 @@ def envelope(text: str, sender: str, recipient: str) -> str:
             f'<from jid="{entities(sender)}"/><to jid="{entities(recipient)}"/></envelope>')
 
 
-async def encrypted_stanza(devices: OmemoDevices | None, missing: str, account: str,
+class StanzaLimits(Protocol):
+    @property
+    def omemo_missing(self) -> str:
+        """Why there are no devices, when there are none."""
+        ...
+
+    @property
+    def max_stanza_size(self) -> int:
+        """The server's limit: over it, the server ends the stream."""
+        ...
+
+
+async def encrypted_stanza(devices: OmemoDevices | None, limits: StanzaLimits, account: str,
                            client: Any, message: OutgoingMessage, kind: str,
                            stanza_id: str) -> bytes:
-    """The ``<message/>`` of ``message`` encrypted with ``account``'s device; ``missing``
-    says why there is none when ``devices`` is None (no keys kept)."""
+    """The ``<message/>`` of ``message`` encrypted with ``account``'s device (``limits``:
+    the session's options); 413 ``stanza_too_large`` when it came out bigger than the
+    server takes (the text grows by a third, and a key is added per device)."""
     if devices is None:
-        raise OmemoUnavailable(missing)
+        raise OmemoUnavailable(limits.omemo_missing)
     bare = message.to.split("/", 1)[0]
     if kind == "groupchat":
         members = await room_members(client, bare, account, devices.timeout)
@@ -273,5 +286,10 @@ async def encrypted_stanza(devices: OmemoDevices | None, missing: str, account: 
                                                encrypted_text(message))
     else:
         encrypted = await devices.encrypt(account, client, bare, encrypted_text(message))
-    return encrypted_message_bytes(message, kind, stanza_id, client.default_lang,
+    data = encrypted_message_bytes(message, kind, stanza_id, client.default_lang,
                                    encrypted.xml, encrypted.namespaces[0])
+    if len(data) > limits.max_stanza_size:
+        raise PayloadTooLarge(f"the message, encrypted for every device, would be a stanza "
+                              f"of {len(data)} bytes; the XMPP server takes at most "
+                              f"{limits.max_stanza_size}", code="stanza_too_large")
+    return data

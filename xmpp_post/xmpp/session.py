@@ -53,7 +53,7 @@ NEVER = 2**31  # slixmpp's own periodic <r/> is disabled; acks.AckTracker reques
 
 @dataclass(frozen=True)
 class SessionOptions:
-    """How to reach and trust the XMPP server."""
+    """How to reach and trust the XMPP server; OMEMO's limits (``omemo_devices``)."""
 
     server: tuple[str, int] | None = None
     direct_tls: bool = False
@@ -65,6 +65,7 @@ class SessionOptions:
     receipt_timeout: float = 10.0
     bounce_wait: float = 0.0  # after the ack, for recipients on other domains
     omemo_missing: str = "this gateway keeps no OMEMO keys"  # why, without OmemoDevices
+    max_stanza_size: int = 256 * 1024  # for encrypted stanzas (their size known once made)
 
 
 class XmppSession:
@@ -240,11 +241,9 @@ class XmppSession:
 
     async def _send(self, message: OutgoingMessage, kind: str, nick: str | None,
                     stanza_id: str) -> Receipt:
-        if message.encrypt == "omemo":
-            data = await encrypted_stanza(self._omemo, self._options.omemo_missing, self.jid,
-                                          self._client, message, kind, stanza_id)
-        else:
-            data = message_bytes(message, kind, stanza_id, self._client.default_lang)
+        data = (await encrypted_stanza(self._omemo, self._options, self.jid, self._client,
+                                       message, kind, stanza_id) if message.encrypt == "omemo"
+                else message_bytes(message, kind, stanza_id, self._client.default_lang))
         if not self._alive:  # it may have closed while the room was joined
             raise self._unavailable("the XMPP session is closed", "session_closed")
         echo = self._rooms.expect_echo(message.to, stanza_id) if nick is not None else None
