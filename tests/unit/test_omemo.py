@@ -4,6 +4,7 @@ Encryption against real clients is in tests/e2e/test_omemo_e2e.py."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -11,6 +12,9 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from xmpp_post import config
+from xmpp_post.auth.basic import BasicScheme
+from xmpp_post.auth.tokens import TokenScheme
+from xmpp_post.config.live import LiveConfig
 from xmpp_post.errors import ConfigError, GatewayError
 from xmpp_post.files import FileToSend
 from xmpp_post.fronts.message_request import TEXT, message, messages
@@ -126,3 +130,33 @@ async def test_files_are_encrypted_for_xep_0454(tmp_path: Path) -> None:
     assert AESGCM(key).decrypt(iv, sealed.path.read_bytes(), None) == data
     assert (aesgcm_url("https://up.example.org/a/b.pdf", fragment)
             == f"aesgcm://up.example.org/a/b.pdf#{fragment}")
+
+
+def test_a_tokens_encrypt_is_a_floor_and_an_accounts_a_default(tmp_path: Path) -> None:
+    password = tmp_path / "pw"
+    password.write_text("pw")
+    os.chmod(password, 0o600)
+    digest = hashlib.sha256(b"xpt_x").hexdigest()
+    toml = tmp_path / "c.toml"
+    toml.write_text(f'domain = ["example.org"]\n'
+                    f'[accounts."a@example.org"]\npassword_file = "{password}"\n'
+                    f'[accounts."b@example.org"]\npassword_file = "{password}"\n'
+                    f'encrypt = "omemo"\n'
+                    f'[tokens.ci]\nsha256 = "{digest}"\naccount = "a@example.org"\n'
+                    f'encrypt = "omemo"\n')
+    live = LiveConfig(config.load({}, environ={}, config_file=toml))
+    tokens = TokenScheme(live)
+    sender = tokens.sender(live.tokens.by_name["ci"])
+    assert message(TEXT, None, b"hi", "bob", sender).encrypt == "omemo"
+    with pytest.raises(GatewayError) as refused:
+        messages(TEXT, None, b"hi", "bob", sender, query="encrypt=none")
+    assert refused.value.code == "encryption_required"
+    basic = BasicScheme(("example.org",), live.encrypt_for)
+    assert basic.account("b@example.org", "pw").encrypt == "omemo"  # its account's default
+    lowered = messages(TEXT, None, b"hi", "bob", basic.account("b@example.org", "pw"),
+                       query="encrypt=none").items[0]
+    assert isinstance(lowered, OutgoingMessage) and lowered.encrypt == "none"
+    assert basic.account("c@example.org", "pw").encrypt == "none"
+    with pytest.raises(ConfigError):
+        toml.write_text(toml.read_text().replace('encrypt = "omemo"\n', 'encrypt = "yes"\n'))
+        config.load({}, environ={}, config_file=toml)
