@@ -160,3 +160,13 @@ def test_a_tokens_encrypt_is_a_floor_and_an_accounts_a_default(tmp_path: Path) -
     with pytest.raises(ConfigError):
         toml.write_text(toml.read_text().replace('encrypt = "omemo"\n', 'encrypt = "yes"\n'))
         config.load({}, environ={}, config_file=toml)
+
+
+def test_the_omemo_librarys_debug_log_which_holds_plaintext_never_shows() -> None:
+    import logging
+
+    logging.getLogger().setLevel(logging.DEBUG)
+    try:
+        assert not logging.getLogger("omemo.core").isEnabledFor(logging.DEBUG)
+    finally:
+        logging.getLogger().setLevel(logging.WARNING)
