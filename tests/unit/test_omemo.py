@@ -165,8 +165,10 @@ def test_a_tokens_encrypt_is_a_floor_and_an_accounts_a_default(tmp_path: Path) -
 def test_the_omemo_librarys_debug_log_which_holds_plaintext_never_shows() -> None:
     import logging
 
-    logging.getLogger().setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    was = root.level
+    root.setLevel(logging.DEBUG)
     try:
         assert not logging.getLogger("omemo.core").isEnabledFor(logging.DEBUG)
     finally:
-        logging.getLogger().setLevel(logging.WARNING)
+        root.setLevel(was)
