@@ -40,7 +40,8 @@ def xmpp_relay(config: Config, metrics: Metrics | None = None,
     ``omemo_keys``: where OMEMO keeps its keys, or why it cannot (``state_setup``)."""
     keys, missing = omemo_keys
     options = replace(session_options(config), omemo_missing=missing or "no OMEMO keys")
-    omemo = OmemoDevices(keys, timeout=config.ack_timeout) if keys is not None else None
+    omemo = (OmemoDevices(keys, timeout=config.ack_timeout, clock=clock)
+             if keys is not None else None)
     directory = ServiceDirectory()  # which domains are group chat services, for all senders
 
     salted = SaltedPasswords(config.scram_cache)  # SCRAM's SaltedPassword per sender

@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from xmpp_post.cli import main
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.service import Gateway
+from xmpp_post.testing import ManualClock
 
 TWOMEMO = "urn:xmpp:omemo:2"
 OLDMEMO = "eu.siacs.conversations.axolotl"
@@ -59,10 +61,11 @@ async def omemo_gateway(pep_prosody: ProsodyServer,
     running: list[Gateway] = []
     secret = state_secret(tmp_path)
 
-    async def start(state: str = "state", **overrides: Any) -> Gateway:
+    async def start(state: str = "state", clock: Callable[[], float] = time.monotonic,
+                    **overrides: Any) -> Gateway:
         settings: dict[str, Any] = {"state_dir": str(tmp_path / state),
                                     "state_secret_file": str(secret), **overrides}
-        gateway = Gateway(gateway_config(pep_prosody, **settings))
+        gateway = Gateway(gateway_config(pep_prosody, **settings), clock=clock)
         await gateway.start()
         running.append(gateway)
         return gateway
@@ -324,3 +327,19 @@ async def test_an_encrypted_stanza_over_the_servers_limit_is_413_and_not_sent(
     reply = await send(http, gateway, alice, bob, "the session lives on")
     assert reply.status == 201, reply.text
     assert (await client.message())["body"] == "the session lives on"
+
+
+async def test_a_device_added_while_the_gateway_runs_is_found(
+        pep_prosody: ProsodyServer, http: Client, omemo_gateway: GatewayStarter,
+        peer: PeerStarter) -> None:
+    alice, bob = user(pep_prosody, "alice"), user(pep_prosody, "bob")
+    phone = await peer(bob, store="phone.json")
+    clock = ManualClock()
+    gateway = await omemo_gateway(clock=clock)
+    assert (await send(http, gateway, alice, bob, "one")).status == 201
+    assert (await phone.message())["body"] == "one"
+    laptop = await peer(bob, "--resource", "laptop", store="laptop.json")
+    clock.advance(61)  # the device lists are read again after a minute
+    assert (await send(http, gateway, alice, bob, "two")).status == 201
+    assert (await phone.message())["body"] == "two"
+    assert (await laptop.message())["body"] == "two"
