@@ -6,6 +6,7 @@ decrypts what the gateway sent. Prosody's data files never hold the text."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import os
 import secrets
@@ -343,3 +344,29 @@ async def test_a_device_added_while_the_gateway_runs_is_found(
     assert (await send(http, gateway, alice, bob, "two")).status == 201
     assert (await phone.message())["body"] == "two"
     assert (await laptop.message())["body"] == "two"
+
+
+async def test_a_tokens_encrypt_cannot_be_lowered(
+        pep_prosody: ProsodyServer, http: Client, omemo_gateway: GatewayStarter,
+        peer: PeerStarter, tmp_path: Path) -> None:
+    alice, bob = user(pep_prosody, "alice"), user(pep_prosody, "bob")
+    client = await peer(bob)
+    password = tmp_path / "alice.pw"
+    password.write_text(PASSWORD)
+    os.chmod(password, 0o600)
+    token = "xpt_" + secrets.token_urlsafe(24)
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    toml = tmp_path / "gateway.toml"
+    toml.write_text(f'[accounts."{alice}"]\npassword_file = "{password}"\n'
+                    f'[tokens.alerts]\nsha256 = "{digest}"\naccount = "{alice}"\n'
+                    'encrypt = "omemo"\n')
+    gateway = await omemo_gateway(config_file=toml)
+    bearer = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}
+    reply = await http.request("POST", f"{gateway.url}/msg/{bob}", data="by token",
+                               headers=bearer)
+    assert reply.status == 201, reply.text
+    got = await client.message()
+    assert got["body"] == "by token" and got["namespace"] == TWOMEMO
+    reply = await http.request("POST", f"{gateway.url}/msg/{bob}?encrypt=none",
+                               data="in clear?", headers=bearer)
+    assert reply.status == 403 and reply.json["error"] == "encryption_required"
