@@ -90,10 +90,11 @@ async def peer(pep_prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[Peer
         await client.stop()
 
 
-def stored_bytes(prosody: ProsodyServer) -> bytes:
+def stored_bytes(prosody: ProsodyServer, store: str = "") -> bytes:
+    """Every data file of Prosody's (``store``: only those in folders named so)."""
     assert prosody.workdir is not None
     return b"".join(path.read_bytes() for path in (prosody.workdir / "data").rglob("*")
-                    if path.is_file())
+                    if path.is_file() and (not store or path.parent.name == store))
 
 
 async def send(http: Client, gateway: Gateway, sender: str, to: str, text: str,
@@ -117,6 +118,9 @@ async def test_omemo_2_offline_and_archived_holds_no_text_and_decrypts(
     stored = stored_bytes(pep_prosody)
     assert text.encode() not in stored and secrets_part(text) not in stored
     assert TWOMEMO.encode() in stored  # the stanza is there, encrypted
+    for store in ("offline", "archive"):  # Prosody's offline storage and mod_mam's
+        kept = stored_bytes(pep_prosody, store)
+        assert TWOMEMO.encode() in kept and secrets_part(text) not in kept, store
     again = await peer(bob)
     got = await again.message()
     assert got["body"] == text and got["namespace"] == TWOMEMO
