@@ -14,13 +14,15 @@ bot's runner queues it durably). Where the server archives the account's message
 (XEP-0313), each new stream first reads the archive after ``last_archive_id()``
 (``bot_archive``), so
 nothing sent while the gateway was down or between two streams is missed; messages
-that arrive meanwhile wait, so the order holds. An OMEMO message goes to ``omemo``
-(the OMEMO issue's hook, ``Decryptor``) if given, else it is skipped and counted
-(``skipped("encrypted")``).
+that arrive meanwhile wait, so the order holds. An OMEMO message is decrypted by
+``omemo`` (``bot_omemo.BotOmemo``: the bot has OMEMO on) and handed on with
+``encrypted`` set, or skipped and counted: ``skipped("encrypted")`` without ``omemo``,
+``skipped("undecryptable")`` when it cannot be read (never handed on as it came).
 
 ``send_reply`` answers a message (to its sender; in a room, to the room as a XEP-0461
-reply); ``room_members``: the bare JIDs the bot knows in one of its rooms. Only the
-kernel's types and callbacks are known here: neither the state, nor HTTP.
+reply); the reply to an encrypted message is encrypted, or not sent at all
+(``OmemoUnavailable``). ``room_members``: the bare JIDs the bot knows in one of its
+rooms. Only the kernel's types and callbacks are known here: neither the state, nor HTTP.
 """
 
 from __future__ import annotations
@@ -38,10 +40,13 @@ from slixmpp.xmlstream import ET
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
 
+from xmpp_post import jids
+from xmpp_post.errors import OmemoUnavailable
 from xmpp_post.incoming import Incoming
 from xmpp_post.tasks import TaskGroup
 from xmpp_post.xmpp import bot_stanzas
 from xmpp_post.xmpp.bot_archive import ArchiveReader
+from xmpp_post.xmpp.bot_omemo import Undecryptable
 from xmpp_post.xmpp.bot_rooms import BotRooms
 from xmpp_post.xmpp.client import Client, tls_context
 from xmpp_post.xmpp.session import SessionOptions
@@ -57,9 +62,20 @@ Deliver = Callable[[Incoming, str | None], Awaitable[None]]
 
 
 class Decryptor(Protocol):
-    """The OMEMO hook: the body of an encrypted ``<message/>``, or None."""
+    """The bot's OMEMO (``bot_omemo.BotOmemo``)."""
 
-    async def decrypt(self, message: Any) -> str | None:
+    async def ready(self, client: Any) -> None:
+        """Publish the bot's device, on a stream that just came online."""
+        ...
+
+    async def decrypt(self, message: Any, client: Any, sender: str, to: str) -> str | None:
+        """The body of an encrypted ``<message/>``, None when it has none;
+        ``Undecryptable`` when it cannot be read."""
+        ...
+
+    async def reply(self, client: Any, message: Incoming, body: str, subject: str | None,
+                    thread: str | None) -> bytes:
+        """The reply to ``message``, encrypted; ``OmemoUnavailable`` when it cannot be."""
         ...
 
 
@@ -201,6 +217,12 @@ class BotSession:
         self._held = []  # live messages wait while the archive is read
         client.send_presence(ppriority=0)
         await self._enable_carbons(client)
+        if self._omemo is not None:
+            try:
+                await self._omemo.ready(client)
+            except Exception as exc:  # the bot still serves; decrypting will say why not
+                log.warning("bot %s: its OMEMO device could not be published: %s",
+                            self.account.jid, exc)
         self.rooms.join_all(client)
         try:
             await self._catch_up(client)
@@ -282,19 +304,48 @@ class BotSession:
         read = bot_stanzas.read_message(xml, self.account.jid, self.rooms.known(),
                                         mentions_only=self.account.mentions_only,
                                         delay=delay, archived=archived)
-        if read.skipped == "encrypted" and self._omemo is not None:
-            body = await self._omemo.decrypt(xml)
-            if body is not None:
-                read = bot_stanzas.read_message(
-                    xml, self.account.jid, self.rooms.known(), body=body, delay=delay,
-                    mentions_only=self.account.mentions_only, archived=archived)
-        if read.skipped == "encrypted" and self._skipped is not None:
-            self._skipped("encrypted")
+        encrypted = read.skipped == "encrypted"
+        if encrypted and self._omemo is not None:
+            try:
+                body = await self._decrypt(xml)
+            except Undecryptable as exc:
+                log.warning("bot %s: an OMEMO message from %s could not be decrypted: %s",
+                            self.account.jid, jids.bare_of(xml.get("from") or "?"), exc)
+                self._skip("undecryptable")
+                return
+            if body is None:
+                return  # an empty OMEMO message: the library's own, nothing to deliver
+            read = bot_stanzas.read_message(
+                xml, self.account.jid, self.rooms.known(), body=body, delay=delay,
+                mentions_only=self.account.mentions_only, archived=archived)
+            if read.incoming is not None:
+                read = replace(read, incoming=replace(read.incoming, encrypted=True))
+        if read.skipped == "encrypted":
+            self._skip("encrypted")
         if read.incoming is not None and archive_id is not None:
             read = replace(read, incoming=replace(read.incoming, id=archive_id),
                            archive_id=archive_id)
         if read.incoming is not None:
             await self._deliver(read.incoming, read.archive_id)
+
+    def _skip(self, reason: str) -> None:
+        if self._skipped is not None:
+            self._skipped(reason)
+
+    async def _decrypt(self, xml: Any) -> str | None:
+        """The body of the OMEMO message ``xml`` (``Decryptor.decrypt``), decrypted on
+        the current stream (waiting for one, as a reply does)."""
+        assert self._omemo is not None
+        if self._client is None:
+            await asyncio.wait_for(self.online.wait(), REPLY_WAIT)
+        sender = xml.get("from") or ""
+        bare, to = jids.bare_of(sender), self.account.jid
+        if xml.get("type") == "groupchat":
+            real = self.rooms.known().occupants.get(bare, {}).get(sender.partition("/")[2])
+            if real is None:
+                raise Undecryptable("the room does not reveal who sent it")
+            bare, to = real, bare
+        return await self._omemo.decrypt(xml, self._client, bare, to)
 
     async def _catch_up(self, client: Client) -> None:
         """Read the account's archive after the last message queued, if it has one."""
@@ -314,6 +365,12 @@ class BotSession:
         client = self._client
         if client is None:
             raise ConnectionError("the bot's session is not online")
+        if message.encrypted:
+            if self._omemo is None:
+                raise OmemoUnavailable("this bot has no OMEMO device to encrypt its reply")
+            client.send_raw((await self._omemo.reply(client, message, body, subject,
+                                                     thread)).decode())
+            return
         if message.type == "groupchat" and message.room:
             reply = client.make_message(mto=message.room, mbody=body, mtype="groupchat",
                                         msubject=subject)
