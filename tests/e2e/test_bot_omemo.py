@@ -59,9 +59,11 @@ async def omemo_bot(pep_prosody: ProsodyServer,
     secret.write_text(secrets.token_urlsafe(48))
     os.chmod(secret, 0o600)
 
-    async def start(jid: str, encrypt: str = "omemo") -> tuple[Gateway, Endpoint]:
-        endpoint = await Endpoint(new_secret(), answer=lambda d: web.Response(
-            text=f"pong: {d.json['body']}", content_type="text/plain")).start()
+    async def start(jid: str, encrypt: str = "omemo",
+                    endpoint: Endpoint | None = None) -> tuple[Gateway, Endpoint]:
+        if endpoint is None:
+            endpoint = await Endpoint(new_secret(), answer=lambda d: web.Response(
+                text=f"pong: {d.json['body']}", content_type="text/plain")).start()
         path = bot_config(tmp_path, jid, PASSWORD, endpoint.url, endpoint.secret,
                           account_encrypt=encrypt)
         gateway = Gateway(gateway_config(pep_prosody, config_file=path,
@@ -139,3 +141,45 @@ async def test_a_message_the_bot_cannot_decrypt_is_skipped_and_counted(
     finally:
         await client.stop()
 
+
+
+async def test_a_bot_with_omemo_off_skips_and_counts_encrypted_messages(
+        pep_prosody: ProsodyServer, http: Client, omemo_bot: BotStarter,
+        peer: Callable[..., Awaitable[OmemoPeer]]) -> None:
+    bot, alice = user(pep_prosody, "bot"), user(pep_prosody, "alice")
+    gateway, endpoint = await omemo_bot(bot, encrypt="none")  # keys kept, but not its
+    omemo = await peer(alice)
+    with pytest.raises(AssertionError, match="OMEMO client failed"):
+        await omemo.send(bot, "no device of the bot to encrypt for")
+    clear = Receiver(alice, PASSWORD, pep_prosody.c2s_port, pep_prosody.cert_file,
+                     resource="clear")
+    await clear.start()
+    try:
+        clear.send(bot, "[OMEMO encrypted]", extra=ET.Element(f"{{{OLDMEMO}}}encrypted"))
+        clear.send(bot, "in clear")
+        [delivery] = await endpoint.wait_delivered(1)
+        assert delivery.json["body"] == "in clear"
+        metrics = (await http.request("GET", gateway.url + "/metrics")).text
+        assert 'xmpp_post_bot_skipped_total{bot="b",reason="encrypted"} 1.0' in metrics
+    finally:
+        await clear.stop()
+
+
+async def test_sent_while_the_gateway_was_down_it_is_decrypted_once(
+        pep_prosody: ProsodyServer, http: Client, omemo_bot: BotStarter,
+        peer: Callable[..., Awaitable[OmemoPeer]]) -> None:
+    bot, alice = user(pep_prosody, "bot"), user(pep_prosody, "alice")
+    gateway, endpoint = await omemo_bot(bot)
+    client = await peer(alice)
+    await client.send(bot, "first")
+    await endpoint.wait_delivered(1)
+    assert (await client.message())["body"] == "pong: first"
+    await gateway.stop()
+    await client.send(bot, "while down")  # in Prosody's offline store and its archive
+    gateway, _same = await omemo_bot(bot, endpoint=endpoint)
+    delivered = await endpoint.wait_delivered(2)
+    assert [d.json["body"] for d in delivered] == ["first", "while down"]
+    assert (await client.message())["body"] == "pong: while down"
+    metrics = (await http.request("GET", gateway.url + "/metrics")).text
+    assert 'reason="undecryptable"' not in metrics
+    assert len(endpoint.delivered) == 2

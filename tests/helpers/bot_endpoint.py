@@ -126,9 +126,10 @@ def private_file(path: Path, text: str) -> Path:
 
 
 def bot_config(folder: Path, jid: str, password: str, url: str, secret: str,
-               account_encrypt: str | None = None, **bot: Any) -> Path:
-    """A configuration file with the account ``jid`` (its ``encrypt``, if given) and the
-    bot ``b`` on it."""
+               **bot: Any) -> Path:
+    """A configuration file with the account ``jid`` (its ``encrypt``, if
+    ``account_encrypt`` is given) and the bot ``b`` on it."""
+    account_encrypt = bot.pop("account_encrypt", None)
     private_file(folder / "bot.password", password)
     private_file(folder / "bot.whsec", secret)
     lines = [f'[accounts."{jid}"]', f'password_file = "{folder / "bot.password"}"',

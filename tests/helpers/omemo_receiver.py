@@ -21,7 +21,8 @@ room (as its localpart) and decrypts its messages too.
 
 It also sends: each line on stdin ``{"send": JID, "body": …, "version": "2" | "0.3"}``
 sends ``body`` OMEMO-encrypted (OMEMO 2 in a XEP-0420 envelope, or OMEMO 0.3) to JID's
-devices, then says ``{"event": "sent", "id": …, "namespaces": […], "devices": N}``. It exits on stdin's end.
+devices, then says ``{"event": "sent", "id": …, "namespaces": […], "devices": N}``.
+It exits on stdin's end.
 
 slixmpp-omemo decrypts OMEMO 0.3 itself; for OMEMO 2 it stops before the XEP-0420
 envelope, so this client reads the envelope's body itself.

@@ -11,7 +11,9 @@ first, else OMEMO 0.3 (``eu.siacs.conversations.axolotl``, where its backend is
 installed), and gives the body: OMEMO 2's XEP-0420 envelope must name the sender and
 the bot (or the room) and hold a ``<body/>``; OMEMO 0.3 carries the text alone. None:
 an empty OMEMO message (the library's key exchange completion or heartbeat), nothing to
-deliver. ``Undecryptable`` says why a message cannot be read (not encrypted for this
+deliver, or a message decrypted already (its ``stanza_id``: the server's offline store
+and its archive may both hand it over, and its keys are used once). ``Undecryptable``
+says why a message cannot be read (not encrypted for this
 device, malformed, from a device that is not trusted, a sender whose keys cannot be
 read); it is never delivered.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections import OrderedDict
 from typing import Any
 from xml.etree import ElementTree
 from xml.sax.saxutils import quoteattr
@@ -51,6 +54,7 @@ OLDMEMO_NS = "eu.siacs.conversations.axolotl"
 SCE_NS = "urn:xmpp:sce:1"
 REPLY_NS = "urn:xmpp:reply:0"
 MAX_PLAINTEXT = 256 * 1024  # bytes of a decrypted envelope read at most
+REMEMBERED = 1000  # stanza-ids of messages decrypted, kept to skip their second copies
 
 
 class Undecryptable(Exception):
@@ -64,15 +68,19 @@ class BotOmemo:
         self._devices = devices
         self.account = account
         self._limits = limits
+        self._decrypted: OrderedDict[str, None] = OrderedDict()
 
     async def ready(self, client: Any) -> None:
         """Make (or load) and publish the account's device, on ``client``'s stream."""
         await self._devices.device(self.account, client)
 
-    async def decrypt(self, xml: Any, client: Any, sender: str, to: str) -> str | None:
+    async def decrypt(self, xml: Any, client: Any, sender: str, to: str,
+                      stanza_id: str | None = None) -> str | None:
         """The body of the OMEMO message ``xml`` from the bare JID ``sender`` (in a room:
         the occupant's real JID) to ``to`` (the bot, or the room); see the module
         docstring."""
+        if stanza_id is not None and stanza_id in self._decrypted:
+            return None
         device = await self._devices.device(self.account, client)
         async with device.lock:
             try:
@@ -81,6 +89,10 @@ class BotOmemo:
                 raise
             except Exception as exc:  # the library's and the parsers' errors, all one here
                 raise Undecryptable(f"{type(exc).__name__}: {exc}") from None
+        if stanza_id is not None:
+            self._decrypted[stanza_id] = None
+            while len(self._decrypted) > REMEMBERED:
+                self._decrypted.popitem(last=False)
         if plaintext is None:
             return None
         if namespace == OLDMEMO_NS:

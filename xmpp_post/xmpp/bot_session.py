@@ -68,9 +68,10 @@ class Decryptor(Protocol):
         """Publish the bot's device, on a stream that just came online."""
         ...
 
-    async def decrypt(self, message: Any, client: Any, sender: str, to: str) -> str | None:
-        """The body of an encrypted ``<message/>``, None when it has none;
-        ``Undecryptable`` when it cannot be read."""
+    async def decrypt(self, message: Any, client: Any, sender: str, to: str,
+                      stanza_id: str | None = None) -> str | None:
+        """The body of an encrypted ``<message/>``, None when it has none or was read
+        already (``stanza_id``); ``Undecryptable`` when it cannot be read."""
         ...
 
     async def reply(self, client: Any, message: Incoming, body: str, subject: str | None,
@@ -307,14 +308,15 @@ class BotSession:
         encrypted = read.skipped == "encrypted"
         if encrypted and self._omemo is not None:
             try:
-                body = await self._decrypt(xml)
+                body = await self._decrypt(xml, archive_id or bot_stanzas.stanza_id_by(
+                    xml, self.account.jid))
             except Undecryptable as exc:
                 log.warning("bot %s: an OMEMO message from %s could not be decrypted: %s",
                             self.account.jid, jids.bare_of(xml.get("from") or "?"), exc)
                 self._skip("undecryptable")
                 return
             if body is None:
-                return  # an empty OMEMO message: the library's own, nothing to deliver
+                return  # an empty OMEMO message (the library's own), or one read already
             read = bot_stanzas.read_message(
                 xml, self.account.jid, self.rooms.known(), body=body, delay=delay,
                 mentions_only=self.account.mentions_only, archived=archived)
@@ -332,7 +334,7 @@ class BotSession:
         if self._skipped is not None:
             self._skipped(reason)
 
-    async def _decrypt(self, xml: Any) -> str | None:
+    async def _decrypt(self, xml: Any, stanza_id: str | None) -> str | None:
         """The body of the OMEMO message ``xml`` (``Decryptor.decrypt``), decrypted on
         the current stream (waiting for one, as a reply does)."""
         assert self._omemo is not None
@@ -345,7 +347,7 @@ class BotSession:
             if real is None:
                 raise Undecryptable("the room does not reveal who sent it")
             bare, to = real, bare
-        return await self._omemo.decrypt(xml, self._client, bare, to)
+        return await self._omemo.decrypt(xml, self._client, bare, to, stanza_id)
 
     async def _catch_up(self, client: Client) -> None:
         """Read the account's archive after the last message queued, if it has one."""
