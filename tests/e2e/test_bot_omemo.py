@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -59,13 +60,13 @@ async def omemo_bot(pep_prosody: ProsodyServer,
     secret.write_text(secrets.token_urlsafe(48))
     os.chmod(secret, 0o600)
 
-    async def start(jid: str, encrypt: str = "omemo",
-                    endpoint: Endpoint | None = None) -> tuple[Gateway, Endpoint]:
+    async def start(jid: str, encrypt: str = "omemo", endpoint: Endpoint | None = None,
+                    **bot: Any) -> tuple[Gateway, Endpoint]:
         if endpoint is None:
             endpoint = await Endpoint(new_secret(), answer=lambda d: web.Response(
                 text=f"pong: {d.json['body']}", content_type="text/plain")).start()
         path = bot_config(tmp_path, jid, PASSWORD, endpoint.url, endpoint.secret,
-                          account_encrypt=encrypt)
+                          account_encrypt=encrypt, **bot)
         gateway = Gateway(gateway_config(pep_prosody, config_file=path,
                                          state_dir=str(tmp_path / "state"),
                                          state_secret_file=str(secret)))
@@ -183,3 +184,26 @@ async def test_sent_while_the_gateway_was_down_it_is_decrypted_once(
     metrics = (await http.request("GET", gateway.url + "/metrics")).text
     assert 'reason="undecryptable"' not in metrics
     assert len(endpoint.delivered) == 2
+
+
+async def test_in_a_members_only_non_anonymous_room_the_reply_is_encrypted_to_members(
+        pep_prosody: ProsodyServer, omemo_bot: BotStarter,
+        peer: Callable[..., Awaitable[OmemoPeer]]) -> None:
+    bot, alice, owner = (user(pep_prosody, name) for name in ("bot", "alice", "owner"))
+    room = f"botsecret{secrets.token_hex(3)}@{pep_prosody.muc_domain}"
+    async with Receiver(owner, PASSWORD, pep_prosody.c2s_port, pep_prosody.cert_file) as boss:
+        await boss.create_room(room, "owner", membersonly="1", whois="anyone")
+        for member in (alice, bot):
+            await boss.set_affiliation(room, member, "member")
+        gateway, endpoint = await omemo_bot(bot, rooms=[room], nick="helper")
+        await gateway.bots.sessions["b"].joined(room)
+        client = await peer(alice, "--join", room)
+        text = f"helper: is db{secrets.token_hex(6)} up?"
+        await client.send(room, text, readers=[bot])
+        [delivery] = await endpoint.wait_delivered(1)
+        message = delivery.json
+        assert (message["body"], message["room"], message["encrypted"]) == (text, room, True)
+        got = await client.message()
+        assert got["sender"] == bot and got["body"] == f"pong: {text}"
+        assert got["namespace"] == TWOMEMO and text not in (got["clear"] or "")
+        assert text.split()[-2].encode() not in stored_bytes(pep_prosody)

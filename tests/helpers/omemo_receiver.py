@@ -21,8 +21,9 @@ room (as its localpart) and decrypts its messages too.
 
 It also sends: each line on stdin ``{"send": JID, "body": …, "version": "2" | "0.3"}``
 sends ``body`` OMEMO-encrypted (OMEMO 2 in a XEP-0420 envelope, or OMEMO 0.3) to JID's
-devices, then says ``{"event": "sent", "id": …, "namespaces": […], "devices": N}``.
-It exits on stdin's end.
+devices (with ``"readers": [JID, …]``: to the room JID, encrypted for those members),
+then says ``{"event": "sent", "id": …, "namespaces": […], "devices": N}``. It exits on
+stdin's end.
 
 slixmpp-omemo decrypts OMEMO 0.3 itself; for OMEMO 2 it stops before the XEP-0420
 envelope, so this client reads the envelope's body itself.
@@ -172,6 +173,8 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
             return
         sender = stanza["from"].bare
         if stanza["type"] == "groupchat":
+            if stanza["from"].resource == self.boundjid.user:
+                return  # our own message, reflected by the room
             real = self["xep_0045"].get_jid_property(stanza["from"].bare,
                                                      stanza["from"].resource, "jid")
             if real is None:
@@ -199,10 +202,14 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
         say(event="message", sender=sender, body=body, namespace=namespace,
             clear=clear, id=stanza["id"], sender_devices=len(devices))
 
-    async def send_encrypted(self, to: str, body: str, version: str) -> None:
-        """Encrypt ``body`` for ``to``'s devices with one OMEMO version and send it."""
+    async def send_encrypted(self, to: str, body: str, version: str,
+                             readers: list[str] | None = None) -> None:
+        """Encrypt ``body`` for ``to``'s devices with one OMEMO version and send it; to
+        a room (``readers``: the members to encrypt for), as a group chat message."""
         omemo = self["xep_0384"]
-        await omemo.refresh_device_lists({JID(to)}, force_download=True)
+        recipients = readers or [to]
+        await omemo.refresh_device_lists({JID(jid) for jid in recipients},
+                                         force_download=True)
         manager = await omemo.get_session_manager()
         namespace = twomemo.twomemo.NAMESPACE if version == "2" else oldmemo.oldmemo.NAMESPACE
         envelope = ET.Element(f"{{{SCE_NS}}}envelope")
@@ -211,9 +218,10 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
         ET.SubElement(envelope, f"{{{SCE_NS}}}from", {"jid": self.boundjid.bare})
         ET.SubElement(envelope, f"{{{SCE_NS}}}to", {"jid": to})
         plaintext = (ET.tostring(envelope) if version == "2" else body.encode("utf-8"))
-        messages, _errors = await manager.encrypt(frozenset({to}), {namespace: plaintext},
+        messages, _errors = await manager.encrypt(frozenset(recipients),
+                                                  {namespace: plaintext},
                                                   backend_priority_order=[namespace])
-        stanza = self.make_message(mto=JID(to), mtype="chat",
+        stanza = self.make_message(mto=JID(to), mtype="groupchat" if readers else "chat",
                                    mbody="[OMEMO encrypted]")
         module = twomemo if version == "2" else oldmemo
         for message in messages:
@@ -260,7 +268,7 @@ async def main() -> None:
         command = json.loads(line)
         try:
             await client.send_encrypted(command["send"], command["body"],
-                                        command.get("version", "2"))
+                                        command.get("version", "2"), command.get("readers"))
         except Exception as exc:  # reported, for the test to see
             say(event="error", error=f"{type(exc).__name__}: {exc}")
     await asyncio.wait_for(client.disconnect(), 5)
