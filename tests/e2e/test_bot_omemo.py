@@ -207,3 +207,32 @@ async def test_in_a_members_only_non_anonymous_room_the_reply_is_encrypted_to_me
         assert got["sender"] == bot and got["body"] == f"pong: {text}"
         assert got["namespace"] == TWOMEMO and text not in (got["clear"] or "")
         assert text.split()[-2].encode() not in stored_bytes(pep_prosody)
+
+
+async def test_a_reply_that_cannot_be_encrypted_is_not_sent_in_clear_but_counted(
+        pep_prosody: ProsodyServer, http: Client, omemo_bot: BotStarter,
+        peer: Callable[..., Awaitable[OmemoPeer]]) -> None:
+    bot, alice, owner = (user(pep_prosody, name) for name in ("bot", "alice", "owner"))
+    room = f"botopen{secrets.token_hex(3)}@{pep_prosody.muc_domain}"
+    async with Receiver(owner, PASSWORD, pep_prosody.c2s_port, pep_prosody.cert_file) as boss:
+        await boss.create_room(room, "owner", whois="anyone")  # open: not encrypted to
+        gateway, endpoint = await omemo_bot(bot, rooms=[room], nick="helper")
+        await gateway.bots.sessions["b"].joined(room)
+        client = await peer(alice, "--join", room)
+        secret = f"db{secrets.token_hex(6)}"
+        await client.send(room, f"helper: {secret} is down", readers=[bot])
+        [first] = await endpoint.wait_delivered(1)
+        assert first.json["body"] == f"helper: {secret} is down" and first.json["encrypted"]
+        async with Receiver(alice, PASSWORD, pep_prosody.c2s_port, pep_prosody.cert_file,
+                            resource="clear") as clear:
+            await clear.join_room(room, "alice-clear")
+            clear.send(room, "helper: and now?", "groupchat")
+            await endpoint.wait_delivered(2)  # the first one's reply was tried before
+            while True:
+                got = await client.message()
+                if got["sender"] == bot:
+                    break
+        assert got["body"] == "pong: helper: and now?" and got["namespace"] is None
+        metrics = (await http.request("GET", gateway.url + "/metrics")).text
+        assert 'xmpp_post_bot_replies_failed_total{bot="b",reason="omemo"} 1.0' in metrics
+        assert secret.encode() not in stored_bytes(pep_prosody)
