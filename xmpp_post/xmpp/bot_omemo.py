@@ -110,8 +110,8 @@ class BotOmemo:
         for namespace, element in found:
             try:
                 message = await self._parse(manager, namespace, element, sender)
-            except Undecryptable as exc:
-                problems.append(str(exc))
+            except Exception as exc:  # malformed: the other version may still do
+                problems.append(f"{namespace}: {type(exc).__name__}: {exc}")
                 continue
             if not any(key.bare_jid == self.account and key.device_id == own.device_id
                        for key, _exchange in message.keys):

@@ -311,8 +311,9 @@ class BotSession:
                 body = await self._decrypt(xml, archive_id or bot_stanzas.stanza_id_by(
                     xml, self.account.jid))
             except Undecryptable as exc:
-                log.warning("bot %s: an OMEMO message from %s could not be decrypted: %s",
-                            self.account.jid, jids.bare_of(xml.get("from") or "?"), exc)
+                log.warning("bot %s: an OMEMO message from %r could not be decrypted: %r",
+                            self.account.jid, jids.bare_of(xml.get("from") or "?"),
+                            str(exc)[:300])
                 self._skip("undecryptable")
                 return
             if body is None:
