@@ -1,6 +1,8 @@
 """The bots' wiring (beside ``service``): for each ``[bots.NAME]``, its XMPP session
 (``xmpp.bot_session``) and its runner (``bots.runner``), joined by callbacks, and, with
-``redis_url``, the lease that keeps it on one instance at a time (``bots.lease``).
+``redis_url``, the lease that keeps it on one instance at a time (``bots.lease``) and
+what the instances share to hand it over (``bots.handover``: the archive cursor, the
+messages handled).
 
 ``BotHost(config, lasting, metrics)`` refuses bots without a state directory
 (``require_lasting``), before anything starts; ``start()`` starts every bot (or its
@@ -26,6 +28,7 @@ from xmpp_post import logs
 from xmpp_post.bots.alert_actions import AlertActions
 from xmpp_post.bots.alert_memory import remember_alerts
 from xmpp_post.bots.answering import Answerer
+from xmpp_post.bots.handover import Handover, RedisHandover
 from xmpp_post.bots.lease import RENEW_EVERY, TRY_EVERY, BotLease
 from xmpp_post.bots.runner import BotRunner
 from xmpp_post.config import Config
@@ -54,6 +57,16 @@ def answerer_for(bot: Bot, kv: KeyValue, http: aiohttp.ClientSession,
         return None
     return AlertActions(account=bot.account, alertmanager_url=bot.alertmanager_url,
                         allow=bot.allow, store=kv, http=http, room_members=room_members)
+
+
+def handover_for(bot: Bot, shared: RedisState, lease: BotLease) -> Handover:
+    """What the instances running ``bot`` in turn share (``bots.handover``), fenced by
+    ``lease``."""
+    return RedisHandover(
+        shared.client, lease_key=lease.key, owner=lease.owner,
+        cursor_key=shared.name("bot-cursor", bot.name, bot.account),
+        handled_key=lambda webhook_id: shared.name("bot-handled", bot.name, webhook_id),
+        keep=bot.retry_for)
 
 
 class BotHost:
@@ -88,17 +101,20 @@ class BotHost:
         self._http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         shared = self._shared()
         for bot in self.bots.values():
-            lease = (BotLease(shared.client, shared.name("bot-lease", bot.name, bot.account))
-                     if shared is not None else None)
-            self._tasks.spawn(self._hold(bot, lease), f"bot {bot.name}")
+            lease = handover = None
+            if shared is not None:
+                lease = BotLease(shared.client, shared.name("bot-lease", bot.name, bot.account))
+                handover = handover_for(bot, shared, lease)
+            self._tasks.spawn(self._hold(bot, lease, handover), f"bot {bot.name}")
 
-    async def _hold(self, bot: Bot, lease: BotLease | None) -> None:
+    async def _hold(self, bot: Bot, lease: BotLease | None,
+                    handover: Handover | None) -> None:
         """Run ``bot`` while this instance holds its lease (always, without Redis)."""
         while True:
             if lease is not None and not await self._try(lease.acquire()):
                 await asyncio.sleep(TRY_EVERY)
                 continue
-            runner, session = self._make(bot)
+            runner, session = self._make(bot, handover)
             work = TaskGroup(f"bot {bot.name}")
             work.spawn(runner.run(), "deliveries")
             session.start()
@@ -136,14 +152,16 @@ class BotHost:
             log.warning("bot lease: Redis failed: %r", exc)
             return False
 
-    def _make(self, bot: Bot) -> tuple[BotRunner, BotSession]:
+    def _make(self, bot: Bot, handover: Handover | None) -> tuple[BotRunner, BotSession]:
         assert self._http is not None
-        runner = BotRunner(bot, self._lasting, self._http, metrics=self._metrics)
+        runner = BotRunner(bot, self._lasting, self._http, metrics=self._metrics,
+                           handover=handover)
         account = BotAccount(bot.account, self._accounts[bot.account].password, bot.nick,
                              bot.rooms, bot.mentions_only)
         session = BotSession(account, self._options, runner.accept,
                              last_archive_id=runner.last_archive_id,
-                             skipped=runner.count_skipped)
+                             skipped=runner.count_skipped,
+                             anchor=runner.anchor if handover is not None else None)
         runner.link = session
         runner.answerer = answerer_for(bot, self._lasting.kv, self._http,
                                        session.room_members)

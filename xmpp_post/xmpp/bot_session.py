@@ -9,12 +9,13 @@ network failure, a server restart, a ping unanswered) it connects again, backing
 from 1 to ``MAX_BACKOFF`` seconds, and rejoins.
 
 Each message received is read (``bot_stanzas.read_message``) and, unless skipped,
-handed to ``deliver(incoming, archive_id)`` one at a time, in the order received (the
-bot's runner queues it durably). Where the server archives the account's messages
-(XEP-0313), each new stream first reads the archive after ``last_archive_id()``
-(``bot_archive``), so
-nothing sent while the gateway was down or between two streams is missed; messages
-that arrive meanwhile wait, so the order holds. An OMEMO message goes to ``omemo``
+handed to ``deliver(incoming, archive_id, stanza_id)`` one at a time, in the order
+received (the bot's runner queues it durably). Where the server archives the account's
+messages (XEP-0313), each new stream first reads the archive after ``last_archive_id()``
+(``bot_archive``), so nothing sent while the gateway was down or between two streams is
+missed; messages that arrive meanwhile wait, so the order holds. With ``anchor`` (several
+instances), when there is no such id yet, the archive's newest id is offered to
+``anchor``, which answers where to read from. An OMEMO message goes to ``omemo``
 (the OMEMO issue's hook, ``Decryptor``) if given, else it is skipped and counted
 (``skipped("encrypted")``).
 
@@ -53,7 +54,8 @@ PING_EVERY = 30.0
 MAX_BACKOFF = 60.0
 REPLY_WAIT = 60.0  # seconds a reply waits for the session to be online
 
-Deliver = Callable[[Incoming, str | None], Awaitable[None]]
+Deliver = Callable[[Incoming, str | None, str | None], Awaitable[None]]
+Anchor = Callable[[str], Awaitable[str | None]]
 
 
 class Decryptor(Protocol):
@@ -91,11 +93,12 @@ class BotSession:
     def __init__(self, account: BotAccount, options: SessionOptions, deliver: Deliver, *,
                  last_archive_id: Callable[[], Awaitable[str | None]] | None = None,
                  skipped: Callable[[str], None] | None = None,
-                 omemo: Decryptor | None = None) -> None:
+                 omemo: Decryptor | None = None, anchor: Anchor | None = None) -> None:
         self.account = account
         self._options = options
         self._deliver = deliver
         self._last_archive_id = last_archive_id
+        self._anchor = anchor
         self._skipped = skipped
         self._omemo = omemo
         self.online = asyncio.Event()
@@ -292,14 +295,23 @@ class BotSession:
             self._skipped("encrypted")
         if read.incoming is not None and archive_id is not None:
             read = replace(read, incoming=replace(read.incoming, id=archive_id),
-                           archive_id=archive_id)
+                           archive_id=archive_id, stanza_id=archive_id)
         if read.incoming is not None:
-            await self._deliver(read.incoming, read.archive_id)
+            await self._deliver(read.incoming, read.archive_id, read.stanza_id)
 
     async def _catch_up(self, client: Client) -> None:
-        """Read the account's archive after the last message queued, if it has one."""
+        """Read the account's archive after the last message queued, if it has one.
+        With no such message yet and an ``anchor``, give it the archive's newest id
+        ("" for an empty archive), and read after what it answers."""
         after = await self._last_archive_id() if self._last_archive_id else None
-        if after is None or not await self._archive.archives(client):
+        if after is None and self._anchor is None:
+            return
+        if not await self._archive.archives(client):
+            return
+        if after is None and self._anchor is not None:
+            newest = await self._archive.newest(client)
+            after = await self._anchor(newest) if newest is not None else None
+        if after is None:
             return
         async for result in self._archive.after(client, after):
             self._inbox.put_nowait((result.message, result.stamp, result.id))
