@@ -159,9 +159,7 @@ class BotHost:
         account = BotAccount(bot.account, self._accounts[bot.account].password, bot.nick,
                              bot.rooms, bot.mentions_only)
         session = BotSession(account, self._options, runner.accept,
-                             last_archive_id=runner.last_archive_id,
-                             skipped=runner.count_skipped,
-                             anchor=runner.anchor if handover is not None else None)
+                             read_from=runner.read_from, skipped=runner.count_skipped)
         runner.link = session
         runner.answerer = answerer_for(bot, self._lasting.kv, self._http,
                                        session.room_members)

@@ -9,10 +9,12 @@ import re
 
 from tests.unit.test_bots_core import BOT, MESSAGE, ScriptedHttp, answer, next_item, runner_for
 from xmpp_post.bots import signing
+from xmpp_post.bots.handover import point
 from xmpp_post.bots.runner import BotRunner, decode
-from xmpp_post.incoming import Incoming
+from xmpp_post.incoming import ArchivePoint, Incoming
 from xmpp_post.metrics import Metrics
 
+SINCE = "2026-12-07T10:00:00Z"
 ROOM_MESSAGE = Incoming(id="room-7", type="groupchat", sender="ops@conf.example.org/carol",
                         to="bot@example.org/x", body="bot: hi", room="ops@conf.example.org",
                         nick="carol")
@@ -38,9 +40,9 @@ class Shared:
         async def cursor(self) -> str | None:
             return self.shared.cursor_value
 
-        async def anchor(self, newest: str) -> str | None:
+        async def anchor(self, start: str) -> str | None:
             if self.shared.holder == self.owner and self.shared.cursor_value is None:
-                self.shared.cursor_value = newest
+                self.shared.cursor_value = start
             return self.shared.cursor_value
 
         async def handled(self, webhook_id: str) -> bool:
@@ -53,9 +55,15 @@ class Shared:
                 raise ConnectionError("Redis is down")
             self.shared.done.add(webhook_id)
             if archive_id and self.shared.holder == self.owner:
-                self.shared.cursor_value = archive_id
+                self.shared.cursor_value = "id:" + archive_id
                 return True
             return False
+
+
+def test_cursors_name_an_archive_id_or_a_time() -> None:
+    assert point("id:a:b") == ArchivePoint(after="a:b")
+    assert point(f"since:{SINCE}") == ArchivePoint(since=SINCE)
+    assert point("id:") is None and point("other:x") is None and point("x") is None
 
 
 def test_a_derived_webhook_id_is_stable_and_names_bot_scope_and_stanza_id() -> None:
@@ -101,28 +109,41 @@ def with_handover(shared: Shared, owner: str, http: ScriptedHttp,
 async def test_the_holder_moves_the_shared_cursor_as_it_handles() -> None:
     shared = Shared()
     runner = with_handover(shared, "a", ScriptedHttp([answer(204), answer(404)]))
-    assert await runner.last_archive_id() is None
-    assert await runner.anchor("newest") == "newest"
-    assert await runner.last_archive_id() == "newest"
+    assert await runner.read_from(SINCE) == ArchivePoint(since=SINCE)  # nothing handled
+    assert shared.cursor_value == f"since:{SINCE}"
     await runner.accept(MESSAGE, "sid-1")
     await runner.accept(MESSAGE, "sid-2")
     for _ in range(2):
         item = await next_item(runner)
         await runner.handle(item)
         await runner._queues.ack(runner.queue, item.id)
-    assert shared.cursor_value == "sid-2"  # delivered, then rejected: both handled
+    assert shared.cursor_value == "id:sid-2"  # delivered, then rejected: both handled
+    assert await runner.read_from(SINCE) == ArchivePoint(after="sid-2")
     assert len(shared.done) == 2
+
+
+async def test_a_gateway_that_ran_alone_starts_the_cursor_at_its_own() -> None:
+    shared = Shared()
+    alone, _ = runner_for(ScriptedHttp([]))
+    await alone.accept(MESSAGE, "sid-7")  # before redis_url: its own archive id
+    alone.handover = shared.of("a")
+    assert await alone.read_from(SINCE) == ArchivePoint(after="sid-7")
+    assert shared.cursor_value == "id:sid-7"
+    plain, _ = runner_for(ScriptedHttp([]))  # without Redis: its own, or nothing
+    assert await plain.read_from(SINCE) is None
+    await plain.accept(MESSAGE, "sid-8")
+    assert await plain.read_from(SINCE) == ArchivePoint(after="sid-8")
 
 
 async def test_an_instance_without_the_lease_records_but_cannot_move_the_cursor() -> None:
     shared = Shared()
-    shared.cursor_value = "sid-5"
+    shared.cursor_value = "id:sid-5"
     shared.holder = "b"
     stale = with_handover(shared, "a", ScriptedHttp([answer(204)]))
-    assert await stale.anchor("sid-0") == "sid-5"  # set already: never moved back
+    assert await stale.read_from(SINCE) == ArchivePoint(after="sid-5")
     await stale.accept(MESSAGE, "sid-3")
     assert await stale.handle(await next_item(stale)) == "delivered"
-    assert shared.cursor_value == "sid-5"
+    assert shared.cursor_value == "id:sid-5"
     assert signing.message_webhook_id("b", BOT.account, "sid-3") in shared.done
 
 
@@ -148,7 +169,7 @@ async def test_an_item_older_than_retry_for_expires_without_a_try() -> None:
     item = await next_item(runner)
     now[0] = item.pushed + BOT.retry_for + 1
     assert await runner.handle(item) == "expired"
-    assert http.posts == [] and shared.cursor_value == "sid-1"
+    assert http.posts == [] and shared.cursor_value == "id:sid-1"
 
 
 async def test_when_redis_fails_the_item_is_delivered_under_its_own_id() -> None:

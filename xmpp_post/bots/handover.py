@@ -8,8 +8,11 @@ one had queued:
   instance's (``BotLease.owner``), so an instance that lost the lease without noticing
   yet cannot move it back. An instance taking the bot over reads the archive after it,
   so every message not yet handled is queued there again, under the same ``webhook-id``
-  (``signing.message_webhook_id``). With no cursor yet, the first holder sets it to the
-  archive's newest id (``anchor``).
+  (``signing.message_webhook_id``). With no cursor yet, the first holder sets it
+  (``anchor``) to the last archive id its own state directory knows (a gateway that ran
+  alone before), else to the time its session came online (less a margin), read with
+  the archive's ``start``: a message that reached the account before a first
+  holder handled anything is not lost, and one read twice carries the same id.
 * the **handled** record: one key per ``webhook-id`` handled, by any instance, kept
   ``retry_for`` plus ``MARGIN`` (longer than any copy of that message may still be
   delivered: an older one expires). Before delivering an item, the holder looks it up,
@@ -26,10 +29,12 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from xmpp_post.incoming import ArchivePoint
+
 log = logging.getLogger(__name__)
 
 MARGIN = 600.0  # seconds a handled record outlives retry_for
-MAX_ID = 180  # characters of an archive id (``bot_stanzas.MAX_STANZA_ID``)
+MAX_ID = 200  # characters of a cursor: "id:" and an archive id (at most 180), or "since:"
 
 _RECORD = """
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
@@ -51,11 +56,11 @@ class Handover(Protocol):
     """What a bot's runner shares with the other instances (see the module docstring)."""
 
     async def cursor(self) -> str | None:
-        """The archive id after which the archive is read (None: not set yet)."""
+        """Where the archive is read from (``point``; None: not set yet)."""
         ...
 
-    async def anchor(self, newest: str) -> str | None:
-        """Set the cursor to ``newest`` if it is not set (holder only); the cursor."""
+    async def anchor(self, start: str) -> str | None:
+        """Set the cursor to ``start`` if it is not set (holder only); the cursor."""
         ...
 
     async def handled(self, webhook_id: str) -> bool:
@@ -75,10 +80,20 @@ def _text(value: object) -> str | None:
         text = value.decode() if isinstance(value, bytes) else str(value)
     except UnicodeDecodeError:
         text = None
-    if text is None or len(text) > MAX_ID:
+    if text is None or len(text) > MAX_ID or point(text) is None:
         log.error("bot handover: an unreadable cursor in Redis is ignored")
         return None
     return text
+
+
+def point(cursor: str) -> ArchivePoint | None:
+    """The archive point a cursor names: ``id:<archive id>`` or ``since:<time>``."""
+    kind, _, value = cursor.partition(":")
+    if not value:
+        return None
+    if kind == "id":
+        return ArchivePoint(after=value)
+    return ArchivePoint(since=value) if kind == "since" else None
 
 
 class RedisHandover:
@@ -96,15 +111,15 @@ class RedisHandover:
     async def cursor(self) -> str | None:
         return _text(await self._client.get(self._cursor_key))
 
-    async def anchor(self, newest: str) -> str | None:
+    async def anchor(self, start: str) -> str | None:
         return _text(await self._client.eval(_ANCHOR, 2, self._lease_key, self._cursor_key,
-                                             self._owner, newest))
+                                             self._owner, start))
 
     async def handled(self, webhook_id: str) -> bool:
         return bool(await self._client.exists(self._handled_key(webhook_id)))
 
     async def record(self, webhook_id: str, archive_id: str | None) -> bool:
-        cursor = archive_id if archive_id and len(archive_id) <= MAX_ID else ""
+        cursor = "id:" + archive_id if archive_id and len(archive_id) < MAX_ID - 3 else ""
         return bool(await self._client.eval(
             _RECORD, 3, self._lease_key, self._handled_key(webhook_id), self._cursor_key,
             self._owner, self._keep_ms, cursor))

@@ -9,9 +9,9 @@ remembers ``archive_id``, the stanza-id the account's archive (XEP-0313) gave it
 that after a restart the archive is read from there (``last_archive_id``).
 
 With several instances, a ``handover`` (``bots.handover``) replaces that last point:
-the archive is read from the cursor the instances share, each item handled is recorded
-there (moving the cursor while this instance holds the lease), and an item another
-instance handled already is dropped (skipped, ``handled_elsewhere``). An item that
+the archive is read from the cursor the instances share (``read_from``), each item
+handled is recorded there (moving the cursor while this instance holds the lease), and
+an item another instance handled already is dropped (skipped, ``handled_elsewhere``). An item that
 waited beyond ``retry_for`` (in the queue of an instance that did not run the bot
 meanwhile) expires without a try.
 
@@ -40,10 +40,10 @@ from xmpp_post import logs
 from xmpp_post.bots import signing
 from xmpp_post.bots.answering import Answerer
 from xmpp_post.bots.answers import MAX_REPLY, Reply, RetryPolicy, parse_reply, retry_after, verdict
-from xmpp_post.bots.handover import Handover
+from xmpp_post.bots.handover import Handover, point
 from xmpp_post.config.bots import Bot, redacted_url
 from xmpp_post.errors import Overloaded
-from xmpp_post.incoming import Incoming, ReplyTo
+from xmpp_post.incoming import ArchivePoint, Incoming, ReplyTo
 from xmpp_post.metrics import Metrics
 from xmpp_post.state.lasting import Lasting, QueueItem
 
@@ -158,17 +158,22 @@ class BotRunner:
         self._wake.set()
 
     async def last_archive_id(self) -> str | None:
-        """Where the archive is read from: the instances' shared cursor with a
-        ``handover``, else the last archive id this instance queued."""
-        if self.handover is not None:
-            return await self.handover.cursor()
+        """The last archive id this instance queued (the archive is read after it)."""
         value = await self._kv.get(ARCHIVE, self.bot.name)
         return value.decode() if value is not None else None
 
-    async def anchor(self, newest: str) -> str | None:
-        """With a ``handover`` and no cursor yet: start it at ``newest`` (the archive's
-        newest id); where to read the archive from."""
-        return None if self.handover is None else await self.handover.anchor(newest)
+    async def read_from(self, since: str) -> ArchivePoint | None:
+        """With a ``handover``: where to read the archive from, the cursor the
+        instances share; with none yet, this instance's last archive id, else the time
+        ``since`` (when its session came online), becomes it."""
+        if self.handover is None:
+            after = await self.last_archive_id()
+            return ArchivePoint(after=after) if after else None
+        cursor = await self.handover.cursor()
+        if cursor is None:
+            local = await self.last_archive_id()
+            cursor = await self.handover.anchor(f"id:{local}" if local else f"since:{since}")
+        return point(cursor) if cursor is not None else None
 
     # the worker ---------------------------------------------------------------------------
 
