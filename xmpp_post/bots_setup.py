@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
     from xmpp_post.state.redis import RedisState
 
 log = logging.getLogger(__name__)
+
+KEEP_CURSOR_EVERY = 3600.0  # seconds between two extensions of a bot's shared cursor
 
 RoomMembers = Callable[[str], Awaitable[frozenset[str]]]
 
@@ -124,7 +128,7 @@ class BotHost:
                        url=redacted_url(bot.url), rooms=len(bot.rooms),
                        lease="redis" if lease is not None else "-")
             try:
-                await self._keep(lease)
+                await self._keep(lease, handover)
                 log.warning("bot %s: its lease was lost; stopping it here", bot.name)
             finally:
                 self._running[bot.name].clear()
@@ -136,12 +140,17 @@ class BotHost:
                     with contextlib.suppress(Exception):
                         await asyncio.shield(lease.release())
 
-    async def _keep(self, lease: BotLease | None) -> None:
-        """Return when ``lease`` is lost (never without one: until cancelled)."""
+    async def _keep(self, lease: BotLease | None, handover: Handover | None) -> None:
+        """Return when ``lease`` is lost (never without one: until cancelled); keep
+        ``handover``'s cursor alive meanwhile (now, then every ``KEEP_CURSOR_EVERY``)."""
         held = asyncio.Event()
         if lease is None:
             await held.wait()
+        kept = -math.inf
         while await self._try(lease.renew()):  # type: ignore[union-attr]
+            if handover is not None and time.monotonic() - kept > KEEP_CURSOR_EVERY:
+                kept = time.monotonic()
+                await self._try(handover.keep())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(held.wait(), RENEW_EVERY)
 

@@ -22,7 +22,7 @@ from tests.helpers import PASSWORD, metric
 from tests.helpers.bot_endpoint import Delivery, Endpoint, bot_config, new_secret
 from tests.helpers.cluster import secret_file
 from tests.helpers.faults import ServerFactory
-from xmpp_post.bots.handover import MARGIN, RedisHandover
+from xmpp_post.bots.handover import CURSOR_TTL, MARGIN, RedisHandover
 from xmpp_post.bots.lease import BotLease
 from xmpp_post.lab.instances import GatewayProcess
 from xmpp_post.lab.receiver import Receiver
@@ -66,6 +66,11 @@ async def test_only_the_lease_holder_moves_the_cursor(client: Redis) -> None:
     assert (60 + MARGIN - 5) * 1000 < ttl <= (60 + MARGIN) * 1000
     assert not await new.record("msg_5", None)  # no archive id: recorded only
     assert await new.cursor() == "id:a3" and await new.handled("msg_5")
+    cursor = f"test:{name}:cursor"  # every key expires by itself; the holder keeps it
+    assert 0 < await client.pttl(cursor) <= CURSOR_TTL * 1000
+    await client.pexpire(cursor, 60_000)
+    assert not await old.keep() and await client.pttl(cursor) <= 60_000
+    assert await new.keep() and await client.pttl(cursor) > 60_000
 
 
 async def test_an_unreadable_cursor_is_ignored(client: Redis) -> None:

@@ -50,6 +50,9 @@ class Shared:
                 raise ConnectionError("Redis is down")
             return webhook_id in self.shared.done
 
+        async def keep(self) -> bool:
+            return self.shared.holder == self.owner
+
         async def record(self, webhook_id: str, archive_id: str | None) -> bool:
             if self.shared.failing:
                 raise ConnectionError("Redis is down")

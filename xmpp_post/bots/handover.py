@@ -18,6 +18,8 @@ one had queued:
   delivered: an older one expires). Before delivering an item, the holder looks it up,
   and drops an item another instance handled (``handled_elsewhere``).
 
+Every key expires by itself: a cursor ``CURSOR_TTL`` after its holder last wrote or
+kept it (``keep``: at each lease taken, then hourly), a handled record as above.
 Nothing read back is trusted: a cursor longer than ``MAX_ID`` or not text is ignored
 (logged). Redis failures reach the caller (``record``, ``handled``: the runner logs them
 and delivers; a duplicate then carries the same ``webhook-id``).
@@ -36,19 +38,27 @@ log = logging.getLogger(__name__)
 MARGIN = 600.0  # seconds a handled record outlives retry_for
 MAX_ID = 200  # characters of a cursor: "id:" and an archive id (at most 180), or "since:"
 
+CURSOR_TTL = 30 * 24 * 3600.0  # seconds a cursor lasts unless its holder keeps it
+
 _RECORD = """
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
 if ARGV[3] ~= '' and redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[3], ARGV[3])
+  redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
   return 1
 end
 return 0
 """
 _ANCHOR = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[2], ARGV[2], 'NX')
+  redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3])
 end
 return redis.call('GET', KEYS[2])
+"""
+_KEEP = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+return 0
 """
 
 
@@ -65,6 +75,10 @@ class Handover(Protocol):
 
     async def handled(self, webhook_id: str) -> bool:
         """Whether an instance handled the message of ``webhook_id`` already."""
+        ...
+
+    async def keep(self) -> bool:
+        """Make the cursor last ``CURSOR_TTL`` more (holder only)."""
         ...
 
     async def record(self, webhook_id: str, archive_id: str | None) -> bool:
@@ -96,6 +110,9 @@ def point(cursor: str) -> ArchivePoint | None:
     return ArchivePoint(since=value) if kind == "since" else None
 
 
+_CURSOR_MS = int(CURSOR_TTL * 1000)
+
+
 class RedisHandover:
     """The ``Handover`` of one bot on ``client`` (redis-py's asyncio client): ``lease_key``
     and ``owner`` (its ``BotLease``), ``cursor_key``, ``handled_key(webhook_id)``."""
@@ -113,7 +130,11 @@ class RedisHandover:
 
     async def anchor(self, start: str) -> str | None:
         return _text(await self._client.eval(_ANCHOR, 2, self._lease_key, self._cursor_key,
-                                             self._owner, start))
+                                             self._owner, start, _CURSOR_MS))
+
+    async def keep(self) -> bool:
+        return bool(await self._client.eval(_KEEP, 2, self._lease_key, self._cursor_key,
+                                            self._owner, _CURSOR_MS))
 
     async def handled(self, webhook_id: str) -> bool:
         return bool(await self._client.exists(self._handled_key(webhook_id)))
@@ -122,4 +143,4 @@ class RedisHandover:
         cursor = "id:" + archive_id if archive_id and len(archive_id) < MAX_ID - 3 else ""
         return bool(await self._client.eval(
             _RECORD, 3, self._lease_key, self._handled_key(webhook_id), self._cursor_key,
-            self._owner, self._keep_ms, cursor))
+            self._owner, self._keep_ms, cursor, _CURSOR_MS))
