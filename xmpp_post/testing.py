@@ -143,12 +143,17 @@ def _sha256(file: FileToSend) -> str:
 
 
 class ManualClock:
-    """A monotonic clock that moves only by ``advance()``; call it for the time."""
+    """A monotonic clock that moves only by ``advance()``, and by ``step`` each time it is
+    read (for work that should see time pass as it goes); call it for the time."""
 
-    def __init__(self, start: float = 1000.0) -> None:
+    def __init__(self, start: float = 1000.0, *, step: float = 0.0) -> None:
+        if step < 0:
+            raise ValueError("a monotonic clock does not go back")
         self.now = start
+        self.step = step
 
     def __call__(self) -> float:
+        self.now += self.step
         return self.now
 
     def advance(self, seconds: float) -> None:
