@@ -22,6 +22,7 @@ from tests.helpers import (
     serial,
 )
 from tests.helpers.faults import ServerFactory
+from xmpp_post.lab.alertmanager import AlertmanagerServer, installed
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.lab.redis_server import RedisServer
@@ -126,3 +127,14 @@ def own_prosody_fixture() -> Iterator[ServerFactory]:
     yield make
     for server in made:
         server.close()
+
+
+@pytest.fixture
+def alertmanager() -> Iterator[AlertmanagerServer]:
+    """A private Alertmanager, not started yet (``start(config)``: its configuration may
+    name the gateway's URL); closed after the test."""
+    if not installed():
+        pytest.fail("prometheus-alertmanager is not installed: run scripts/setup --test")
+    server = AlertmanagerServer()
+    yield server
+    server.close()

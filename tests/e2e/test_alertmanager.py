@@ -1,10 +1,11 @@
 """A real Prometheus Alertmanager posts to the gateway with ``?template=alertmanager``, and
 with its Slack notifier to a webhook URL.
 
-The test starts Alertmanager (Debian's ``prometheus-alertmanager``) on free loopback
-ports with a throwaway configuration whose webhook receivers are the gateway: one with
-``http_config.basic_auth``, one with the credentials in the URL (as docs/webhooks.md tells Go
-tools' users), its cluster off and its storage in a temporary folder. An alert pushed
+The test starts Alertmanager (Debian's ``prometheus-alertmanager``, from
+``lab.alertmanager``) on a free loopback port with a throwaway configuration whose
+webhook receivers are the gateway: one with ``http_config.basic_auth``, one with the
+credentials in the URL (as docs/webhooks.md tells Go tools' users), its cluster off and
+its storage in a temporary folder. An alert pushed
 into Alertmanager's API arrives as a message, then its resolution; Alertmanager counts
 no failed notification. The Slack notifier posts to ``/hooks/xph_…`` with no credentials
 but the URL, as it posts to Slack, and takes the gateway's ``ok`` for success.
@@ -16,10 +17,7 @@ import asyncio
 import hashlib
 import json
 import logging
-import shutil
-import subprocess
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -30,7 +28,8 @@ import pytest
 from tests.helpers import Account, AccountFactory, GatewayFactory, ReceiverFactory
 from tests.helpers.grants import gateway_from, secret_file, toml
 from xmpp_post.auth.webhook_urls import new_secret
-from xmpp_post.lab.prosody import ProsodyServer, free_port
+from xmpp_post.lab.alertmanager import AlertmanagerServer
+from xmpp_post.lab.prosody import ProsodyServer
 
 BINARY = "prometheus-alertmanager"
 
@@ -56,41 +55,6 @@ def alertmanager_config(gateway: str, bob: Account, carol: Account, sender: Acco
                 "send_resolved": True}]},
         ],
     })
-
-
-@pytest.fixture
-async def alertmanager(tmp_path: Path) -> AsyncIterator[tuple[Path, str]]:
-    """(config file to write before ``start``, API URL); started by ``start_alertmanager``."""
-    if shutil.which(BINARY) is None:
-        pytest.fail("prometheus-alertmanager is not installed: run scripts/setup --test")
-    yield tmp_path / "alertmanager.yml", f"http://127.0.0.1:{free_port()}"
-
-
-def tail(log_file: Path) -> str:
-    return log_file.read_text(errors="replace")[-3000:]
-
-
-async def start_alertmanager(config_file: Path, url: str,
-                             log_file: Path) -> subprocess.Popen[bytes]:
-    address = url.removeprefix("http://")
-    process = subprocess.Popen(
-        [BINARY, f"--config.file={config_file}", f"--web.listen-address={address}",
-         "--cluster.listen-address=", f"--storage.path={config_file.parent / 'data'}",
-         "--log.level=debug"],
-        stdout=log_file.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    async with aiohttp.ClientSession() as session:
-        while True:  # its own readiness endpoint; it logs no line to wait on over a pipe
-            try:
-                async with session.get(url + "/-/ready") as resp:
-                    if resp.status == 200:
-                        return process
-            except aiohttp.ClientError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"Alertmanager did not start: {tail(log_file)}")
-            await asyncio.sleep(0.05)
 
 
 async def push(url: str, ends: datetime | None = None) -> None:
@@ -121,37 +85,32 @@ async def notifications(url: str, integration: str = "webhook") -> tuple[float, 
 
 async def test_an_alert_and_its_resolution_arrive_as_messages(
         start_gateway: GatewayFactory, account: AccountFactory, receiver: ReceiverFactory,
-        alertmanager: tuple[Path, str], tmp_path: Path) -> None:
-    config_file, url = alertmanager
+        alertmanager: AlertmanagerServer) -> None:
+    url = alertmanager.url
     sender, bob, carol = account("alertmanager"), account("bob"), account("carol")
     bob_inbox, carol_inbox = await receiver(bob), await receiver(carol)
     gateway = await start_gateway()
-    config_file.write_text(alertmanager_config(gateway.url, bob, carol, sender))
-    log_file = tmp_path / "alertmanager.log"
-    process = await start_alertmanager(config_file, url, log_file)
-    try:
-        await push(url)
-        for inbox in (bob_inbox, carol_inbox):
-            firing = await inbox.next(timeout=30)
-            assert firing.sender.startswith(sender.jid + "/")
-            assert firing.body.startswith("*[FIRING:1]* DiskFull"), firing.body
-            assert "Disk /var almost full on db-1" in firing.body
-            assert "http://prometheus.example.org/graph?g0.expr=disk" in firing.body
-        await push(url, ends=datetime.now(UTC) - timedelta(seconds=1))
-        for inbox in (bob_inbox, carol_inbox):
-            resolved = await inbox.next(timeout=30)
-            assert resolved.body.startswith("*[RESOLVED]* DiskFull"), resolved.body
-            assert "Disk /var almost full on db-1" in resolved.body
-        deadline = time.monotonic() + 10
-        while True:  # the messages arrive before Alertmanager has read our answers
-            sent, failed = await notifications(url)
-            if sent >= 4 or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.05)
-        assert (sent, failed) == (4, 0), tail(log_file)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    await asyncio.to_thread(alertmanager.start,
+                            alertmanager_config(gateway.url, bob, carol, sender))
+    await push(url)
+    for inbox in (bob_inbox, carol_inbox):
+        firing = await inbox.next(timeout=30)
+        assert firing.sender.startswith(sender.jid + "/")
+        assert firing.body.startswith("*[FIRING:1]* DiskFull"), firing.body
+        assert "Disk /var almost full on db-1" in firing.body
+        assert "http://prometheus.example.org/graph?g0.expr=disk" in firing.body
+    await push(url, ends=datetime.now(UTC) - timedelta(seconds=1))
+    for inbox in (bob_inbox, carol_inbox):
+        resolved = await inbox.next(timeout=30)
+        assert resolved.body.startswith("*[RESOLVED]* DiskFull"), resolved.body
+        assert "Disk /var almost full on db-1" in resolved.body
+    deadline = time.monotonic() + 10
+    while True:  # the messages arrive before Alertmanager has read our answers
+        sent, failed = await notifications(url)
+        if sent >= 4 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert (sent, failed) == (4, 0), alertmanager.log_tail()
 
 
 def slack_config(api_url: str, channel: str) -> str:
@@ -168,10 +127,10 @@ def slack_config(api_url: str, channel: str) -> str:
 
 async def test_the_slack_notifier_posts_to_a_webhook_url(
         prosody: ProsodyServer, account: AccountFactory, receiver: ReceiverFactory,
-        alertmanager: tuple[Path, str], tmp_path: Path,
+        alertmanager: AlertmanagerServer, tmp_path: Path,
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="xmpp_post")
-    config_file, url = alertmanager
+    url = alertmanager.url
     bot, bob, carol = account("bot"), account("bob"), account("carol")
     bob_inbox, carol_inbox = await receiver(bob), await receiver(carol)
     secret = new_secret()
@@ -184,28 +143,23 @@ async def test_the_slack_notifier_posts_to_a_webhook_url(
             "account": bot.jid, "to": [bob.jid, carol.jid]}}}))
     async with gateway_from(prosody, gateway_file) as gateway:
         # The channel names bob (by local part): carol gets nothing.
-        config_file.write_text(slack_config(f"{gateway.url}/hooks/{secret}", f"#{bob.local}"))
-        log_file = tmp_path / "alertmanager.log"
-        process = await start_alertmanager(config_file, url, log_file)
-        try:
-            await push(url)
-            firing = await bob_inbox.next(timeout=30)
-            assert firing.sender.startswith(bot.jid + "/")
-            assert firing.body.startswith("*[FIRING:1] DiskFull"), firing.body
-            assert "Disk /var almost full on db-1" in firing.body
-            await push(url, ends=datetime.now(UTC) - timedelta(seconds=1))
-            resolved = await bob_inbox.next(timeout=30)
-            assert resolved.body.startswith("*[RESOLVED] DiskFull"), resolved.body
-            deadline = time.monotonic() + 10
-            while True:  # the messages arrive before Alertmanager has read our answers
-                sent, failed = await notifications(url, "slack")
-                if sent >= 2 or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.05)
-            assert (sent, failed) == (2, 0), tail(log_file)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+        await asyncio.to_thread(alertmanager.start, slack_config(
+            f"{gateway.url}/hooks/{secret}", f"#{bob.local}"))
+        await push(url)
+        firing = await bob_inbox.next(timeout=30)
+        assert firing.sender.startswith(bot.jid + "/")
+        assert firing.body.startswith("*[FIRING:1] DiskFull"), firing.body
+        assert "Disk /var almost full on db-1" in firing.body
+        await push(url, ends=datetime.now(UTC) - timedelta(seconds=1))
+        resolved = await bob_inbox.next(timeout=30)
+        assert resolved.body.startswith("*[RESOLVED] DiskFull"), resolved.body
+        deadline = time.monotonic() + 10
+        while True:  # the messages arrive before Alertmanager has read our answers
+            sent, failed = await notifications(url, "slack")
+            if sent >= 2 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        assert (sent, failed) == (2, 0), alertmanager.log_tail()
     assert carol_inbox.pending() == []
     assert secret not in caplog.text + "".join(
         str(getattr(record, "fields", "")) for record in caplog.records)

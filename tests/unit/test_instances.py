@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from xmpp_post import config
 from xmpp_post.errors import ConfigError, LoginRefused, StateUnavailable
-from xmpp_post.http.clients import TrustedProxies
+from xmpp_post.http.clients import TrustedProxies, network_of
 from xmpp_post.model import OutgoingMessage, Receipt, Sender
 from xmpp_post.service import Gateway, memory_guards, web_app
 from xmpp_post.testing import FakeRelay
@@ -120,6 +120,30 @@ async def test_a_trusted_proxy_names_the_client_for_the_throttle_and_the_log(
     peers = [r.fields["peer"] for r in caplog.records  # type: ignore[attr-defined]
              if r.getMessage() == "request"]
     assert peers == ["203.0.113.5"] * 3 + ["203.0.113.6"]
+
+
+async def test_an_ipv6_client_is_counted_by_its_64_not_by_each_address(
+        behind_proxy: Client, caplog: pytest.LogCaptureFixture) -> None:
+    """One host picks any address of its /64: a fresh address is no fresh allowance."""
+    caplog.set_level(logging.INFO, logger="xmpp_post")
+    for forged in ("2001:db8:1:2::1", "2001:db8:1:2:ffff::7"):
+        assert (await _post(behind_proxy, forged)).status == 401
+    assert (await _post(behind_proxy, "2001:db8:1:2:abcd::9")).status == 429
+    assert (await _post(behind_proxy, "2001:db8:1:3::1")).status == 401  # another /64
+    peers = [r.fields["peer"] for r in caplog.records  # type: ignore[attr-defined]
+             if r.getMessage() == "request"]
+    assert peers[-1] == "2001:db8:1:3::1"  # the log keeps the whole address
+
+
+@pytest.mark.parametrize(("address", "network"), [
+    ("203.0.113.5", "203.0.113.5"),
+    ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+    ("::ffff:203.0.113.5", "203.0.113.5"),
+    ("fe80::1%eth0", "fe80::/64"),
+    ("unknown", "unknown"),
+])
+def test_the_network_limits_count_by(address: str, network: str) -> None:
+    assert network_of(address) == network
 
 
 async def test_an_untrusted_peer_cannot_pick_its_address(

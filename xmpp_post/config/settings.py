@@ -186,7 +186,8 @@ GROUPS: tuple[Group, ...] = (
                "Most message requests handled at once (counted once their body has "
                "arrived); more are answered 503 busy with Retry-After."),
         _count("max_uploads_per_address", 32,
-               "Most requests from one client address whose body is still arriving; more "
+               "Most requests from one client address (IPv6: one /64) whose body is still "
+               "arriving; more "
                "are answered 429 too_many_uploads. A request holds a delivery slot only "
                "once its body has arrived."),
     )),
@@ -195,9 +196,10 @@ GROUPS: tuple[Group, ...] = (
                  "Seconds over which failed logins are counted (a sliding window).", above=0),
         _count("auth_failure_limit", 5,
                "Failed logins for one account from one client address within the window "
-               "before that pair is answered 429."),
+               "before that pair is answered 429. An IPv6 client counts by its /64, the "
+               "block one host may pick addresses from."),
         _count("auth_failure_limit_address", 20,
-               "Failed logins from one client address (any account) within the window "
+               "Failed logins from one client address or IPv6 /64 (any account) within the window "
                "before that address is answered 429."),
         _count("auth_failure_limit_account", 10,
                "Failed logins for one account (any address) within the window before the "

@@ -17,6 +17,7 @@ in ``/metrics`` by outcome, and the answer lists them: ``"files": [{"name", "siz
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -27,12 +28,19 @@ from xmpp_post.http.render import status_of
 from xmpp_post.model import Outcome, OutgoingMessage, Receipt, Rejected, Sender
 from xmpp_post.relay import deliver_each, deliver_with_files
 
+OutcomesWatcher = Callable[[list[Outcome]], Awaitable[None]]
+
 
 async def deliver_and_answer(request: web.Request, sender: Sender,
                              items: tuple[OutgoingMessage | Rejected, ...],
-                             several: bool, files: tuple[FileToSend, ...] = ()) -> web.Response:
+                             several: bool, files: tuple[FileToSend, ...] = (), *,
+                             sent: OutcomesWatcher | None = None) -> web.Response:
+    """Deliver ``items`` and answer; ``sent`` is told the outcomes before the answer is
+    made (it must not raise)."""
     started = time.perf_counter()
     outcomes, uploaded = await deliver(request, sender, items, files)
+    if sent is not None:
+        await sent(outcomes)
     elapsed = time.perf_counter() - started
     for outcome in outcomes:
         if isinstance(outcome, Receipt):

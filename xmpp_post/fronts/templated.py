@@ -35,10 +35,11 @@ from typing import Any
 from aiohttp import web
 
 from xmpp_post import cpu
+from xmpp_post.errors import NotFound
 from xmpp_post.fronts import message_request as parse
-from xmpp_post.fronts.delivery import deliver_and_answer, path_recipients
-from xmpp_post.http.context import CONFIG, LIVE, note
-from xmpp_post.model import OutgoingMessage, Sender
+from xmpp_post.fronts.delivery import OutcomesWatcher, deliver_and_answer, path_recipients
+from xmpp_post.http.context import CONFIG, LIVE, SENT_WATCHERS, TemplatedSent, note
+from xmpp_post.model import Outcome, OutgoingMessage, Receipt, Sender
 from xmpp_post.templates import Reply, TemplateSet, parse_payload
 
 # The message fields a query string may give a templated message; they win over the
@@ -137,22 +138,48 @@ async def post_templated(request: web.Request, sender: Sender, template: str, *,
         query, sender,
         recipients=to or ([] if path else list(recipients)), path_recipients=path,
         default_nick=config.muc_nick, max_recipients=config.max_recipients)
-    return await answer(request, sender, reply, asked)
+    return await answer(request, sender, reply, asked, template=template, payload=payload)
 
 
 async def answer(request: web.Request, sender: Sender, reply: Reply,
-                 asked: parse.MessageRequest | Skipped) -> web.Response:
-    """Deliver what was rendered, and answer as the template's ``reply`` says."""
+                 asked: parse.MessageRequest | Skipped, *, template: str,
+                 payload: Any) -> web.Response:
+    """Deliver what was rendered, and answer as the template's ``reply`` says; the
+    ``SENT_WATCHERS`` are told what the XMPP server took (``template``, ``payload``)."""
     success = SUCCESS_REPLIES[reply]
     if isinstance(asked, Skipped):
         if success is not None:
             return _reply(success)
         return web.json_response({"sent": 0, "skipped": True, "template": asked.template},
                                  status=200)
-    response = await deliver_and_answer(request, sender, asked.items, asked.several)
+    response = await deliver_and_answer(
+        request, sender, asked.items, asked.several,
+        sent=_watching(request, sender, template, payload, asked))
     if success is not None and response.status == 201:
         return _reply(success)
     return response  # 207: some recipients failed; the tool sees the results
+
+
+def _watching(request: web.Request, sender: Sender, template: str, payload: Any,
+              asked: parse.MessageRequest) -> OutcomesWatcher | None:
+    """What tells the ``SENT_WATCHERS`` of the receipts; None when nobody watches."""
+    watchers = request.app[SENT_WATCHERS]
+    if not watchers:
+        return None
+    try:
+        builtin = request.app[LIVE].templates.info(template).builtin
+    except NotFound:  # a reload removed it since it rendered
+        builtin = False
+    body = next((item.body for item in asked.items if isinstance(item, OutgoingMessage)), "")
+
+    async def sent(outcomes: list[Outcome]) -> None:
+        receipts = tuple(outcome for outcome in outcomes if isinstance(outcome, Receipt))
+        if receipts:
+            event = TemplatedSent(sender.jid, template, builtin, payload, body, receipts)
+            for watch in watchers:
+                await watch(event)
+
+    return sent
 
 
 def _reply(success: SuccessReply) -> web.Response:

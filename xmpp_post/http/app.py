@@ -41,6 +41,7 @@ from xmpp_post.http.context import (
     READINESS,
     RELAY,
     SENDING,
+    SENT_WATCHERS,
     SPOOL,
     UPLOAD_ROUTES,
     Front,
@@ -203,6 +204,7 @@ def make_app(config: Config, relay: Relay, *, fronts: Sequence[Front],
     app[PAYLOADS] = set()
     app[ERROR_SHAPES] = {}
     app[ERROR_WATCHERS] = []
+    app[SENT_WATCHERS] = []
     app[UPLOAD_ROUTES] = {}
     app[SPOOL] = spool if spool is not None else SpoolDir(config.spool_dir)
     app.on_startup.append(_open_spool)

@@ -13,6 +13,10 @@ the peer checked here is the client that header names: a client inside the range
 be believed about ``X-Forwarded-For`` too, so they should hold proxies only.
 ``forwarded_middleware`` makes ``request.remote`` that address, so every later reader of
 ``request.remote`` sees the real client.
+
+Limits count by ``client_network``: an IPv4 address, or the /64 an IPv6 address is in.
+One IPv6 host is usually given a whole /64 and may pick any address in it, so counting
+by address would give it 2^64 fresh allowances; logs keep the whole address.
 """
 
 from __future__ import annotations
@@ -29,9 +33,25 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_HOPS = 32  # addresses read from the right of X-Forwarded-For; beyond, the left-most
 
 
+IPV6_PREFIX = 64  # the block one IPv6 host (or home network) is given
+
+
 def client_address(request: web.Request) -> str:
-    """The address to log and throttle by (after ``forwarded_middleware``)."""
+    """The address to log (after ``forwarded_middleware``)."""
     return request.remote or "unknown"
+
+
+def client_network(request: web.Request) -> str:
+    """What the limits count by: the client's IPv4 address, or its IPv6 /64 (written
+    ``2001:db8:1:2::/64``); anything unreadable as itself."""
+    return network_of(client_address(request))
+
+
+def network_of(address: str) -> str:
+    parsed = _parse(address, zone=True)
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((parsed, IPV6_PREFIX), strict=False))
+    return str(parsed) if parsed is not None else address
 
 
 def _parse(text: str, *, zone: bool = False) -> Address | None:

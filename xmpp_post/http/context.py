@@ -9,6 +9,9 @@ whose body may carry files (``uploads``: ``form`` or ``body``); and ``ERROR_SHAP
 resources whose errors carry members of their own (ntfy's ``http`` and ``code``).
 ``ERROR_WATCHERS`` are told of every error answered (the web front's status view counts
 them); none by default. ``SPOOL`` is where the files of requests wait (``spool``).
+``SENT_WATCHERS`` are told of every templated message the XMPP server took
+(``TemplatedSent``: the bot's alert actions remember which message carried which alert
+group); none by default.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractResource, AbstractRoute
@@ -27,12 +31,29 @@ from xmpp_post.errors import GatewayError
 from xmpp_post.http.openapi import OpenApiPart
 from xmpp_post.http.spool import SpoolDir
 from xmpp_post.metrics import Metrics
+from xmpp_post.model import Receipt
 from xmpp_post.relay import Relay
 
 Readiness = Callable[[], Awaitable[str | None]]  # None when ready, else the reason
 ErrorShape = Callable[[GatewayError, int], dict[str, object]]  # (error, status) -> body
 ErrorWatcher = Callable[[web.Request, GatewayError, int], None]  # (request, error, status)
 
+
+@dataclass(frozen=True)
+class TemplatedSent:
+    """A templated request's messages that the XMPP server took: who sent them, the
+    template (``builtin``: the gateway's own, not a file of ``template_dir``), the tool's
+    parsed payload, the text sent and one receipt per recipient that got it."""
+
+    sender: str
+    template: str
+    builtin: bool
+    payload: Any
+    body: str
+    receipts: tuple[Receipt, ...]
+
+
+SentWatcher = Callable[[TemplatedSent], Awaitable[None]]  # must not raise
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,7 @@ DEGRADATION: web.AppKey[Readiness] = web.AppKey("degradation")  # None, or what 
 FRONTS: web.AppKey[tuple[Front, ...]] = web.AppKey("fronts")
 PAYLOADS: web.AppKey[set[AbstractRoute]] = web.AppKey("payloads")
 ERROR_WATCHERS: web.AppKey[list[ErrorWatcher]] = web.AppKey("error_watchers")
+SENT_WATCHERS: web.AppKey[list[SentWatcher]] = web.AppKey("sent_watchers")
 
 # Set on a request once the XMPP server has accepted its sender's password (a message was
 # delivered, or refused after the login): only then may its answer be stored for retries.

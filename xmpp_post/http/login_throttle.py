@@ -12,7 +12,7 @@ from aiohttp.typedefs import Middleware
 from xmpp_post import logs
 from xmpp_post.errors import CredentialsRefused, LoginRefused
 from xmpp_post.http.authentication import current_sender_or_refusal
-from xmpp_post.http.clients import client_address
+from xmpp_post.http.clients import client_address, client_network
 from xmpp_post.http.context import RELAY, VERIFIED, sends
 from xmpp_post.http.request_limits import Handler
 from xmpp_post.model import Sender
@@ -28,12 +28,12 @@ def throttle_middleware(throttle: LoginThrottle, key: StateKey,
     @web.middleware
     async def login_throttle(request: web.Request, handler: Handler) -> web.StreamResponse:
         found = current_sender_or_refusal() if sends(request) else None
-        address = client_address(request)
+        address = client_network(request)  # counted by IPv6 /64
         if isinstance(found, CredentialsRefused):
             proof = key.digest("refused", found.subject)
             await throttle.begin(found.subject, address, proof)  # 429 once locked
             log.warning("refused credentials (%s) from %s", logs.escape(found.subject),
-                        logs.escape(address))
+                        logs.escape(client_address(request)))
             await throttle.end(found.subject, address, proof, "failed")
             return await handler(request)
         sender = found if isinstance(found, Sender) else None
@@ -48,7 +48,8 @@ def throttle_middleware(throttle: LoginThrottle, key: StateKey,
             request[VERIFIED] = True
             return await handler(request)
         except LoginRefused:
-            log.warning("failed login for %s from %s", sender.jid, logs.escape(address))
+            log.warning("failed login for %s from %s", sender.jid,
+                        logs.escape(client_address(request)))
             outcome = "failed"
             raise
         finally:

@@ -34,7 +34,7 @@ from xmpp_post.errors import (
     RequestTimeout,
     TooManyRequests,
 )
-from xmpp_post.http.clients import client_address
+from xmpp_post.http.clients import client_address, client_network
 from xmpp_post.http.context import PAYLOADS, sends
 from xmpp_post.http.uploads import upload_kind
 from xmpp_post.model import Sender
@@ -63,7 +63,7 @@ class Limits:
         if request.content.is_eof():
             yield
             return
-        address = client_address(request)
+        address = client_network(request)  # counted by IPv6 /64
         if self.uploads.get(address, 0) >= self.config.max_uploads_per_address:
             raise TooManyRequests(f"{self.uploads[address]} requests from this address are "
                                   "still sending their body", code="too_many_uploads",

@@ -90,4 +90,5 @@ async def post_webhook_url(request: web.Request) -> web.Response:
         templates, hook.template, payload, request.headers, {}, sender,
         recipients=chosen_recipients(payload, hook.to), default_nick=config.muc_nick,
         max_recipients=config.max_recipients)
-    return await answer(request, sender, reply, asked)
+    return await answer(request, sender, reply, asked, template=hook.template,
+                        payload=payload)
