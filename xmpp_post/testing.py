@@ -160,3 +160,14 @@ class ManualClock:
         if seconds < 0:
             raise ValueError("a monotonic clock does not go back")
         self.now += seconds
+
+    async def run_until(self, done: Callable[[], bool], *, step: float = 1.0,
+                        most: float = 3600.0) -> float:
+        """Move the clock ``step`` at each turn of the event loop until ``done()`` or
+        ``most`` seconds have passed; the seconds that passed. For a clock that is the
+        loop's own: its timers fire as they come due, however the work in between goes."""
+        started = self.now
+        while not done() and self.now - started < most:
+            self.advance(step)
+            await asyncio.sleep(0)
+        return self.now - started

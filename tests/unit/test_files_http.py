@@ -313,9 +313,10 @@ async def test_a_stalled_upload_is_cut_off(make_client: MakeClient, tmp_path: Pa
     client, relay = await make_client(spool_dir=str(tmp_path), client_timeout="30")
     assert client.server.port is not None
     reader, writer = await _slow_upload(client.server.port)
-    await spool_holds(client, 1)  # the file has begun to arrive
-    loop_clock.advance(30.001)  # and nothing more arrives for client_timeout
-    answer = await reader.read(4096)
+    await spool_holds(client, 1)  # the file has begun to arrive, and stalls
+    reading = asyncio.ensure_future(reader.read(4096))
+    assert await loop_clock.run_until(reading.done) >= 30 and reading.done()
+    answer = reading.result()
     writer.close()
     assert answer.startswith(b"HTTP/1.1 408") and b"client_too_slow" in answer
     assert spooled(client) == 0 and relay.uploaded == []
