@@ -139,7 +139,7 @@ WORST = ["[" * 65536, "![" * 32768, "# a" + " " * 65536 + "x", " " * 65536 + "x"
 
 # Counting steps.
 STEP_BLOCK = 64        # scan's stretch while steps are counted
-SIZE = 1024
+SIZE = 512
 STEP_GROWTH = 6        # at most this many times the steps for a text four times as long...
 STEP_SLACK = 64        # ...give or take this many
 
