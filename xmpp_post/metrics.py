@@ -61,6 +61,18 @@ class Metrics:
         self.upload_bytes = Counter("xmpp_post_upload_bytes", "Bytes of those files, by "
                                     "outcome (of a file refused while it arrived: what had "
                                     "arrived)", ["outcome"], registry=r)
+        self.bot_deliveries = Counter(
+            "xmpp_post_bot_deliveries", "Messages to bots, by bot and outcome: delivered "
+            "(2xx), answered (by the alert actions), rejected (4xx), expired (retried for "
+            "retry_for)", ["bot", "outcome"], registry=r)
+        self.bot_skipped = Counter("xmpp_post_bot_skipped", "Messages to bots that were not "
+                                   "delivered, by bot and reason (encrypted: OMEMO)",
+                                   ["bot", "reason"], registry=r)
+        self._bot_waiting = Gauge("xmpp_post_bot_queue_length", "Messages waiting for a "
+                                  "bot's webhook", ["bot"], registry=r)
+        self._bot_oldest = Gauge("xmpp_post_bot_oldest_waiting_seconds", "Seconds the "
+                                 "oldest message waiting for a bot's webhook has waited "
+                                 "(0 when none waits)", ["bot"], registry=r)
         self._request_counters: dict[tuple[str, str, int], Counter] = {}
 
     def count_request(self, route: str, method: str, status: int) -> None:
@@ -100,6 +112,12 @@ class Metrics:
 
     def track_open_sessions(self, count: Callable[[], float]) -> None:
         self.sessions_open.set_function(count)
+
+    def track_bot(self, bot: str, waiting: Callable[[], float],
+                  oldest: Callable[[], float]) -> None:
+        """A bot's queue: its length and its oldest item's age (read at each scrape)."""
+        self._bot_waiting.labels(bot).set_function(waiting)
+        self._bot_oldest.labels(bot).set_function(oldest)
 
     def track_state(self, size: Callable[[], float], rows: Mapping[str, int]) -> None:
         """The state database's size (read at each scrape) and its rows per kind; only a

@@ -38,6 +38,7 @@ from xmpp_post.auth.basic import BasicScheme
 from xmpp_post.auth.tokens import TokenScheme
 from xmpp_post.auth.webhook_urls import WebhookUrlScheme
 from xmpp_post.auth.webhooks import WebhookScheme
+from xmpp_post.bots_setup import BotHost
 from xmpp_post.config import Config
 from xmpp_post.config.live import LiveConfig, load_templates
 from xmpp_post.errors import ConfigError
@@ -205,10 +206,13 @@ class Gateway:
         self.relay: Relay = relay
         self.state, self.lasting = open_state(config, self.metrics)  # locked until stop()
         self.guards, self.shared = guards_for(config, self.relay, self.live, self.state)
+        self.bots = BotHost(config, self.lasting, self.metrics, session_options(config),
+                            lambda: self.shared)  # refuses bots without a state_dir
         self.app = make_app(config, self.relay, fronts=fronts_for(config),
                             guarded_by=self.guards, live=self.live, metrics=self.metrics,
                             readiness=self.readiness, degradation=self.degradation)
         self.app.on_response_prepare.append(self._close_when_draining)
+        self.bots.watch(self.app)  # the alerts bots send, for their alert actions
         self._runner: web.AppRunner | None = None
         self._reloads = TaskGroup("reloads")
         self._reloading = asyncio.Lock()
@@ -265,6 +269,7 @@ class Gateway:
         if self.state is not None:
             await self.state.start()
         await self.relay.start()
+        await self.bots.start()
         cpu.start()  # the worker threads, started before any request waits for one
         # keepalive_timeout also bounds how long a client may take to send a request
         # head (aiohttp arms it when the connection opens): slow-header clients are cut.
@@ -360,6 +365,7 @@ class Gateway:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        await self.bots.stop()
         await self.relay.stop()
         shared, self.shared = self.shared, None
         if shared is not None:

@@ -272,4 +272,4 @@ def _validated_instances(cfg: Config) -> Config:
 
 
 # The sections of this package register themselves on import.
-from xmpp_post.config import accounts, tokens_webhooks  # noqa: E402, F401
+from xmpp_post.config import accounts, bots, tokens_webhooks  # noqa: E402, F401

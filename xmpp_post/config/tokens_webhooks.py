@@ -233,7 +233,9 @@ def _secret_paths(where: str, value: object, config_file: Path | None) -> list[P
     return [resolve(item, config_file, f"{where}.secret_file") for item in items]
 
 
-def _key(where: str, verify: str, secret: str) -> bytes:
+def webhook_key(where: str, verify: str, secret: str) -> bytes:
+    """The key a signing scheme uses: a Standard Webhooks secret (``whsec_<base64>``)
+    decoded, any other secret as its UTF-8 bytes; ``where`` names the setting in errors."""
     if verify != "standard-webhooks":
         return secret.encode("utf-8")
     encoded = secret.removeprefix("whsec_")
@@ -283,7 +285,7 @@ def parse_webhooks(table: Mapping[str, Any], config_file: Path | None) -> Webhoo
         verify = entry["verify"]
         if verify not in VERIFY_SCHEMES:
             raise ConfigError(f"{where}.verify", f"must be one of {', '.join(VERIFY_SCHEMES)}")
-        keys = tuple(_key(where, verify, read_secret(path, f"{where}.secret_file"))
+        keys = tuple(webhook_key(where, verify, read_secret(path, f"{where}.secret_file"))
                      for path in _secret_paths(where, entry["secret_file"], config_file))
         max_age = entry.get("max_age", DEFAULT_MAX_AGE)
         if not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 1:

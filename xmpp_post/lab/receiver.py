@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from slixmpp import JID, ClientXMPP
+from slixmpp.xmlstream import ET
 
 from xmpp_post.xmpp.client import tls_context
 
@@ -125,6 +126,21 @@ class Receiver:
         prefix = room + "/"
         return [(who[len(prefix):], kind) for who, kind in self.presences
                 if who.startswith(prefix)]
+
+    def send(self, to: str, body: str, kind: str = "chat", extra: Any = None) -> None:
+        """Send a message of type ``kind`` (chat, normal, groupchat) to ``to``, with the
+        element ``extra`` as a child, if given."""
+        message = self._client.make_message(mto=JID(to), mbody=body, mtype=kind)
+        if extra is not None:
+            message.xml.append(extra)
+        message.send()
+
+    async def sync(self, timeout: float = 10.0) -> None:
+        """Return once the server has handled everything sent before (a ping answered:
+        it handles a stream's stanzas in order)."""
+        iq = self._client.make_iq_get(ito=self.jid.partition("@")[2])
+        iq.append(ET.Element("{urn:xmpp:ping}ping"))
+        await iq.send(timeout=timeout)
 
     async def next(self, timeout: float = 10.0) -> Received:
         return await asyncio.wait_for(self.inbox.get(), timeout)

@@ -1,0 +1,164 @@
+"""The bots' wiring (beside ``service``): for each ``[bots.NAME]``, its XMPP session
+(``xmpp.bot_session``) and its runner (``bots.runner``), joined by callbacks, and, with
+``redis_url``, the lease that keeps it on one instance at a time (``bots.lease``).
+
+``BotHost(config, lasting, metrics)`` refuses bots without a state directory
+(``require_lasting``), before anything starts; ``start()`` starts every bot (or its
+wait for the lease); ``stop()`` stops them, releasing their leases; idempotent.
+
+With ``alertmanager_url``, a bot's messages are first offered to the built-in alert
+actions (``answerer_for``), and the alert groups its account sends through the HTTP
+side are remembered for them (``watch``, on the application's ``SENT_WATCHERS``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp import web
+
+from xmpp_post import logs
+from xmpp_post.bots.alert_actions import AlertActions
+from xmpp_post.bots.alert_memory import remember_alerts
+from xmpp_post.bots.answering import Answerer
+from xmpp_post.bots.lease import RENEW_EVERY, TRY_EVERY, BotLease
+from xmpp_post.bots.runner import BotRunner
+from xmpp_post.config import Config
+from xmpp_post.config.accounts import Account
+from xmpp_post.config.bots import Bot, redacted_url
+from xmpp_post.http.context import SENT_WATCHERS
+from xmpp_post.metrics import Metrics
+from xmpp_post.state.lasting import KeyValue, Lasting, require_lasting
+from xmpp_post.tasks import TaskGroup
+from xmpp_post.xmpp.bot_session import BotAccount, BotSession
+from xmpp_post.xmpp.session import SessionOptions
+
+if TYPE_CHECKING:
+    from xmpp_post.state.redis import RedisState
+
+log = logging.getLogger(__name__)
+
+RoomMembers = Callable[[str], Awaitable[frozenset[str]]]
+
+
+def answerer_for(bot: Bot, kv: KeyValue, http: aiohttp.ClientSession,
+                 room_members: RoomMembers) -> Answerer | None:
+    """What answers ``bot``'s messages before its webhook: the alert actions when it
+    has ``alertmanager_url`` (``bots.alert_actions``)."""
+    if bot.alertmanager_url is None:
+        return None
+    return AlertActions(account=bot.account, alertmanager_url=bot.alertmanager_url,
+                        allow=bot.allow, store=kv, http=http, room_members=room_members)
+
+
+class BotHost:
+    """Every configured bot of one gateway; see the module docstring."""
+
+    def __init__(self, config: Config, lasting: Lasting, metrics: Metrics,
+                 options: SessionOptions,
+                 shared: Callable[[], RedisState | None] = lambda: None) -> None:
+        self.bots: Mapping[str, Bot] = config.sections.get("bots") or {}
+        self._accounts: Mapping[str, Account] = config.sections.get("accounts") or {}
+        if self.bots:
+            require_lasting(lasting, "bots ([bots])")
+        self._lasting = lasting
+        self._metrics = metrics
+        self._options = options
+        self._shared = shared
+        self._tasks = TaskGroup("bots")
+        self._http: aiohttp.ClientSession | None = None
+        self.sessions: dict[str, BotSession] = {}  # the bots running here, by name
+        self.runners: dict[str, BotRunner] = {}
+        self._running = {name: asyncio.Event() for name in self.bots}
+
+    def watch(self, app: web.Application) -> None:
+        """Remember the alert groups the bots with ``alertmanager_url`` send through
+        ``app`` (its ``SENT_WATCHERS``), for their alert actions."""
+        remember_alerts(app[SENT_WATCHERS], self._lasting.kv, frozenset(
+            bot.account for bot in self.bots.values() if bot.alertmanager_url))
+
+    async def start(self) -> None:
+        if not self.bots or self._http is not None:
+            return
+        self._http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+        shared = self._shared()
+        for bot in self.bots.values():
+            lease = (BotLease(shared.client, shared.name("bot-lease", bot.name, bot.account))
+                     if shared is not None else None)
+            self._tasks.spawn(self._hold(bot, lease), f"bot {bot.name}")
+
+    async def _hold(self, bot: Bot, lease: BotLease | None) -> None:
+        """Run ``bot`` while this instance holds its lease (always, without Redis)."""
+        while True:
+            if lease is not None and not await self._try(lease.acquire()):
+                await asyncio.sleep(TRY_EVERY)
+                continue
+            runner, session = self._make(bot)
+            work = TaskGroup(f"bot {bot.name}")
+            work.spawn(runner.run(), "deliveries")
+            session.start()
+            self.runners[bot.name], self.sessions[bot.name] = runner, session
+            self._running[bot.name].set()
+            logs.event(log, "bot started", bot=bot.name, account=bot.account,
+                       url=redacted_url(bot.url), rooms=len(bot.rooms),
+                       lease="redis" if lease is not None else "-")
+            try:
+                await self._keep(lease)
+                log.warning("bot %s: its lease was lost; stopping it here", bot.name)
+            finally:
+                self._running[bot.name].clear()
+                self.runners.pop(bot.name, None)
+                self.sessions.pop(bot.name, None)
+                await session.stop()
+                await work.close()
+                if lease is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(lease.release())
+
+    async def _keep(self, lease: BotLease | None) -> None:
+        """Return when ``lease`` is lost (never without one: until cancelled)."""
+        held = asyncio.Event()
+        if lease is None:
+            await held.wait()
+        while await self._try(lease.renew()):  # type: ignore[union-attr]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(held.wait(), RENEW_EVERY)
+
+    async def _try(self, step: Awaitable[Any]) -> bool:
+        try:
+            return bool(await step)
+        except Exception as exc:  # Redis unreachable: no lease held
+            log.warning("bot lease: Redis failed: %r", exc)
+            return False
+
+    def _make(self, bot: Bot) -> tuple[BotRunner, BotSession]:
+        assert self._http is not None
+        runner = BotRunner(bot, self._lasting, self._http, metrics=self._metrics)
+        account = BotAccount(bot.account, self._accounts[bot.account].password, bot.nick,
+                             bot.rooms, bot.mentions_only)
+        session = BotSession(account, self._options, runner.accept,
+                             last_archive_id=runner.last_archive_id,
+                             skipped=runner.count_skipped)
+        runner.link = session
+        runner.answerer = answerer_for(bot, self._lasting.kv, self._http,
+                                       session.room_members)
+        return runner, session
+
+    async def online(self, name: str, timeout: float = 30.0) -> BotSession:
+        """Bot ``name``'s session once it runs here and is online."""
+        async with asyncio.timeout(timeout):
+            await self._running[name].wait()
+            session = self.sessions[name]
+            await session.online.wait()
+            return session
+
+    async def stop(self) -> None:
+        await self._tasks.close()
+        http, self._http = self._http, None
+        if http is not None:
+            await http.close()
