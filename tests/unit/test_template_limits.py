@@ -40,7 +40,6 @@ def spending() -> Iterator[dict[str, float]]:
     charged 0.66 s once, after the whole suite had run, most likely by a collection of
     the heap the other tests left, which is not the render's work."""
     spent: dict[str, float] = {}
-    gc.collect()
     gc.disable()
     tracemalloc.start()
     started = time.thread_time()
