@@ -1,5 +1,5 @@
 """Unit tests: nothing is started (no server, no process but a short Python one); the
-XMPP side is ``xmpp_post.testing.FakeRelay``. The folder runs in about 10 s."""
+XMPP side is ``xmpp_post.testing.FakeRelay``. The folder runs in about 12 s."""
 
 from __future__ import annotations
 
