@@ -110,7 +110,8 @@ class FakeRelay:
         return [SessionInfo(jid, 0, now - opened, now - opened)
                 for jid, opened in self._opened.items()]
 
-    async def upload(self, sender: Sender, file: FileToSend) -> UploadedFile:
+    async def upload(self, sender: Sender, file: FileToSend,
+                     encrypt: bool = False) -> UploadedFile:
         try:
             if self.upload_fail is not None:
                 raise self.upload_fail
