@@ -49,7 +49,8 @@ class InstantRelay:
     def sessions(self) -> list[SessionInfo]:
         return []
 
-    async def upload(self, sender: Sender, file: FileToSend) -> UploadedFile:
+    async def upload(self, sender: Sender, file: FileToSend,
+                     encrypt: bool = False) -> UploadedFile:
         raise UploadUnavailable("this benchmark sends no files")
 
     def known_file_limit(self, domain: str) -> int | None:

@@ -63,7 +63,7 @@ def parsers() -> dict[str, argparse.ArgumentParser]:
     webhook_commands = _webhook_parser(commands)
     template_commands = _template_parser(commands)
     nested = {"token": token_commands, "webhook": webhook_commands,
-              "template": template_commands}
+              "template": template_commands, "omemo": _omemo_parser(commands)}
     found = {parser.prog: parser}
     for name, sub in commands.choices.items():
         found[sub.prog] = sub
@@ -143,6 +143,27 @@ def _template_parser(commands: Any) -> Any:
     return actions
 
 
+def _omemo_parser(commands: Any) -> Any:
+    omemo = commands.add_parser("omemo", help="the gateway's OMEMO keys (docs/omemo.md)",
+                                description="Read or change the OMEMO keys in the state "
+                                "directory; run while the gateway is stopped.")
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--config", type=Path, metavar="FILE", help="serve's TOML file")
+    where.add_argument("--state-dir", metavar="DIR", help="the state directory")
+    where.add_argument("--state-secret-file", metavar="PATH",
+                       help="the key the OMEMO keys are sealed with")
+    actions = omemo.add_subparsers(dest="omemo_command", metavar="COMMAND", required=True)
+    fingerprint = actions.add_parser("fingerprint", parents=[where], help="print the "
+                                     "fingerprint of the gateway's device for ACCOUNT")
+    fingerprint.add_argument("account", metavar="ACCOUNT", help="the sending account")
+    trust = actions.add_parser("trust", parents=[where], help="verify a device of JID "
+                               "(its fingerprint as its client shows it)")
+    trust.add_argument("account", metavar="ACCOUNT", help="the sending account")
+    trust.add_argument("jid", metavar="JID", help="the recipient")
+    trust.add_argument("fingerprint", metavar="FINGERPRINT", help="the device's fingerprint")
+    return actions
+
+
 def _template_command(args: argparse.Namespace) -> int:
     from xmpp_post.templates import template_command as templates
 
@@ -189,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
                                               args.template)
     if args.command == "template":
         return _template_command(args)
+    if args.command == "omemo":
+        from xmpp_post.omemo_command import command
+
+        return command(args.omemo_command, args.account, getattr(args, "jid", None),
+                       getattr(args, "fingerprint", None), args.state_dir,
+                       args.state_secret_file, args.config)
     if args.command != "serve":
         parser.print_help()
         return EXIT_CONFIG

@@ -19,6 +19,7 @@ The tree::
     │   ├── HeaderTooLarge           a request line or header field is too long
     │   ├── UnsupportedMediaType
     │   ├── Unprocessable            no recipient, no text
+    │   │   └── OmemoUnavailable     encrypt=omemo, and it cannot be encrypted
     │   └── TooManyRequests          too many failed logins (Retry-After)
     │       └── RateLimited          a token over its rate
     ├── Overloaded                   the gateway is at a limit of its own (Retry-After)
@@ -160,6 +161,14 @@ class UnsupportedMediaType(ClientError):
 
 class Unprocessable(ClientError):
     code = "unprocessable"
+
+
+class OmemoUnavailable(Unprocessable):
+    """The message was to be encrypted (``encrypt=omemo``) and cannot be: the recipient
+    has no usable OMEMO device, its keys are not readable, the room does not allow it or
+    this gateway keeps no keys; nothing was sent in clear. The message says why."""
+
+    code = "omemo_unavailable"
 
 
 class TooManyRequests(ClientError):

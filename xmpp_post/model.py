@@ -25,6 +25,7 @@ from xmpp_post import jids, scan
 from xmpp_post.errors import BadRequest, Forbidden, GatewayError, NotFound
 
 MESSAGE_TYPES = ("chat", "normal", "headline", "groupchat")
+ENCRYPTIONS = ("none", "omemo")  # what a message may ask for, weakest first
 # Characters XML 1.0 cannot carry (outside its Char production), so no stanza can.
 NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -57,6 +58,7 @@ class Scope:
     to: frozenset[str] | None = None
     template: str | None = None
     allowance: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
+    encrypt: str = "none"  # the least encryption its messages get (a request cannot lower it)
 
     def take(self, messages: int) -> None:
         """Count ``messages`` (one per recipient) before any is sent, or raise."""
@@ -81,6 +83,22 @@ class Scope:
                         code="template_not_allowed")
 
 
+    def encryption_for(self, asked: str | None, default: str) -> str:
+        """The encryption of a message that asked for ``asked`` (None: ``default``);
+        Forbidden (403 ``encryption_required``) when it asks for less than the scope's."""
+        if asked is None:
+            return strongest(default, self.encrypt)
+        if ENCRYPTIONS.index(asked) < ENCRYPTIONS.index(self.encrypt):
+            raise Forbidden(f"these credentials always send with encrypt={self.encrypt}",
+                            code="encryption_required")
+        return asked
+
+
+def strongest(*modes: str) -> str:
+    """The strongest of ``modes`` (``ENCRYPTIONS``, weakest first)."""
+    return max(modes, key=ENCRYPTIONS.index)
+
+
 UNSCOPED = Scope()
 
 
@@ -96,6 +114,7 @@ class Sender:
     via: str = "basic"
     scope: Scope = UNSCOPED
     delivery: str | None = None
+    encrypt: str = "none"  # the default for its messages: --encrypt, its account's, ...
 
     @property
     def domain(self) -> str:
@@ -137,6 +156,7 @@ class OutgoingMessage:
     nick: str | None = None
     room_password: str | None = field(default=None, repr=False)
     subject_in_rooms: bool = True
+    encrypt: str = "none"  # or "omemo": end-to-end encrypted, else not sent at all
 
 
 @dataclass(frozen=True)

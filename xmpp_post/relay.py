@@ -16,9 +16,10 @@ limited to some recipients sends nothing when any other is named: 403) and its r
 allows every message (else nothing is sent: 429).
 
 ``deliver_with_files`` first uploads each file once (``Relay.upload``, XEP-0363; a
-failure fails the request, nothing sent), then sends each recipient, in order, the text
-(if any) as a message of its own and each file as a message whose body is its download
-URL, with that URL as XEP-0066 out-of-band data (``with_files``).
+failure fails the request, nothing sent; encrypted, XEP-0454, for ``encrypt=omemo``),
+then sends each recipient, in order, the text (if any) as a message of its own and each
+file as a message whose body is its download URL, with that URL as XEP-0066
+out-of-band data (``with_files``).
 """
 
 from __future__ import annotations
@@ -46,9 +47,12 @@ class Relay(Protocol):
         theirs is no login, so no password guess (the login throttle lets it through)."""
         ...
 
-    async def upload(self, sender: Sender, file: FileToSend) -> UploadedFile:
+    async def upload(self, sender: Sender, file: FileToSend,
+                     encrypt: bool = False) -> UploadedFile:
         """Put ``file`` on ``sender``'s upload service (XEP-0363); return its download
-        URL once the service has it, or raise the ``GatewayError`` that says why not."""
+        URL once the service has it, or raise the ``GatewayError`` that says why not.
+        ``encrypt``: only its ciphertext is uploaded, and the URL is XEP-0454's
+        ``aesgcm://`` one (for OMEMO recipients: the key is in its fragment)."""
         ...
 
     def known_file_limit(self, domain: str) -> int | None:
@@ -127,10 +131,11 @@ async def deliver_with_files(relay: Relay, sender: Sender,
     sender.scope.check_recipients([message.to for message in messages])
     sender.scope.take(sum(bool(message.body) + len(files) or 1 for message in messages))
     uploaded: list[UploadedFile] = []
+    encrypt = any(message.encrypt == "omemo" for message in messages)
     if any(isinstance(item, OutgoingMessage) for item in items):
         for file in files:
             try:
-                uploaded.append(await relay.upload(sender, file))
+                uploaded.append(await relay.upload(sender, file, encrypt))
             except GatewayError as error:
                 if observe is not None:
                     observe(file, error.code)

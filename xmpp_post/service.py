@@ -2,7 +2,8 @@
 
 The wiring is here and nowhere else: which fronts the application serves
 (``fronts_for``), the authentication chain (``authenticator``), the guards' state
-(``guards_for``: memory, Redis or SQLite), and the relay (``xmpp_relay``: the XMPP side).
+(``guards_for``: memory, Redis or SQLite), and the relay (``relay_setup.xmpp_relay``:
+the XMPP side, with OMEMO's keys where ``state_setup.omemo_keys`` says).
 
 ``Gateway.start()`` returns once the HTTP port accepts connections; ``drain()`` makes
 ``/readyz`` answer 503 for ``drain_seconds`` (a load balancer moves new requests away)
@@ -55,19 +56,15 @@ from xmpp_post.http.guards import Guards
 from xmpp_post.http.proxy_protocol import ProxySite
 from xmpp_post.http.server import GatewayRunner
 from xmpp_post.metrics import Metrics
-from xmpp_post.model import Sender
 from xmpp_post.relay import Relay
+from xmpp_post.relay_setup import session_options as session_options  # (re-exported)
+from xmpp_post.relay_setup import xmpp_relay
 from xmpp_post.state import StateKey
 from xmpp_post.state.memory import MemoryIdempotencyStore, MemoryLoginThrottle
-from xmpp_post.state_setup import open_state, with_state
+from xmpp_post.state_setup import omemo_keys, open_state, with_state
 from xmpp_post.tasks import TaskGroup
 from xmpp_post.templates import TemplateSet
-from xmpp_post.uploader import HttpsUploader
-from xmpp_post.xmpp.client import tls_context
-from xmpp_post.xmpp.directory import ServiceDirectory
 from xmpp_post.xmpp.pool import SessionPool
-from xmpp_post.xmpp.salted import SaltedPasswords
-from xmpp_post.xmpp.session import SessionOptions, XmppSession
 from xmpp_post.xmpp.xmpp_relay import XmppRelay
 
 if TYPE_CHECKING:
@@ -75,45 +72,6 @@ if TYPE_CHECKING:
     from xmpp_post.state.sqlite import SqliteState
 
 log = logging.getLogger(__name__)
-
-
-def session_options(config: Config) -> SessionOptions:
-    server = (config.xmpp_server.host, config.xmpp_server.port) if config.xmpp_server else None
-    return SessionOptions(
-        server=server, direct_tls=config.direct_tls, ca_file=config.ca_file,
-        insecure_skip_tls_verify=config.insecure_skip_tls_verify,
-        connect_timeout=config.connect_timeout, ack_timeout=config.ack_timeout,
-        receipt_timeout=config.receipt_timeout, bounce_wait=config.bounce_wait,
-        retry_after=config.retry_after,
-    )
-
-
-def xmpp_relay(config: Config, metrics: Metrics | None = None,
-               clock: Callable[[], float] = time.monotonic) -> XmppRelay:
-    """The real relay; ``clock`` times idle sessions and rooms (tests inject one)."""
-    options = session_options(config)
-    directory = ServiceDirectory()  # which domains are group chat services, for all senders
-
-    salted = SaltedPasswords(config.scram_cache)  # SCRAM's SaltedPassword per sender
-
-    def factory(sender: Sender, digest: bytes) -> XmppSession:
-        return XmppSession(sender, options, directory, metrics, clock=clock,
-                           salted=salted.login(sender.jid, digest))
-
-    pool = SessionPool(factory, idle_timeout=config.idle_timeout,
-                       max_sessions=config.max_sessions, retry_after=config.retry_after,
-                       max_opening=config.max_concurrent_opens, metrics=metrics,
-                       clock=clock)
-    if metrics is not None:
-        metrics.track_open_sessions(lambda: pool.open_sessions)
-    # The HTTPS PUT of file uploads, trusting what the XMPP sessions trust.
-    uploader = HttpsUploader(tls_context(config.ca_file, config.insecure_skip_tls_verify),
-                             connect_timeout=config.connect_timeout,
-                             read_timeout=config.upload_timeout)
-    return XmppRelay(pool, request_timeout=config.request_timeout,
-                     retry_after=config.retry_after, max_stanza_size=config.max_stanza_size,
-                     directory=directory, uploader=uploader,
-                     upload_timeout=config.upload_timeout, salted=salted)
 
 
 async def _server_accepts(host: str, port: int, timeout: float) -> str | None:
@@ -139,7 +97,7 @@ def fronts_for(config: Config) -> list[Front]:
 def authenticator(config: Config, live: LiveConfig) -> Authenticator:
     """Webhook URLs, signed webhooks, ntfy's ``?auth=`` (checked by the header schemes),
     tokens, then HTTP Basic (see ``xmpp_post.auth``)."""
-    tokens, basic = TokenScheme(live), BasicScheme(config.domain)
+    tokens, basic = TokenScheme(live), BasicScheme(config.domain, live.encrypt_for)
     return Authenticator([WebhookUrlScheme(live), WebhookScheme(live),
                           QueryParamScheme([tokens, basic]), tokens, basic],
                          challenge_order=[basic, tokens])
@@ -201,10 +159,11 @@ class Gateway:
         self.live = live if live is not None else LiveConfig(config)
         self.metrics = Metrics()
         self._xmpp: XmppRelay | None = None  # the relay, when the gateway built it
-        if relay is None:
-            relay = self._xmpp = xmpp_relay(config, self.metrics, clock)
-        self.relay: Relay = relay
         self.state, self.lasting = open_state(config, self.metrics)  # locked until stop()
+        if relay is None:
+            relay = self._xmpp = xmpp_relay(config, self.metrics, clock,
+                                            omemo_keys(config, self.lasting))
+        self.relay: Relay = relay
         self.guards, self.shared = guards_for(config, self.relay, self.live, self.state)
         self.bots = BotHost(config, self.lasting, self.metrics, session_options(config),
                             lambda: self.shared)  # refuses bots without a state_dir

@@ -8,6 +8,9 @@
   by the state directory's key. The ``Idempotency-Key`` answers are in Redis, else in
   the state directory, else in memory; the login throttle is in Redis or in memory.
 
+* ``omemo_keys``: where OMEMO keeps its keys (``state.sealed``: encrypted at rest under
+  a key derived from ``state_secret_file``, in the state directory), or why it cannot.
+
 Redis and SQLite are imported only when configured.
 """
 
@@ -17,10 +20,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from xmpp_post.config import Config
+from xmpp_post.errors import ConfigError
 from xmpp_post.http.guards import Guards
 from xmpp_post.metrics import Metrics
 from xmpp_post.state import StateKey
-from xmpp_post.state.lasting import Lasting
+from xmpp_post.state.lasting import KeyValue, Lasting
 from xmpp_post.state.memory_lasting import memory_lasting
 
 if TYPE_CHECKING:
@@ -73,3 +77,37 @@ def with_state(config: Config, base: Guards,
                                   lease=lease)
     store = RedisIdempotencyStore(shared, window=config.idempotency_window, lease=lease)
     return replace(base, throttle=throttle, idempotency=store), shared
+
+
+OMEMO_PURPOSE = "omemo keys"
+
+
+def omemo_keys(config: Config, lasting: Lasting) -> tuple[KeyValue | None, str]:
+    """The store of OMEMO's keys, or None and why there is none. A configured default
+    of ``omemo`` (``encrypt``, an account's, a token's or a webhook's) without a state
+    directory and a secret refuses to start (``ConfigError``)."""
+    if lasting.durable and config.state_secret is not None:
+        from xmpp_post.state.sealed import SealedKeyValue
+
+        return SealedKeyValue(lasting.kv, config.state_secret, OMEMO_PURPOSE), ""
+    missing = ("state_dir and state_secret_file" if not lasting.durable
+               else "state_secret_file")
+    wants = omemo_wanted(config)
+    if wants:
+        raise ConfigError("state_dir" if not lasting.durable else "state_secret_file",
+                          f"{wants} asks for encrypt = omemo, which keeps its keys in the "
+                          f"state directory, encrypted: set {missing}")
+    return None, (f"this gateway keeps no OMEMO keys: its operator has not set {missing}")
+
+
+def omemo_wanted(config: Config) -> str:
+    """Which setting asks for OMEMO by default (empty: none does)."""
+    if config.encrypt == "omemo":
+        return "encrypt"
+    for section in ("accounts", "tokens", "webhooks"):
+        found = config.sections.get(section)
+        entries = getattr(found, "by_name", found) or {}
+        for name, entry in entries.items():
+            if getattr(entry, "encrypt", "none") == "omemo":
+                return f"[{section}.{name!r}]"
+    return ""

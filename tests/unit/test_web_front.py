@@ -125,7 +125,7 @@ async def test_capabilities_show_only_what_exists(make: Make) -> None:
     _check_headers(resp)
     assert await resp.json() == {"base_path": "/msg",
                                  "types": ["chat", "normal", "headline", "groupchat"],
-                                 "send": {"files": True, "encrypt": False}, "status": True}
+                                 "send": {"files": True, "encrypt": True}, "status": True}
 
 
 def test_the_page_has_no_inline_code_and_writes_no_html() -> None:

@@ -8,6 +8,8 @@ on other servers. The password itself is checked by the XMPP server.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from xmpp_post import jids
 from xmpp_post.auth import Presented
 from xmpp_post.errors import Forbidden, Unauthorized
@@ -21,8 +23,10 @@ class BasicScheme:
 
     challenge = REALM
 
-    def __init__(self, domains: tuple[str, ...]) -> None:
+    def __init__(self, domains: tuple[str, ...],
+                 encrypt_for: Callable[[str], str] | None = None) -> None:
         self._domains = domains
+        self._encrypt_for = encrypt_for  # the default encryption of a sender's messages
 
     def authenticate(self, presented: Presented) -> Sender | None:
         pair = presented.basic
@@ -41,4 +45,5 @@ class BasicScheme:
         if domain not in self._domains:
             raise Forbidden(f"this gateway does not serve the domain {domain!r}",
                             code="domain_not_served")
-        return Sender(jid, password)
+        return Sender(jid, password, encrypt=self._encrypt_for(jid)
+                      if self._encrypt_for is not None else "none")

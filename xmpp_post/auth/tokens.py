@@ -112,4 +112,6 @@ class TokenScheme:
         allowance = (partial(self.rates.take, token.name, token.rate)
                      if token.rate is not None else None)
         return Sender(account.jid, account.password, via=f"token:{token.name}",
-                      scope=Scope(to=token.to, template=token.template, allowance=allowance))
+                      scope=Scope(to=token.to, template=token.template, allowance=allowance,
+                                  encrypt=token.encrypt),
+                      encrypt=self._live.encrypt_for(account.jid))

@@ -82,4 +82,6 @@ class WebhookUrlScheme:
             raise CredentialsRefused("the webhook's account is not configured",
                                      subject=subject)
         return Sender(account.jid, account.password, via=subject,
-                      scope=Scope(to=frozenset(hook.to), template=hook.template))
+                      scope=Scope(to=frozenset(hook.to), template=hook.template,
+                                  encrypt=hook.encrypt),
+                      encrypt=self._live.encrypt_for(account.jid))

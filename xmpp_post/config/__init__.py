@@ -71,6 +71,7 @@ class Config:
     max_recipients: int
     max_stanza_size: int
     bounce_wait: float
+    encrypt: str
     # Files
     max_file_size: int
     upload_timeout: float

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 NAME = "accounts"
 MAX_SECRET = 4096  # bytes; a password or a webhook secret is never anywhere near this
-_KEYS = ("password_file", "password_env")
+_KEYS = ("password_file", "password_env", "encrypt")
+ENCRYPT_MODES = ("none", "omemo")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,14 @@ class Account:
     jid: str
     password: str = field(repr=False)
     source: str = ""  # where the password came from ("file /path" or "env NAME"), for logs
+    encrypt: str = "none"  # the default of its messages (``encrypt = "omemo"``)
+
+
+def parse_encrypt(where: str, value: object) -> str:
+    """A table's ``encrypt``: "none" or "omemo"."""
+    if value not in ENCRYPT_MODES:
+        raise ConfigError(f"{where}.encrypt", f"must be {' or '.join(map(repr, ENCRYPT_MODES))}")
+    return str(value)
 
 
 def read_secret(path: Path, setting: str) -> str:
@@ -100,19 +109,21 @@ def _account(jid_text: str, entry: object, config_file: Path | None) -> Account:
         jid = jids.account(jid_text, "")
     except jids.JidError as exc:
         raise ConfigError(where, f"not a bare JID user@domain ({exc})") from None
-    given = [key for key in _KEYS if key in entry]
+    encrypt = parse_encrypt(where, entry.get("encrypt", "none"))
+    given = [key for key in _KEYS[:2] if key in entry]
     if len(given) != 1:
         raise ConfigError(where, "give exactly one of password_file and password_env")
     if given[0] == "password_file":
         path = resolve(entry["password_file"], config_file, f"{where}.password_file")
-        return Account(jid, read_secret(path, f"{where}.password_file"), f"file {path}")
+        return Account(jid, read_secret(path, f"{where}.password_file"), f"file {path}",
+                       encrypt)
     name = entry["password_env"]
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}.password_env", "must be the name of a variable")
     value = os.environ.get(name, "")
     if not value:
         raise ConfigError(f"{where}.password_env", f"the variable {name} is unset or empty")
-    return Account(jid, value, f"env {name}")
+    return Account(jid, value, f"env {name}", encrypt)
 
 
 def parse(table: Mapping[str, Any], config_file: Path | None) -> dict[str, Account]:
@@ -132,6 +143,17 @@ def check(accounts: Mapping[str, Account], config: Config) -> None:
         if jids.domain_of(jid) not in domains:
             raise ConfigError(f'{NAME}."{jid}"', f"{jids.domain_of(jid)} is not one of the "
                               f"served domains ({', '.join(domains)})")
+
+
+def require_accounts(kind: str, users: Mapping[str, str], config: Config) -> None:
+    """ConfigError unless each ``users`` entry (name -> account JID) of the section
+    ``kind`` (tokens, webhooks, bots) is one of [accounts]."""
+    accounts = config.sections.get(NAME) or {}
+    for name, account in users.items():
+        if account not in accounts:
+            raise ConfigError(f"{kind}.{name}.account", f"{account} is not one of "
+                              f'[accounts]: add [accounts."{account}"] with its '
+                              "password_file")
 
 
 SECTION = register(Section(NAME, "accounts the gateway sends as for tokens and webhooks",

@@ -74,6 +74,13 @@ class LiveConfig:
         hooks = self._config.sections.get("webhooks")
         return hooks.by_digest if isinstance(hooks, Webhooks) else {}
 
+    def encrypt_for(self, jid: str) -> str:
+        """The default encryption of ``jid``'s messages: ``encrypt``, or its account's
+        if stronger."""
+        account = self.accounts.get(jid)
+        default = self._config.encrypt
+        return "omemo" if "omemo" in (default, account and account.encrypt) else default
+
     def swap(self, fresh: Config, templates: TemplateSet) -> list[str]:
         """Take ``fresh``'s sections and templates; return the flat settings
         that differ from the running ones: they keep their running values until a restart

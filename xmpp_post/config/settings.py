@@ -127,6 +127,12 @@ GROUPS: tuple[Group, ...] = (
                  "message to a recipient on another domain (answered as soon as one comes); "
                  "0 answers at once. Less than request_timeout. Later refusals are counted "
                  "in /metrics and logged.", minimum=0),
+        Setting("encrypt", "str", "none",
+                "End-to-end encryption of messages a request does not choose it for "
+                "(its field encrypt): none, or omemo (docs/omemo.md). An account's "
+                "encrypt and a token's or webhook's raise it; a request cannot lower a "
+                "token's or webhook's. omemo needs state_dir and state_secret_file.",
+                "MODE", choices=("none", "omemo")),
     )),
     Group("Files", "Files sent with XEP-0363 HTTP File Upload (multipart/form-data on "
           "the message endpoint, a file body on ntfy's).", (

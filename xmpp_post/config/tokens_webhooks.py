@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xmpp_post import jids
-from xmpp_post.config.accounts import read_secret, resolve
+from xmpp_post.config.accounts import parse_encrypt, read_secret, require_accounts, resolve
 from xmpp_post.config.sections import Section, register
 from xmpp_post.errors import ConfigError
 
@@ -66,10 +66,10 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _RATE = re.compile(r"\s*(\d{1,9})\s*/\s*(second|sec|s|minute|min|m|hour|h)\s*")
 _PER = {"second": 1, "sec": 1, "s": 1, "minute": 60, "min": 60, "m": 60, "hour": 3600,
         "h": 3600}
-_TOKEN_KEYS = ("sha256", "account", "to", "template", "rate")
+_TOKEN_KEYS = ("sha256", "account", "to", "template", "rate", "encrypt")
 _HOOK_KEYS = ("account", "to", "template", "verify", "secret_file", "timestamp_header",
-              "max_age")
-_URL_HOOK_KEYS = ("account", "to", "template", "verify", "sha256")
+              "max_age", "encrypt")
+_URL_HOOK_KEYS = ("account", "to", "template", "verify", "sha256", "encrypt")
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,7 @@ class Token:
     to: frozenset[str] | None = None
     template: str | None = None
     rate: Rate | None = None
+    encrypt: str = "none"  # its messages' least encryption (a request cannot lower it)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class Webhook:
     timestamp_header: str = GRAFANA_TIMESTAMP
     max_age: int = DEFAULT_MAX_AGE
     digest: bytes | None = field(default=None, repr=False)  # verify = "url": of its secret
+    encrypt: str = "none"  # its messages' least encryption (a request cannot lower it)
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,8 @@ def parse_tokens(table: Mapping[str, Any], _path: Path | None) -> Tokens:
             name=name, digest=digest, account=_account(where, entry["account"]),
             to=frozenset(_recipients(where, entry["to"])) if "to" in entry else None,
             template=_template(where, entry["template"]) if "template" in entry else None,
-            rate=parse_rate(entry["rate"], f"{where}.rate") if "rate" in entry else None)
+            rate=parse_rate(entry["rate"], f"{where}.rate") if "rate" in entry else None,
+            encrypt=parse_encrypt(where, entry.get("encrypt", "none")))
         if token.digest in by_digest:
             raise ConfigError(f"{where}.sha256", "the same token as tokens."
                               f"{by_digest[token.digest].name}")
@@ -258,7 +261,8 @@ def _url_hook(name: str, where: str, raw: object) -> Webhook:
     return Webhook(name=name, account=_account(where, entry["account"]),
                    to=_recipients(where, entry["to"]), verify="url", secrets=(),
                    template=_template(where, entry.get("template", "slack")),
-                   digest=_sha256(where, entry["sha256"], "webhook"))
+                   digest=_sha256(where, entry["sha256"], "webhook"),
+                   encrypt=parse_encrypt(where, entry.get("encrypt", "none")))
 
 
 def parse_webhooks(table: Mapping[str, Any], config_file: Path | None) -> Webhooks:
@@ -301,25 +305,16 @@ def parse_webhooks(table: Mapping[str, Any], config_file: Path | None) -> Webhoo
                       else default_template),
             timestamp_header=_text(f"{where}.timestamp_header",
                                    entry.get("timestamp_header", GRAFANA_TIMESTAMP)),
-            max_age=max_age)
+            max_age=max_age, encrypt=parse_encrypt(where, entry.get("encrypt", "none")))
     return Webhooks(hooks, by_digest)
 
 
-def _check_accounts(kind: str, grants: Mapping[str, Token | Webhook], config: Config) -> None:
-    accounts = config.sections.get("accounts") or {}
-    for name, grant in grants.items():
-        if grant.account not in accounts:
-            raise ConfigError(f"{kind}.{name}.account", f"{grant.account} is not one of "
-                              f'[accounts]: add [accounts."{grant.account}"] with its '
-                              "password_file")
-
-
 def check_tokens(tokens: Tokens, config: Config) -> None:
-    _check_accounts("tokens", tokens.by_name, config)
+    require_accounts("tokens", {n: t.account for n, t in tokens.by_name.items()}, config)
 
 
 def check_webhooks(hooks: Mapping[str, Webhook], config: Config) -> None:
-    _check_accounts("webhooks", hooks, config)
+    require_accounts("webhooks", {n: h.account for n, h in hooks.items()}, config)
     # No signature covers the webhook's name: a delivery to one webhook would pass as a
     # delivery to another that knows the same secret (its recipients, its template).
     owners: dict[bytes, str] = {}

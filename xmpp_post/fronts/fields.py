@@ -13,6 +13,7 @@ Each checker takes the field's text and returns the value to send, or raises
 ``subject``    any text XML can carry (checked like the body)
 ``receipt``    ``true``/``false``/``1``/``0`` (JSON: also a boolean)
 ``nick``       a valid MUC nickname (a JID resourcepart after RFC 7622 rules)
+``encrypt``    ``none`` or ``omemo`` (docs/omemo.md)
 =============  ===============================================================
 """
 
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 
 from xmpp_post import jids
 from xmpp_post.errors import BadRequest
+from xmpp_post.model import ENCRYPTIONS
 
 MAX_ID = 64
 MAX_THREAD = 128
@@ -76,6 +78,14 @@ def oob_url(text: str) -> str:
     if parts.scheme.lower() not in ("http", "https") or not host:
         raise _invalid("oob_url", "must be an absolute http:// or https:// URL with a host")
     return text
+
+
+def encrypt(value: str) -> str:
+    """``none`` or ``omemo`` (any case)."""
+    mode = value.strip().lower() if isinstance(value, str) else ""
+    if mode not in ENCRYPTIONS:
+        raise _invalid("encrypt", f"must be {' or '.join(ENCRYPTIONS)}")
+    return mode
 
 
 def receipt(value: str | bool) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xmpp_post.model import MESSAGE_TYPES
+from xmpp_post.model import ENCRYPTIONS, MESSAGE_TYPES
 
 TO = {"type": "string", "minLength": 1,
        "description": "Recipient: full JID, bare JID, or a local part on the sender's domain"}
@@ -32,4 +32,7 @@ FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
                 "oneOf": [{"type": "boolean"}, BOOL_TEXT]},
     "nick": {"type": "string", "maxLength": 64, "description": "Nickname in a group chat"},
     "room_password": {"type": "string", "description": "Password of a protected room"},
+    "encrypt": {"type": "string", "enum": list(ENCRYPTIONS),
+                "description": "End-to-end encryption: omemo, or none (default: the "
+                "gateway's, the account's or the token's; a token's cannot be lowered)"},
 }

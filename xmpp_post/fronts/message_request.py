@@ -50,7 +50,7 @@ JSON = "application/json"
 FORM_DATA = "multipart/form-data"  # with files: read as it arrives (``uploads``)
 MEDIA_TYPES = (TEXT, FORM, JSON, FORM_DATA)
 FIELDS = ("to", "type", "body", "subject", "thread", "id", "lang", "oob_url", "receipt",
-          "nick", "room_password")
+          "nick", "room_password", "encrypt")
 SENDER_FIELDS = ("from", "sender")
 MAX_FORM_FIELDS = 100
 MAX_RECIPIENTS = 50
@@ -175,6 +175,7 @@ def _template(fields: dict[str, str], sender: Sender, default_nick: str,
     want_receipt = check.receipt(fields["receipt"]) if fields.get("receipt") else False
     check_room_rules(kind, want_receipt)
     nick = check.nick(fields.get("nick") or default_nick or jids.local_of(sender.jid))
+    asked = check.encrypt(fields["encrypt"]) if fields.get("encrypt") else None
     return {
         "body": text, "type": kind or "chat", "explicit_type": bool(kind),
         "subject": fields.get("subject") or None,
@@ -183,6 +184,7 @@ def _template(fields: dict[str, str], sender: Sender, default_nick: str,
         "lang": check.lang(fields["lang"]) if fields.get("lang") else None,
         "oob_url": url, "receipt": want_receipt, "nick": nick,
         "room_password": fields.get("room_password") or None,
+        "encrypt": sender.scope.encryption_for(asked, sender.encrypt),
     }
 
 

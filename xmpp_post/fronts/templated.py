@@ -9,7 +9,8 @@ holds it (``templates.parse_payload``). The template renders it into the text of
 message, sent to every recipient exactly as a message posted to ``/msg`` would be:
 rooms, several recipients and every check are the parser's (``payload.from_fields``),
 made before rendering. The message fields in the query string (``type``, ``subject``,
-``thread``, ``id``, ``lang``, ``oob_url``, ``receipt``, ``nick``, ``room_password``) win
+``thread``, ``id``, ``lang``, ``oob_url``, ``receipt``, ``nick``, ``room_password``,
+``encrypt``) win
 over what the template sets; an empty ``subject=`` drops the template's subject. Every
 query parameter, these and any other, is also the template's ``query``, except those
 that carry a secret (``auth``, ``token``, ``room_password``…:
@@ -45,7 +46,7 @@ from xmpp_post.templates import Reply, TemplateSet, parse_payload
 # The message fields a query string may give a templated message; they win over the
 # template's choices. ``to`` names recipients; ``body`` is the template's to make.
 MESSAGE_FIELDS = ("type", "subject", "thread", "id", "lang", "oob_url", "receipt", "nick",
-                  "room_password")
+                  "room_password", "encrypt")
 SKIPPED_TEXT = "(skipped)"  # stands in for the text when checking a skipped request
 PARSED_ON_LOOP = 16 * 1024  # bytes of payload parsed on the event loop; more in a thread
 

@@ -108,6 +108,8 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     # 403: the sender may not, or the server or room refused.
     ErrorCode("forbidden", 403, "The sender may not do this."),
     ErrorCode("recipient_not_allowed", 403, "The token may not send to that recipient."),
+    ErrorCode("encryption_required", 403, "The request asked for encrypt=none, and the "
+              "token or webhook always encrypts (its encrypt = \"omemo\")."),
     ErrorCode("template_not_allowed", 403, "The token is bound to another template (or, on "
               "ntfy's paths, to any template)."),
     ErrorCode("not_admin", 403, "Valid credentials, but not listed in admin: the "
@@ -168,6 +170,11 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("http_error", 417, "An Expect header other than 100-continue (or another "
               "refusal with the status aiohttp chose)."),
     ErrorCode("unprocessable", 422, "The request cannot be processed."),
+    ErrorCode("invalid_encrypt", 400, "encrypt is neither none nor omemo."),
+    ErrorCode("omemo_unavailable", 422, "The message was to be encrypted with OMEMO and "
+              "cannot be (the message says why: the recipient has no OMEMO device, its keys "
+              "are readable only by its contacts, the room is not members-only and "
+              "non-anonymous, or the gateway keeps no keys); nothing was sent in clear."),
     ErrorCode("missing_recipient", 422, "No recipient, in the path or in to."),
     ErrorCode("missing_body", 422, "No text (empty or white space only), or a template made "
               "none."),

@@ -10,7 +10,7 @@ requested delivery receipt is awaited for ``receipt_timeout`` (``receipts``);
 ``upload_slot()`` asks the sender's server for a file's upload slot (``upload``). A message
 the server refuses (``<message type='error'/>`` before the acknowledgement, or within
 ``bounce_wait`` after it for a recipient on another domain) raises ``RecipientRefused``
-instead (``refusals``).
+instead (``refusals``). ``encrypt=omemo``: the stanza from ``omemo_devices``.
 
 slixmpp's events are translated here into ``xmpp_post.errors`` (through the table in
 ``conditions``); the client itself is ``client.Client``.
@@ -38,6 +38,7 @@ from xmpp_post.xmpp.acks import AckTracker
 from xmpp_post.xmpp.client import Client, sasl_usable, tls_context
 from xmpp_post.xmpp.conditions import login_failed
 from xmpp_post.xmpp.directory import ServiceDirectory
+from xmpp_post.xmpp.omemo_devices import OmemoDevices, encrypted_stanza
 from xmpp_post.xmpp.receipts import ReceiptTracker
 from xmpp_post.xmpp.refusals import Refusals
 from xmpp_post.xmpp.rooms import RoomMemberships
@@ -52,7 +53,7 @@ NEVER = 2**31  # slixmpp's own periodic <r/> is disabled; acks.AckTracker reques
 
 @dataclass(frozen=True)
 class SessionOptions:
-    """How to reach and trust the XMPP server."""
+    """How to reach and trust the XMPP server; OMEMO's limits (``omemo_devices``)."""
 
     server: tuple[str, int] | None = None
     direct_tls: bool = False
@@ -63,6 +64,8 @@ class SessionOptions:
     retry_after: int = 5
     receipt_timeout: float = 10.0
     bounce_wait: float = 0.0  # after the ack, for recipients on other domains
+    omemo_missing: str = "this gateway keeps no OMEMO keys"  # why, without OmemoDevices
+    max_stanza_size: int = 256 * 1024  # for encrypted stanzas (their size known once made)
 
 
 class XmppSession:
@@ -72,8 +75,10 @@ class XmppSession:
                  directory: ServiceDirectory | None = None,
                  metrics: Metrics | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 salted: LoginMemo | None = None) -> None:
+                 salted: LoginMemo | None = None,
+                 omemo: OmemoDevices | None = None) -> None:
         self.jid = sender.jid
+        self._omemo = omemo
         self._domain = sender.domain
         self._options = options
         resource = "xmpp-post." + secrets.token_hex(4)
@@ -236,7 +241,9 @@ class XmppSession:
 
     async def _send(self, message: OutgoingMessage, kind: str, nick: str | None,
                     stanza_id: str) -> Receipt:
-        data = message_bytes(message, kind, stanza_id, self._client.default_lang)
+        data = (await encrypted_stanza(self._omemo, self._options, self.jid, self._client,
+                                       message, kind, stanza_id) if message.encrypt == "omemo"
+                else message_bytes(message, kind, stanza_id, self._client.default_lang))
         if not self._alive:  # it may have closed while the room was joined
             raise self._unavailable("the XMPP session is closed", "session_closed")
         echo = self._rooms.expect_echo(message.to, stanza_id) if nick is not None else None

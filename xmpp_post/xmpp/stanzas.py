@@ -107,6 +107,46 @@ def message_bytes(message: OutgoingMessage, kind: str, stanza_id: str,
     return "".join(parts).encode()
 
 
+EME_NS = "urn:xmpp:eme:0"
+HINTS_NS = "urn:xmpp:hints"
+ENCRYPTED_HINT = ("This message is encrypted with OMEMO; your client cannot show it. "
+                  "Use a client that supports OMEMO.")
+
+
+def encrypted_text(message: OutgoingMessage) -> str:
+    """The text an encrypted ``message`` carries: its subject (never sent in clear) as
+    the first line, then its body."""
+    if message.subject:
+        return f"{message.subject}\n\n{message.body}" if message.body else message.subject
+    return message.body
+
+
+def encrypted_message_bytes(message: OutgoingMessage, kind: str, stanza_id: str,
+                            default_lang: str | None, encrypted: str,
+                            namespace: str) -> bytes:
+    """The ``<message/>`` carrying ``encrypted`` (the ``<encrypted/>`` elements, XML
+    text made by the OMEMO library) instead of the text: in clear only the XEP-0380 hint
+    that it is encrypted (``namespace``, the first version used), a body saying so to
+    clients without OMEMO, the store hint (so offline storage and archives keep it), the
+    thread and the receipt request. No subject, no out-of-band URL: both are text."""
+    lang = message.lang or default_lang
+    parts = [f'<message type="{escape(kind)}" to="{escape(message.to)}" '
+             f'id="{escape(stanza_id)}"']
+    if lang:
+        parts.append(f' xml:lang="{escape(lang)}"')
+    parts.append(">")
+    parts.append(encrypted)
+    parts.append(f'<encryption xmlns="{EME_NS}" namespace="{escape(namespace)}" '
+                 'name="OMEMO" />')
+    parts.append(f"<body>{ENCRYPTED_HINT}</body>")
+    if message.thread:
+        parts.append(f"<thread>{escape(message.thread)}</thread>")
+    if message.receipt:
+        parts.append(f'<request xmlns="{RECEIPTS_NS}" />')
+    parts.append(f'<store xmlns="{HINTS_NS}" /></message>')
+    return "".join(parts).encode()
+
+
 PREVIEW_ID = "(chosen when sent)"
 
 

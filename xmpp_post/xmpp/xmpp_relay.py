@@ -37,6 +37,8 @@ from xmpp_post.files import FileToSend, UploadedFile, Uploader
 from xmpp_post.model import OutgoingMessage, Receipt, Sender, SessionInfo
 from xmpp_post.xmpp import compat
 from xmpp_post.xmpp.directory import ServiceDirectory
+from xmpp_post.xmpp.omemo_devices import OmemoDevices
+from xmpp_post.xmpp.omemo_files import aesgcm_url, discard, encrypted_copy
 from xmpp_post.xmpp.pool import SessionPool
 from xmpp_post.xmpp.salted import SaltedPasswords
 from xmpp_post.xmpp.stanzas import preview, wire_size
@@ -53,10 +55,12 @@ class XmppRelay:
                  directory: ServiceDirectory | None = None,
                  uploader: Uploader | None = None, upload_timeout: float = 120.0,
                  uploads: UploadServices | None = None,
-                 salted: SaltedPasswords | None = None) -> None:
+                 salted: SaltedPasswords | None = None,
+                 omemo: OmemoDevices | None = None) -> None:
         self.pool = pool
         self.directory = directory  # shared by the pool's sessions (for observation)
         self.salted = salted  # the sessions' SCRAM SaltedPasswords (for observation)
+        self.omemo = omemo  # the sessions' OMEMO devices (stopped with the relay)
         self._timeout = request_timeout
         self._deadlines = Deadlines(request_timeout)  # one per request, no timer each
         self._retry_after = retry_after
@@ -112,10 +116,24 @@ class XmppRelay:
     def sessions(self) -> list[SessionInfo]:
         return self.pool.describe()
 
-    async def upload(self, sender: Sender, file: FileToSend) -> UploadedFile:
-        """Put ``file`` on the sender's upload service; its download URL once it is there."""
+    async def upload(self, sender: Sender, file: FileToSend,
+                     encrypt: bool = False) -> UploadedFile:
+        """Put ``file`` on the sender's upload service; its download URL once it is there
+        (``encrypt``: its ciphertext, and the ``aesgcm://`` URL, ``omemo_files``)."""
         if self._uploader is None:
             raise UploadUnavailable("this gateway uploads no files")
+        if not encrypt:
+            return await self._upload(sender, file)
+        sealed, fragment = await encrypted_copy(file)
+        try:
+            done = await self._upload(sender, sealed)
+        finally:
+            discard(sealed.path)
+        return UploadedFile(name=file.name, size=file.size, content_type=file.content_type,
+                            url=aesgcm_url(done.url, fragment))
+
+    async def _upload(self, sender: Sender, file: FileToSend) -> UploadedFile:
+        assert self._uploader is not None
         verified = False
         try:
             async with self._deadlines.within():
@@ -154,5 +172,7 @@ class XmppRelay:
 
     async def stop(self) -> None:
         await self.pool.stop()
+        if self.omemo is not None:
+            await self.omemo.stop()
         if self._uploader is not None:
             await self._uploader.close()

@@ -23,6 +23,7 @@ work as query parameters too; a JSON member wins over a header, a header over th
 | `filename` (`X-Filename`, `Filename`, `file`, `f`) | the attachment's name (default: the URL's last segment); without `attach` the body is a file of that name |
 | `markdown` (`X-Markdown`, `Markdown`, `md`: `1`, `yes`, `true`; or `Content-Type: text/markdown`) | the text as plain text with XEP-0393 styling: `**b**` → `*b*`, `*i*`/`_i_` → `_i_`, headings → a bold line, `[t](u)` → `t (u)`; code, lists and quotes stay (see `markdown.py`) |
 | `icon` (`X-Icon`, `Icon`) | ignored (cosmetic); echoed in the reply when it is an http(s) URL |
+| `encrypt` (`X-Encrypt`, `Encrypt`; the gateway's own) | `omemo`: end-to-end encrypted (docs/omemo.md), or `none`; default: the sender's (`--encrypt`, its account's, its token's) |
 | `cache`, `firebase`, `unifiedpush` (`up`), `poll_id` | ignored: they only matter to an ntfy server |
 | `delay` (`X-Delay`, `Delay`, `X-At`, `At`, `X-In`, `In`), `email` (`X-Email`, `X-E-Mail`, `Email`, `E-Mail`, `Mail`, `e`), `call` (`X-Call`, `Call`), `template` (`X-Template`, `Template`, `tpl`) | refused, never dropped: 400 `unsupported_field` |
 | a body over `max_text` bytes (ntfy: 4096), or not UTF-8 text | a file, as ntfy makes it: uploaded (XEP-0363) and sent as its URL (``Publication.file``) |

@@ -130,7 +130,9 @@ async def publish(request: web.Request) -> web.Response:
     text = parts.body if pub.text_to_send else ""  # "": the file goes alone
     items = tuple(OutgoingMessage(to=target, body=text, type="chat", explicit_type=False,
                                   subject=parts.subject, id=message_id, oob_url=parts.oob_url,
-                                  nick=nick, subject_in_rooms=False)
+                                  nick=nick, subject_in_rooms=False,
+                                  encrypt=sender.scope.encryption_for(pub.encrypt,
+                                                                      sender.encrypt))
                   for target in targets)
     files: tuple[FileToSend, ...] = ()
     if pub.file and spooled is not None and pub.filename and pub.content_type:

@@ -38,6 +38,7 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "email": ("x-email", "x-e-mail", "email", "e-mail", "mail", "e"),
     "call": ("x-call", "call"),
     "template": ("x-template", "template", "tpl"),
+    "encrypt": ("x-encrypt", "encrypt"),  # the gateway's own: none or omemo
     "cache": ("x-cache", "cache"),
     "firebase": ("x-firebase", "firebase"),
     "unifiedpush": ("x-unifiedpush", "unifiedpush", "up"),

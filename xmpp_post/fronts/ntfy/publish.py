@@ -59,7 +59,7 @@ MARKDOWN_TYPE = "text/markdown"
 _JSON_TYPES: dict[str, type] = {
     "message": str, "title": str, "click": str, "attach": str, "filename": str, "icon": str,
     "delay": str, "email": str, "call": str, "priority": int, "markdown": bool,
-    "tags": list, "actions": list,
+    "tags": list, "actions": list, "encrypt": str,
 }
 
 _NOT_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f]")
@@ -90,6 +90,7 @@ class Publication:
     icon: str | None = None
     file: bool = False
     content_type: str | None = None
+    encrypt: str | None = None  # asked for: none or omemo (None: the sender's default)
     message_given: bool = True
 
     @property
@@ -204,6 +205,7 @@ def parse_publish(method: str, path: str, headers: Mapping[str, str],
         click=_url("click", value("click")), attach=attach, filename=filename,
         actions=_actions(value("actions")), markdown=markdown, icon=_icon(value("icon")),
         file=file, content_type=kind, message_given=given_text,
+        encrypt=fields.encrypt(value("encrypt")) if value("encrypt") else None,
     )
 
 

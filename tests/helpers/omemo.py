@@ -1,0 +1,70 @@
+"""Driving ``omemo_receiver`` (an OMEMO client in a process of its own) from a test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from xmpp_post.lab.prosody import ProsodyServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class OmemoPeer:
+    """One device of ``jid``: ``await start()`` returns once its keys are published and
+    it is online; ``await message()`` is the next message it received."""
+
+    def __init__(self, prosody: ProsodyServer, jid: str, password: str, store: Path,
+                 *options: str) -> None:
+        self._argv = [sys.executable, "-m", "tests.helpers.omemo_receiver", jid, password,
+                      str(prosody.c2s_port), str(prosody.cert_file), str(store), *options]
+        self._proc: asyncio.subprocess.Process | None = None
+        self.ready: dict[str, Any] = {}
+
+    async def start(self, timeout: float = 30.0) -> OmemoPeer:
+        self._proc = await asyncio.create_subprocess_exec(
+            *self._argv, cwd=ROOT, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        self.ready = await self.event("ready", timeout)
+        return self
+
+    async def event(self, kind: str, timeout: float = 20.0) -> dict[str, Any]:
+        assert self._proc is not None and self._proc.stdout is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                line = await self._proc.stdout.readline()
+                if not line:
+                    raise AssertionError(f"the OMEMO client ended before a {kind!r} event")
+                event: dict[str, Any] = json.loads(line)
+                if event["event"] == kind:
+                    return event
+                if event["event"] == "error":
+                    raise AssertionError(f"the OMEMO client failed: {event['error']}")
+
+    async def next_event(self, timeout: float = 20.0) -> dict[str, Any]:
+        """The next event, whatever it is (an ``error`` too)."""
+        assert self._proc is not None and self._proc.stdout is not None
+        async with asyncio.timeout(timeout):
+            line = await self._proc.stdout.readline()
+        if not line:
+            raise AssertionError("the OMEMO client ended")
+        event: dict[str, Any] = json.loads(line)
+        return event
+
+    async def message(self, timeout: float = 20.0) -> dict[str, Any]:
+        return await self.event("message", timeout)
+
+    async def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
