@@ -66,7 +66,8 @@ class Metrics:
             "(2xx), answered (by the alert actions), rejected (4xx), expired (retried for "
             "retry_for)", ["bot", "outcome"], registry=r)
         self.bot_skipped = Counter("xmpp_post_bot_skipped", "Messages to bots that were not "
-                                   "delivered, by bot and reason (encrypted: OMEMO)",
+                                   "delivered, by bot and reason (encrypted: OMEMO; "
+                                   "queue_full; handled_elsewhere: by another instance)",
                                    ["bot", "reason"], registry=r)
         self._bot_waiting = Gauge("xmpp_post_bot_queue_length", "Messages waiting for a "
                                   "bot's webhook", ["bot"], registry=r)
