@@ -60,6 +60,9 @@ class FakeManager:
     def format_identity_key(_key: bytes) -> list[str]:
         return ["00112233"]
 
+    async def get_device_information(self, _jid: str) -> tuple[()]:
+        return ()
+
     async def refresh_device_list(self, namespace: str, _jid: str) -> None:
         self.refreshed.append(namespace)
 
@@ -148,6 +151,15 @@ async def test_without_the_extra_a_recipient_with_no_device_at_all_is_told_so() 
         await devices().encrypt("alice@example.org", PepClient(old_devices=[]), BOB, "x")
     assert "has no OMEMO device" in str(refused.value)
     assert "0.3" not in str(refused.value)
+
+
+@pytest.mark.usefixtures("without_0_3")
+async def test_without_the_extra_a_room_without_omemo_2_devices_says_why() -> None:
+    with pytest.raises(OmemoUnavailable) as refused:
+        await devices().encrypt_room("alice@example.org", PepClient([1]), "ops@rooms.example.org",
+                                     [BOB], "x")
+    assert "lacks OMEMO 0.3 support" in str(refused.value)
+    assert "xmpp-post[omemo-0.3]" in str(refused.value)
 
 
 def test_the_0_3_device_list_is_read_as_oldmemo_reads_it() -> None:
