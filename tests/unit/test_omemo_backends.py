@@ -44,6 +44,7 @@ class FakeManager:
     made_with: ClassVar[list[str]] = []
     refreshed: ClassVar[list[str]] = []
     asked: ClassVar[list[tuple[list[str], list[str]]]] = []
+    known: ClassVar[tuple[Any, ...]] = ()  # the recipient's devices, as the library knows them
 
     @classmethod
     async def create(cls, backends: list[Any], *_args: Any, **_options: Any) -> FakeManager:
@@ -60,8 +61,8 @@ class FakeManager:
     def format_identity_key(_key: bytes) -> list[str]:
         return ["00112233"]
 
-    async def get_device_information(self, _jid: str) -> tuple[()]:
-        return ()
+    async def get_device_information(self, _jid: str) -> tuple[Any, ...]:
+        return self.known
 
     async def refresh_device_list(self, namespace: str, _jid: str) -> None:
         self.refreshed.append(namespace)
@@ -104,6 +105,7 @@ class PepClient:
 
 def devices() -> OmemoDevices:
     FakeManager.made_with, FakeManager.refreshed, FakeManager.asked = [], [], []
+    FakeManager.known = ()
     store = SealedKeyValue(memory_lasting().kv, b"s" * 48, "omemo")
     return OmemoDevices(store, managers=lambda _link: FakeManager)  # type: ignore[arg-type,return-value]
 
@@ -150,6 +152,17 @@ async def test_without_the_extra_a_recipient_with_no_device_at_all_is_told_so() 
     with pytest.raises(OmemoUnavailable) as refused:
         await devices().encrypt("alice@example.org", PepClient(old_devices=[]), BOB, "x")
     assert "has no OMEMO device" in str(refused.value)
+    assert "0.3" not in str(refused.value)
+
+
+@pytest.mark.usefixtures("without_0_3")
+async def test_without_the_extra_a_recipient_with_an_unusable_omemo_2_device_is_not_blamed_on_0_3(
+        ) -> None:
+    gateway = devices()
+    FakeManager.known = (SimpleNamespace(namespaces=frozenset({TWOMEMO, OLDMEMO}),
+                                         active=frozenset({(TWOMEMO, True)})),)
+    with pytest.raises(OmemoUnavailable) as refused:
+        await gateway.encrypt("alice@example.org", PepClient(old_devices=[3]), BOB, "x")
     assert "0.3" not in str(refused.value)
 
 

@@ -220,7 +220,7 @@ class OmemoDevices:
 
     async def _unavailable(self, device: AccountDevice, recipient: str,
                            errors: frozenset[EncryptionError] | tuple[()]) -> OmemoUnavailable:
-        if not installed.has_0_3() and await old_devices(device.link, recipient):
+        if not installed.has_0_3() and await self._only_0_3(device, recipient):
             return OmemoUnavailable(installed.without_0_3(recipient))
         unreadable = device.unreadable.get(recipient)
         if unreadable:
@@ -237,6 +237,15 @@ class OmemoDevices:
                             for error in skipped[:5]))
         return OmemoUnavailable(f"{recipient} has no OMEMO device the gateway may encrypt "
                                 "for (none published, or none trusted)")
+
+    @staticmethod
+    async def _only_0_3(device: AccountDevice, recipient: str) -> bool:
+        """Whether ``recipient`` lists OMEMO 0.3 devices and no OMEMO 2 one (asked only by
+        an install without the extra, to say why nothing could be encrypted)."""
+        known = await device.manager.get_device_information(recipient)
+        if any(TWOMEMO in found.namespaces for found in known):
+            return False
+        return await old_devices(device.link, recipient) > 0
 
     async def fingerprint(self, account: str) -> str:
         """The fingerprint of ``account``'s device, if it has one (no stream needed)."""
