@@ -1,4 +1,4 @@
-"""OMEMO from an install without the extra ``omemo-0.3`` (docs/omemo.md, "Licences"):
+"""OMEMO from an install without the extra ``oldmemo`` (docs/omemo.md, "Licences"):
 the gateway runs as a process of its own whose ``import oldmemo`` fails (a folder first
 on its ``PYTHONPATH`` holds an ``oldmemo`` that raises ``ImportError``, as a missing
 package does), against the real Prosody and the OMEMO client of ``tests/helpers``."""
@@ -28,7 +28,7 @@ from tests.helpers import PASSWORD, Client, Reply, basic
 from xmpp_post.lab.instances import GatewayProcess
 from xmpp_post.lab.prosody import ProsodyServer
 
-HIDING = "raise ImportError('hidden by the test: an install without xmpp-post[omemo-0.3]')\n"
+HIDING = "raise ImportError('hidden by the test: an install without xmpp-post[oldmemo]')\n"
 
 Started = Callable[[], Awaitable[GatewayProcess]]
 
@@ -77,7 +77,7 @@ async def test_without_the_extra_a_0_3_only_client_is_422_saying_why_and_sent_no
     assert reply.json["error"] == "omemo_unavailable"
     message = reply.json["message"]
     assert bob in message and "only OMEMO 0.3" in message
-    assert "lacks OMEMO 0.3 support" in message and "xmpp-post[omemo-0.3]" in message
+    assert "lacks OMEMO 0.3 support" in message and "xmpp-post[oldmemo]" in message
     assert secrets_part(text) not in stored_bytes(pep_prosody)
     log = (tmp_path / "gateway.log").read_text()
     assert "OMEMO versions available: OMEMO 2 (urn:xmpp:omemo:2); not OMEMO 0.3" in log

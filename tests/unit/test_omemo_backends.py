@@ -1,4 +1,4 @@
-"""OMEMO without the extra ``omemo-0.3`` (docs/omemo.md, "Licences"): the default install
+"""OMEMO without the extra ``oldmemo`` (docs/omemo.md, "Licences"): the default install
 has no ``oldmemo`` (AGPL-3.0). ``omemo_backends`` is the one place that knows; these
 tests make it report OMEMO 0.3 missing (``without_0_3``), or hide the package from a
 fresh interpreter, and check that the gateway manages only OMEMO 2, says why a 0.3-only
@@ -132,7 +132,7 @@ async def test_without_the_extra_a_0_3_only_recipient_is_422_saying_why(
     said = [record.getMessage() for record in caplog.records]
     assert said == ["OMEMO versions available: OMEMO 2 (urn:xmpp:omemo:2); not OMEMO 0.3, "
                     "which Conversations, Dino and Gajim speak "
-                    "(pip install 'xmpp-post[omemo-0.3]' adds it)"]
+                    "(pip install 'xmpp-post[oldmemo]' adds it)"]
     client = PepClient(old_devices=[1234, 5678])
     with pytest.raises(OmemoUnavailable) as refused:
         await gateway.encrypt("alice@example.org", client, BOB, "db1 /var at 91%")
@@ -143,7 +143,7 @@ async def test_without_the_extra_a_0_3_only_recipient_is_422_saying_why(
     assert refused.value.code == "omemo_unavailable"  # 422 at the HTTP edge
     message = str(refused.value)
     assert BOB in message and "only OMEMO 0.3" in message
-    assert "lacks OMEMO 0.3 support" in message and "xmpp-post[omemo-0.3]" in message
+    assert "lacks OMEMO 0.3 support" in message and "xmpp-post[oldmemo]" in message
     assert "db1" not in message
 
 
@@ -172,7 +172,7 @@ async def test_without_the_extra_a_room_without_omemo_2_devices_says_why() -> No
         await devices().encrypt_room("alice@example.org", PepClient([1]), "ops@rooms.example.org",
                                      [BOB], "x")
     assert "lacks OMEMO 0.3 support" in str(refused.value)
-    assert "xmpp-post[omemo-0.3]" in str(refused.value)
+    assert "xmpp-post[oldmemo]" in str(refused.value)
 
 
 def test_the_0_3_device_list_is_read_as_oldmemo_reads_it() -> None:

@@ -3,7 +3,7 @@
 * ``urn:xmpp:omemo:2`` (OMEMO 2): the ``twomemo`` backend (MIT), always installed;
 * ``eu.siacs.conversations.axolotl`` (OMEMO 0.3, what Conversations, Dino and Gajim
   speak today): the ``oldmemo`` backend, AGPL-3.0, so only with the extra
-  ``xmpp-post[omemo-0.3]``. The default install holds no AGPL code.
+  ``xmpp-post[oldmemo]``. The default install holds no AGPL code.
 
 Without ``oldmemo`` the gateway's device is an OMEMO 2 device only, and a recipient
 whose devices speak only 0.3 is told so (``without_0_3``) instead of "no device".
@@ -22,7 +22,7 @@ import twomemo.etree
 
 TWOMEMO = "urn:xmpp:omemo:2"
 OLDMEMO = "eu.siacs.conversations.axolotl"
-EXTRA = "omemo-0.3"
+EXTRA = "oldmemo"
 NAMES = {TWOMEMO: "OMEMO 2 (urn:xmpp:omemo:2)",
          OLDMEMO: "OMEMO 0.3 (eu.siacs.conversations.axolotl)"}
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def _load_oldmemo() -> ModuleType | None:
     try:
-        import oldmemo  # optional: the extra omemo-0.3
+        import oldmemo  # optional: the extra oldmemo
         import oldmemo.etree
     except ImportError:
         return None
@@ -42,7 +42,7 @@ oldmemo_module: ModuleType | None = _load_oldmemo()
 
 
 def has_0_3() -> bool:
-    """Whether OMEMO 0.3 is installed (the extra ``omemo-0.3``)."""
+    """Whether OMEMO 0.3 is installed (the extra ``oldmemo``)."""
     return oldmemo_module is not None
 
 

@@ -14,7 +14,7 @@ the newest OMEMO version its device lists offer:
 * ``urn:xmpp:omemo:2``: the text in a XEP-0420 envelope (``<body/>``, random padding,
   ``from`` and ``to``);
 * ``eu.siacs.conversations.axolotl``: the text alone, as that version defines it (only
-  with the extra ``omemo-0.3``; without it, a recipient whose devices speak only 0.3 is
+  with the extra ``oldmemo``; without it, a recipient whose devices speak only 0.3 is
   ``OmemoUnavailable`` saying so).
 
 A recipient's device lists are read again once older than ``list_ttl`` seconds, and at

@@ -1,7 +1,7 @@
 """The OMEMO library's ``SessionManager`` for one sending account of this gateway.
 
 python-omemo (the ``omemo`` package, with its ``twomemo`` backend and, with the extra
-``omemo-0.3``, ``oldmemo``: ``omemo_backends`` says which are installed) does the
+``oldmemo``, ``oldmemo``: ``omemo_backends`` says which are installed) does the
 cryptography and keeps its data in an ``omemo_store.AccountStorage``; this class
 answers what it asks of XMPP, through ``omemo_pep`` on the account's current stream
 (``link``: the pool may replace the session of an account, never its device).
@@ -215,7 +215,7 @@ def _device_list_xml(namespace: str, device_list: DeviceList) -> ET.Element:
     module = installed.module(namespace)
     if module is not None:
         return module.etree.serialize_device_list(device_list)  # type: ignore[no-any-return]
-    # Without the extra omemo-0.3, the library still withdraws this device from the 0.3
+    # Without the extra oldmemo, the library still withdraws this device from the 0.3
     # list it was published in before (a backend dropped since the last start): the list
     # is a few ids, written here.
     listed = ET.Element(f"{{{OLDMEMO}}}list")
@@ -241,7 +241,7 @@ def old_device_list(payload: ET.Element) -> DeviceList:
 
 async def old_devices(link: Link, bare_jid: str) -> int:
     """How many devices ``bare_jid`` lists for OMEMO 0.3, read without its backend (an
-    install without the extra ``omemo-0.3`` asks, to say why nothing could be sent);
+    install without the extra ``oldmemo`` asks, to say why nothing could be sent);
     0 when the list cannot be read."""
     try:
         payload = await pep.read_item(link.require(), bare_jid, DEVICE_LIST_NODE[OLDMEMO],
