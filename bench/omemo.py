@@ -34,10 +34,9 @@ from omemo.types import DeviceList
 
 from xmpp_post.state.memory_lasting import memory_lasting
 from xmpp_post.state.sealed import SealedKeyValue
+from xmpp_post.xmpp.omemo_backends import OLDMEMO, TWOMEMO
 from xmpp_post.xmpp.omemo_devices import OmemoDevices
 from xmpp_post.xmpp.omemo_manager import (
-    OLDMEMO,
-    TWOMEMO,
     UNDECIDED,
     GatewaySessionManager,
     Link,

@@ -1,6 +1,8 @@
 """The bots' wiring (beside ``service``): for each ``[bots.NAME]``, its XMPP session
 (``xmpp.bot_session``) and its runner (``bots.runner``), joined by callbacks, and, with
-``redis_url``, the lease that keeps it on one instance at a time (``bots.lease``).
+``redis_url``, the lease that keeps it on one instance at a time (``bots.lease``) and
+what the instances share to hand it over (``bots.handover``: the archive cursor, the
+messages handled).
 
 ``BotHost(config, lasting, metrics)`` refuses bots without a state directory
 (``require_lasting``), before anything starts; ``start()`` starts every bot (or its
@@ -22,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +36,7 @@ from xmpp_post import logs
 from xmpp_post.bots.alert_actions import AlertActions
 from xmpp_post.bots.alert_memory import remember_alerts
 from xmpp_post.bots.answering import Answerer
+from xmpp_post.bots.handover import Handover, RedisHandover
 from xmpp_post.bots.lease import RENEW_EVERY, TRY_EVERY, BotLease
 from xmpp_post.bots.runner import BotRunner
 from xmpp_post.config import Config
@@ -51,6 +56,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+KEEP_CURSOR_EVERY = 3600.0  # seconds between two extensions of a bot's shared cursor
+
 RoomMembers = Callable[[str], Awaitable[frozenset[str]]]
 
 
@@ -67,6 +74,16 @@ def answerer_for(bot: Bot, kv: KeyValue, http: aiohttp.ClientSession,
 def omemo_on(config: Config, account: Account | None) -> bool:
     """Whether a bot on ``account`` has OMEMO on (see the module docstring)."""
     return "omemo" in (config.encrypt, account.encrypt if account is not None else "none")
+
+
+def handover_for(bot: Bot, shared: RedisState, lease: BotLease) -> Handover:
+    """What the instances running ``bot`` in turn share (``bots.handover``), fenced by
+    ``lease``."""
+    return RedisHandover(
+        shared.client, lease_key=lease.key, owner=lease.owner,
+        cursor_key=shared.name("bot-cursor", bot.name, bot.account),
+        handled_key=lambda webhook_id: shared.name("bot-handled", bot.name, webhook_id),
+        keep=bot.retry_for)
 
 
 class BotHost:
@@ -104,17 +121,20 @@ class BotHost:
         self._http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         shared = self._shared()
         for bot in self.bots.values():
-            lease = (BotLease(shared.client, shared.name("bot-lease", bot.name, bot.account))
-                     if shared is not None else None)
-            self._tasks.spawn(self._hold(bot, lease), f"bot {bot.name}")
+            lease = handover = None
+            if shared is not None:
+                lease = BotLease(shared.client, shared.name("bot-lease", bot.name, bot.account))
+                handover = handover_for(bot, shared, lease)
+            self._tasks.spawn(self._hold(bot, lease, handover), f"bot {bot.name}")
 
-    async def _hold(self, bot: Bot, lease: BotLease | None) -> None:
+    async def _hold(self, bot: Bot, lease: BotLease | None,
+                    handover: Handover | None) -> None:
         """Run ``bot`` while this instance holds its lease (always, without Redis)."""
         while True:
             if lease is not None and not await self._try(lease.acquire()):
                 await asyncio.sleep(TRY_EVERY)
                 continue
-            runner, session = self._make(bot)
+            runner, session = self._make(bot, handover)
             work = TaskGroup(f"bot {bot.name}")
             work.spawn(runner.run(), "deliveries")
             session.start()
@@ -124,7 +144,7 @@ class BotHost:
                        url=redacted_url(bot.url), rooms=len(bot.rooms),
                        lease="redis" if lease is not None else "-")
             try:
-                await self._keep(lease)
+                await self._keep(lease, handover)
                 log.warning("bot %s: its lease was lost; stopping it here", bot.name)
             finally:
                 self._running[bot.name].clear()
@@ -136,12 +156,17 @@ class BotHost:
                     with contextlib.suppress(Exception):
                         await asyncio.shield(lease.release())
 
-    async def _keep(self, lease: BotLease | None) -> None:
-        """Return when ``lease`` is lost (never without one: until cancelled)."""
+    async def _keep(self, lease: BotLease | None, handover: Handover | None) -> None:
+        """Return when ``lease`` is lost (never without one: until cancelled); keep
+        ``handover``'s cursor alive meanwhile (now, then every ``KEEP_CURSOR_EVERY``)."""
         held = asyncio.Event()
         if lease is None:
             await held.wait()
+        kept = -math.inf
         while await self._try(lease.renew()):  # type: ignore[union-attr]
+            if handover is not None and time.monotonic() - kept > KEEP_CURSOR_EVERY:
+                kept = time.monotonic()
+                await self._try(handover.keep())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(held.wait(), RENEW_EVERY)
 
@@ -152,17 +177,18 @@ class BotHost:
             log.warning("bot lease: Redis failed: %r", exc)
             return False
 
-    def _make(self, bot: Bot) -> tuple[BotRunner, BotSession]:
+    def _make(self, bot: Bot, handover: Handover | None) -> tuple[BotRunner, BotSession]:
         assert self._http is not None
-        runner = BotRunner(bot, self._lasting, self._http, metrics=self._metrics)
+        runner = BotRunner(bot, self._lasting, self._http, metrics=self._metrics,
+                           handover=handover)
         account = BotAccount(bot.account, self._accounts[bot.account].password, bot.nick,
                              bot.rooms, bot.mentions_only)
         decryptor = (BotOmemo(self._omemo, bot.account, self._options)
                      if self._omemo is not None
                      and omemo_on(self._config, self._accounts.get(bot.account)) else None)
         session = BotSession(account, self._options, runner.accept,
-                             last_archive_id=runner.last_archive_id,
-                             skipped=runner.count_skipped, omemo=decryptor)
+                             read_from=runner.read_from, skipped=runner.count_skipped,
+                             omemo=decryptor)
         runner.link = session
         runner.answerer = answerer_for(bot, self._lasting.kv, self._http,
                                        session.room_members)

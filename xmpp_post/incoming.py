@@ -60,3 +60,13 @@ class Incoming:
                          else {"id": self.reply_to.id, "to": self.reply_to.to}),
             "oob": list(self.oob), "time": self.time, "encrypted": self.encrypted,
         }
+
+
+@dataclass(frozen=True)
+class ArchivePoint:
+    """Where a bot reads its account's archive (XEP-0313) from: after the message of
+    archive id ``after``, or, before any message was handled, from the time ``since``
+    (ISO 8601, UTC)."""
+
+    after: str | None = None
+    since: str | None = None

@@ -67,7 +67,8 @@ class Metrics:
             "retry_for)", ["bot", "outcome"], registry=r)
         self.bot_skipped = Counter("xmpp_post_bot_skipped", "Messages to bots that were not "
                                    "delivered, by bot and reason (encrypted: OMEMO, the "
-                                   "bot has it off; undecryptable: OMEMO it cannot read)",
+                                   "bot has it off; undecryptable: OMEMO it cannot read; "
+                                   "queue_full; handled_elsewhere: by another instance)",
                                    ["bot", "reason"], registry=r)
         self.bot_replies_failed = Counter(
             "xmpp_post_bot_replies_failed", "Replies of bots that were not sent, by bot and "

@@ -54,9 +54,10 @@ def sub(pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str], text:
     return "".join(parts)
 
 
-def blocks(text: str, size: int = BLOCK) -> Iterator[str]:
-    """``text`` in pieces of about ``size`` characters, each cut just after a line break
-    (a line longer than ``size`` stays whole), for work that never spans lines."""
+def blocks(text: str, size: int | None = None) -> Iterator[str]:
+    """``text`` in pieces of about ``size`` (:data:`BLOCK`) characters, each cut just after
+    a line break (a line longer than ``size`` stays whole), for work that never spans lines."""
+    size = BLOCK if size is None else size
     start = 0
     while len(text) - start > size:
         cut = text.find("\n", start + size)

@@ -144,15 +144,31 @@ def _sha256(file: FileToSend) -> str:
 
 
 class ManualClock:
-    """A monotonic clock that moves only by ``advance()``; call it for the time."""
+    """A monotonic clock that moves only by ``advance()``, and by ``step`` each time it is
+    read (for work that should see time pass as it goes); call it for the time."""
 
-    def __init__(self, start: float = 1000.0) -> None:
+    def __init__(self, start: float = 1000.0, *, step: float = 0.0) -> None:
+        if step < 0:
+            raise ValueError("a monotonic clock does not go back")
         self.now = start
+        self.step = step
 
     def __call__(self) -> float:
+        self.now += self.step
         return self.now
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
             raise ValueError("a monotonic clock does not go back")
         self.now += seconds
+
+    async def run_until(self, done: Callable[[], bool], *, step: float = 1.0,
+                        most: float = 3600.0) -> float:
+        """Move the clock ``step`` at each turn of the event loop until ``done()`` or
+        ``most`` seconds have passed; the seconds that passed. For a clock that is the
+        loop's own: its timers fire as they come due, however the work in between goes."""
+        started = self.now
+        while not done() and self.now - started < most:
+            self.advance(step)
+            await asyncio.sleep(0)
+        return self.now - started

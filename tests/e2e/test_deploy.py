@@ -1,7 +1,8 @@
 """The deployment files and the package, kept true: the systemd unit passes
 ``systemd-analyze verify``, the HAProxy file passes ``haproxy -c`` (and runs in
 test_cluster_proxy.py), the wheel and sdist pass ``twine check``, and ``pipx install``
-of the wheel gives a working ``xmpp-post``."""
+of the wheel gives a working ``xmpp-post``, without AGPL code (OMEMO 0.3's Oldmemo is the
+extra ``oldmemo``: docs/omemo.md)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,6 +92,20 @@ def test_wheel_and_sdist_pass_twine_check(dist: Path) -> None:
         assert needed in listing, needed
 
 
+def test_the_agpl_omemo_0_3_backend_is_only_in_the_extra(dist: Path) -> None:
+    wheel = next(dist.glob("*.whl"))
+    with zipfile.ZipFile(wheel) as opened:
+        name = next(n for n in opened.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = opened.read(name).decode()
+    assert "Provides-Extra: oldmemo" in metadata  # a name without dots: old pip finds it too
+    needs = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    oldmemo = [line for line in needs if line.lower().startswith("requires-dist: oldmemo")]
+    assert oldmemo and all('extra == "oldmemo"' in line or 'extra == "test"' in line
+                           for line in oldmemo), oldmemo
+    assert not any("omemo" in line.lower() and "slixmpp" in line.lower() and "extra" not in line
+                   for line in needs)
+
+
 def _install(wheel: Path, home: Path) -> Path:
     """``pipx install`` the wheel into a private pipx home; the command's path. Where
     pipx is missing, the same by hand: a venv of its own, the wheel and its dependencies."""
@@ -110,6 +126,9 @@ def _install(wheel: Path, home: Path) -> Path:
 def test_pipx_install_gives_a_working_command(dist: Path, tmp_path: Path,
                                               redis_server: RedisServer) -> None:
     command = _install(next(dist.glob("*.whl")), tmp_path)
+    installed = {path.name for path in tmp_path.rglob("site-packages/*")}
+    assert "twomemo" in installed, sorted(installed)
+    assert not installed & {"oldmemo", "slixmpp_omemo"}, "AGPL code in the default install"
     version = subprocess.run([command, "--version"], capture_output=True, text=True,
                              check=True, timeout=30)
     assert version.stdout.startswith("xmpp-post ")

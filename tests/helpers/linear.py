@@ -1,25 +1,40 @@
 """Helpers for the tests that work stays linear and never holds the GIL for long.
 
-Timing on a shared, noisy machine: CPU time of the calling thread (not wall time), the
-best of a few runs, generous factors. Work that grows linearly takes about four times
-as long for an input four times as long; quadratic work sixteen times.
+Two measures. :func:`assert_linear_work` (``tests/unit/``) counts the Python steps a call
+takes (the events a trace function sees: calls, lines, returns), with
+:data:`xmpp_post.scan.BLOCK` made small, so that every call into the regular-expression
+engine through ``scan`` reads a few dozen characters and their number shows in the count:
+the count is exact, the same on any machine, and a few thousand characters tell linear
+work (about four times the steps for a text four times as long) from quadratic (sixteen
+times). What runs inside one call into C (the regular-expression engine over a whole text,
+a string method) takes no steps it can see: :func:`assert_linear` and :func:`gil_hold`
+(``tests/e2e/test_linear_time.py``) time it, with CPU time of the calling thread (not
+wall time), the best of a few runs, generous factors.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import math
+import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from hypothesis import strategies as st
 
-GROWTH = 8          # at most this much longer for an input four times as long...
-FLOOR = 0.004       # ...give or take this many seconds
-CEILING = 1.0       # a run this long is too long whatever it grows like
+from xmpp_post import scan
+from xmpp_post.fronts.ntfy import Publication, compose, parse_actions, to_styled_text
+from xmpp_post.fronts.ntfy.params import header_text
+from xmpp_post.model import xml_text
+from xmpp_post.templates import TemplateSet
+from xmpp_post.templates import text as t
 
 # The pieces adversarial texts are made of: each markup character, and the marks made
 # of several.
@@ -43,6 +58,136 @@ def adversarial(draw: st.DrawFn) -> Callable[[int], str]:
     opening, closing = draw(st.sampled_from(PIECES)), draw(st.sampled_from(PIECES))
     return lambda size: (start + opening * (size // (2 * len(opening)) or 1)
                          + closing * (size // (2 * len(closing)) or 1) + end)
+
+
+# What is measured: the text helpers and ntfy's Markdown, every filter as a template uses
+# it (over a text, and over a list of its pieces), every built-in template over its vendor's
+# own payloads with their texts replaced.
+HELPERS: dict[str, Callable[[str], Any]] = {
+    "tidy": t.tidy, "md_text": t.md_text, "slack_text": t.slack_text, "oneline": t.oneline,
+    "firstline": t.firstline, "quote": t.quote, "xml_text": xml_text, "when": t.when,
+    "duration": t.duration, "ntfy markdown": to_styled_text, "ntfy actions": parse_actions,
+    "ntfy header": header_text,
+    "ntfy compose": lambda text: compose(Publication("t", text, title=text, markdown=True)),
+}
+
+# Filters that need arguments get typical ones.
+ARGUMENTS = {"replace": "'a', 'bb'", "batch": "3", "slice": "3", "map": "'upper'",
+             "select": "'lower'", "reject": "'upper'", "selectattr": "'x'",
+             "rejectattr": "'x'", "groupby": "'x'", "attr": "'x'", "plural": "'word'",
+             "join": "', '", "truncate": "10", "wordwrap": "10", "indent": "4",
+             "center": "100", "default": "'x'", "d": "'x'", "shorten": "100",
+             "pairs": "sep=' '", "format": "1, 2"}
+
+
+def filter_names() -> list[str]:
+    from jinja2.filters import FILTERS as DEFAULT_FILTERS
+
+    from xmpp_post.templates.filters import OURS
+    return sorted(set(DEFAULT_FILTERS) | set(OURS))
+
+
+def filter_templates(folder: Path) -> TemplateSet:
+    """Templates ``text-NAME`` and ``list-NAME`` in ``folder``: filter NAME over
+    ``payload.text`` and over ``payload.pieces``."""
+    for name in filter_names():
+        call = f"{name}({ARGUMENTS[name]})" if name in ARGUMENTS else name
+        (folder / f"text-{name}.j2").write_text(f"{{{{ payload.text|{call} }}}}.")
+        (folder / f"list-{name}.j2").write_text(f"{{{{ payload.pieces|{call} }}}}.")
+    return TemplateSet.load(folder)
+
+
+def filter_payload(text: str) -> dict[str, Any]:
+    return {"text": text, "pieces": [text[i:i + 8] for i in range(0, len(text), 8)]}
+
+
+def rendering(templates: TemplateSet, name: str,
+              headers: dict[str, str] | None = None) -> Callable[[Any], Any]:
+    return lambda payload: templates.render_sync(name, payload, headers or {}, {})
+
+
+PAYLOADS = Path(__file__).parents[1] / "payloads"
+CASES = [(path.parent.name, path) for path in sorted(PAYLOADS.glob("*/*.json"))]
+CASE_IDS = [f"{path.parent.name}/{path.stem}" for _, path in CASES]
+TEXT_KEYS = {"body", "message", "text", "description", "summary", "title", "content",
+             "value", "note", "pretext", "fallback", "footer", "name", "tag_name"}
+
+
+def with_texts(value: Any, text: str) -> Any:
+    """``value`` with every string under a text-like key replaced by ``text``."""
+    if isinstance(value, dict):
+        return {key: text if key in TEXT_KEYS and isinstance(item, str)
+                else with_texts(item, text) for key, item in value.items()}
+    if isinstance(value, list):
+        return [with_texts(item, text) for item in value]
+    return value
+
+
+def vendor_case(fixture: Path) -> tuple[Any, dict[str, str]]:
+    """A vendor's payload and the headers its event is named in."""
+    event = re.sub(r"_(opened|merged|published|completed|created)$", "", fixture.stem)
+    return (json.loads(fixture.read_text(encoding="utf-8")),
+            {"X-GitHub-Event": event, "X-Gitea-Event": event})
+
+
+# The worst texts known, at the largest size a filter takes (256 KiB) or ntfy is
+# commonly given.
+WORST = ["[" * 65536, "![" * 32768, "# a" + " " * 65536 + "x", " " * 65536 + "x",
+         "\t" * 65536 + "x", "**" * 32768, "`" * 65536, "*a " * 21845, "<" * 65536,
+         "~~" * 32768, "%(" * 32768, "\\*" * 32768, "_a" * 32768 + "\n"]
+
+
+# Counting steps.
+STEP_BLOCK = 64        # scan's stretch while steps are counted
+SIZE = 512
+STEP_GROWTH = 6        # at most this many times the steps for a text four times as long...
+STEP_SLACK = 64        # ...give or take this many
+
+
+def steps(function: Callable[[Any], Any], argument: Any) -> int:
+    """The Python steps (calls, lines, returns) ``function(argument)`` takes in this
+    thread (a raised error counts as done)."""
+    count = 0
+
+    def trace(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal count
+        count += 1
+        return trace
+
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        with suppress(Exception):  # a refusal is an answer too
+            function(argument)
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+@contextmanager
+def small_blocks(size: int = STEP_BLOCK) -> Iterator[None]:
+    """``scan`` reads stretches of ``size`` characters while the block runs."""
+    saved, scan.BLOCK = scan.BLOCK, size
+    try:
+        yield
+    finally:
+        scan.BLOCK = saved
+
+
+def assert_linear_work(function: Callable[[Any], Any], make: Callable[[int], Any],
+                       what: str = "") -> None:
+    """``function`` takes at most :data:`STEP_GROWTH` times the steps for ``make(4 *
+    SIZE)`` it takes for ``make(SIZE)``: about 4 when its work is linear, 16 when quadratic."""
+    with small_blocks():
+        small, large = steps(function, make(SIZE)), steps(function, make(4 * SIZE))
+    assert large <= STEP_GROWTH * small + STEP_SLACK, (
+        f"{what}: {small} steps for {SIZE} characters, {large} for {4 * SIZE}")
+
+
+# Timing.
+GROWTH = 8          # at most this much longer for an input four times as long...
+FLOOR = 0.004       # ...give or take this many seconds
+CEILING = 1.0       # a run this long is too long whatever it grows like
 
 
 def cpu_seconds(function: Callable[[Any], Any], argument: Any, repeat: int = 3) -> float:

@@ -1,8 +1,9 @@
 """Unit tests: nothing is started (no server, no process but a short Python one); the
-XMPP side is ``xmpp_post.testing.FakeRelay``. The folder runs in a few seconds."""
+XMPP side is ``xmpp_post.testing.FakeRelay``. The folder runs in about 12 s."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from tests.helpers import FakeClient, MakeClient
 from xmpp_post import config
 from xmpp_post.service import web_app
-from xmpp_post.testing import FakeRelay, Handler
+from xmpp_post.testing import FakeRelay, Handler, ManualClock
 
 HERE = Path(__file__).parent
 
@@ -23,6 +24,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in item.path.parents:
             item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture
+async def loop_clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    """The running event loop's clock, made a ``ManualClock``: a timer of the loop
+    (``call_at``, ``asyncio.timeout``) fires once the test moves the clock past it."""
+    loop = asyncio.get_running_loop()
+    clock = ManualClock(loop.time())
+    monkeypatch.setattr(loop, "time", clock)
+    return clock
 
 
 # The real web application in front of xmpp_post.testing.FakeRelay.

@@ -10,6 +10,7 @@ import pytest
 
 from xmpp_post.incoming import ReplyTo
 from xmpp_post.xmpp.bot_stanzas import (
+    MAX_STANZA_ID,
     Rooms,
     archive_result,
     names_nick,
@@ -95,9 +96,24 @@ def test_a_room_mention_with_the_rooms_stanza_id_and_the_real_jid() -> None:
     message = got.incoming
     assert (message.id, message.room, message.nick, message.real_jid) == (
         "room-7", ROOM, "carol", "carol@example.org")
-    assert got.archive_id is None
+    assert got.archive_id is None and got.stanza_id == "room-7"
     assert read(f"<message from='{ROOM}/carol' type='groupchat'><body>anything</body>"
                 "</message>", mentions_only=False).incoming.body == "anything"
+
+
+def test_a_stanza_id_beyond_its_bound_is_not_kept() -> None:
+    long = "x" * (MAX_STANZA_ID + 1)
+    got = read(f"<message from='alice@example.org/a' type='chat' id='m1'><body>x</body>"
+               f"<stanza-id xmlns='urn:xmpp:sid:0' by='{OWN}' id='{long}'/></message>")
+    assert (got.archive_id, got.stanza_id, got.incoming.id) == (None, None, "m1")
+    fits = read(f"<message from='alice@example.org/a' type='chat'><body>x</body>"
+                f"<stanza-id xmlns='urn:xmpp:sid:0' by='{OWN}' id='{long[1:]}'/></message>")
+    assert fits.archive_id == fits.stanza_id == long[1:]
+    result = (f"<message from='{OWN}'><result xmlns='urn:xmpp:mam:2' queryid='q' id='{{id}}'>"
+              "<forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' "
+              "from='alice@example.org/a'><body>b</body></message></forwarded></result>"
+              "</message>")
+    assert archive_result(stanza(result.format(id=long)), OWN) is None
 
 
 def test_a_decrypted_body_replaces_the_placeholder() -> None:

@@ -61,9 +61,10 @@ def test_the_delivery_json_has_every_field_and_never_the_real_jid() -> None:
 
 
 def test_a_queue_item_keeps_the_whole_message_and_its_webhook_id() -> None:
-    assert decode(encode(MESSAGE, "msg_x")) == ("msg_x", MESSAGE)
+    assert decode(encode(MESSAGE, "msg_x")) == ("msg_x", None, MESSAGE)
+    assert decode(encode(MESSAGE, "msg_x", "sid-1")) == ("msg_x", "sid-1", MESSAGE)
     sealed = replace(MESSAGE, encrypted=True)  # its reply is encrypted, after a restart too
-    assert decode(encode(sealed, "msg_y")) == ("msg_y", sealed)
+    assert decode(encode(sealed, "msg_y")) == ("msg_y", None, sealed)
 
 
 @pytest.mark.parametrize(("status", "meaning"), [

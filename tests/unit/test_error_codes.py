@@ -9,6 +9,7 @@ raised somewhere. The documentation's error table is generated from the registry
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 from pathlib import Path
 
@@ -93,6 +94,7 @@ def _scan(path: Path) -> tuple[list[Found], list[str]]:
     return found, dynamic
 
 
+@functools.cache  # three tests read the same scan
 def _everything() -> tuple[list[Found], set[str]]:
     found: list[Found] = []
     dynamic: set[str] = set()

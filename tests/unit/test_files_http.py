@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tests.helpers import FakeClient, MakeClient, examples
 from xmpp_post.errors import LoginRefused, UploadFailed
 from xmpp_post.http.context import SPOOL
-from xmpp_post.testing import FakeRelay
+from xmpp_post.testing import FakeRelay, ManualClock
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice:pw").decode()}
 BOUNDARY = "xmpp-post-test-boundary"
@@ -308,11 +308,15 @@ async def test_a_password_is_checked_before_any_file_is_read(make_client: MakeCl
     assert spooled(client) == 0 and relay.uploaded == []
 
 
-async def test_a_stalled_upload_is_cut_off(make_client: MakeClient, tmp_path: Path) -> None:
-    client, relay = await make_client(spool_dir=str(tmp_path), client_timeout="0.3")
+async def test_a_stalled_upload_is_cut_off(make_client: MakeClient, tmp_path: Path,
+                                           loop_clock: ManualClock) -> None:
+    client, relay = await make_client(spool_dir=str(tmp_path), client_timeout="30")
     assert client.server.port is not None
     reader, writer = await _slow_upload(client.server.port)
-    answer = await asyncio.wait_for(reader.read(4096), 5)
+    await spool_holds(client, 1)  # the file has begun to arrive, and stalls
+    reading = asyncio.ensure_future(reader.read(4096))
+    assert await loop_clock.run_until(reading.done) >= 30 and reading.done()
+    answer = reading.result()
     writer.close()
     assert answer.startswith(b"HTTP/1.1 408") and b"client_too_slow" in answer
     assert spooled(client) == 0 and relay.uploaded == []

@@ -7,6 +7,7 @@ import asyncio
 import ipaddress
 import struct
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -16,6 +17,7 @@ from xmpp_post.http.proxy_protocol import (
     Address,
     ProxyHeader,
     ProxyHeaderError,
+    ProxyProtocolReader,
     ProxySite,
     parse,
     peer_address,
@@ -103,7 +105,6 @@ async def exchange(port: int, *chunks: bytes) -> bytes:
     for chunk in chunks:
         writer.write(chunk)
         await writer.drain()
-        await asyncio.sleep(0.01)
     answer = await asyncio.wait_for(reader.read(), 5)
     writer.close()
     return answer
@@ -118,6 +119,64 @@ async def test_the_client_address_comes_from_the_header(site: int) -> None:
     answer = await exchange(site, v2_tcp4("198.51.100.4", 1)[:7], v2_tcp4("198.51.100.4", 1)[7:],
                             REQUEST[:10], REQUEST[10:])
     assert answer.endswith(b"198.51.100.4")
+
+
+# The reader itself, given its data in pieces (over a socket, pieces written apart may
+# arrive together): a transport and an inner protocol that note what they are told.
+class NotedTransport(asyncio.Transport):
+    def __init__(self, peer: str = "127.0.0.1") -> None:
+        super().__init__()
+        self.peer = peer
+        self.aborted = asyncio.Event()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return (self.peer, 40000) if name == "peername" else default
+
+    def abort(self) -> None:
+        self.aborted.set()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol
+
+
+class Inner(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.peer: object = None
+        self.received = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.peer = transport.get_extra_info("peername")
+
+    def data_received(self, data: bytes) -> None:
+        self.received += data
+
+
+def reader(timeout: float = 60) -> tuple[ProxyProtocolReader, NotedTransport, Inner]:
+    inner = Inner()
+    protocol = ProxyProtocolReader(lambda: inner, timeout, loopback)
+    transport = NotedTransport()
+    protocol.connection_made(transport)
+    return protocol, transport, inner
+
+
+@pytest.mark.parametrize("header", [b"PROXY TCP4 203.0.113.9 10.0.0.1 40000 5280\r\n",
+                                    v2_tcp4("203.0.113.9", 40000)], ids=["v1", "v2"])
+@pytest.mark.parametrize("piece", [1, 7])
+async def test_a_header_in_pieces_is_read_whole(header: bytes, piece: int) -> None:
+    protocol, transport, inner = reader()
+    data = header + REQUEST
+    for start in range(0, len(data), piece):  # to whichever protocol the transport has
+        getattr(transport, "protocol", protocol).data_received(data[start:start + piece])
+    assert transport.protocol is inner and inner.peer == ("203.0.113.9", 40000)
+    assert inner.received == REQUEST
+    assert not transport.aborted.is_set()
+
+
+async def test_a_silent_peer_is_cut_off_at_the_header_timeout() -> None:
+    protocol, transport, inner = reader(timeout=0)  # the timer fires at the loop's next turn
+    protocol.data_received(b"PROXY TCP4 1.2")
+    await asyncio.wait_for(transport.aborted.wait(), 5)
+    assert inner.peer is None
 
 
 async def test_a_health_check_header_keeps_the_peer(site: int) -> None:
@@ -146,7 +205,6 @@ def test_the_peer_address(peername: object, address: str | None) -> None:
 
 async def test_no_header_no_answer(site: int) -> None:
     assert await exchange(site, REQUEST) == b""
-    assert await exchange(site, b"PROXY TCP4 1.2") == b""  # and silence: cut off in time
 
 
 def test_the_site_works_on_uvloop_too() -> None:

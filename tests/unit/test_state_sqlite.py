@@ -11,12 +11,12 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.faults import eventually
 from tests.helpers.lasting_contract import LastingContract
 from tests.helpers.state_contract import StateContract
 from xmpp_post import __version__
@@ -218,18 +218,37 @@ def test_a_file_that_is_not_a_state_database_is_refused_and_left_as_it_is(
         SqliteState(foreign)
 
 
+def upkeep_runs(state: SqliteState) -> asyncio.Queue[None]:
+    """A queue that gets an item each time a run of the upkeep ends (its last step)."""
+    runs: asyncio.Queue[None] = asyncio.Queue()
+    count_rows = state.upkeep.count_rows
+
+    async def counted() -> None:
+        await count_rows()
+        runs.put_nowait(None)
+
+    state.upkeep.count_rows = counted  # type: ignore[method-assign]
+    return runs
+
+
 async def test_expired_entries_are_removed_in_the_background(tmp_path: Path) -> None:
-    state = SqliteState(tmp_path / "state", upkeep_every=0.05)
+    state = SqliteState(tmp_path / "state", upkeep_every=0)  # it wakes at once, unasked
+
+    def hour_ago() -> float:  # the entries were written an hour ago
+        return time.time() - 3600
+
     try:
-        store = SqliteIdempotencyStore(state, window=0.2, max_entries=1000)
-        kv = SqliteKeyValue(state)
+        store = SqliteIdempotencyStore(state, window=0.2, max_entries=1000, clock=hour_ago)
+        kv = SqliteKeyValue(state, clock=hour_ago)
         for n in range(30):
             assert await store.claim(("a@x", f"k{n}"), b"fp") is None
             await store.finish(("a@x", f"k{n}"), ANSWER)
         await kv.put("alerts", "short", b"v", ttl=0.2)
         await kv.put("alerts", "kept", b"v")
+        runs = upkeep_runs(state)
         await state.start()
-        await eventually(lambda: state.rows["idempotency"] == 0 and state.rows["kv"] == 1)
+        await asyncio.wait_for(runs.get(), 5)
+        assert state.rows["idempotency"] == 0 and state.rows["kv"] == 1
         assert state.db is not None
         assert state.db.execute("SELECT count(*) FROM answers").fetchone() == (0,)
     finally:
@@ -258,7 +277,8 @@ async def test_a_duplicate_in_progress_waits_then_replays(tmp_path: Path) -> Non
         store = SqliteIdempotencyStore(state, window=600, max_entries=100)
         assert await store.claim(("a@x", "k"), b"fp") is None
         waiting = asyncio.create_task(store.claim(("a@x", "k"), b"fp"))
-        await asyncio.sleep(0.02)
+        for _ in range(5):  # turns of the loop: the duplicate reaches its wait
+            await asyncio.sleep(0)
         assert not waiting.done()
         await store.finish(("a@x", "k"), ANSWER)
         assert await asyncio.wait_for(waiting, 5) == ANSWER
@@ -292,13 +312,15 @@ async def test_checkpoints_run_off_the_event_loop_and_close_empties_the_wal(
         return await run_in_thread(spy)
 
     state.upkeep.in_thread = watched  # type: ignore[assignment, method-assign]
+    runs = upkeep_runs(state)
     try:
         await state.start()
         kv = SqliteKeyValue(state)
         for n in range(120):
             await kv.put("t", f"k{n}", b"v" * 100)
         wal = tmp_path / "state" / "state.db-wal"
-        await eventually(lambda: len(seen) >= 2)  # a checkpoint and a count
+        await asyncio.wait_for(runs.get(), 5)  # due after 50 commits: a checkpoint, a count
+        assert len(seen) >= 2
         assert all(name.startswith("xmpp-post-state") for name in seen), seen
         assert wal.exists()
         busy, logged, copied = await state.upkeep.checkpoint()

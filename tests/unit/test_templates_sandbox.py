@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import pytest
 from xmpp_post.errors import ConfigError, GatewayError, NotFound, Unprocessable
 from xmpp_post.http.render import status_of
 from xmpp_post.templates import Limits, Rendered, TemplateSet, engine
+from xmpp_post.testing import ManualClock
 
 Loader = Callable[..., TemplateSet]
 
@@ -228,44 +229,57 @@ def test_output_limit_is_checked_while_streaming(load: Loader) -> None:
     assert render(load(Limits(max_output=1000), u="{{ payload }}"), "u", "x" * 900).body
 
 
-# Each iteration takes a while but makes little: only the deadline can stop it.
+# Each iteration takes a while but makes little: only the deadline can stop it. The
+# render's clock moves 10 ms each time it is read, so the deadline passes after some twenty
+# readings, on a quick machine as on a busy one.
 SLOW = "{% for i in range(10000) %}{% set n = payload|wordcount %}{% endfor %}done"
 SLOW_PAYLOAD = "a b " * 25_000
 
 
 def test_a_slow_template_stops_at_its_deadline(load: Loader) -> None:
-    templates = load(Limits(seconds=0.2), t=SLOW)
+    clock = ManualClock(0.0, step=0.01)
+    templates = load(Limits(seconds=0.2, clock=clock), t=SLOW)
     error = refused(templates, payload=SLOW_PAYLOAD)
     assert "longer than 0.2 s" in error.message
+    assert clock.now < 0.2 + 0.05  # at its deadline: a reading or two past it
 
 
-async def test_render_runs_off_the_event_loop(load: Loader) -> None:
-    templates = load(Limits(seconds=0.3), t=SLOW)
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    try:
-        with pytest.raises(Unprocessable) as caught:
-            await templates.render("t", SLOW_PAYLOAD, {}, {})
-    finally:
-        task.cancel()
+async def test_a_slow_render_stops_in_its_thread(load: Loader) -> None:
+    templates = load(Limits(seconds=0.3, clock=ManualClock(step=0.01)), t=SLOW)
+    with pytest.raises(Unprocessable) as caught:
+        await templates.render("t", SLOW_PAYLOAD, {}, {})
     assert caught.value.code == "template_error"
-    assert ticks >= 3   # the loop kept serving while the template ran (30 on an idle machine)
+
+
+async def test_render_runs_off_the_event_loop(load: Loader,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    templates = load(t="x")
+    started, served = threading.Event(), threading.Event()
+
+    def waits_for_the_loop(*args: Any, **kwargs: Any) -> Rendered:
+        started.set()
+        if not served.wait(10):
+            raise AssertionError("the event loop stood still while a template rendered")
+        return Rendered("rendered", None, False)
+
+    monkeypatch.setattr(templates, "render_sync", waits_for_the_loop)
+    rendering = asyncio.create_task(templates.render("t", None, {}, {}))
+    assert await asyncio.to_thread(started.wait, 10)
+    served.set()  # the loop runs this while the render is in progress
+    assert (await rendering).body == "rendered"
 
 
 async def test_render_gives_up_waiting_for_a_stuck_thread(
         load: Loader, monkeypatch: pytest.MonkeyPatch) -> None:
-    templates = load(Limits(seconds=0.05), t="x")
-    monkeypatch.setattr(engine, "GRACE_SECONDS", 0.05)
-    monkeypatch.setattr(templates, "render_sync", lambda *args, **kwargs: time.sleep(0.5))
-    with pytest.raises(Unprocessable, match=r"longer than 0\.05 s"):
-        await templates.render("t", None, {}, {})
+    templates = load(Limits(seconds=0), t="x")
+    monkeypatch.setattr(engine, "GRACE_SECONDS", 0)
+    unstuck = threading.Event()
+    monkeypatch.setattr(templates, "render_sync", lambda *args, **kwargs: unstuck.wait(10))
+    try:
+        with pytest.raises(Unprocessable, match=r"longer than 0 s"):
+            await templates.render("t", None, {}, {})
+    finally:
+        unstuck.set()
 
 
 async def test_async_render_matches_sync(load: Loader) -> None:

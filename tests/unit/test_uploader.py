@@ -16,6 +16,7 @@ from aiohttp import web
 from xmpp_post.errors import UploadFailed
 from xmpp_post.files import FileToSend, UploadSlot
 from xmpp_post.lab.prosody import make_certificate
+from xmpp_post.testing import ManualClock
 from xmpp_post.uploader import HttpsUploader
 from xmpp_post.xmpp.client import tls_context
 
@@ -119,17 +120,26 @@ async def test_an_untrusted_certificate_fails(service: Service, file: FileToSend
 
 
 async def test_a_silent_service_fails(service: Service, file: FileToSend,
-                                      certificate: tuple[Path, Path]) -> None:
-    release = asyncio.Event()
+                                      certificate: tuple[Path, Path],
+                                      loop_clock: ManualClock) -> None:
+    release, arrived = asyncio.Event(), asyncio.Event()
 
     async def hang(request: web.Request) -> web.Response:
+        arrived.set()
         await release.wait()
         return web.Response(status=201)
 
     service.answer = hang
-    put = uploader(certificate, read_timeout=0.2)
-    with pytest.raises(UploadFailed) as raised:
-        await put.put(UploadSlot(service.url(), service.url()), file)
-    release.set()
-    await put.close()
+    put = uploader(certificate, read_timeout=60)
+    putting = asyncio.create_task(put.put(UploadSlot(service.url(), service.url()), file))
+    try:
+        await arrived.wait()
+        # nothing comes back, second after second: never given up before read_timeout
+        # (later when the body took turns of the loop to go out)
+        assert await loop_clock.run_until(putting.done) >= 60 and putting.done()
+        with pytest.raises(UploadFailed) as raised:
+            await putting
+    finally:
+        release.set()
+        await put.close()
     assert "failed" in raised.value.message

@@ -8,6 +8,8 @@
   (the built-in alert actions).
 * ``runner``: one bot's lasting queue and its worker (in order, at least once).
 * ``lease``: with several instances, each bot runs on the one holding its lease in Redis.
+* ``handover``: what those instances share so that one takes a bot over without loss
+  (the archive cursor, fenced by the lease; the messages handled).
 * ``alert_actions`` (with ``alert_commands``, ``alert_memory``, ``alertmanager_api``):
   the built-in alert actions, answering ``silence``, ``unsilence`` and ``alerts``.
 

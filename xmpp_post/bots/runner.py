@@ -1,11 +1,19 @@
 """One bot's deliveries: a lasting queue, and the worker that empties it in order.
 
-``accept(message, archive_id)`` (called by the XMPP side for each message it receives,
-in order, before anything about it is acknowledged) pushes it to the bot's queue in the
-instance's lasting state, unless its stanza-id was queued already (the server's offline
-store and its archive may both hold a message), and remembers ``archive_id``, the
-stanza-id the account's archive (XEP-0313) gave it, so that after a restart the archive
-is read from there (``last_archive_id``).
+``accept(message, archive_id, stanza_id)`` (called by the XMPP side for each message it
+receives, in order, before anything about it is acknowledged) pushes it to the bot's
+queue in the instance's lasting state, unless its stanza-id was queued already (the
+server's offline store and its archive may both hold a message), under a ``webhook-id``
+derived from the server's stanza-id where there is one (the same on any instance), and
+remembers ``archive_id``, the stanza-id the account's archive (XEP-0313) gave it, so
+that after a restart the archive is read from there (``last_archive_id``).
+
+With several instances, a ``handover`` (``bots.handover``) replaces that last point:
+the archive is read from the cursor the instances share (``read_from``), each item
+handled is recorded there (moving the cursor while this instance holds the lease), and
+an item another instance handled already is dropped (skipped, ``handled_elsewhere``). An item that
+waited beyond ``retry_for`` (in the queue of an instance that did not run the bot
+meanwhile) expires without a try.
 
 ``run()`` takes the oldest item, lets the ``answerer`` (the alert actions) answer it, or
 POSTs it to the webhook, signed, with the same ``webhook-id`` on every try; retries per
@@ -14,9 +22,9 @@ and only then removes the item. A crash at any point delivers the item again (at
 once). Outcomes are counted per bot: ``delivered``, ``answered`` (by the answerer),
 ``rejected`` (4xx), ``expired`` (retry_for passed), and skipped messages by reason
 (``encrypted``: OMEMO, the bot has it off; ``undecryptable``: OMEMO it cannot read;
-``queue_full``: the queue holds its 10,000 items already). A reply not sent is
-counted by reason: ``omemo`` (the reply to an encrypted message could not be
-encrypted, and is not sent in clear), ``xmpp`` (any other failure).
+``queue_full``: the queue holds its 10,000 items already; ``handled_elsewhere``). A
+reply not sent is counted by reason: ``omemo`` (the reply to an encrypted message
+could not be encrypted, and is not sent in clear), ``xmpp`` (any other failure).
 """
 
 from __future__ import annotations
@@ -34,9 +42,10 @@ from xmpp_post import logs
 from xmpp_post.bots import signing
 from xmpp_post.bots.answering import Answerer
 from xmpp_post.bots.answers import MAX_REPLY, Reply, RetryPolicy, parse_reply, retry_after, verdict
+from xmpp_post.bots.handover import Handover, point
 from xmpp_post.config.bots import Bot, redacted_url
 from xmpp_post.errors import OmemoUnavailable, Overloaded, PayloadTooLarge
-from xmpp_post.incoming import Incoming, ReplyTo
+from xmpp_post.incoming import ArchivePoint, Incoming, ReplyTo
 from xmpp_post.metrics import Metrics
 from xmpp_post.state.lasting import Lasting, QueueItem
 
@@ -55,19 +64,23 @@ class BotLink(Protocol):
         ...
 
 
-def encode(message: Incoming, webhook_id: str) -> bytes:
-    """A queue item: the delivery's id and the whole message (``real_jid`` included)."""
+def encode(message: Incoming, webhook_id: str, archive_id: str | None = None) -> bytes:
+    """A queue item: the delivery's id, the message's archive id (if any) and the whole
+    message (``real_jid`` included)."""
     fields = message.as_json()
     fields["real_jid"] = message.real_jid
-    return json.dumps({"webhook_id": webhook_id, "message": fields},
-                      separators=(",", ":")).encode()
+    item: dict[str, Any] = {"webhook_id": webhook_id, "message": fields}
+    if archive_id:
+        item["archive_id"] = archive_id
+    return json.dumps(item, separators=(",", ":")).encode()
 
 
-def decode(data: bytes) -> tuple[str, Incoming]:
+def decode(data: bytes) -> tuple[str, str | None, Incoming]:
     item = json.loads(data)
     m: dict[str, Any] = item["message"]
     reply_to = m.get("reply_to")
-    return str(item["webhook_id"]), Incoming(
+    archive_id = item.get("archive_id")
+    return str(item["webhook_id"]), str(archive_id) if archive_id else None, Incoming(
         id=m["id"], type=m["type"], sender=m["from"], to=m["to"], body=m["body"],
         subject=m.get("subject"), thread=m.get("thread"), room=m.get("room"),
         nick=m.get("nick"), real_jid=m.get("real_jid"),
@@ -86,7 +99,7 @@ class BotRunner:
 
     def __init__(self, bot: Bot, lasting: Lasting, http: aiohttp.ClientSession, *,
                  metrics: Metrics | None = None, answerer: Answerer | None = None,
-                 policy: RetryPolicy | None = None,
+                 policy: RetryPolicy | None = None, handover: Handover | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.bot = bot
         self.queue = f"bot:{bot.name}"
@@ -94,6 +107,7 @@ class BotRunner:
         self._http = http
         self._metrics = metrics
         self.answerer = answerer
+        self.handover = handover
         self.link: BotLink | None = None
         self.policy = policy or RetryPolicy(bot.retry_for)
         self._clock = clock
@@ -118,13 +132,24 @@ class BotRunner:
 
     # the XMPP side's callbacks ------------------------------------------------------------
 
-    async def accept(self, message: Incoming, archive_id: str | None = None) -> None:
-        """Queue ``message`` (once per stanza-id), durably, before returning."""
+    def webhook_id(self, message: Incoming, stanza_id: str | None) -> str:
+        """The delivery id of ``message``: derived from the server's stanza-id (its
+        ``id``) where it has one, so every instance uses the same; else a fresh one."""
+        if not stanza_id:
+            return signing.new_webhook_id()
+        scope = message.room if message.type == "groupchat" and message.room else self.bot.account
+        return signing.message_webhook_id(self.bot.name, scope, stanza_id)
+
+    async def accept(self, message: Incoming, archive_id: str | None = None,
+                     stanza_id: str | None = None) -> None:
+        """Queue ``message`` (once per stanza-id), durably, before returning.
+        ``stanza_id``: the server's stanza-id ``message.id`` is (default ``archive_id``)."""
         seen = "seen:" + (archive_id or "")[:180]
         if archive_id and await self._kv.get(self.queue, seen) is not None:
             return
+        webhook_id = self.webhook_id(message, stanza_id or archive_id)
         try:
-            await self._queues.push(self.queue, encode(message, signing.new_webhook_id()))
+            await self._queues.push(self.queue, encode(message, webhook_id, archive_id))
         except Overloaded:
             log.warning("bot %s: its queue is full; a message was dropped", self.bot.name)
             self.count_skipped("queue_full")
@@ -136,8 +161,22 @@ class BotRunner:
         self._wake.set()
 
     async def last_archive_id(self) -> str | None:
+        """The last archive id this instance queued (the archive is read after it)."""
         value = await self._kv.get(ARCHIVE, self.bot.name)
         return value.decode() if value is not None else None
+
+    async def read_from(self, since: str) -> ArchivePoint | None:
+        """With a ``handover``: where to read the archive from, the cursor the
+        instances share; with none yet, this instance's last archive id, else the time
+        ``since`` (when its session came online), becomes it."""
+        if self.handover is None:
+            after = await self.last_archive_id()
+            return ArchivePoint(after=after) if after else None
+        cursor = await self.handover.cursor()
+        if cursor is None:
+            local = await self.last_archive_id()
+            cursor = await self.handover.anchor(f"id:{local}" if local else f"since:{since}")
+        return point(cursor) if cursor is not None else None
 
     # the worker ---------------------------------------------------------------------------
 
@@ -160,13 +199,48 @@ class BotRunner:
             await self._refresh()
 
     async def handle(self, item: QueueItem) -> str:
-        """Deliver one item (answer, POST with retries, reply); its outcome."""
+        """Deliver one item, unless another instance handled it (``handover``) or it
+        waited beyond ``retry_for`` (an instance's queue left while another ran the
+        bot); its outcome, recorded as handled for the other instances."""
         try:
-            webhook_id, message = decode(item.body)
+            webhook_id, archive_id, message = decode(item.body)
         except (ValueError, KeyError, TypeError):
             log.error("bot %s: an unreadable queue item was dropped", self.bot.name)
             self._count("unreadable")
             return "unreadable"
+        if await self._handled_elsewhere(webhook_id):
+            self.count_skipped("handled_elsewhere")
+            return "handled_elsewhere"
+        if self._clock() - item.pushed > self.bot.retry_for:
+            logs.event(log, "bot delivery expired", logging.WARNING, bot=self.bot.name,
+                       url=self._url, id=webhook_id, why="waited", tries=0)
+            outcome = "expired"
+            self._count(outcome)
+        else:
+            outcome = await self._handle(webhook_id, message, item.pushed)
+        await self._record(webhook_id, archive_id)
+        return outcome
+
+    async def _handled_elsewhere(self, webhook_id: str) -> bool:
+        if self.handover is None:
+            return False
+        try:
+            return await self.handover.handled(webhook_id)
+        except Exception as exc:  # delivered then: a duplicate carries the same id
+            log.warning("bot %s: Redis failed (%r); delivering %s", self.bot.name, exc,
+                        webhook_id)
+            return False
+
+    async def _record(self, webhook_id: str, archive_id: str | None) -> None:
+        if self.handover is None:
+            return
+        try:
+            await self.handover.record(webhook_id, archive_id)
+        except Exception as exc:  # the next holder may deliver it again, same id
+            log.warning("bot %s: Redis failed (%r); %s is not recorded as handled",
+                        self.bot.name, exc, webhook_id)
+
+    async def _handle(self, webhook_id: str, message: Incoming, pushed: float) -> str:
         if self.answerer is not None:
             try:
                 text = await self.answerer.answer(message)
@@ -178,7 +252,7 @@ class BotRunner:
                 self._count("answered")
                 await self._reply(message, Reply(text))
                 return "answered"
-        outcome, reply = await self._deliver(webhook_id, message, item.pushed)
+        outcome, reply = await self._deliver(webhook_id, message, pushed)
         self._count(outcome)
         if reply is not None:
             await self._reply(message, reply)

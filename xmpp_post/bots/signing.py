@@ -1,9 +1,10 @@
 """Standard Webhooks (standardwebhooks.com) signing of a bot's deliveries.
 
 A delivery carries ``webhook-id`` (the same on every try, so the endpoint can drop
-duplicates), ``webhook-timestamp`` (Unix seconds of this try) and ``webhook-signature``:
-``v1,`` and the base64 of HMAC-SHA256, keyed by the secret's decoded bytes, of
-``id.timestamp.body``.
+duplicates: for a message the server gave a stanza-id, derived from it, so every
+instance delivering that message uses the same one; ``message_webhook_id``),
+``webhook-timestamp`` (Unix seconds of this try) and ``webhook-signature``: ``v1,`` and
+the base64 of HMAC-SHA256, keyed by the secret's decoded bytes, of ``id.timestamp.body``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,18 @@ USER_AGENT = f"xmpp-post/{__version__} (bot webhook)"
 def new_webhook_id() -> str:
     """A fresh delivery id: ``msg_`` and 24 random base32 characters."""
     return "msg_" + base64.b32encode(secrets.token_bytes(15)).decode().lower()
+
+
+def message_webhook_id(bot: str, scope: str, stanza_id: str) -> str:
+    """The delivery id of the message ``scope`` (the bot's account, or a room) gave the
+    stanza-id ``stanza_id``: ``msg_`` and 24 base32 characters of a SHA-256 of the three,
+    so any instance delivering that message uses the same id. Each part is
+    length-prefixed, so two different triples never hash the same text (the XMPP side
+    bounds stanza-ids: ``bot_stanzas.MAX_STANZA_ID``)."""
+    parts = [part.encode() for part in (bot, scope, stanza_id)]
+    digest = hashlib.sha256(b"xmpp-post bot message\0" + b"".join(
+        len(part).to_bytes(4, "big") + part for part in parts)).digest()
+    return "msg_" + base64.b32encode(digest[:15]).decode().lower()
 
 
 def signature(secret: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:

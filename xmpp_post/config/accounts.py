@@ -145,5 +145,16 @@ def check(accounts: Mapping[str, Account], config: Config) -> None:
                               f"served domains ({', '.join(domains)})")
 
 
+def require_accounts(kind: str, users: Mapping[str, str], config: Config) -> None:
+    """ConfigError unless each ``users`` entry (name -> account JID) of the section
+    ``kind`` (tokens, webhooks, bots) is one of [accounts]."""
+    accounts = config.sections.get(NAME) or {}
+    for name, account in users.items():
+        if account not in accounts:
+            raise ConfigError(f"{kind}.{name}.account", f"{account} is not one of "
+                              f'[accounts]: add [accounts."{account}"] with its '
+                              "password_file")
+
+
 SECTION = register(Section(NAME, "accounts the gateway sends as for tokens and webhooks",
                            parse, check))

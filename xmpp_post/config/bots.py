@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xmpp_post import jids
-from xmpp_post.config.accounts import read_secret, resolve
+from xmpp_post.config.accounts import read_secret, require_accounts, resolve
 from xmpp_post.config.sections import Section, register
 from xmpp_post.config.tokens_webhooks import webhook_key
 from xmpp_post.errors import ConfigError
@@ -177,12 +177,7 @@ def parse(table: Mapping[str, Any], config_file: Path | None) -> dict[str, Bot]:
 
 def check(bots: Mapping[str, Bot], config: Config) -> None:
     """Every bot's account is one of [accounts]."""
-    accounts = config.sections.get("accounts") or {}
-    for name, bot in bots.items():
-        if bot.account not in accounts:
-            raise ConfigError(f"{NAME}.{name}.account", f"{bot.account} is not one of "
-                              f'[accounts]: add [accounts."{bot.account}"] with its '
-                              "password_file")
+    require_accounts(NAME, {name: bot.account for name, bot in bots.items()}, config)
 
 
 SECTION = register(Section(NAME, "bots: accounts whose incoming messages are POSTed to a "

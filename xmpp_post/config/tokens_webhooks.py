@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xmpp_post import jids
-from xmpp_post.config.accounts import parse_encrypt, read_secret, resolve
+from xmpp_post.config.accounts import parse_encrypt, read_secret, require_accounts, resolve
 from xmpp_post.config.sections import Section, register
 from xmpp_post.errors import ConfigError
 
@@ -309,21 +309,12 @@ def parse_webhooks(table: Mapping[str, Any], config_file: Path | None) -> Webhoo
     return Webhooks(hooks, by_digest)
 
 
-def _check_accounts(kind: str, grants: Mapping[str, Token | Webhook], config: Config) -> None:
-    accounts = config.sections.get("accounts") or {}
-    for name, grant in grants.items():
-        if grant.account not in accounts:
-            raise ConfigError(f"{kind}.{name}.account", f"{grant.account} is not one of "
-                              f'[accounts]: add [accounts."{grant.account}"] with its '
-                              "password_file")
-
-
 def check_tokens(tokens: Tokens, config: Config) -> None:
-    _check_accounts("tokens", tokens.by_name, config)
+    require_accounts("tokens", {n: t.account for n, t in tokens.by_name.items()}, config)
 
 
 def check_webhooks(hooks: Mapping[str, Webhook], config: Config) -> None:
-    _check_accounts("webhooks", hooks, config)
+    require_accounts("webhooks", {n: h.account for n, h in hooks.items()}, config)
     # No signature covers the webhook's name: a delivery to one webhook would pass as a
     # delivery to another that knows the same secret (its recipients, its template).
     owners: dict[bytes, str] = {}

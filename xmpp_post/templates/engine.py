@@ -7,8 +7,8 @@ import functools
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn, cast, get_args
 
@@ -36,10 +36,12 @@ _HEADER = re.compile(r"\{#-?(.*?)-?#\}", re.DOTALL)
 
 @dataclass(frozen=True)
 class Limits:
-    """How long one render may take and how long its message may be."""
+    """How long one render may take (by ``clock``; tests inject one) and how long its
+    message may be."""
 
     seconds: float = 2.0
     max_output: int = 256 * 1024
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ class TemplateSet:
         render stops itself at its deadline, and its answer is not awaited much past it
         (one that waited for a thread past its deadline stops at once)."""
         self.info(name)
-        deadline = time.monotonic() + self._limits.seconds
+        deadline = self._limits.clock() + self._limits.seconds
         render = functools.partial(self.render_sync, name, payload, headers, query,
                                    deadline=deadline)
         work = asyncio.get_running_loop().run_in_executor(cpu.pool(), render)
@@ -172,9 +174,9 @@ class TemplateSet:
         context = {"payload": payload, "headers": visible_headers(headers),
                    "query": visible_query(query), "set_subject": state.set_subject,
                    "skip": state.skip}
-        seconds = self._limits.seconds
-        budget = Budget(deadline if deadline is not None else time.monotonic() + seconds,
-                        seconds, max_printed=4 * self._limits.max_output)
+        seconds, clock = self._limits.seconds, self._limits.clock
+        budget = Budget(deadline if deadline is not None else clock() + seconds,
+                        seconds, max_printed=4 * self._limits.max_output, clock=clock)
         try:
             with budgeted(budget):
                 text = self._collect(template.generate(context))

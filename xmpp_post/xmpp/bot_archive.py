@@ -1,4 +1,5 @@
-"""Reading a bot account's archive (XEP-0313) after the last message it queued.
+"""Reading a bot account's archive (XEP-0313) after the last message it queued (or,
+with several instances and none handled yet, from a time).
 
 ``ArchiveReader`` sends the queries, page by page (RSM ``after``), and collects the
 results the server streams before each query's answer: the session's message handler
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 RSM_NS = "http://jabber.org/protocol/rsm"
 DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
+DATA_NS = "jabber:x:data"
 PAGE = 50
 PAGES = 200  # at most 10,000 archived messages read after a restart
 
@@ -52,21 +54,31 @@ class ArchiveReader:
         return any(f.get("var") == MAM_NS
                    for f in answer.xml.iter(f"{{{DISCO_INFO_NS}}}feature"))
 
-    async def after(self, client: Any, after: str) -> AsyncIterator[ArchiveResult]:
-        """Every archived message after the archive id ``after``, oldest first."""
+    async def after(self, client: Any, after: str | None,
+                    since: str | None = None) -> AsyncIterator[ArchiveResult]:
+        """Every archived message after the archive id ``after``, or (without one)
+        from the time ``since`` (ISO 8601), oldest first."""
         for _ in range(PAGES):
             queryid = secrets.token_hex(6)
             self._queries[queryid] = []
             iq = client.make_iq_set()
             query = ET.SubElement(iq.xml, f"{{{MAM_NS}}}query", {"queryid": queryid})
+            if since is not None:
+                form = ET.SubElement(query, f"{{{DATA_NS}}}x", {"type": "submit"})
+                for var, value, kind in (("FORM_TYPE", MAM_NS, "hidden"),
+                                         ("start", since, None)):
+                    field = ET.SubElement(form, f"{{{DATA_NS}}}field",
+                                          {"var": var, **({"type": kind} if kind else {})})
+                    ET.SubElement(field, f"{{{DATA_NS}}}value").text = value
             rsm = ET.SubElement(query, f"{{{RSM_NS}}}set")
             ET.SubElement(rsm, f"{{{RSM_NS}}}max").text = str(PAGE)
-            ET.SubElement(rsm, f"{{{RSM_NS}}}after").text = after
+            if after is not None:
+                ET.SubElement(rsm, f"{{{RSM_NS}}}after").text = after
             try:
                 answer = await iq.send(timeout=self.timeout * 3)
             except (IqError, IqTimeout) as exc:
                 log.warning("bot %s: the archive could not be read after %s: %s",
-                            self.own, after, exc)
+                            self.own, after or since, exc)
                 return
             finally:
                 results = self._queries.pop(queryid, [])

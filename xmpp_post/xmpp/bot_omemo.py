@@ -8,12 +8,12 @@ in the state directory), made and published when the bot's stream comes online
 
 ``decrypt`` reads a received ``<encrypted/>`` element, OMEMO 2 (``urn:xmpp:omemo:2``)
 first, else OMEMO 0.3 (``eu.siacs.conversations.axolotl``, where its backend is
-installed), and gives the body: OMEMO 2's XEP-0420 envelope must name the sender and
-the bot (or the room) and hold a ``<body/>``; OMEMO 0.3 carries the text alone. None:
-an empty OMEMO message (the library's key exchange completion or heartbeat), nothing to
-deliver, or a message decrypted already (its ``stanza_id``: the server's offline store
-and its archive may both hand it over, and its keys are used once). ``Undecryptable``
-says why a message cannot be read (not encrypted for this
+installed: ``omemo_backends``), and gives the body: OMEMO 2's XEP-0420 envelope must
+name the sender and the bot (or the room) and hold a ``<body/>``; OMEMO 0.3 carries the
+text alone. None: an empty OMEMO message (the library's key exchange completion or
+heartbeat), nothing to deliver, or a message decrypted already (its ``stanza_id``: the
+server's offline store and its archive may both hand it over, and its keys are used
+once). ``Undecryptable`` says why a message cannot be read (not encrypted for this
 device, malformed, from a device that is not trusted, a sender whose keys cannot be
 read); it is never delivered.
 
@@ -30,27 +30,25 @@ and nothing is sent.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections import OrderedDict
 from typing import Any
 from xml.etree import ElementTree
 from xml.sax.saxutils import quoteattr
 
-import twomemo.etree
 from omemo.session_manager import SessionManager
 
 from xmpp_post import ids, jids
 from xmpp_post.errors import OmemoUnavailable
 from xmpp_post.incoming import Incoming
 from xmpp_post.model import OutgoingMessage
+from xmpp_post.xmpp import omemo_backends
 from xmpp_post.xmpp.omemo_devices import OmemoDevices, StanzaLimits, encrypted_stanza
 from xmpp_post.xmpp.omemo_manager import BLIND, UNDECIDED, UNVERIFIED, VERIFIED
 
 log = logging.getLogger(__name__)
 
-TWOMEMO_NS = "urn:xmpp:omemo:2"
-OLDMEMO_NS = "eu.siacs.conversations.axolotl"
+TWOMEMO_NS, OLDMEMO_NS = omemo_backends.TWOMEMO, omemo_backends.OLDMEMO
 SCE_NS = "urn:xmpp:sce:1"
 REPLY_NS = "urn:xmpp:reply:0"
 MAX_PLAINTEXT = 256 * 1024  # bytes of a decrypted envelope read at most
@@ -124,13 +122,12 @@ class BotOmemo:
 
     async def _parse(self, manager: SessionManager, namespace: str, element: Any,
                      sender: str) -> Any:
+        backend = omemo_backends.module(namespace)
+        if backend is None:  # OMEMO 0.3 without the extra oldmemo
+            raise Undecryptable(f"{omemo_backends.NAMES[namespace]} is not installed")
         if namespace == TWOMEMO_NS:
-            return twomemo.etree.parse_message(element, sender)
-        try:  # OMEMO 0.3's backend may not be installed
-            oldmemo_etree = importlib.import_module("oldmemo.etree")
-        except ImportError:
-            raise Undecryptable("OMEMO 0.3 is not installed") from None
-        return await oldmemo_etree.parse_message(element, sender, self.account, manager)
+            return backend.etree.parse_message(element, sender)
+        return await backend.etree.parse_message(element, sender, self.account, manager)
 
     async def _decide_trust(self, manager: SessionManager, namespace: str, sender: str,
                             device_id: int) -> None:

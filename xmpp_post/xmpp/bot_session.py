@@ -1,23 +1,26 @@
 """A bot's long-lived XMPP session: online, in its rooms, handing each message on.
 
-``BotSession.start()`` starts its task, which connects (TLS verified), comes online
-with presence of priority 0 (contacts see the bot; the server then hands over its
-offline store), asks for carbon copies (XEP-0280: what the gateway's sending sessions
-of the same account receive reaches the bot), joins the bot's rooms with its nick, asking for no
-history, and pings the server every ``PING_EVERY`` seconds. When the stream ends (a
-network failure, a server restart, a ping unanswered) it connects again, backing off
+``BotSession.start()`` starts its task, which connects (TLS verified), reads the
+archive (below), comes online with presence of priority 0 (contacts see the bot; the
+server then hands over its offline store), asks for carbon copies (XEP-0280: what the
+gateway's sending sessions of the same account receive reaches the bot), joins the
+bot's rooms with its nick, asking for no history, and pings the server every
+``PING_EVERY`` seconds. When the stream ends (a network failure, a server restart, a
+ping unanswered) it connects again, backing off
 from 1 to ``MAX_BACKOFF`` seconds, and rejoins.
 
 Each message received is read (``bot_stanzas.read_message``) and, unless skipped,
-handed to ``deliver(incoming, archive_id)`` one at a time, in the order received (the
-bot's runner queues it durably). Where the server archives the account's messages
-(XEP-0313), each new stream first reads the archive after ``last_archive_id()``
-(``bot_archive``), so
-nothing sent while the gateway was down or between two streams is missed; messages
-that arrive meanwhile wait, so the order holds. An OMEMO message is decrypted by
-``omemo`` (``bot_omemo.BotOmemo``: the bot has OMEMO on) and handed on with
-``encrypted`` set, or skipped and counted: ``skipped("encrypted")`` without ``omemo``,
-``skipped("undecryptable")`` when it cannot be read (never handed on as it came).
+handed to ``deliver(incoming, archive_id, stanza_id)`` one at a time, in the order
+received (the bot's runner queues it durably). Where the server archives the account's
+messages (XEP-0313), each new stream first reads the archive from where
+``read_from(since)`` says (``bot_archive``: after the last message queued or handled;
+or from ``since``, the time the stream came online less a margin, for the first holder
+of a bot run by several instances), so nothing sent while the gateway was down or
+between two streams is missed; messages that arrive meanwhile wait, so the order
+holds. An OMEMO message is decrypted by ``omemo`` (``bot_omemo.BotOmemo``: the bot has
+OMEMO on) and handed on with ``encrypted`` set, or skipped and counted:
+``skipped("encrypted")`` without ``omemo``, ``skipped("undecryptable")`` when it cannot
+be read (never handed on as it came).
 
 ``send_reply`` answers a message (to its sender; in a room, to the room as a XEP-0461
 reply); the reply to an encrypted message is encrypted, or not sent at all
@@ -31,8 +34,10 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from slixmpp.exceptions import IqError, IqTimeout
@@ -42,7 +47,7 @@ from slixmpp.xmlstream.matcher import StanzaPath
 
 from xmpp_post import jids
 from xmpp_post.errors import OmemoUnavailable
-from xmpp_post.incoming import Incoming
+from xmpp_post.incoming import ArchivePoint, Incoming
 from xmpp_post.tasks import TaskGroup
 from xmpp_post.xmpp import bot_stanzas
 from xmpp_post.xmpp.bot_archive import ArchiveReader
@@ -55,10 +60,12 @@ log = logging.getLogger(__name__)
 
 PING_NS = "urn:xmpp:ping"
 PING_EVERY = 30.0
+SINCE_MARGIN = 60.0  # seconds before coming online a first archive read starts (clocks)
 MAX_BACKOFF = 60.0
 REPLY_WAIT = 60.0  # seconds a reply waits for the session to be online
 
-Deliver = Callable[[Incoming, str | None], Awaitable[None]]
+Deliver = Callable[[Incoming, str | None, str | None], Awaitable[None]]
+ReadFrom = Callable[[str], Awaitable[ArchivePoint | None]]
 
 
 class Decryptor(Protocol):
@@ -106,13 +113,13 @@ class BotSession:
     """See the module docstring."""
 
     def __init__(self, account: BotAccount, options: SessionOptions, deliver: Deliver, *,
-                 last_archive_id: Callable[[], Awaitable[str | None]] | None = None,
+                 read_from: ReadFrom | None = None,
                  skipped: Callable[[str], None] | None = None,
                  omemo: Decryptor | None = None) -> None:
         self.account = account
         self._options = options
         self._deliver = deliver
-        self._last_archive_id = last_archive_id
+        self._read_from = read_from
         self._skipped = skipped
         self._omemo = omemo
         self.online = asyncio.Event()
@@ -216,6 +223,7 @@ class BotSession:
     async def _serve(self, client: Client, ended: asyncio.Event) -> None:
         self._client = client
         self._held = []  # live messages wait while the archive is read
+        since = datetime.fromtimestamp(time.time() - SINCE_MARGIN, UTC)
         client.send_presence(ppriority=0)
         await self._enable_carbons(client)
         if self._omemo is not None:
@@ -226,7 +234,7 @@ class BotSession:
                             self.account.jid, exc)
         self.rooms.join_all(client)
         try:
-            await self._catch_up(client)
+            await self._catch_up(client, since.strftime("%Y-%m-%dT%H:%M:%SZ"))
         finally:
             held, self._held = self._held or [], None
             for entry in held:
@@ -327,9 +335,9 @@ class BotSession:
             self._skip("encrypted")
         if read.incoming is not None and archive_id is not None:
             read = replace(read, incoming=replace(read.incoming, id=archive_id),
-                           archive_id=archive_id)
+                           archive_id=archive_id, stanza_id=archive_id)
         if read.incoming is not None:
-            await self._deliver(read.incoming, read.archive_id)
+            await self._deliver(read.incoming, read.archive_id, read.stanza_id)
 
     def _skip(self, reason: str) -> None:
         if self._skipped is not None:
@@ -350,12 +358,13 @@ class BotSession:
             bare, to = real, bare
         return await self._omemo.decrypt(xml, self._client, bare, to, stanza_id)
 
-    async def _catch_up(self, client: Client) -> None:
-        """Read the account's archive after the last message queued, if it has one."""
-        after = await self._last_archive_id() if self._last_archive_id else None
-        if after is None or not await self._archive.archives(client):
+    async def _catch_up(self, client: Client, since: str) -> None:
+        """Read the account's archive from ``read_from(since)`` (``since``: when this
+        stream came online, less ``SINCE_MARGIN``), if it has one."""
+        where = await self._read_from(since) if self._read_from else None
+        if where is None or not await self._archive.archives(client):
             return
-        async for result in self._archive.after(client, after):
+        async for result in self._archive.after(client, where.after, where.since):
             self._inbox.put_nowait((result.message, result.stamp, result.id))
 
     # replying -------------------------------------------------------------------------

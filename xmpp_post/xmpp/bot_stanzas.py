@@ -33,6 +33,7 @@ MUC_USER_NS = "http://jabber.org/protocol/muc#user"
 CARBONS_NS = "urn:xmpp:carbons:2"
 ENCRYPTED = ("{eu.siacs.conversations.axolotl}encrypted", "{urn:xmpp:omemo:2}encrypted")
 MAX_OOB = 10
+MAX_STANZA_ID = 180  # characters; a longer stanza-id (or archive id) is not one we keep
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,13 @@ class Rooms:
 @dataclass(frozen=True)
 class Read:
     """The outcome of reading a message: ``incoming`` (with ``archive_id``, the
-    account archive's stanza-id), or ``skipped`` saying why."""
+    account archive's stanza-id, and ``stanza_id``, the server's stanza-id its ``id``
+    is: the account's, or the room's for a room message), or ``skipped`` saying why."""
 
     incoming: Incoming | None = None
     archive_id: str | None = None
     skipped: str = ""
+    stanza_id: str | None = None
 
 
 def _text(element: Any, tag: str) -> str | None:
@@ -84,8 +87,9 @@ def is_encrypted(xml: Any) -> bool:
 
 def stanza_id_by(xml: Any, by: str) -> str | None:
     for sid in xml.findall(f"{{{SID_NS}}}stanza-id"):
-        if jids.bare_of(sid.get("by", "")) == by and sid.get("id"):
-            return str(sid.get("id"))
+        value = sid.get("id")
+        if jids.bare_of(sid.get("by", "")) == by and value:
+            return str(value) if len(value) <= MAX_STANZA_ID else None
     return None
 
 
@@ -139,7 +143,8 @@ def read_message(xml: Any, own: str, rooms: Rooms, *, mentions_only: bool = True
         reply_to=(ReplyTo(reply.get("id") or "", reply.get("to"))
                   if reply is not None and reply.get("id") else None),
         oob=tuple(urls[:MAX_OOB]),
-        time=delay or (stamp.get("stamp") if stamp is not None else None)), archive_id)
+        time=delay or (stamp.get("stamp") if stamp is not None else None)), archive_id,
+        stanza_id=room_id or archive_id)
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,7 @@ def archive_result(xml: Any, own: str) -> ArchiveResult | None:
         return None
     message = forwarded.find(f"{CLIENT}message")
     stamp = forwarded.find(f"{{{DELAY_NS}}}delay")
-    if message is None or not result.get("id"):
+    if message is None or not result.get("id") or len(result.get("id")) > MAX_STANZA_ID:
         return None
     return ArchiveResult(result.get("queryid") or "", result.get("id"),
                          stamp.get("stamp") if stamp is not None else None, message)

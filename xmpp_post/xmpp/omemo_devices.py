@@ -3,9 +3,9 @@
 ``OmemoDevices`` is shared by every session (like ``upload.UploadServices``). An
 account's device is made on its first encrypted message: loaded from the ``KeyStore``
 if this instance made it before (the same device id and keys: restarts add no device
-to the account's list), else created and published (bundles and device lists of both
-OMEMO versions). One device's work is serialised (its ratchets are read, advanced and
-written back by each message).
+to the account's list), else created and published (bundles and device lists of each
+OMEMO version installed: ``omemo_backends``). One device's work is serialised (its
+ratchets are read, advanced and written back by each message).
 
 ``encrypt`` gives the ``<encrypted/>`` elements for one recipient's devices (and the
 sender's other devices, so its own clients can read what was sent), each device with
@@ -13,7 +13,9 @@ the newest OMEMO version its device lists offer:
 
 * ``urn:xmpp:omemo:2``: the text in a XEP-0420 envelope (``<body/>``, random padding,
   ``from`` and ``to``);
-* ``eu.siacs.conversations.axolotl``: the text alone, as that version defines it.
+* ``eu.siacs.conversations.axolotl``: the text alone, as that version defines it (only
+  with the extra ``oldmemo``; without it, a recipient whose devices speak only 0.3 is
+  ``OmemoUnavailable`` saying so).
 
 A recipient's device lists are read again once older than ``list_ttl`` seconds, and at
 once when nothing could be encrypted with what was known (device lists change while the
@@ -32,8 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import oldmemo
-import twomemo
 from omemo.session_manager import (
     DeviceListDownloadFailed,
     EncryptionError,
@@ -44,15 +44,15 @@ from omemo.session_manager import (
 from xmpp_post.errors import OmemoUnavailable, PayloadTooLarge
 from xmpp_post.locks import KeyedLocks
 from xmpp_post.model import OutgoingMessage
+from xmpp_post.xmpp import omemo_backends as installed
+from xmpp_post.xmpp.omemo_backends import NAMES, OLDMEMO, TWOMEMO
 from xmpp_post.xmpp.omemo_manager import (
-    OLDMEMO,
-    PRIORITY,
-    TWOMEMO,
     UNDECIDED,
     GatewaySessionManager,
     Link,
     ListNotReadable,
     manager_class,
+    old_devices,
     serialize,
 )
 from xmpp_post.xmpp.omemo_rooms import room_members
@@ -64,8 +64,6 @@ log = logging.getLogger(__name__)
 logging.getLogger("omemo").setLevel(logging.INFO)
 
 SCE_NS = "urn:xmpp:sce:1"
-NAMES = {TWOMEMO: "OMEMO 2 (urn:xmpp:omemo:2)",
-         OLDMEMO: "OMEMO 0.3 (eu.siacs.conversations.axolotl)"}
 MAX_PAD = 200
 
 
@@ -102,6 +100,7 @@ class OmemoDevices:
         self._clock = clock
         self._devices: dict[str, AccountDevice] = {}
         self._making = KeyedLocks()
+        installed.log_available()
 
     async def device(self, account: str, client: Any) -> AccountDevice:
         """``account``'s device, talking on ``client`` (made and published if new)."""
@@ -120,7 +119,7 @@ class OmemoDevices:
         storage = AccountStorage(self._store, account)
         try:
             manager = await self._managers(link).create(
-                [twomemo.Twomemo(storage), oldmemo.Oldmemo(storage)], storage, account,
+                installed.backends(storage), storage, account,
                 initial_own_label=None, undecided_trust_level_name=UNDECIDED)
             await manager.after_history_sync()
         except Exception as exc:
@@ -142,12 +141,12 @@ class OmemoDevices:
                 return await self._encrypt(device, account, {recipient}, recipient, text)
             except NoEligibleDevices:
                 if not self._refresh_due(device, recipient, force=True):
-                    raise self._unavailable(device, recipient, ()) from None
+                    raise await self._unavailable(device, recipient, ()) from None
             await self._refresh(device, recipient, account, force=True)
             try:
                 return await self._encrypt(device, account, {recipient}, recipient, text)
             except NoEligibleDevices:
-                raise self._unavailable(device, recipient, ()) from None
+                raise await self._unavailable(device, recipient, ()) from None
 
     async def encrypt_room(self, account: str, client: Any, room: str,
                            members: list[str], text: str) -> Encrypted:
@@ -164,29 +163,31 @@ class OmemoDevices:
                     readers.add(member)
             if not readers:
                 raise OmemoUnavailable(f"no member of {room} but the sender has an OMEMO "
-                                       "device the gateway may encrypt for")
+                                       "device the gateway may encrypt for" + _no_0_3())
             try:
                 return await self._encrypt(device, account, readers, room, text)
             except NoEligibleDevices as exc:
                 raise OmemoUnavailable(
                     f"members of {room} without an OMEMO device the gateway may encrypt "
-                    f"for: {', '.join(sorted(exc.bare_jids)[:5])}") from None
+                    f"for: {', '.join(sorted(exc.bare_jids)[:5])}{_no_0_3()}") from None
 
     async def _encrypt(self, device: AccountDevice, account: str, recipients: set[str],
                        to: str, text: str) -> Encrypted:
         recipient = next(iter(recipients)) if len(recipients) == 1 else to
+        priority = installed.namespaces()
         plaintexts = {TWOMEMO: envelope(text, account, to).encode("utf-8"),
                       OLDMEMO: text.encode("utf-8")}
         messages, errors = await device.manager.encrypt(
-            frozenset(recipients), plaintexts, backend_priority_order=PRIORITY)
+            frozenset(recipients), {namespace: plaintexts[namespace] for namespace in priority},
+            backend_priority_order=priority)
         for error in errors:
             log.info("OMEMO: skipped device %d of %s (%s): %s", error.device_id,
                      error.bare_jid, error.namespace, error.exception)
         used = [message for message in messages
                 if any(True for _key in message.keys)]
         if not used:
-            raise self._unavailable(device, recipient, errors)
-        ordered = sorted(used, key=lambda message: PRIORITY.index(message.namespace))
+            raise await self._unavailable(device, recipient, errors)
+        ordered = sorted(used, key=lambda message: priority.index(message.namespace))
         return Encrypted("".join(serialize(message) for message in ordered),
                          tuple(message.namespace for message in ordered))
 
@@ -203,7 +204,7 @@ class OmemoDevices:
             if not self._refresh_due(device, jid, force and jid == recipient):
                 continue
             why: list[str] = []
-            for namespace in PRIORITY:
+            for namespace in installed.namespaces():
                 try:
                     await device.manager.refresh_device_list(namespace, jid)
                 except ListNotReadable:
@@ -217,8 +218,10 @@ class OmemoDevices:
             else:
                 device.unreadable.pop(jid, None)
 
-    def _unavailable(self, device: AccountDevice, recipient: str,
-                     errors: frozenset[EncryptionError] | tuple[()]) -> OmemoUnavailable:
+    async def _unavailable(self, device: AccountDevice, recipient: str,
+                           errors: frozenset[EncryptionError] | tuple[()]) -> OmemoUnavailable:
+        if not installed.has_0_3() and await self._only_0_3(device, recipient):
+            return OmemoUnavailable(installed.without_0_3(recipient))
         unreadable = device.unreadable.get(recipient)
         if unreadable:
             return OmemoUnavailable(
@@ -235,6 +238,15 @@ class OmemoDevices:
         return OmemoUnavailable(f"{recipient} has no OMEMO device the gateway may encrypt "
                                 "for (none published, or none trusted)")
 
+    @staticmethod
+    async def _only_0_3(device: AccountDevice, recipient: str) -> bool:
+        """Whether ``recipient`` lists OMEMO 0.3 devices and no OMEMO 2 one (asked only by
+        an install without the extra, to say why nothing could be encrypted)."""
+        known = await device.manager.get_device_information(recipient)
+        if any(TWOMEMO in found.namespaces for found in known):
+            return False
+        return await old_devices(device.link, recipient) > 0
+
     async def fingerprint(self, account: str) -> str:
         """The fingerprint of ``account``'s device, if it has one (no stream needed)."""
         device = self._devices.get(account)
@@ -248,6 +260,13 @@ class OmemoDevices:
         devices, self._devices = list(self._devices.values()), {}
         for device in devices:
             await device.manager.shutdown()
+
+
+def _no_0_3() -> str:
+    if installed.has_0_3():
+        return ""
+    return (f" (members whose devices speak only OMEMO 0.3 cannot be reached: this gateway "
+            f"lacks OMEMO 0.3 support; pip install 'xmpp-post[{installed.EXTRA}]' adds it)")
 
 
 def envelope(text: str, sender: str, recipient: str) -> str:

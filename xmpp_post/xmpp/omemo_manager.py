@@ -1,7 +1,8 @@
 """The OMEMO library's ``SessionManager`` for one sending account of this gateway.
 
-python-omemo (the ``omemo`` package, with its ``twomemo`` and ``oldmemo`` backends) does
-the cryptography and keeps its data in an ``omemo_store.AccountStorage``; this class
+python-omemo (the ``omemo`` package, with its ``twomemo`` backend and, with the extra
+``oldmemo``, ``oldmemo``: ``omemo_backends`` says which are installed) does the
+cryptography and keeps its data in an ``omemo_store.AccountStorage``; this class
 answers what it asks of XMPP, through ``omemo_pep`` on the account's current stream
 (``link``: the pool may replace the session of an account, never its device).
 
@@ -21,10 +22,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import oldmemo
-import oldmemo.etree
-import twomemo
-import twomemo.etree
 from omemo.bundle import Bundle
 from omemo.message import Message
 from omemo.session_manager import (
@@ -42,12 +39,11 @@ from omemo.session_manager import (
 from omemo.types import DeviceInformation, DeviceList, TrustLevel
 from slixmpp.xmlstream import ET, tostring
 
+from xmpp_post.xmpp import omemo_backends as installed
 from xmpp_post.xmpp import omemo_pep as pep
+from xmpp_post.xmpp.omemo_backends import OLDMEMO, TWOMEMO
 from xmpp_post.xmpp.omemo_pep import NotFound, NotReadable, PepProblem
 
-TWOMEMO = twomemo.twomemo.NAMESPACE  # urn:xmpp:omemo:2
-OLDMEMO = oldmemo.oldmemo.NAMESPACE  # eu.siacs.conversations.axolotl
-PRIORITY = [TWOMEMO, OLDMEMO]  # a device that has both gets the newer
 DEVICE_LIST_NODE = {TWOMEMO: "urn:xmpp:omemo:2:devices",
                     OLDMEMO: "eu.siacs.conversations.axolotl.devicelist"}
 TWOMEMO_BUNDLES = "urn:xmpp:omemo:2:bundles"
@@ -96,15 +92,14 @@ class GatewaySessionManager(SessionManager):
     async def _upload_bundle(self, bundle: Bundle) -> None:  # type: ignore[override]
         client = self.link.require()
         try:
-            if isinstance(bundle, twomemo.twomemo.BundleImpl):
+            module = _module(bundle.namespace)
+            if bundle.namespace == TWOMEMO:
                 await pep.publish(client, TWOMEMO_BUNDLES, str(bundle.device_id),
-                                  twomemo.etree.serialize_bundle(bundle), self.link.timeout,
+                                  module.etree.serialize_bundle(bundle), self.link.timeout,
                                   {"pubsub#max_items": "max"})
-            elif isinstance(bundle, oldmemo.oldmemo.BundleImpl):
-                await pep.publish(client, oldmemo_bundle_node(bundle.device_id), "current",
-                                  oldmemo.etree.serialize_bundle(bundle), self.link.timeout)
             else:
-                raise UnknownNamespace(f"unknown namespace {bundle.namespace}")
+                await pep.publish(client, oldmemo_bundle_node(bundle.device_id), "current",
+                                  module.etree.serialize_bundle(bundle), self.link.timeout)
         except PepProblem as problem:
             raise BundleUploadFailed(str(problem)) from problem
 
@@ -122,10 +117,10 @@ class GatewaySessionManager(SessionManager):
 
     async def _upload_device_list(  # type: ignore[override]
             self, namespace: str, device_list: DeviceList) -> None:
-        module = _module(namespace)
+        payload = _device_list_xml(namespace, device_list)
         try:
             await pep.publish(self.link.require(), DEVICE_LIST_NODE[namespace], "current",
-                              module.etree.serialize_device_list(device_list),
+                              payload,
                               self.link.timeout, {"pubsub#max_items": "1"})
         except PepProblem as problem:
             raise DeviceListUploadFailed(str(problem)) from problem
@@ -134,7 +129,8 @@ class GatewaySessionManager(SessionManager):
 
     async def _download_device_list(  # type: ignore[override]
             self, namespace: str, bare_jid: str) -> DeviceList:
-        module = _module(namespace)
+        if namespace not in DEVICE_LIST_NODE:
+            raise UnknownNamespace(f"unknown namespace {namespace}")
         try:
             payload = await pep.read_item(self.link.require(), bare_jid,
                                           DEVICE_LIST_NODE[namespace], None, self.link.timeout)
@@ -147,7 +143,7 @@ class GatewaySessionManager(SessionManager):
         if payload is None:
             return {}
         try:
-            parsed: DeviceList = module.etree.parse_device_list(payload)
+            parsed = _parse_device_list(namespace, payload)
         except Exception:  # a malformed list is no list (as the clients treat it)
             log.warning("the %s device list of %s is malformed; ignored", namespace, bare_jid)
             return {}
@@ -209,11 +205,55 @@ class GatewaySessionManager(SessionManager):
 
 
 def _module(namespace: str) -> Any:
-    if namespace == TWOMEMO:
-        return twomemo
-    if namespace == OLDMEMO:
-        return oldmemo
-    raise UnknownNamespace(f"unknown namespace {namespace}")
+    module = installed.module(namespace)
+    if module is None:
+        raise UnknownNamespace(f"unknown namespace {namespace}")
+    return module
+
+
+def _device_list_xml(namespace: str, device_list: DeviceList) -> ET.Element:
+    module = installed.module(namespace)
+    if module is not None:
+        return module.etree.serialize_device_list(device_list)  # type: ignore[no-any-return]
+    # Without the extra oldmemo, the library still withdraws this device from the 0.3
+    # list it was published in before (a backend dropped since the last start): the list
+    # is a few ids, written here.
+    listed = ET.Element(f"{{{OLDMEMO}}}list")
+    for device_id in device_list:
+        ET.SubElement(listed, f"{{{OLDMEMO}}}device", {"id": str(device_id)})
+    return listed
+
+
+def _parse_device_list(namespace: str, payload: ET.Element) -> DeviceList:
+    module = installed.module(namespace)
+    if module is not None:
+        return module.etree.parse_device_list(payload)  # type: ignore[no-any-return]
+    return old_device_list(payload)
+
+
+def old_device_list(payload: ET.Element) -> DeviceList:
+    """An OMEMO 0.3 device list (``<list><device id=…/></list>``), read without its backend."""
+    if payload.tag != f"{{{OLDMEMO}}}list":
+        raise ValueError("not an OMEMO 0.3 device list")
+    return {int(device.get("id", "")): None
+            for device in payload.findall(f"{{{OLDMEMO}}}device")}
+
+
+async def old_devices(link: Link, bare_jid: str) -> int:
+    """How many devices ``bare_jid`` lists for OMEMO 0.3, read without its backend (an
+    install without the extra ``oldmemo`` asks, to say why nothing could be sent);
+    0 when the list cannot be read."""
+    try:
+        payload = await pep.read_item(link.require(), bare_jid, DEVICE_LIST_NODE[OLDMEMO],
+                                      None, link.timeout)
+    except PepProblem:
+        return 0
+    if payload is None:
+        return 0
+    try:
+        return len(old_device_list(payload))
+    except ValueError:  # malformed: no device
+        return 0
 
 
 def manager_class(link: Link) -> type[GatewaySessionManager]:
