@@ -12,6 +12,7 @@ from tests.unit.test_bots_core import MESSAGE, ScriptedHttp, answer, runner_for
 from xmpp_post.errors import OmemoUnavailable
 from xmpp_post.incoming import Incoming
 from xmpp_post.metrics import Metrics
+from xmpp_post.xmpp import omemo_backends
 from xmpp_post.xmpp.bot_omemo import BotOmemo, Undecryptable, envelope_body
 from xmpp_post.xmpp.omemo_devices import envelope
 
@@ -100,3 +101,12 @@ async def test_a_reply_that_cannot_be_encrypted_is_not_sent_and_is_counted() -> 
     assert await runner.handle(item) == "delivered"
     assert metrics.bot_replies_failed.labels("b", "omemo")._value.get() == 1
     assert metrics.bot_replies_failed.labels("b", "xmpp")._value.get() == 0
+
+
+async def test_omemo_0_3_without_its_backend_is_undecryptable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(omemo_backends, "oldmemo_module", None)
+    with pytest.raises(Undecryptable, match=r"OMEMO 0\.3 .* is not installed"):
+        await decrypt("<message xmlns='jabber:client'><encrypted "
+                      "xmlns='eu.siacs.conversations.axolotl'><header sid='1'/>"
+                      "</encrypted></message>")
