@@ -11,6 +11,12 @@ wait for the lease); ``stop()`` stops them, releasing their leases; idempotent.
 With ``alertmanager_url``, a bot's messages are first offered to the built-in alert
 actions (``answerer_for``), and the alert groups its account sends through the HTTP
 side are remembered for them (``watch``, on the application's ``SENT_WATCHERS``).
+
+A bot has OMEMO on (``omemo_on``) when its account's messages default to OMEMO: the
+account's ``encrypt = "omemo"`` or the gateway's ``encrypt``, as for sending (issue
+24). It then decrypts what it receives and encrypts its replies to encrypted messages
+(``xmpp.bot_omemo``) with the device its account sends with from this instance (the
+relay's ``OmemoDevices``, ``omemo``).
 """
 
 from __future__ import annotations
@@ -40,7 +46,9 @@ from xmpp_post.http.context import SENT_WATCHERS
 from xmpp_post.metrics import Metrics
 from xmpp_post.state.lasting import KeyValue, Lasting, require_lasting
 from xmpp_post.tasks import TaskGroup
+from xmpp_post.xmpp.bot_omemo import BotOmemo
 from xmpp_post.xmpp.bot_session import BotAccount, BotSession
+from xmpp_post.xmpp.omemo_devices import OmemoDevices
 from xmpp_post.xmpp.session import SessionOptions
 
 if TYPE_CHECKING:
@@ -63,6 +71,11 @@ def answerer_for(bot: Bot, kv: KeyValue, http: aiohttp.ClientSession,
                         allow=bot.allow, store=kv, http=http, room_members=room_members)
 
 
+def omemo_on(config: Config, account: Account | None) -> bool:
+    """Whether a bot on ``account`` has OMEMO on (see the module docstring)."""
+    return "omemo" in (config.encrypt, account.encrypt if account is not None else "none")
+
+
 def handover_for(bot: Bot, shared: RedisState, lease: BotLease) -> Handover:
     """What the instances running ``bot`` in turn share (``bots.handover``), fenced by
     ``lease``."""
@@ -78,7 +91,10 @@ class BotHost:
 
     def __init__(self, config: Config, lasting: Lasting, metrics: Metrics,
                  options: SessionOptions,
-                 shared: Callable[[], RedisState | None] = lambda: None) -> None:
+                 shared: Callable[[], RedisState | None] = lambda: None,
+                 omemo: OmemoDevices | None = None) -> None:
+        self._config = config
+        self._omemo = omemo  # the sending accounts' devices (None: no OMEMO keys)
         self.bots: Mapping[str, Bot] = config.sections.get("bots") or {}
         self._accounts: Mapping[str, Account] = config.sections.get("accounts") or {}
         if self.bots:
@@ -167,8 +183,12 @@ class BotHost:
                            handover=handover)
         account = BotAccount(bot.account, self._accounts[bot.account].password, bot.nick,
                              bot.rooms, bot.mentions_only)
+        decryptor = (BotOmemo(self._omemo, bot.account, self._options)
+                     if self._omemo is not None
+                     and omemo_on(self._config, self._accounts.get(bot.account)) else None)
         session = BotSession(account, self._options, runner.accept,
-                             read_from=runner.read_from, skipped=runner.count_skipped)
+                             read_from=runner.read_from, skipped=runner.count_skipped,
+                             omemo=decryptor)
         runner.link = session
         runner.answerer = answerer_for(bot, self._lasting.kv, self._http,
                                        session.room_members)

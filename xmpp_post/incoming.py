@@ -30,7 +30,8 @@ class Incoming:
     JID); ``room`` and ``nick`` are set for room messages; ``real_jid`` is the bare JID
     behind a room occupant where the room reveals it (never sent to the webhook: it
     decides who may use the alert actions). ``time`` is the XEP-0203 delay's stamp, as
-    sent, where present.
+    sent, where present. ``encrypted``: it came OMEMO-encrypted and was decrypted (its
+    reply is encrypted too, or not sent).
     """
 
     id: str
@@ -46,6 +47,7 @@ class Incoming:
     reply_to: ReplyTo | None = None
     oob: tuple[str, ...] = field(default_factory=tuple)
     time: str | None = None
+    encrypted: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """The delivery's JSON object: every field of the webhook's contract, ``None``
@@ -56,7 +58,7 @@ class Incoming:
             "room": self.room, "nick": self.nick,
             "reply_to": (None if self.reply_to is None
                          else {"id": self.reply_to.id, "to": self.reply_to.to}),
-            "oob": list(self.oob), "time": self.time,
+            "oob": list(self.oob), "time": self.time, "encrypted": self.encrypted,
         }
 
 

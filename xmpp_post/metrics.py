@@ -66,9 +66,14 @@ class Metrics:
             "(2xx), answered (by the alert actions), rejected (4xx), expired (retried for "
             "retry_for)", ["bot", "outcome"], registry=r)
         self.bot_skipped = Counter("xmpp_post_bot_skipped", "Messages to bots that were not "
-                                   "delivered, by bot and reason (encrypted: OMEMO; "
+                                   "delivered, by bot and reason (encrypted: OMEMO, the "
+                                   "bot has it off; undecryptable: OMEMO it cannot read; "
                                    "queue_full; handled_elsewhere: by another instance)",
                                    ["bot", "reason"], registry=r)
+        self.bot_replies_failed = Counter(
+            "xmpp_post_bot_replies_failed", "Replies of bots that were not sent, by bot and "
+            "reason (omemo: the reply to an encrypted message could not be encrypted, and "
+            "is not sent in clear; xmpp: any other failure)", ["bot", "reason"], registry=r)
         self._bot_waiting = Gauge("xmpp_post_bot_queue_length", "Messages waiting for a "
                                   "bot's webhook", ["bot"], registry=r)
         self._bot_oldest = Gauge("xmpp_post_bot_oldest_waiting_seconds", "Seconds the "

@@ -166,7 +166,8 @@ class Gateway:
         self.relay: Relay = relay
         self.guards, self.shared = guards_for(config, self.relay, self.live, self.state)
         self.bots = BotHost(config, self.lasting, self.metrics, session_options(config),
-                            lambda: self.shared)  # refuses bots without a state_dir
+                            lambda: self.shared,  # refuses bots without a state_dir
+                            self._xmpp.omemo if self._xmpp is not None else None)
         self.app = make_app(config, self.relay, fronts=fronts_for(config),
                             guarded_by=self.guards, live=self.live, metrics=self.metrics,
                             readiness=self.readiness, degradation=self.degradation)

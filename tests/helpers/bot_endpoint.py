@@ -127,10 +127,13 @@ def private_file(path: Path, text: str) -> Path:
 
 def bot_config(folder: Path, jid: str, password: str, url: str, secret: str,
                **bot: Any) -> Path:
-    """A configuration file with the account ``jid`` and the bot ``b`` on it."""
+    """A configuration file with the account ``jid`` (its ``encrypt``, if
+    ``account_encrypt`` is given) and the bot ``b`` on it."""
+    account_encrypt = bot.pop("account_encrypt", None)
     private_file(folder / "bot.password", password)
     private_file(folder / "bot.whsec", secret)
     lines = [f'[accounts."{jid}"]', f'password_file = "{folder / "bot.password"}"',
+             *([f'encrypt = "{account_encrypt}"'] if account_encrypt else []),
              "[bots.b]", f'account = "{jid}"', f'url = "{url}"',
              f'secret_file = "{folder / "bot.whsec"}"']
     lines += [f"{key} = {json.dumps(value)}" for key, value in bot.items()]

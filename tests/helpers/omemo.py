@@ -57,6 +57,18 @@ class OmemoPeer:
     async def message(self, timeout: float = 20.0) -> dict[str, Any]:
         return await self.event("message", timeout)
 
+    async def send(self, to: str, body: str, version: str = "2",
+                   readers: list[str] | None = None) -> dict[str, Any]:
+        """Send ``body`` OMEMO-encrypted (``version`` "2" or "0.3") to ``to`` (a room:
+        encrypted for its members ``readers``); the client's ``sent`` event."""
+        assert self._proc is not None and self._proc.stdin is not None
+        command: dict[str, Any] = {"send": to, "body": body, "version": version}
+        if readers:
+            command["readers"] = readers
+        self._proc.stdin.write(json.dumps(command).encode() + b"\n")
+        await self._proc.stdin.drain()
+        return await self.event("sent")
+
     async def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:

@@ -17,7 +17,12 @@ only by its contacts (``pubsub#access_model`` ``presence``, Prosody's default);
 ``--phantom`` also lists a device that publishes no bundle. ``--join ROOM`` joins a
 room (as its localpart) and decrypts its messages too.
 ``--subscribe JID`` asks for JID's presence; this client grants every such request
-(``{"event": "granted", "to": …}``), which makes the asker its contact. It exits on
+(``{"event": "granted", "to": …}``), which makes the asker its contact.
+
+It also sends: each line on stdin ``{"send": JID, "body": …, "version": "2" | "0.3"}``
+sends ``body`` OMEMO-encrypted (OMEMO 2 in a XEP-0420 envelope, or OMEMO 0.3) to JID's
+devices (with ``"readers": [JID, …]``: to the room JID, encrypted for those members),
+then says ``{"event": "sent", "id": …, "namespaces": […], "devices": N}``. It exits on
 stdin's end.
 
 slixmpp-omemo decrypts OMEMO 0.3 itself; for OMEMO 2 it stops before the XEP-0420
@@ -168,6 +173,8 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
             return
         sender = stanza["from"].bare
         if stanza["type"] == "groupchat":
+            if stanza["from"].resource == self.boundjid.user:
+                return  # our own message, reflected by the room
             real = self["xep_0045"].get_jid_property(stanza["from"].bare,
                                                      stanza["from"].resource, "jid")
             if real is None:
@@ -194,6 +201,35 @@ class OmemoReceiver(ClientXMPP):  # type: ignore[misc]
                    if any(active for _namespace, active in device.active)]
         say(event="message", sender=sender, body=body, namespace=namespace,
             clear=clear, id=stanza["id"], sender_devices=len(devices))
+
+    async def send_encrypted(self, to: str, body: str, version: str,
+                             readers: list[str] | None = None) -> None:
+        """Encrypt ``body`` for ``to``'s devices with one OMEMO version and send it; to
+        a room (``readers``: the members to encrypt for), as a group chat message."""
+        omemo = self["xep_0384"]
+        recipients = readers or [to]
+        await omemo.refresh_device_lists({JID(jid) for jid in recipients},
+                                         force_download=True)
+        manager = await omemo.get_session_manager()
+        namespace = twomemo.twomemo.NAMESPACE if version == "2" else oldmemo.oldmemo.NAMESPACE
+        envelope = ET.Element(f"{{{SCE_NS}}}envelope")
+        content = ET.SubElement(envelope, f"{{{SCE_NS}}}content")
+        ET.SubElement(content, "{jabber:client}body").text = body
+        ET.SubElement(envelope, f"{{{SCE_NS}}}from", {"jid": self.boundjid.bare})
+        ET.SubElement(envelope, f"{{{SCE_NS}}}to", {"jid": to})
+        plaintext = (ET.tostring(envelope) if version == "2" else body.encode("utf-8"))
+        messages, _errors = await manager.encrypt(frozenset(recipients),
+                                                  {namespace: plaintext},
+                                                  backend_priority_order=[namespace])
+        stanza = self.make_message(mto=JID(to), mtype="groupchat" if readers else "chat",
+                                   mbody="[OMEMO encrypted]")
+        module = twomemo if version == "2" else oldmemo
+        for message in messages:
+            stanza.xml.append(module.etree.serialize_message(message))
+        stanza.enable("store")
+        stanza.send()
+        say(event="sent", id=stanza["id"], namespaces=[m.namespace for m in messages],
+            devices=sum(len(m.keys) for m in messages))
 
     async def _twomemo_body(self, stanza: Any, sender: str) -> str | None:
         manager = await self["xep_0384"].get_session_manager()
@@ -228,7 +264,13 @@ async def main() -> None:
     client.ssl_context = ssl.create_default_context(cafile=options.ca_file)
     client.connect("127.0.0.1", int(options.port))
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.read)  # until the test closes our stdin
+    while line := await loop.run_in_executor(None, sys.stdin.readline):  # until stdin ends
+        command = json.loads(line)
+        try:
+            await client.send_encrypted(command["send"], command["body"],
+                                        command.get("version", "2"), command.get("readers"))
+        except Exception as exc:  # reported, for the test to see
+            say(event="error", error=f"{type(exc).__name__}: {exc}")
     await asyncio.wait_for(client.disconnect(), 5)
 
 

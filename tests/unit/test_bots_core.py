@@ -8,6 +8,7 @@ import base64
 import json
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -55,12 +56,15 @@ def test_the_delivery_json_has_every_field_and_never_the_real_jid() -> None:
                     "to": "bot@example.org/x", "body": "hello", "subject": None,
                     "thread": "t", "room": None, "nick": None,
                     "reply_to": {"id": "m0", "to": "bot@example.org"},
-                    "oob": ["https://e.org/f"], "time": "2026-12-07T10:00:00Z"}
+                    "oob": ["https://e.org/f"], "time": "2026-12-07T10:00:00Z",
+                    "encrypted": False}
 
 
 def test_a_queue_item_keeps_the_whole_message_and_its_webhook_id() -> None:
     assert decode(encode(MESSAGE, "msg_x")) == ("msg_x", None, MESSAGE)
     assert decode(encode(MESSAGE, "msg_x", "sid-1")) == ("msg_x", "sid-1", MESSAGE)
+    sealed = replace(MESSAGE, encrypted=True)  # its reply is encrypted, after a restart too
+    assert decode(encode(sealed, "msg_y")) == ("msg_y", None, sealed)
 
 
 @pytest.mark.parametrize(("status", "meaning"), [

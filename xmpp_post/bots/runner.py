@@ -21,8 +21,10 @@ POSTs it to the webhook, signed, with the same ``webhook-id`` on every try; retr
 and only then removes the item. A crash at any point delivers the item again (at least
 once). Outcomes are counted per bot: ``delivered``, ``answered`` (by the answerer),
 ``rejected`` (4xx), ``expired`` (retry_for passed), and skipped messages by reason
-(``encrypted``; ``queue_full``: the queue holds its 10,000 items already;
-``handled_elsewhere``).
+(``encrypted``: OMEMO, the bot has it off; ``undecryptable``: OMEMO it cannot read;
+``queue_full``: the queue holds its 10,000 items already; ``handled_elsewhere``). A
+reply not sent is counted by reason: ``omemo`` (the reply to an encrypted message
+could not be encrypted, and is not sent in clear), ``xmpp`` (any other failure).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from xmpp_post.bots.answering import Answerer
 from xmpp_post.bots.answers import MAX_REPLY, Reply, RetryPolicy, parse_reply, retry_after, verdict
 from xmpp_post.bots.handover import Handover, point
 from xmpp_post.config.bots import Bot, redacted_url
-from xmpp_post.errors import Overloaded
+from xmpp_post.errors import OmemoUnavailable, Overloaded, PayloadTooLarge
 from xmpp_post.incoming import ArchivePoint, Incoming, ReplyTo
 from xmpp_post.metrics import Metrics
 from xmpp_post.state.lasting import Lasting, QueueItem
@@ -83,7 +85,8 @@ def decode(data: bytes) -> tuple[str, str | None, Incoming]:
         subject=m.get("subject"), thread=m.get("thread"), room=m.get("room"),
         nick=m.get("nick"), real_jid=m.get("real_jid"),
         reply_to=ReplyTo(reply_to["id"], reply_to.get("to")) if reply_to else None,
-        oob=tuple(m.get("oob") or ()), time=m.get("time"))
+        oob=tuple(m.get("oob") or ()), time=m.get("time"),
+        encrypted=bool(m.get("encrypted")))
 
 
 def delivery_body(message: Incoming) -> bytes:
@@ -123,7 +126,7 @@ class BotRunner:
             self._metrics.bot_deliveries.labels(self.bot.name, outcome).inc()
 
     def count_skipped(self, reason: str) -> None:
-        """A message the bot received but does not deliver (``encrypted``: OMEMO)."""
+        """A message the bot received but does not deliver (see the module docstring)."""
         if self._metrics is not None:
             self._metrics.bot_skipped.labels(self.bot.name, reason).inc()
 
@@ -303,3 +306,6 @@ class BotRunner:
         except Exception as exc:  # the delivery is done: its reply is lost, and said so
             log.warning("bot %s: the reply to %s could not be sent: %r", self.bot.name,
                         message.id, exc)
+            if self._metrics is not None:
+                reason = "omemo" if isinstance(exc, OmemoUnavailable | PayloadTooLarge) else "xmpp"
+                self._metrics.bot_replies_failed.labels(self.bot.name, reason).inc()

@@ -17,13 +17,15 @@ messages (XEP-0313), each new stream first reads the archive from where
 or from ``since``, the time the stream came online less a margin, for the first holder
 of a bot run by several instances), so nothing sent while the gateway was down or
 between two streams is missed; messages that arrive meanwhile wait, so the order
-holds. An OMEMO message goes to ``omemo``
-(the OMEMO issue's hook, ``Decryptor``) if given, else it is skipped and counted
-(``skipped("encrypted")``).
+holds. An OMEMO message is decrypted by ``omemo`` (``bot_omemo.BotOmemo``: the bot has
+OMEMO on) and handed on with ``encrypted`` set, or skipped and counted:
+``skipped("encrypted")`` without ``omemo``, ``skipped("undecryptable")`` when it cannot
+be read (never handed on as it came).
 
 ``send_reply`` answers a message (to its sender; in a room, to the room as a XEP-0461
-reply); ``room_members``: the bare JIDs the bot knows in one of its rooms. Only the
-kernel's types and callbacks are known here: neither the state, nor HTTP.
+reply); the reply to an encrypted message is encrypted, or not sent at all
+(``OmemoUnavailable``). ``room_members``: the bare JIDs the bot knows in one of its
+rooms. Only the kernel's types and callbacks are known here: neither the state, nor HTTP.
 """
 
 from __future__ import annotations
@@ -43,10 +45,13 @@ from slixmpp.xmlstream import ET
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
 
+from xmpp_post import jids
+from xmpp_post.errors import OmemoUnavailable
 from xmpp_post.incoming import ArchivePoint, Incoming
 from xmpp_post.tasks import TaskGroup
 from xmpp_post.xmpp import bot_stanzas
 from xmpp_post.xmpp.bot_archive import ArchiveReader
+from xmpp_post.xmpp.bot_omemo import Undecryptable
 from xmpp_post.xmpp.bot_rooms import BotRooms
 from xmpp_post.xmpp.client import Client, tls_context
 from xmpp_post.xmpp.session import SessionOptions
@@ -64,9 +69,21 @@ ReadFrom = Callable[[str], Awaitable[ArchivePoint | None]]
 
 
 class Decryptor(Protocol):
-    """The OMEMO hook: the body of an encrypted ``<message/>``, or None."""
+    """The bot's OMEMO (``bot_omemo.BotOmemo``)."""
 
-    async def decrypt(self, message: Any) -> str | None:
+    async def ready(self, client: Any) -> None:
+        """Publish the bot's device, on a stream that just came online."""
+        ...
+
+    async def decrypt(self, message: Any, client: Any, sender: str, to: str,
+                      stanza_id: str | None = None) -> str | None:
+        """The body of an encrypted ``<message/>``, None when it has none or was read
+        already (``stanza_id``); ``Undecryptable`` when it cannot be read."""
+        ...
+
+    async def reply(self, client: Any, message: Incoming, body: str, subject: str | None,
+                    thread: str | None) -> bytes:
+        """The reply to ``message``, encrypted; ``OmemoUnavailable`` when it cannot be."""
         ...
 
 
@@ -209,6 +226,12 @@ class BotSession:
         since = datetime.fromtimestamp(time.time() - SINCE_MARGIN, UTC)
         client.send_presence(ppriority=0)
         await self._enable_carbons(client)
+        if self._omemo is not None:
+            try:
+                await self._omemo.ready(client)
+            except Exception as exc:  # the bot still serves; decrypting will say why not
+                log.warning("bot %s: its OMEMO device could not be published: %s",
+                            self.account.jid, exc)
         self.rooms.join_all(client)
         try:
             await self._catch_up(client, since.strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -290,19 +313,50 @@ class BotSession:
         read = bot_stanzas.read_message(xml, self.account.jid, self.rooms.known(),
                                         mentions_only=self.account.mentions_only,
                                         delay=delay, archived=archived)
-        if read.skipped == "encrypted" and self._omemo is not None:
-            body = await self._omemo.decrypt(xml)
-            if body is not None:
-                read = bot_stanzas.read_message(
-                    xml, self.account.jid, self.rooms.known(), body=body, delay=delay,
-                    mentions_only=self.account.mentions_only, archived=archived)
-        if read.skipped == "encrypted" and self._skipped is not None:
-            self._skipped("encrypted")
+        encrypted = read.skipped == "encrypted"
+        if encrypted and self._omemo is not None:
+            try:
+                body = await self._decrypt(xml, archive_id or bot_stanzas.stanza_id_by(
+                    xml, self.account.jid))
+            except Undecryptable as exc:
+                log.warning("bot %s: an OMEMO message from %r could not be decrypted: %r",
+                            self.account.jid, jids.bare_of(xml.get("from") or "?"),
+                            str(exc)[:300])
+                self._skip("undecryptable")
+                return
+            if body is None:
+                return  # an empty OMEMO message (the library's own), or one read already
+            read = bot_stanzas.read_message(
+                xml, self.account.jid, self.rooms.known(), body=body, delay=delay,
+                mentions_only=self.account.mentions_only, archived=archived)
+            if read.incoming is not None:
+                read = replace(read, incoming=replace(read.incoming, encrypted=True))
+        if read.skipped == "encrypted":
+            self._skip("encrypted")
         if read.incoming is not None and archive_id is not None:
             read = replace(read, incoming=replace(read.incoming, id=archive_id),
                            archive_id=archive_id, stanza_id=archive_id)
         if read.incoming is not None:
             await self._deliver(read.incoming, read.archive_id, read.stanza_id)
+
+    def _skip(self, reason: str) -> None:
+        if self._skipped is not None:
+            self._skipped(reason)
+
+    async def _decrypt(self, xml: Any, stanza_id: str | None) -> str | None:
+        """The body of the OMEMO message ``xml`` (``Decryptor.decrypt``), decrypted on
+        the current stream (waiting for one, as a reply does)."""
+        assert self._omemo is not None
+        if self._client is None:
+            await asyncio.wait_for(self.online.wait(), REPLY_WAIT)
+        sender = xml.get("from") or ""
+        bare, to = jids.bare_of(sender), self.account.jid
+        if xml.get("type") == "groupchat":
+            real = self.rooms.known().occupants.get(bare, {}).get(sender.partition("/")[2])
+            if real is None:
+                raise Undecryptable("the room does not reveal who sent it")
+            bare, to = real, bare
+        return await self._omemo.decrypt(xml, self._client, bare, to, stanza_id)
 
     async def _catch_up(self, client: Client, since: str) -> None:
         """Read the account's archive from ``read_from(since)`` (``since``: when this
@@ -323,6 +377,12 @@ class BotSession:
         client = self._client
         if client is None:
             raise ConnectionError("the bot's session is not online")
+        if message.encrypted:
+            if self._omemo is None:
+                raise OmemoUnavailable("this bot has no OMEMO device to encrypt its reply")
+            client.send_raw((await self._omemo.reply(client, message, body, subject,
+                                                     thread)).decode())
+            return
         if message.type == "groupchat" and message.room:
             reply = client.make_message(mto=message.room, mbody=body, mtype="groupchat",
                                         msubject=subject)

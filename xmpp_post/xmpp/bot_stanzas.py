@@ -85,7 +85,7 @@ def is_encrypted(xml: Any) -> bool:
     return any(xml.find(tag) is not None for tag in ENCRYPTED)
 
 
-def _stanza_id(xml: Any, by: str) -> str | None:
+def stanza_id_by(xml: Any, by: str) -> str | None:
     for sid in xml.findall(f"{{{SID_NS}}}stanza-id"):
         value = sid.get("id")
         if jids.bare_of(sid.get("by", "")) == by and value:
@@ -130,8 +130,8 @@ def read_message(xml: Any, own: str, rooms: Rooms, *, mentions_only: bool = True
         return Read(skipped="no_body")
     if kind == "groupchat" and mentions_only and not names_nick(text, rooms.nicks[origin]):
         return Read(skipped="not_mentioned")
-    archive_id = None if kind == "groupchat" else _stanza_id(xml, own)
-    room_id = _stanza_id(xml, origin) if kind == "groupchat" else None
+    archive_id = None if kind == "groupchat" else stanza_id_by(xml, own)
+    room_id = stanza_id_by(xml, origin) if kind == "groupchat" else None
     reply = xml.find(f"{{{REPLY_NS}}}reply")
     stamp = xml.find(f"{{{DELAY_NS}}}delay")
     urls = [u.text.strip() for x in xml.findall(f"{{{OOB_NS}}}x")

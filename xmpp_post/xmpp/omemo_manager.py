@@ -11,7 +11,7 @@ new device of an account none of whose devices was verified is trusted (``blind`
 once one device of that account is verified (``xmpp-post omemo trust``), a new device
 is not (``unverified``) until it is verified too.
 
-The gateway never reads encrypted messages, so what the library sends on its own
+Only bots read encrypted messages (``bot_omemo``); what the library sends on its own
 (``_send_message``: key exchange completions, heartbeats) goes out as a bare
 ``<message/>`` with the store hint.
 """
