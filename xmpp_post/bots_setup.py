@@ -27,6 +27,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -45,6 +46,7 @@ from xmpp_post.config.bots import Bot, redacted_url
 from xmpp_post.http.context import SENT_WATCHERS
 from xmpp_post.metrics import Metrics
 from xmpp_post.state.lasting import KeyValue, Lasting, require_lasting
+from xmpp_post.state.sealed import SealedQueues
 from xmpp_post.tasks import TaskGroup
 from xmpp_post.xmpp.bot_omemo import BotOmemo
 from xmpp_post.xmpp.bot_session import BotAccount, BotSession
@@ -86,6 +88,19 @@ def handover_for(bot: Bot, shared: RedisState, lease: BotLease) -> Handover:
         keep=bot.retry_for)
 
 
+BOT_QUEUES_PURPOSE = "bot queues"
+
+
+def sealed_queues(config: Config, lasting: Lasting) -> Lasting:
+    """``lasting`` with its queues' items encrypted at rest under ``state_secret_file``
+    (``state.sealed``) when one is set: a waiting delivery holds a message's text,
+    decrypted if it came OMEMO-encrypted. Without a secret, as it is."""
+    if config.state_secret is None:
+        return lasting
+    return replace(lasting, queues=SealedQueues(lasting.queues, config.state_secret,
+                                                BOT_QUEUES_PURPOSE))
+
+
 class BotHost:
     """Every configured bot of one gateway; see the module docstring."""
 
@@ -99,7 +114,7 @@ class BotHost:
         self._accounts: Mapping[str, Account] = config.sections.get("accounts") or {}
         if self.bots:
             require_lasting(lasting, "bots ([bots])")
-        self._lasting = lasting
+        self._lasting = sealed_queues(config, lasting)
         self._metrics = metrics
         self._options = options
         self._shared = shared

@@ -124,6 +124,31 @@ async def test_an_encrypted_message_is_delivered_decrypted_and_the_reply_is_encr
     assert 'xmpp_post_bot_deliveries_total{bot="b",outcome="delivered"} 1.0' in metrics
 
 
+async def test_a_waiting_decrypted_message_is_sealed_in_the_state_directory(
+        pep_prosody: ProsodyServer, omemo_bot: BotStarter, tmp_path: Path,
+        peer: Callable[..., Awaitable[OmemoPeer]]) -> None:
+    """While the endpoint is down, the decrypted text waits in the bot's queue: sealed
+    under state_secret_file, so the state directory's files never hold it."""
+    bot, alice = user(pep_prosody, "bot"), user(pep_prosody, "alice")
+    down = True
+
+    def answer(_d: Any) -> web.Response:
+        return web.Response(status=503, headers={"Retry-After": "1"}) if down else (
+            web.Response(status=204))
+
+    endpoint = await Endpoint(new_secret(), answer=answer).start()
+    await omemo_bot(bot, endpoint=endpoint)
+    client = await peer(alice)
+    token = secrets.token_hex(8)
+    await client.send(bot, f"root password rotated: {token}", "2")
+    await endpoint.wait_tries(2)  # tried, refused, waiting in the queue
+    files = [f for f in (tmp_path / "state").rglob("*") if f.is_file()]
+    assert files and not any(token.encode() in f.read_bytes() for f in files)
+    down = False
+    [delivery] = await endpoint.wait_delivered(1)
+    assert delivery.json["body"] == f"root password rotated: {token}"
+
+
 async def test_a_message_the_bot_cannot_decrypt_is_skipped_and_counted(
         pep_prosody: ProsodyServer, http: Client, omemo_bot: BotStarter) -> None:
     bot, alice = user(pep_prosody, "bot"), user(pep_prosody, "alice")

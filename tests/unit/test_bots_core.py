@@ -27,6 +27,7 @@ from xmpp_post.config.bots import Bot
 from xmpp_post.incoming import Incoming, ReplyTo
 from xmpp_post.metrics import Metrics
 from xmpp_post.state.memory_lasting import MemoryQueues, memory_lasting
+from xmpp_post.state.sealed import SealedQueues
 
 MESSAGE = Incoming(id="sid-1", type="chat", sender="alice@example.org/phone",
                    to="bot@example.org/x", body="hello", thread="t", real_jid="alice@example.org",
@@ -247,3 +248,19 @@ async def test_a_full_queue_drops_and_counts() -> None:
     await runner.accept(MESSAGE)
     assert runner.waiting == 1
     assert metrics.bot_skipped.labels("b", "queue_full")._value.get() == 1
+
+
+async def test_a_sealed_queue_holds_no_text_and_opens_only_with_its_secret() -> None:
+    inner = MemoryQueues()
+    sealed = SealedQueues(inner, b"s" * 32, "bot queues")
+    await sealed.push("bot:b", b'{"body":"secret text"}')
+    [stored] = await inner.peek("bot:b")
+    assert b"secret text" not in stored.body
+    assert [i.body for i in await sealed.peek("bot:b")] == [b'{"body":"secret text"}']
+    other = SealedQueues(inner, b"t" * 32, "bot queues")
+    assert [i.body for i in await other.peek("bot:b")] == [b""]  # unreadable, never garbage
+    await inner.push("bot:c", stored.body)  # moved to another queue: does not open
+    assert [i.body for i in await sealed.peek("bot:c")] == [b""]
+    await inner.push("bot:d", b'{"body":"from before"}')  # written before sealing began
+    assert [i.body for i in await sealed.peek("bot:d")] == [b'{"body":"from before"}']
+    assert await sealed.length("bot:b") == 1 and await sealed.ack("bot:b", stored.id)
