@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import subprocess
+import sys
+import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -27,6 +30,8 @@ from tests.e2e.test_omemo_e2e import (  # noqa: F401  (fixtures)
 from tests.helpers import PASSWORD, Client, Reply, basic
 from xmpp_post.lab.instances import GatewayProcess
 from xmpp_post.lab.prosody import ProsodyServer
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HIDING = "raise ImportError('hidden by the test: an install without xmpp-post[oldmemo]')\n"
 
@@ -118,3 +123,56 @@ async def test_a_device_made_with_the_extra_keeps_working_without_it(
     log = (tmp_path / "gateway.log").read_text()
     assert "Purging backend eu.siacs.conversations.axolotl" in log, log  # off its 0.3 list
     assert "Traceback" not in log
+
+
+# A process of its own (so: here, not in tests/unit): the gateway's modules imported
+# with oldmemo missing, its start-up line, and `xmpp-post omemo fingerprint`.
+HIDDEN = """
+import sys
+sys.modules["oldmemo"] = None  # as if not installed: ``import oldmemo`` fails
+import asyncio, logging, tempfile
+from pathlib import Path
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+from xmpp_post.cli import main
+from xmpp_post import service, relay_setup, omemo_command, bots_setup
+from xmpp_post.xmpp import omemo_backends, omemo_devices, omemo_manager
+from xmpp_post.state.memory_lasting import memory_lasting
+from xmpp_post.state.sealed import SealedKeyValue
+print("namespaces", omemo_backends.namespaces())
+omemo_devices.OmemoDevices(SealedKeyValue(memory_lasting().kv, b"s" * 48, "omemo"))
+
+from omemo.identity_key_pair import IdentityKeyPair
+from xmpp_post.state.sqlite import SqliteState, sqlite_lasting
+from xmpp_post.state_setup import OMEMO_PURPOSE
+from xmpp_post.xmpp.omemo_store import AccountStorage
+
+folder = Path(tempfile.mkdtemp())
+secret = b"t" * 48
+(folder / "secret").write_bytes(secret)
+(folder / "secret").chmod(0o600)
+
+async def make_key() -> None:
+    state = SqliteState(folder / "state", key=secret)
+    await state.start()
+    try:
+        sealed = SealedKeyValue(sqlite_lasting(state).kv, secret, OMEMO_PURPOSE)
+        await IdentityKeyPair.get(AccountStorage(sealed, "alice@example.org"))
+    finally:
+        await state.close()
+
+asyncio.run(make_key())
+sys.exit(main(["omemo", "fingerprint", "alice@example.org", "--state-dir",
+               str(folder / "state"), "--state-secret-file", str(folder / "secret")]))
+"""
+
+
+def test_without_oldmemo_the_gateway_imports_logs_and_prints_fingerprints() -> None:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(HIDDEN)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "namespaces ['urn:xmpp:omemo:2']"
+    fingerprint = lines[-1].split()
+    assert len(fingerprint) == 8 and all(len(part) == 8 for part in fingerprint), lines
+    assert "OMEMO versions available: OMEMO 2 (urn:xmpp:omemo:2); not OMEMO 0.3" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -7,10 +7,6 @@ recipient cannot be reached, and still imports, starts and prints fingerprints."
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -28,7 +24,6 @@ from xmpp_post.xmpp.omemo_devices import OmemoDevices
 from xmpp_post.xmpp.omemo_manager import _device_list_xml, _parse_device_list, old_device_list
 from xmpp_post.xmpp.omemo_pep import PUBSUB_NS
 
-ROOT = Path(__file__).resolve().parents[2]
 BOB = "bob@example.org"
 
 
@@ -191,54 +186,3 @@ def test_without_the_extra_our_0_3_list_can_still_be_withdrawn_from() -> None:
     written = _device_list_xml(OLDMEMO, {5: None, 9: None})
     assert oldmemo.etree.parse_device_list(written) == {5: None, 9: None}
     assert _parse_device_list(OLDMEMO, written) == {5: None, 9: None}
-
-
-HIDDEN = """
-import sys
-sys.modules["oldmemo"] = None  # as if not installed: ``import oldmemo`` fails
-import asyncio, logging, tempfile
-from pathlib import Path
-logging.basicConfig(level=logging.INFO, format="%(message)s")
-from xmpp_post.cli import main
-from xmpp_post import service, relay_setup, omemo_command, bots_setup
-from xmpp_post.xmpp import omemo_backends, omemo_devices, omemo_manager
-from xmpp_post.state.memory_lasting import memory_lasting
-from xmpp_post.state.sealed import SealedKeyValue
-print("namespaces", omemo_backends.namespaces())
-omemo_devices.OmemoDevices(SealedKeyValue(memory_lasting().kv, b"s" * 48, "omemo"))
-
-from omemo.identity_key_pair import IdentityKeyPair
-from xmpp_post.state.sqlite import SqliteState, sqlite_lasting
-from xmpp_post.state_setup import OMEMO_PURPOSE
-from xmpp_post.xmpp.omemo_store import AccountStorage
-
-folder = Path(tempfile.mkdtemp())
-secret = b"t" * 48
-(folder / "secret").write_bytes(secret)
-(folder / "secret").chmod(0o600)
-
-async def make_key() -> None:
-    state = SqliteState(folder / "state", key=secret)
-    await state.start()
-    try:
-        sealed = SealedKeyValue(sqlite_lasting(state).kv, secret, OMEMO_PURPOSE)
-        await IdentityKeyPair.get(AccountStorage(sealed, "alice@example.org"))
-    finally:
-        await state.close()
-
-asyncio.run(make_key())
-sys.exit(main(["omemo", "fingerprint", "alice@example.org", "--state-dir",
-               str(folder / "state"), "--state-secret-file", str(folder / "secret")]))
-"""
-
-
-def test_without_oldmemo_the_gateway_imports_logs_and_prints_fingerprints() -> None:
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(HIDDEN)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert lines[0] == "namespaces ['urn:xmpp:omemo:2']"
-    fingerprint = lines[-1].split()
-    assert len(fingerprint) == 8 and all(len(part) == 8 for part in fingerprint), lines
-    assert "OMEMO versions available: OMEMO 2 (urn:xmpp:omemo:2); not OMEMO 0.3" in done.stderr
-    assert "Traceback" not in done.stderr
