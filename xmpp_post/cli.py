@@ -146,7 +146,8 @@ def _template_parser(commands: Any) -> Any:
 def _omemo_parser(commands: Any) -> Any:
     omemo = commands.add_parser("omemo", help="the gateway's OMEMO keys (docs/omemo.md)",
                                 description="Read or change the OMEMO keys in the state "
-                                "directory; run while the gateway is stopped.")
+                                "directory: fingerprint also while the gateway runs, trust while "
+                                "it is stopped.")
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument("--config", type=Path, metavar="FILE", help="serve's TOML file")
     where.add_argument("--state-dir", metavar="DIR", help="the state directory")

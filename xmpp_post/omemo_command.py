@@ -8,9 +8,11 @@ without a server (docs/omemo.md).
   messages to it), by its fingerprint (spaces and case do not matter). From then on the
   devices of ``JID`` are no longer trusted blindly: a new one needs ``trust`` too.
 
-Both open the state directory (``--state-dir``) with its key (``--state-secret-file``),
-as ``serve`` does, so they run while the gateway is stopped (the directory is locked
-while it runs); its next start reads what they changed.
+Both read the state directory (``--state-dir``) with its key (``--state-secret-file``),
+as ``serve`` does. ``fingerprint`` only reads (the database opened read-only), so it
+runs while the gateway runs too; ``trust`` changes the keys, so it runs while the
+gateway is stopped (the directory is locked while it runs; the error says so), and the
+next start reads what it changed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from xmpp_post.config.accounts import read_secret
 from xmpp_post.errors import ConfigError
 from xmpp_post.state.sealed import SealedKeyValue, SealedValueError
 from xmpp_post.state.sqlite import SqliteState, sqlite_lasting
+from xmpp_post.state.sqlite.read_only import ReadOnlyKeyValue
 from xmpp_post.state_setup import OMEMO_PURPOSE
 from xmpp_post.xmpp.omemo_manager import VERIFIED
 from xmpp_post.xmpp.omemo_store import AccountStorage
@@ -53,22 +56,38 @@ def _storage_args(state_dir: str | None, secret_file: str | None,
 
 async def _with_storage(directory: Path, secret: bytes, account: str,
                         fingerprint_only: bool, jid: str = "", wanted: str = "") -> int:
+    if fingerprint_only:
+        reader = ReadOnlyKeyValue(directory)
+        try:
+            return await _fingerprint(SealedKeyValue(reader, secret, OMEMO_PURPOSE), account)
+        finally:
+            reader.close()
     state = SqliteState(directory, key=secret)
     await state.start()
     try:
         sealed = SealedKeyValue(sqlite_lasting(state).kv, secret, OMEMO_PURPOSE)
-        storage = AccountStorage(sealed, account)
-        if (await storage.load("/ikp/key")).is_nothing:
-            print(f"xmpp-post: the gateway has no OMEMO device for {account} yet: it makes "
-                  "one with the first message sent with encrypt=omemo", file=sys.stderr)
+        if not await _has_device(AccountStorage(sealed, account), account):
             return EXIT_FAILURE
-        if fingerprint_only:
-            own = await IdentityKeyPair.get(storage)
-            print(" ".join(SessionManager.format_identity_key(own.identity_key)))
-            return EXIT_OK
-        return await _trust(storage, account, jid, wanted)
+        return await _trust(AccountStorage(sealed, account), account, jid, wanted)
     finally:
         await state.close()
+
+
+async def _has_device(storage: AccountStorage, account: str) -> bool:
+    if (await storage.load("/ikp/key")).is_nothing:
+        print(f"xmpp-post: the gateway has no OMEMO device for {account} yet: it makes "
+              "one with the first message sent with encrypt=omemo", file=sys.stderr)
+        return False
+    return True
+
+
+async def _fingerprint(kv: SealedKeyValue, account: str) -> int:
+    storage = AccountStorage(kv, account)
+    if not await _has_device(storage, account):
+        return EXIT_FAILURE
+    own = await IdentityKeyPair.get(storage)
+    print(" ".join(SessionManager.format_identity_key(own.identity_key)))
+    return EXIT_OK
 
 
 async def _trust(storage: AccountStorage, account: str, jid: str, wanted: str) -> int:

@@ -205,10 +205,16 @@ async def test_fingerprint_and_trust_commands_end_blind_trust(
     assert (await phone.message())["body"] == "first"
     assert gateway.xmpp_relay.omemo is not None
     shown = await gateway.xmpp_relay.omemo.fingerprint(alice)
-    await gateway.stop()
     where = ["--state-dir", str(tmp_path / "state"),
              "--state-secret-file", str(tmp_path / "secret")]
     capsys.readouterr()
+    # While the gateway runs: the fingerprint reads; trust, which writes, is refused.
+    assert await asyncio.to_thread(main, ["omemo", "fingerprint", alice, *where]) == 0
+    assert capsys.readouterr().out.strip() == shown
+    assert await asyncio.to_thread(
+        main, ["omemo", "trust", alice, bob, phone.ready["fingerprint"], *where]) == 2
+    assert "in use" in capsys.readouterr().err
+    await gateway.stop()
     assert await asyncio.to_thread(main, ["omemo", "fingerprint", alice, *where]) == 0
     assert capsys.readouterr().out.strip() == shown
     assert await asyncio.to_thread(

@@ -30,6 +30,7 @@ from xmpp_post.state.sqlite import (
     SqliteState,
     schema,
 )
+from xmpp_post.state.sqlite.read_only import ReadOnlyKeyValue
 
 ANSWER = StoredAnswer(201, b'{"id": "m1"}', "application/json", (("X-A", "1"),))
 
@@ -104,6 +105,32 @@ async def test_answers_values_and_queues_outlive_the_process(tmp_path: Path) -> 
         assert await queues.push("bot", b"next") > item  # ids are never reused
     finally:
         await again.close()
+
+
+async def test_a_running_gateways_values_are_read_without_its_lock(tmp_path: Path) -> None:
+    """``omemo fingerprint`` reads while the gateway holds the directory."""
+    with pytest.raises(ConfigError, match="holds no state database"):
+        ReadOnlyKeyValue(tmp_path / "none")
+    state = SqliteState(tmp_path / "state")  # holds the lock
+    try:
+        kv = SqliteKeyValue(state)
+        await kv.put("omemo", "alice/ikp", b"key")
+        await kv.put("omemo", "bob/ikp", b"other")
+        await kv.put("omemo", "gone", b"x", ttl=-1)
+        reader = ReadOnlyKeyValue(tmp_path / "state")
+        try:
+            assert await reader.get("omemo", "alice/ikp") == b"key"
+            assert await reader.get("omemo", "gone") is None
+            assert await reader.keys("omemo", "b") == ["bob/ikp"]
+            assert await reader.keys("omemo") == ["alice/ikp", "bob/ikp"]
+            await kv.put("omemo", "alice/ikp", b"newer")  # the gateway writes on
+            assert await reader.get("omemo", "alice/ikp") == b"newer"
+            with pytest.raises(PermissionError):
+                await reader.put("omemo", "alice/ikp", b"mine")
+        finally:
+            reader.close()
+    finally:
+        await state.close()
 
 
 async def test_files_are_private(tmp_path: Path) -> None:
