@@ -27,10 +27,11 @@ import hashlib
 import secrets
 
 from xmpp_post.auth import Presented
+from xmpp_post.auth.webhooks import webhook_sender
 from xmpp_post.config.live import LiveConfig
 from xmpp_post.config.tokens_webhooks import URL_PREFIX
-from xmpp_post.errors import CredentialsRefused, UnknownWebhookUrl
-from xmpp_post.model import Scope, Sender
+from xmpp_post.errors import UnknownWebhookUrl
+from xmpp_post.model import Sender
 
 PATH_PREFIX = "/hooks/" + URL_PREFIX
 SECRET_BYTES = 32
@@ -77,11 +78,4 @@ class WebhookUrlScheme:
         if hook is None:
             raise UnknownWebhookUrl("no webhook is configured at this URL", subject=SUBJECT)
         subject = f"webhook:{hook.name}"
-        account = self._live.accounts.get(hook.account)
-        if account is None:  # the configuration check makes this impossible
-            raise CredentialsRefused("the webhook's account is not configured",
-                                     subject=subject)
-        return Sender(account.jid, account.password, via=subject,
-                      scope=Scope(to=frozenset(hook.to), template=hook.template,
-                                  encrypt=hook.encrypt),
-                      encrypt=self._live.encrypt_for(account.jid))
+        return webhook_sender(self._live, hook, subject)

@@ -260,12 +260,17 @@ class WebhookScheme:
         except _Refused as refused:
             raise CredentialsRefused(refused.message, subject=subject,
                                      code=refused.code) from None
-        account = self._live.accounts.get(hook.account)
-        if account is None:  # the configuration check makes this impossible
-            raise CredentialsRefused("the webhook's account is not configured",
-                                     subject=subject)
-        return Sender(account.jid, account.password, via=subject,
-                      scope=Scope(to=frozenset(hook.to), template=hook.template,
-                                  encrypt=hook.encrypt),
-                      encrypt=self._live.encrypt_for(account.jid),
-                      delivery=delivery)
+        return webhook_sender(self._live, hook, subject, delivery)
+
+
+def webhook_sender(live: LiveConfig, hook: Webhook, subject: str,
+                   delivery: str | None = None) -> Sender:
+    """Who sends for ``hook`` (a signed webhook or a webhook URL): its account, limited
+    to its recipients and template, encrypting as it and its account ask."""
+    account = live.accounts.get(hook.account)
+    if account is None:  # the configuration check makes this impossible
+        raise CredentialsRefused("the webhook's account is not configured", subject=subject)
+    return Sender(account.jid, account.password, via=subject,
+                  scope=Scope(to=frozenset(hook.to), template=hook.template,
+                              encrypt=hook.encrypt),
+                  encrypt=live.encrypt_for(account.jid), delivery=delivery)
