@@ -22,6 +22,7 @@ from tests.helpers import (
     serial,
 )
 from tests.helpers.faults import ServerFactory
+from tests.helpers.omemo import GatewayStarter, OmemoPeer, PeerStarter, state_secret
 from xmpp_post.lab.alertmanager import AlertmanagerServer, installed
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
@@ -138,3 +139,44 @@ def alertmanager() -> Iterator[AlertmanagerServer]:
     server = AlertmanagerServer()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="module")
+def pep_prosody() -> Iterator[ProsodyServer]:
+    server = ProsodyServer(extra_modules=["pep", "mam"],
+                           extra_config=['default_archive_policy = true'])
+    server.start()
+    yield server
+    server.close()
+
+@pytest.fixture
+async def omemo_gateway(pep_prosody: ProsodyServer,
+                        tmp_path: Path) -> AsyncIterator[GatewayStarter]:
+    running: list[Gateway] = []
+    secret = state_secret(tmp_path)
+
+    async def start(state: str = "state", clock: Callable[[], float] = time.monotonic,
+                    **overrides: Any) -> Gateway:
+        settings: dict[str, Any] = {"state_dir": str(tmp_path / state),
+                                    "state_secret_file": str(secret), **overrides}
+        gateway = Gateway(gateway_config(pep_prosody, **settings), clock=clock)
+        await gateway.start()
+        running.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in running:
+        await gateway.stop()
+
+@pytest.fixture
+async def peer(pep_prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[PeerStarter]:
+    made: list[OmemoPeer] = []
+
+    async def start(jid: str, *options: str, store: str = "peer.json") -> OmemoPeer:
+        client = OmemoPeer(pep_prosody, jid, PASSWORD, tmp_path / store, *options)
+        made.append(client)
+        return await client.start()
+
+    yield start
+    for client in made:
+        await client.stop()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from tests.helpers import AccountFactory, ReceiverFactory
+from tests.helpers.alerts import LABELS, notifying
 from tests.helpers.grants import gateway_from, secret_file, toml
 from xmpp_post.auth.webhook_urls import new_secret
 from xmpp_post.bots.alert_actions import REFUSED, AlertActions
@@ -30,16 +30,6 @@ from xmpp_post.http.context import SENT_WATCHERS, TemplatedSent
 from xmpp_post.incoming import Incoming, ReplyTo
 from xmpp_post.lab.alertmanager import AlertmanagerServer
 from xmpp_post.lab.prosody import ProsodyServer
-
-LABELS = {"alertname": "DiskFull", "instance": "db-1", "severity": "critical"}
-
-
-def notifying(hook_url: str) -> str:
-    """Grouped by alert name, sent at once, to the gateway's webhook URL."""
-    return json.dumps({
-        "route": {"receiver": "xmpp", "group_by": ["alertname"], "group_wait": "0s",
-                  "group_interval": "1s", "repeat_interval": "1h"},
-        "receivers": [{"name": "xmpp", "webhook_configs": [{"url": hook_url}]}]})
 
 
 async def unsilenced(server: AlertmanagerServer) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from slixmpp.xmlstream import ET
 
-from tests.e2e.test_alert_actions import LABELS, notifying
 from tests.helpers import AccountFactory, GatewayFactory, ReceiverFactory
+from tests.helpers.alerts import LABELS, notifying
 from tests.helpers.bot_endpoint import Endpoint, new_secret, private_file
 from tests.helpers.grants import toml
 from xmpp_post.auth.webhook_urls import new_secret as new_url_secret

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,34 +18,11 @@ from slixmpp.xmlstream import ET
 
 from tests.helpers import PASSWORD, Client, gateway_config
 from tests.helpers.bot_endpoint import Endpoint, bot_config, new_secret
-from tests.helpers.omemo import OmemoPeer
+from tests.helpers.omemo import OLDMEMO, TWOMEMO, OmemoPeer, stored_bytes, user
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.service import Gateway
 from xmpp_post.xmpp import omemo_backends
-
-TWOMEMO = "urn:xmpp:omemo:2"
-OLDMEMO = "eu.siacs.conversations.axolotl"
-
-
-@pytest.fixture(scope="module")
-def pep_prosody() -> Iterator[ProsodyServer]:
-    server = ProsodyServer(extra_modules=["pep", "mam"],
-                           extra_config=['default_archive_policy = true'])
-    server.start()
-    yield server
-    server.close()
-
-
-def user(prosody: ProsodyServer, prefix: str) -> str:
-    return prosody.register(f"{prefix}{secrets.token_hex(4)}", PASSWORD)
-
-
-def stored_bytes(prosody: ProsodyServer) -> bytes:
-    assert prosody.workdir is not None
-    return b"".join(path.read_bytes() for path in (prosody.workdir / "data").rglob("*")
-                    if path.is_file())
-
 
 BotStarter = Callable[..., Awaitable[tuple[Gateway, Endpoint]]]
 

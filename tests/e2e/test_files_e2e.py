@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from tests.helpers import (
     gateway_config,
 )
 from tests.helpers.faults import nothing_else_arrived
+from tests.helpers.files import download, multipart
 from xmpp_post.http.context import SPOOL
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Received, Receiver
@@ -45,21 +45,6 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-FileField = tuple[str, bytes, str]  # file name, content, type
-
-
-def multipart(**fields: str | FileField | list[FileField]) -> aiohttp.FormData:
-    """``curl -F``'s body: text fields, and (file name, bytes, type) for each file."""
-    form = aiohttp.FormData()
-    for name, value in fields.items():
-        for one in value if isinstance(value, list) else [value]:
-            if isinstance(one, tuple):
-                form.add_field("file", one[1], filename=one[0], content_type=one[2])
-            else:
-                form.add_field(name, one)
-    return form
-
-
 async def post_form(http: Client, gateway: Gateway, path: str, sender: Account,
                     form: aiohttp.FormData,
                     headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
@@ -67,13 +52,6 @@ async def post_form(http: Client, gateway: Gateway, path: str, sender: Account,
         "Authorization": basic(sender.jid, sender.password), **(headers or {})})
     await response.read()
     return response
-
-
-async def download(prosody: ProsodyServer, url: str) -> tuple[bytes, str]:
-    context = ssl.create_default_context(cafile=str(prosody.cert_file))
-    async with aiohttp.ClientSession() as session, session.get(url, ssl=context) as got:
-        assert got.status == 200, url
-        return await got.read(), got.headers["Content-Type"]
 
 
 def carries_file(got: Received, url: str) -> bool:

@@ -7,94 +7,31 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import os
 import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tests.e2e.test_files_e2e import download, multipart
 from tests.helpers import PASSWORD, Client, basic, gateway_config
-from tests.helpers.omemo import OmemoPeer
+from tests.helpers.files import download, multipart
+from tests.helpers.omemo import (
+    OLDMEMO,
+    TWOMEMO,
+    GatewayStarter,
+    PeerStarter,
+    names,
+    secrets_part,
+    stored_bytes,
+    user,
+)
 from xmpp_post.cli import main
 from xmpp_post.lab.prosody import ProsodyServer
 from xmpp_post.lab.receiver import Receiver
 from xmpp_post.service import Gateway
 from xmpp_post.testing import ManualClock
-
-TWOMEMO = "urn:xmpp:omemo:2"
-OLDMEMO = "eu.siacs.conversations.axolotl"
-names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def pep_prosody() -> Iterator[ProsodyServer]:
-    server = ProsodyServer(extra_modules=["pep", "mam"],
-                           extra_config=['default_archive_policy = true'])
-    server.start()
-    yield server
-    server.close()
-
-
-def user(prosody: ProsodyServer, prefix: str) -> str:
-    return prosody.register(f"{prefix}{next(names)}{secrets.token_hex(2)}", PASSWORD)
-
-
-def state_secret(folder: Path) -> Path:
-    path = folder / "secret"
-    path.write_text(secrets.token_urlsafe(48))
-    os.chmod(path, 0o600)
-    return path
-
-
-GatewayStarter = Callable[..., Awaitable[Gateway]]
-PeerStarter = Callable[..., Awaitable[OmemoPeer]]
-
-
-@pytest.fixture
-async def omemo_gateway(pep_prosody: ProsodyServer,
-                        tmp_path: Path) -> AsyncIterator[GatewayStarter]:
-    running: list[Gateway] = []
-    secret = state_secret(tmp_path)
-
-    async def start(state: str = "state", clock: Callable[[], float] = time.monotonic,
-                    **overrides: Any) -> Gateway:
-        settings: dict[str, Any] = {"state_dir": str(tmp_path / state),
-                                    "state_secret_file": str(secret), **overrides}
-        gateway = Gateway(gateway_config(pep_prosody, **settings), clock=clock)
-        await gateway.start()
-        running.append(gateway)
-        return gateway
-
-    yield start
-    for gateway in running:
-        await gateway.stop()
-
-
-@pytest.fixture
-async def peer(pep_prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[PeerStarter]:
-    made: list[OmemoPeer] = []
-
-    async def start(jid: str, *options: str, store: str = "peer.json") -> OmemoPeer:
-        client = OmemoPeer(pep_prosody, jid, PASSWORD, tmp_path / store, *options)
-        made.append(client)
-        return await client.start()
-
-    yield start
-    for client in made:
-        await client.stop()
-
-
-def stored_bytes(prosody: ProsodyServer, store: str = "") -> bytes:
-    """Every data file of Prosody's (``store``: only those in folders named so)."""
-    assert prosody.workdir is not None
-    return b"".join(path.read_bytes() for path in (prosody.workdir / "data").rglob("*")
-                    if path.is_file() and (not store or path.parent.name == store))
 
 
 async def send(http: Client, gateway: Gateway, sender: str, to: str, text: str,
@@ -125,10 +62,6 @@ async def test_omemo_2_offline_and_archived_holds_no_text_and_decrypts(
     got = await again.message()
     assert got["body"] == text and got["namespace"] == TWOMEMO
     assert text not in (got["clear"] or "")
-
-
-def secrets_part(text: str) -> bytes:
-    return text.rsplit(" ", 1)[1].encode()
 
 
 async def test_omemo_0_3_only_client_decrypts(

@@ -15,19 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_omemo_e2e import (  # noqa: F401  (fixtures)
+from tests.helpers import PASSWORD, Client, Reply, basic
+from tests.helpers.omemo import (
     TWOMEMO,
     GatewayStarter,
     PeerStarter,
-    omemo_gateway,
-    peer,
-    pep_prosody,
     secrets_part,
     state_secret,
     stored_bytes,
     user,
 )
-from tests.helpers import PASSWORD, Client, Reply, basic
 from xmpp_post.lab.instances import GatewayProcess
 from xmpp_post.lab.prosody import ProsodyServer
 
@@ -39,7 +36,7 @@ Started = Callable[[], Awaitable[GatewayProcess]]
 
 
 @pytest.fixture
-async def gateway_without_0_3(pep_prosody: ProsodyServer, tmp_path: Path,  # noqa: F811
+async def gateway_without_0_3(pep_prosody: ProsodyServer, tmp_path: Path,
                               monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Started]:
     hidden = tmp_path / "hidden"
     (hidden / "oldmemo").mkdir(parents=True)
@@ -71,8 +68,8 @@ async def send(http: Client, gateway: GatewayProcess, sender: str, to: str,
 
 
 async def test_without_the_extra_a_0_3_only_client_is_422_saying_why_and_sent_nothing(
-        pep_prosody: ProsodyServer, http: Client,  # noqa: F811
-        gateway_without_0_3: Started, peer: PeerStarter, tmp_path: Path) -> None:  # noqa: F811
+        pep_prosody: ProsodyServer, http: Client,
+        gateway_without_0_3: Started, peer: PeerStarter, tmp_path: Path) -> None:
     alice, bob = user(pep_prosody, "alice"), user(pep_prosody, "bob")
     await peer(bob, "--only", "oldmemo")
     gateway = await gateway_without_0_3()
@@ -91,8 +88,8 @@ async def test_without_the_extra_a_0_3_only_client_is_422_saying_why_and_sent_no
 
 
 async def test_without_the_extra_a_client_with_both_versions_gets_omemo_2(
-        pep_prosody: ProsodyServer, http: Client,  # noqa: F811
-        gateway_without_0_3: Started, peer: PeerStarter) -> None:  # noqa: F811
+        pep_prosody: ProsodyServer, http: Client,
+        gateway_without_0_3: Started, peer: PeerStarter) -> None:
     alice, bob = user(pep_prosody, "alice"), user(pep_prosody, "bob")
     client = await peer(bob)
     gateway = await gateway_without_0_3()
@@ -105,8 +102,8 @@ async def test_without_the_extra_a_client_with_both_versions_gets_omemo_2(
 
 
 async def test_a_device_made_with_the_extra_keeps_working_without_it(
-        pep_prosody: ProsodyServer, http: Client, omemo_gateway: GatewayStarter,  # noqa: F811
-        gateway_without_0_3: Started, peer: PeerStarter, tmp_path: Path) -> None:  # noqa: F811
+        pep_prosody: ProsodyServer, http: Client, omemo_gateway: GatewayStarter,
+        gateway_without_0_3: Started, peer: PeerStarter, tmp_path: Path) -> None:
     alice, bob = user(pep_prosody, "alice"), user(pep_prosody, "bob")
     client = await peer(bob)
     with_extra = await omemo_gateway()  # the same state directory and secret

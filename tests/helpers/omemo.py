@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import os
+import secrets
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import PASSWORD
 from xmpp_post.lab.prosody import ProsodyServer
+from xmpp_post.service import Gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,3 +86,32 @@ class OmemoPeer:
         except TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+TWOMEMO = "urn:xmpp:omemo:2"
+
+OLDMEMO = "eu.siacs.conversations.axolotl"
+
+names = itertools.count()
+
+def user(prosody: ProsodyServer, prefix: str) -> str:
+    return prosody.register(f"{prefix}{next(names)}{secrets.token_hex(2)}", PASSWORD)
+
+def state_secret(folder: Path) -> Path:
+    path = folder / "secret"
+    path.write_text(secrets.token_urlsafe(48))
+    os.chmod(path, 0o600)
+    return path
+
+GatewayStarter = Callable[..., Awaitable[Gateway]]
+
+PeerStarter = Callable[..., Awaitable[OmemoPeer]]
+
+def stored_bytes(prosody: ProsodyServer, store: str = "") -> bytes:
+    """Every data file of Prosody's (``store``: only those in folders named so)."""
+    assert prosody.workdir is not None
+    return b"".join(path.read_bytes() for path in (prosody.workdir / "data").rglob("*")
+                    if path.is_file() and (not store or path.parent.name == store))
+
+def secrets_part(text: str) -> bytes:
+    return text.rsplit(" ", 1)[1].encode()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from tests.unit.test_bots_core import BOT, MESSAGE, ScriptedHttp, answer, next_item, runner_for
+from tests.helpers.bots_core import BOT, MESSAGE, ScriptedHttp, answer, next_item, runner_for
 from xmpp_post.bots import signing
 from xmpp_post.bots.handover import point
 from xmpp_post.bots.runner import BotRunner, decode

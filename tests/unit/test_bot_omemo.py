@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from slixmpp.xmlstream import ET
 
-from tests.unit.test_bots_core import MESSAGE, ScriptedHttp, answer, runner_for
+from tests.helpers.bots_core import MESSAGE, ScriptedHttp, answer, runner_for
 from xmpp_post.errors import OmemoUnavailable
 from xmpp_post.incoming import Incoming
 from xmpp_post.metrics import Metrics

@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
+from tests.helpers.bots_core import (
+    BOT,
+    MESSAGE,
+    Answer,
+    ScriptedHttp,
+    answer,
+    next_item,
+    runner_for,
+)
 from xmpp_post.bots import signing
 from xmpp_post.bots.answers import (
     Reply,
@@ -22,17 +28,11 @@ from xmpp_post.bots.answers import (
     retry_after,
     verdict,
 )
-from xmpp_post.bots.runner import BotRunner, decode, delivery_body, encode
-from xmpp_post.config.bots import Bot
-from xmpp_post.incoming import Incoming, ReplyTo
+from xmpp_post.bots.runner import decode, delivery_body, encode
+from xmpp_post.incoming import Incoming
 from xmpp_post.metrics import Metrics
-from xmpp_post.state.memory_lasting import MemoryQueues, memory_lasting
+from xmpp_post.state.memory_lasting import MemoryQueues
 from xmpp_post.state.sealed import SealedQueues
-
-MESSAGE = Incoming(id="sid-1", type="chat", sender="alice@example.org/phone",
-                   to="bot@example.org/x", body="hello", thread="t", real_jid="alice@example.org",
-                   reply_to=ReplyTo("m0", "bot@example.org"), oob=("https://e.org/f",),
-                   time="2026-12-07T10:00:00Z")
 
 
 def test_the_signature_is_the_specifications_example() -> None:
@@ -120,69 +120,6 @@ def test_retry_after_is_honoured_and_retry_for_ends_the_tries() -> None:
     assert policy.next_wait(7, arrived=0, now=90) == 10  # one last try as time runs out
     assert policy.next_wait(1, arrived=0, now=90, asked=20) is None  # asked beyond
     assert policy.next_wait(1, arrived=0, now=100) is None
-
-
-class Answer:
-    """An HTTP answer as the runner reads it (status, headers, content)."""
-
-    def __init__(self, status: int, body: bytes, content_type: str,
-                 headers: dict[str, str]) -> None:
-        self.status, self.body = status, body
-        self.headers = {"Content-Type": content_type, **headers}
-        self.content = self
-
-    async def read(self, _limit: int) -> bytes:
-        return self.body
-
-
-class ScriptedHttp:
-    """Answers each POST with the next scripted answer (an Exception is raised)."""
-
-    def __init__(self, answers: list[Answer | Exception]) -> None:
-        self.answers: Iterator[Answer | Exception] = iter(answers)
-        self.posts: list[dict[str, Any]] = []
-
-    @asynccontextmanager
-    async def post(self, url: str, **kwargs: Any) -> Any:
-        self.posts.append({"url": url, **kwargs})
-        answer = next(self.answers)
-        if isinstance(answer, Exception):
-            raise answer
-        yield answer
-
-
-def answer(status: int, body: bytes = b"", content_type: str = "",
-           **headers: str) -> Answer:
-    return Answer(status, body, content_type, headers)
-
-
-class Link:
-    def __init__(self) -> None:
-        self.replies: list[tuple[str, str, str | None, str | None]] = []
-
-    async def send_reply(self, message: Incoming, body: str, subject: str | None = None,
-                         thread: str | None = None) -> None:
-        self.replies.append((message.id, body, subject, thread))
-
-
-BOT = Bot(name="b", account="bot@example.org", url="https://u:p@hooks.example/x?t=1",
-          secret=b"s" * 24, retry_for=60)
-
-
-def runner_for(http: ScriptedHttp, now: list[float] | None = None,
-               metrics: Metrics | None = None) -> tuple[BotRunner, Link]:
-    clock = now or [1000.0]
-    runner = BotRunner(BOT, memory_lasting(), http, metrics=metrics,  # type: ignore[arg-type]
-                       policy=RetryPolicy(BOT.retry_for, first=0.0, cap=0.0),
-                       clock=lambda: clock[0])
-    link = Link()
-    runner.link = link
-    return runner, link
-
-
-async def next_item(runner: BotRunner) -> Any:
-    [item] = await runner._queues.peek(runner.queue, 1)
-    return item
 
 
 async def test_failures_are_retried_with_one_webhook_id_then_the_reply_is_sent() -> None:

@@ -63,3 +63,14 @@ print(sorted(m for m in ("slixmpp", "aiohttp") if m in sys.modules))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, cwd=ROOT)
     assert done.stdout.strip() == "[]"
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared test code lives in tests/helpers/ (fixtures in conftest.py), so a test
+    module never depends on another one's private names."""
+    offenders = [f"{path.relative_to(ROOT)}: {line.strip()}"
+                 for path in sorted((ROOT / "tests").rglob("test_*.py"))
+                 for line in path.read_text().splitlines()
+                 if line.startswith(("from tests.unit", "from tests.e2e",
+                                     "import tests.unit", "import tests.e2e"))]
+    assert offenders == []
