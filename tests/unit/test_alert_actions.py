@@ -250,6 +250,12 @@ async def test_alertmanager_failures_are_answered_without_the_secret(
     stand_in.status, stand_in.text = 200, "not json"
     assert await bot.answer(chat("silence 2h")) == \
         "Nothing changed: Alertmanager's answer is not JSON."
+    stand_in.status, stand_in.text = 200, "[" * 60_000  # nested beyond json.loads' depth
+    assert await bot.answer(chat("silence 2h")) == \
+        "Nothing changed: Alertmanager's answer is not JSON."
+    stand_in.status, stand_in.text = 500, "[" * 60_000
+    assert (await bot.answer(chat("silence 2h")) or "").startswith(
+        "Nothing changed: Alertmanager answered 500")
     down, _, _ = await actions(url="http://oncall:hunter2@127.0.0.1:9/prefix")
     answer = await down.answer(chat("silence 2h")) or ""
     assert answer.startswith("Nothing changed: Alertmanager (http://127.0.0.1:9/prefix) "

@@ -92,6 +92,8 @@ def test_verdicts(status: int, meaning: str) -> None:
     (200, "application/json", b"{not json", None),
     (200, "text/html", b"<p>hi</p>", None),
     (200, "text/plain; charset=nope", b"x", None),
+    (200, "text/plain; charset=punycode", b"x" * 1000, None),  # slow to decode: refused
+    (200, "application/json", b"[" * 60_000, None),  # nested too deep for json.loads
     (500, "text/plain", b"error page", None),
 ])
 def test_the_answer_is_the_reply(status: int, content_type: str, body: bytes,

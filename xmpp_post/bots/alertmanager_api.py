@@ -104,7 +104,7 @@ class Alertmanager:
             if len(data) > PARSED_ON_LOOP:
                 return await cpu.run(json.loads, data)
             return json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             raise AlertmanagerError("Alertmanager's answer is not JSON") from None
 
     def _said(self, data: bytes) -> str:
@@ -116,7 +116,7 @@ class Alertmanager:
                 text = parsed
             elif isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
                 text = parsed["message"]
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
         line = " ".join("".join(c if c.isprintable() else " " for c in text).split())
         if self._secret and self._secret in line:

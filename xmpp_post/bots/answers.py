@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from xmpp_post import charsets
 from xmpp_post.model import xml_text
 
 MAX_REPLY = 64 * 1024  # bytes of an answer's body read; a longer one sends no reply
@@ -62,7 +63,7 @@ def parse_reply(status: int, content_type: str, body: bytes) -> Reply | None:
         return None
     media = content_type.split(";")[0].strip().lower()
     try:
-        text = body.decode(_charset(content_type))
+        text = charsets.decode(body, _charset(content_type))  # not punycode: slow
     except (LookupError, UnicodeDecodeError):
         return None
     if media == "text/plain":
@@ -71,7 +72,7 @@ def parse_reply(status: int, content_type: str, body: bytes) -> Reply | None:
     if media == "application/json" or media.endswith("+json"):
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             return None
         if not isinstance(data, dict):
             return None
